@@ -1,0 +1,137 @@
+"""Conversation items: system, user, assistant (with reasoning and tool calls) and tool results.
+
+The models are pydantic at the boundary and convert to and from the OpenAI chat dict form that
+SGLang's ``/v1/chat/completions`` and the GLM-4.5 dialect both take.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def new_call_id() -> str:
+    """A tool-call id in SGLang's shape (``call_`` + 24 hex digits)."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+class ToolCall(BaseModel):
+    """One call the model asked for. ``arguments`` is the parsed mapping; ``raw_arguments`` keeps
+    the JSON text exactly as the server sent it (chat mode), so it can be sent back unchanged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_call_id)
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    raw_arguments: str | None = None
+
+    def arguments_json(self) -> str:
+        if self.raw_arguments is not None:
+            return self.raw_arguments
+        return json.dumps(self.arguments, ensure_ascii=False)
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments_json()},
+        }
+
+
+class SystemMessage(BaseModel):
+    role: Literal["system"] = "system"
+    content: str
+
+    def to_openai(self) -> dict[str, Any]:
+        return {"role": "system", "content": self.content}
+
+
+class UserMessage(BaseModel):
+    role: Literal["user"] = "user"
+    content: str
+
+    def to_openai(self) -> dict[str, Any]:
+        return {"role": "user", "content": self.content}
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str = ""
+    reasoning_content: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+
+    def to_openai(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.reasoning_content is not None:
+            out["reasoning_content"] = self.reasoning_content
+        if self.tool_calls:
+            out["tool_calls"] = [call.to_openai() for call in self.tool_calls]
+        return out
+
+
+class ToolMessage(BaseModel):
+    role: Literal["tool"] = "tool"
+    tool_call_id: str
+    name: str = ""
+    content: str
+    is_error: bool = False
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "role": "tool",
+            "tool_call_id": self.tool_call_id,
+            "name": self.name,
+            "content": self.content,
+        }
+
+
+Message = Annotated[
+    SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator="role")
+]
+
+
+def to_openai(messages: list[Message]) -> list[dict[str, Any]]:
+    return [m.to_openai() for m in messages]
+
+
+def from_openai(item: dict[str, Any]) -> Message:
+    """Build a message from an OpenAI chat dict (tool-call arguments as JSON text or mapping)."""
+    role = item.get("role")
+    content = item.get("content") or ""
+    if not isinstance(content, str):
+        content = " ".join(
+            part.get("text", "") for part in content if isinstance(part, dict)
+        )
+    if role == "system":
+        return SystemMessage(content=content)
+    if role == "user":
+        return UserMessage(content=content)
+    if role == "tool":
+        return ToolMessage(
+            tool_call_id=str(item.get("tool_call_id", "")),
+            name=str(item.get("name") or ""),
+            content=content,
+        )
+    if role == "assistant":
+        calls: list[ToolCall] = []
+        for raw in item.get("tool_calls") or []:
+            fn = raw.get("function", raw)
+            args = fn.get("arguments") or {}
+            raw_text = args if isinstance(args, str) else None
+            parsed = json.loads(args) if isinstance(args, str) and args else args
+            calls.append(
+                ToolCall(
+                    id=raw.get("id") or new_call_id(),
+                    name=fn["name"],
+                    arguments=parsed if isinstance(parsed, dict) else {},
+                    raw_arguments=raw_text,
+                )
+            )
+        return AssistantMessage(
+            content=content, reasoning_content=item.get("reasoning_content"), tool_calls=calls
+        )
+    raise ValueError(f"unknown message role: {role!r}")

@@ -1,0 +1,1 @@
+"""Sandboxes: Docker containers and browsers (installed as agentkit.sandboxes)."""
