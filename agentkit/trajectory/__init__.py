@@ -1,0 +1,1 @@
+"""Trajectories: records, crash-safe store, training rows and exports."""

@@ -1,0 +1,232 @@
+"""The trajectory record: what a run did, token-exact where the backend allows.
+
+Raw first, derived second: each model call keeps the exact ``input_ids`` sent and ``output_ids``
+received with their log-probs (token mode), and each environment step keeps the call, its outcome
+and the token ids the runtime appended for it. Training rows are derived from these later
+(:mod:`agentkit.trajectory.rows`), never by decoding and re-encoding text.
+
+Every record is one JSON line in the store; ``kind`` tells them apart.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentkit.messages import ToolCall
+
+SCHEMA_VERSION = 1
+
+
+def new_episode_id() -> str:
+    return f"ep_{uuid.uuid4().hex[:16]}"
+
+
+class TokenSource(str, Enum):
+    """Where a token of the context came from. Only ``MODEL`` tokens are trained on."""
+
+    PROMPT = "prompt"
+    MODEL = "model"
+    TOOL = "tool"
+    USER = "user"
+    TEMPLATE = "template"
+
+
+class TokenSegment(BaseModel):
+    """A run of context tokens with one source (e.g. one tool result, one generation prompt)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: TokenSource
+    ids: list[int]
+    step_index: int | None = None
+
+
+class Attempt(BaseModel):
+    """One HTTP attempt of a model call (retries are visible, not hidden)."""
+
+    number: int
+    server: str
+    started_at: float
+    elapsed_s: float
+    ok: bool
+    status_code: int | None = None
+    error: str | None = None
+
+
+class EpisodeStatus(str, Enum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    MAX_TURNS = "max_turns"
+    TRUNCATED = "truncated"
+    OUTPUT_INVALID = "output_invalid"
+    MODEL_ERROR = "model_error"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class FailureAttribution(str, Enum):
+    """Who caused an unsuccessful episode: infrastructure failures are excluded from training."""
+
+    POLICY = "policy"
+    INFRASTRUCTURE = "infrastructure"
+    ENVIRONMENT = "environment"
+
+
+class RunManifest(BaseModel):
+    """Written once per store: what produced these trajectories."""
+
+    kind: Literal["manifest"] = "manifest"
+    schema_version: int = SCHEMA_VERSION
+    created_at: float = Field(default_factory=time.time)
+    model: str = ""
+    mode: Literal["tokens", "chat"] = "chat"
+    tokenizer_hash: str | None = None
+    template_hash: str | None = None
+    dialect: str = "glm45"
+    engine: dict[str, Any] = Field(default_factory=dict)
+    parser_settings: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class EpisodeStart(BaseModel):
+    kind: Literal["episode_start"] = "episode_start"
+    schema_version: int = SCHEMA_VERSION
+    episode_id: str
+    task_id: str | None = None
+    group_id: str | None = None
+    sample_index: int | None = None
+    mode: Literal["tokens", "chat"] = "chat"
+    token_exact: bool = False
+    model: str = ""
+    instructions: str | None = None
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    thinking: bool = True
+    started_at: float = Field(default_factory=time.time)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelCallRecord(BaseModel):
+    """One model call. Token fields are ``None`` in chat mode, which cannot give them."""
+
+    kind: Literal["model_call"] = "model_call"
+    episode_id: str
+    index: int
+    turn: int
+    mode: Literal["tokens", "chat"]
+    server: str = ""
+    started_at: float = 0.0
+    elapsed_s: float = 0.0
+    input_ids: list[int] | None = None
+    output_ids: list[int] | None = None
+    output_logprobs: list[float] | None = None
+    appended: list[TokenSegment] = Field(default_factory=list)
+    output_text: str = ""
+    sampling_params: dict[str, Any] = Field(default_factory=dict)
+    finish_reason: str | None = None
+    matched_stop: int | str | None = None
+    weight_version: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    spec_verify_ct: int | None = None
+    accept_length: float | None = None
+    engine_meta: dict[str, Any] = Field(default_factory=dict)
+    reasoning: str | None = None
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=list)
+
+
+class EnvStepRecord(BaseModel):
+    """One environment step: a tool call and its outcome, or a message from the (simulated) user."""
+
+    kind: Literal["env_step"] = "env_step"
+    episode_id: str
+    index: int
+    turn: int
+    step_type: Literal["tool", "user", "agent_reply"] = "tool"
+    call: ToolCall | None = None
+    status: str = "ok"
+    error: str | None = None
+    error_type: str | None = None
+    raw_output_chars: int = 0
+    output: str = ""
+    truncated: bool = False
+    appended_ids: list[int] | None = None
+    latency_s: float = 0.0
+    sandbox: str | None = None
+    started_at: float = 0.0
+
+
+class Usage(BaseModel):
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    spec_verify_ct: int = 0
+    tool_calls: int = 0
+
+    @property
+    def accept_length(self) -> float | None:
+        """Mean tokens per speculative verify step (``completion_tokens / spec_verify_ct``)."""
+        if not self.spec_verify_ct:
+            return None
+        return self.completion_tokens / self.spec_verify_ct
+
+    def add_call(self, record: ModelCallRecord) -> None:
+        self.requests += 1
+        self.prompt_tokens += record.prompt_tokens or 0
+        self.completion_tokens += record.completion_tokens or 0
+        self.cached_tokens += record.cached_tokens or 0
+        if record.spec_verify_ct:
+            self.spec_verify_ct += record.spec_verify_ct
+
+
+class EpisodeEnd(BaseModel):
+    kind: Literal["episode_end"] = "episode_end"
+    episode_id: str
+    status: EpisodeStatus
+    termination_reason: str = ""
+    failure: FailureAttribution | None = None
+    error: str | None = None
+    output: Any = None
+    reward: float | None = None
+    reward_components: dict[str, Any] = Field(default_factory=dict)
+    usage: Usage = Field(default_factory=Usage)
+    ended_at: float = Field(default_factory=time.time)
+    elapsed_s: float = 0.0
+
+
+TrajectoryItem = Annotated[
+    RunManifest | EpisodeStart | ModelCallRecord | EnvStepRecord | EpisodeEnd,
+    Field(discriminator="kind"),
+]
+
+
+class Trajectory(BaseModel):
+    """One episode in memory: its start, calls and steps in the order they happened, its end."""
+
+    start: EpisodeStart
+    calls: list[ModelCallRecord] = Field(default_factory=list)
+    steps: list[EnvStepRecord] = Field(default_factory=list)
+    end: EpisodeEnd | None = None
+
+    @property
+    def episode_id(self) -> str:
+        return self.start.episode_id
+
+    @property
+    def finished(self) -> bool:
+        return self.end is not None
+
+    def items(self) -> list[ModelCallRecord | EnvStepRecord]:
+        """Calls and steps interleaved in the order they happened."""
+        merged: list[ModelCallRecord | EnvStepRecord] = [*self.calls, *self.steps]
+        merged.sort(key=lambda item: (item.turn, 0 if item.kind == "model_call" else 1, item.index))
+        return merged
