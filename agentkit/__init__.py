@@ -1,1 +1,61 @@
-"""agentkit"""
+"""agentkit: an async agent runtime for GLM-4.5 on SGLang, with sandboxed tools and
+token-exact trajectories for RL."""
+
+from __future__ import annotations
+
+from agentkit.agent import Agent
+from agentkit.conversation import Conversation
+from agentkit.events import (
+    FinalEvent,
+    ModelRetryEvent,
+    ReasoningDelta,
+    RunEvent,
+    TextDelta,
+    ToolCallEvent,
+    ToolCallStarted,
+    ToolResultEvent,
+    TurnEnd,
+)
+from agentkit.messages import (
+    AssistantMessage,
+    Message,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+)
+from agentkit.result import RunResult
+from agentkit.tool import RunContext, Tool, ToolError, ToolOutcome, ToolStatus, tool
+from agentkit.trajectory.records import EpisodeStatus, Usage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "AssistantMessage",
+    "Conversation",
+    "EpisodeStatus",
+    "FinalEvent",
+    "Message",
+    "ModelRetryEvent",
+    "ReasoningDelta",
+    "RunContext",
+    "RunEvent",
+    "RunResult",
+    "SystemMessage",
+    "TextDelta",
+    "Tool",
+    "ToolCall",
+    "ToolCallEvent",
+    "ToolCallStarted",
+    "ToolError",
+    "ToolMessage",
+    "ToolOutcome",
+    "ToolResultEvent",
+    "ToolStatus",
+    "TurnEnd",
+    "Usage",
+    "UserMessage",
+    "__version__",
+    "tool",
+]

@@ -103,9 +103,7 @@ def from_openai(item: dict[str, Any]) -> Message:
     role = item.get("role")
     content = item.get("content") or ""
     if not isinstance(content, str):
-        content = " ".join(
-            part.get("text", "") for part in content if isinstance(part, dict)
-        )
+        content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
     if role == "system":
         return SystemMessage(content=content)
     if role == "user":

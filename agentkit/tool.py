@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Generic, TypeVar, get_origin, get_type_hints, overload
 
 import anyio
@@ -41,7 +41,7 @@ class ToolError(Exception):
     """Raise inside a tool to send a plain error message to the model (no traceback)."""
 
 
-class ToolStatus(str, Enum):
+class ToolStatus(StrEnum):
     OK = "ok"
     ERROR = "error"
     INVALID_ARGUMENTS = "invalid_arguments"
@@ -374,7 +374,11 @@ def tool(
 
     def wrap(f: Callable[..., Any]) -> Tool:
         return tool_from_function(
-            f, name=name, description=description, timeout=timeout, max_output_chars=max_output_chars
+            f,
+            name=name,
+            description=description,
+            timeout=timeout,
+            max_output_chars=max_output_chars,
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -385,4 +389,3 @@ ToolLike = Tool | Callable[..., Any]
 
 def as_tool(item: ToolLike) -> Tool:
     return item if isinstance(item, Tool) else tool_from_function(item)
-

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +26,7 @@ def new_episode_id() -> str:
     return f"ep_{uuid.uuid4().hex[:16]}"
 
 
-class TokenSource(str, Enum):
+class TokenSource(StrEnum):
     """Where a token of the context came from. Only ``MODEL`` tokens are trained on."""
 
     PROMPT = "prompt"
@@ -58,7 +58,7 @@ class Attempt(BaseModel):
     error: str | None = None
 
 
-class EpisodeStatus(str, Enum):
+class EpisodeStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     MAX_TURNS = "max_turns"
@@ -69,7 +69,7 @@ class EpisodeStatus(str, Enum):
     FAILED = "failed"
 
 
-class FailureAttribution(str, Enum):
+class FailureAttribution(StrEnum):
     """Who caused an unsuccessful episode: infrastructure failures are excluded from training."""
 
     POLICY = "policy"

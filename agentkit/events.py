@@ -1,0 +1,88 @@
+"""Typed events a run emits while it goes (``Agent.stream`` / ``event_handler``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from agentkit.messages import ToolCall
+from agentkit.tool import ToolOutcome
+from agentkit.trajectory.records import Attempt, Usage
+
+if TYPE_CHECKING:
+    from agentkit.result import RunResult
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+
+class ReasoningDelta(_Event):
+    type: Literal["reasoning_delta"] = "reasoning_delta"
+    turn: int
+    text: str
+
+
+class TextDelta(_Event):
+    type: Literal["text_delta"] = "text_delta"
+    turn: int
+    text: str
+
+
+class ToolCallStarted(_Event):
+    """The model began writing a call (streaming only); arguments follow."""
+
+    type: Literal["tool_call_started"] = "tool_call_started"
+    turn: int
+    index: int
+    name: str
+
+
+class ToolCallEvent(_Event):
+    """A complete call, about to run."""
+
+    type: Literal["tool_call"] = "tool_call"
+    turn: int
+    call: ToolCall
+
+
+class ToolResultEvent(_Event):
+    type: Literal["tool_result"] = "tool_result"
+    turn: int
+    call: ToolCall
+    outcome: ToolOutcome
+
+
+class ModelRetryEvent(_Event):
+    type: Literal["model_retry"] = "model_retry"
+    turn: int
+    attempt: Attempt
+
+
+class TurnEnd(_Event):
+    type: Literal["turn_end"] = "turn_end"
+    turn: int
+    finish_reason: str
+    usage: Usage
+
+
+class FinalEvent(_Event):
+    type: Literal["final"] = "final"
+    result: Any  # RunResult; Any keeps the event model free of a circular import
+
+    @property
+    def run_result(self) -> RunResult:
+        return self.result  # type: ignore[no-any-return]
+
+
+RunEvent = (
+    ReasoningDelta
+    | TextDelta
+    | ToolCallStarted
+    | ToolCallEvent
+    | ToolResultEvent
+    | ModelRetryEvent
+    | TurnEnd
+    | FinalEvent
+)

@@ -1,0 +1,106 @@
+"""The model protocol: one small interface every backend implements.
+
+A :class:`Model` hands out one :class:`ModelSession` per conversation. The session sees the whole
+message list on each call and decides what to send: chat mode sends it all (the server renders),
+token mode appends only the new messages' tokens to the ids it already holds (append-only context,
+so the prefix cache hits and RL sees exactly the tokens the model saw).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentkit.messages import AssistantMessage, Message
+from agentkit.trajectory.records import Attempt, ModelCallRecord
+
+
+class ModelSettings(BaseModel):
+    """Sampling settings. ``None`` leaves the server's default."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_tokens: int = 4096
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    def merged(self, other: ModelSettings | None) -> ModelSettings:
+        if other is None:
+            return self
+        data = self.model_dump()
+        data.update(other.model_dump(exclude_unset=True))
+        return ModelSettings(**data)
+
+
+class ModelRequest(BaseModel):
+    messages: list[Message]
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    tool_choice: str | dict[str, Any] = "auto"
+    thinking: bool = True
+    settings: ModelSettings = Field(default_factory=ModelSettings)
+    episode_id: str = ""
+    turn: int = 0
+    call_index: int = 0
+
+
+class ModelResponse(BaseModel):
+    """What the loop needs from one call: the assistant message plus the full call record."""
+
+    message: AssistantMessage
+    finish_reason: str
+    problems: list[str] = Field(default_factory=list)
+    malformed_calls: list[str] = Field(default_factory=list)
+    record: ModelCallRecord
+
+
+class ModelError(Exception):
+    """A model call failed after every retry; ``attempts`` says what each try saw."""
+
+    def __init__(self, message: str, attempts: Sequence[Attempt] = ()) -> None:
+        super().__init__(message)
+        self.attempts = list(attempts)
+
+
+class StreamDeltaKind:
+    REASONING = "reasoning"
+    CONTENT = "content"
+    TOOL_CALL_START = "tool_call_start"
+    TOOL_CALL_ARGUMENTS = "tool_call_arguments"
+    RETRY = "retry"
+
+
+class ModelDelta(BaseModel):
+    """A piece of a streamed reply, or a retry notice."""
+
+    kind: str
+    text: str = ""
+    index: int | None = None
+    name: str | None = None
+    attempt: Attempt | None = None
+
+
+DeltaCallback = Callable[[ModelDelta], Awaitable[None]]
+
+
+@runtime_checkable
+class ModelSession(Protocol):
+    async def generate(
+        self, request: ModelRequest, *, on_delta: DeltaCallback | None = None
+    ) -> ModelResponse: ...
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A model backend: a name, a mode, sessions, and a close."""
+
+    name: str
+    mode: str
+
+    def session(self, *, routing_key: str | None = None) -> ModelSession: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,262 @@
+"""Chat mode: SGLang's OpenAI-compatible ``/v1/chat/completions`` with the glm45 parsers.
+
+The server renders the template and parses tool calls; this client sends the whole conversation
+each call and sends assistant messages back with ``reasoning_content`` and ``tool_calls`` exactly
+as the server returned them. Chat mode gives no token ids: records say so (``token_exact`` false).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from agentkit.messages import AssistantMessage, ToolCall, new_call_id, to_openai
+from agentkit.models.base import (
+    DeltaCallback,
+    ModelDelta,
+    ModelRequest,
+    ModelResponse,
+    ModelSettings,
+    StreamDeltaKind,
+)
+from agentkit.models.transport import RetryPolicy, Transport
+from agentkit.models.urls import ServerPool
+from agentkit.trajectory.records import Attempt, ModelCallRecord
+
+
+class SGLangChat:
+    """A chat-mode backend. ``base_url`` is one server or a list (see :class:`ServerPool`)."""
+
+    mode = "chat"
+
+    def __init__(
+        self,
+        base_url: str | list[str],
+        *,
+        model: str = "default",
+        settings: ModelSettings | None = None,
+        retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
+        separate_reasoning: bool = True,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = model
+        self.servers = ServerPool(base_url)
+        self.settings = settings or ModelSettings()
+        self.transport = transport or Transport(retry)
+        self.separate_reasoning = separate_reasoning
+        self.extra_body = dict(extra_body or {})
+
+    def session(self, *, routing_key: str | None = None) -> ChatSession:
+        return ChatSession(self, routing_key or uuid.uuid4().hex)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+class ChatSession:
+    def __init__(self, model: SGLangChat, routing_key: str) -> None:
+        self.model = model
+        self.routing_key = routing_key
+
+    def _body(self, request: ModelRequest, stream: bool) -> dict[str, Any]:
+        settings = self.model.settings.merged(request.settings)
+        body: dict[str, Any] = {
+            "model": self.model.name,
+            "messages": to_openai(request.messages),
+            "max_tokens": settings.max_tokens,
+            "chat_template_kwargs": {"enable_thinking": request.thinking},
+            "separate_reasoning": self.model.separate_reasoning,
+            "stream": stream,
+        }
+        if request.tools:
+            body["tools"] = request.tools
+            body["tool_choice"] = request.tool_choice
+        for key in ("temperature", "top_p", "top_k", "seed"):
+            value = getattr(settings, key)
+            if value is not None:
+                body[key] = value
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        body.update(self.model.extra_body)
+        body.update(settings.extra)
+        return body
+
+    async def generate(
+        self, request: ModelRequest, *, on_delta: DeltaCallback | None = None
+    ) -> ModelResponse:
+        stream = on_delta is not None
+        body = self._body(request, stream)
+        attempts: list[Attempt] = []
+        started = time.time()
+        t0 = time.perf_counter()
+
+        async def notify(attempt: Attempt) -> None:
+            if on_delta is not None:
+                await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
+
+        server = self.model.servers.pick(self.routing_key)
+        url = f"{server}/v1/chat/completions"
+        if on_delta is None:
+            data = await self.model.transport.post_json(
+                url, body, attempts=attempts, on_attempt=notify
+            )
+            choice = (data.get("choices") or [{}])[0]
+            message = choice.get("message") or {}
+            usage = data.get("usage") or {}
+            finish = choice.get("finish_reason") or "stop"
+            matched = choice.get("matched_stop")
+        else:
+            message, usage, finish, matched = await self._stream(url, body, attempts, on_delta)
+        calls, problems = _tool_calls(message.get("tool_calls") or [])
+        content = message.get("content") or ""
+        reasoning = message.get("reasoning_content")
+        if not content and not calls and reasoning and finish != "length":
+            problems.append(
+                "empty_content: the reply had reasoning but no answer (server parser artifact)"
+            )
+        assistant = AssistantMessage(content=content, reasoning_content=reasoning, tool_calls=calls)
+        details = usage.get("prompt_tokens_details") or {}
+        spec = _spec_details(message, usage)
+        record = ModelCallRecord(
+            episode_id=request.episode_id,
+            index=request.call_index,
+            turn=request.turn,
+            mode="chat",
+            server=server,
+            started_at=started,
+            elapsed_s=time.perf_counter() - t0,
+            output_text=content,
+            sampling_params={k: v for k, v in body.items() if k not in ("messages", "tools")},
+            finish_reason=finish,
+            matched_stop=matched,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            cached_tokens=details.get("cached_tokens") if isinstance(details, dict) else None,
+            spec_verify_ct=spec,
+            accept_length=(
+                usage["completion_tokens"] / spec
+                if spec and usage.get("completion_tokens")
+                else None
+            ),
+            reasoning=reasoning,
+            content=content,
+            tool_calls=calls,
+            problems=problems,
+            attempts=attempts,
+        )
+        return ModelResponse(
+            message=assistant, finish_reason=finish, problems=problems, record=record
+        )
+
+    async def _stream(
+        self,
+        url: str,
+        body: dict[str, Any],
+        attempts: list[Attempt],
+        on_delta: DeltaCallback,
+    ) -> tuple[dict[str, Any], dict[str, Any], str, Any]:
+        content: list[str] = []
+        reasoning: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        finish = "stop"
+        matched: Any = None
+        usage: dict[str, Any] = {}
+
+        async def notify(attempt: Attempt) -> None:
+            await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
+
+        async for chunk in self.model.transport.stream_sse(
+            url, body, attempts=attempts, on_attempt=notify
+        ):
+            if "error" in chunk and not chunk.get("choices"):
+                raise RuntimeError(f"server error in stream: {chunk['error']}")
+            if chunk.get("usage"):
+                usage = chunk["usage"]
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if delta.get("reasoning_content"):
+                    reasoning.append(delta["reasoning_content"])
+                    await on_delta(
+                        ModelDelta(kind=StreamDeltaKind.REASONING, text=delta["reasoning_content"])
+                    )
+                if delta.get("content"):
+                    content.append(delta["content"])
+                    await on_delta(ModelDelta(kind=StreamDeltaKind.CONTENT, text=delta["content"]))
+                for tc in delta.get("tool_calls") or []:
+                    index = int(tc.get("index", 0))
+                    slot = calls.setdefault(index, {"id": None, "name": "", "arguments": ""})
+                    fn = tc.get("function") or {}
+                    if tc.get("id"):
+                        slot["id"] = tc["id"]
+                    if fn.get("name"):
+                        slot["name"] = fn["name"]
+                        await on_delta(
+                            ModelDelta(
+                                kind=StreamDeltaKind.TOOL_CALL_START, index=index, name=fn["name"]
+                            )
+                        )
+                    if fn.get("arguments"):
+                        slot["arguments"] += fn["arguments"]
+                        await on_delta(
+                            ModelDelta(
+                                kind=StreamDeltaKind.TOOL_CALL_ARGUMENTS,
+                                index=index,
+                                text=fn["arguments"],
+                            )
+                        )
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+                    matched = choice.get("matched_stop")
+        message: dict[str, Any] = {
+            "content": "".join(content),
+            "reasoning_content": "".join(reasoning) or None,
+            "tool_calls": [
+                {
+                    "id": slot["id"],
+                    "type": "function",
+                    "function": {"name": slot["name"], "arguments": slot["arguments"] or "{}"},
+                }
+                for _, slot in sorted(calls.items())
+            ],
+        }
+        return message, usage, finish, matched
+
+
+def _tool_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[ToolCall], list[str]]:
+    calls: list[ToolCall] = []
+    problems: list[str] = []
+    for raw in raw_calls:
+        fn = raw.get("function") or {}
+        text = fn.get("arguments")
+        arguments: dict[str, Any] = {}
+        if isinstance(text, dict):
+            arguments, text = text, json.dumps(text, ensure_ascii=False)
+        elif isinstance(text, str) and text.strip():
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                problems.append(f"malformed_arguments: {fn.get('name')}: {exc}")
+                value = None
+            if isinstance(value, dict):
+                arguments = value
+            elif value is not None:
+                problems.append(f"malformed_arguments: {fn.get('name')}: not a JSON object")
+        calls.append(
+            ToolCall(
+                id=raw.get("id") or new_call_id(),
+                name=str(fn.get("name") or ""),
+                arguments=arguments,
+                raw_arguments=text if isinstance(text, str) else None,
+            )
+        )
+    return calls, problems
+
+
+def _spec_details(message: dict[str, Any], usage: dict[str, Any]) -> int | None:
+    for holder in (message.get("meta_info"), usage.get("spec_tokens_details"), usage):
+        if isinstance(holder, dict) and isinstance(holder.get("spec_verify_ct"), int):
+            return int(holder["spec_verify_ct"]) or None
+    return None

@@ -1,0 +1,296 @@
+"""Token mode: client-side rendering and SGLang's native ``/generate`` with token ids.
+
+The session keeps the context as token ids and only ever appends: the ``input_ids`` of call t+1
+are exactly the ``input_ids`` + ``output_ids`` of call t followed by the tokens of the new messages
+(tool results, user turns) and the generation prompt. History is never re-rendered, so the server's
+prefix cache hits and the recorded tokens are the ones the model saw, ready for RL.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from agentkit.dialects import glm45
+from agentkit.messages import AssistantMessage, ToolCall, ToolMessage, UserMessage
+from agentkit.models.base import (
+    DeltaCallback,
+    ModelDelta,
+    ModelRequest,
+    ModelResponse,
+    ModelSettings,
+    StreamDeltaKind,
+)
+from agentkit.models.transport import RetryPolicy, Transport
+from agentkit.models.urls import ServerPool
+from agentkit.tokenizer import Tokenizer, load_tokenizer
+from agentkit.trajectory.records import Attempt, ModelCallRecord, TokenSegment, TokenSource
+
+# Parser problems that mean the model tried to call a tool but no runnable call came out.
+MALFORMED_CALL_KINDS = frozenset({"unclosed_tool_call", "malformed_arguments"})
+
+
+class SGLangTokens:
+    """A token-mode backend: GLM-4.5 template + tokenizer here, ``/generate`` on the server."""
+
+    mode = "tokens"
+
+    def __init__(
+        self,
+        base_url: str | list[str],
+        tokenizer: Tokenizer | str | Path,
+        *,
+        model: str = "default",
+        settings: ModelSettings | None = None,
+        retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
+        return_logprob: bool = True,
+    ) -> None:
+        self.name = model
+        self.servers = ServerPool(base_url)
+        self.tokenizer = (
+            tokenizer if not isinstance(tokenizer, str | Path) else load_tokenizer(tokenizer)
+        )
+        self.settings = settings or ModelSettings()
+        self.transport = transport or Transport(retry)
+        self.return_logprob = return_logprob
+        self.stop_token_ids = list(glm45.STOP_TOKEN_IDS)
+        self._stop_by_id = dict(zip(glm45.STOP_TOKEN_IDS, glm45.STOP_TOKENS, strict=True))
+
+    def session(self, *, routing_key: str | None = None) -> TokenSession:
+        return TokenSession(self, routing_key or uuid.uuid4().hex)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+class ContextError(Exception):
+    """The conversation changed in a way an append-only token context cannot follow."""
+
+
+class TokenSession:
+    def __init__(self, model: SGLangTokens, routing_key: str) -> None:
+        self.model = model
+        self.routing_key = routing_key
+        self.ids: list[int] = []
+        self.consumed = 0
+        self.last_stop: str | None = None
+        self.thinking: bool | None = None
+
+    # --- building the context ------------------------------------------------------------------
+
+    def _encode(self, text: str, source: TokenSource) -> TokenSegment:
+        return TokenSegment(source=source, ids=self.model.tokenizer.encode(text))
+
+    def _first_prompt(self, request: ModelRequest) -> list[TokenSegment]:
+        messages = [m.to_openai() for m in request.messages]
+        tools = request.tools or None
+        body = glm45.render(
+            messages, tools, enable_thinking=request.thinking, add_generation_prompt=False
+        )
+        full = glm45.render(
+            messages, tools, enable_thinking=request.thinking, add_generation_prompt=True
+        )
+        if not full.startswith(body):
+            raise ContextError("the generation prompt does not extend the rendered conversation")
+        return [
+            self._encode(body, TokenSource.PROMPT),
+            self._encode(full[len(body) :], TokenSource.TEMPLATE),
+        ]
+
+    def _continuation(self, request: ModelRequest) -> list[TokenSegment]:
+        new = request.messages[self.consumed :]
+        segments: list[TokenSegment] = []
+        marker = self.last_stop
+        for message in new:
+            if isinstance(message, AssistantMessage):
+                raise ContextError(
+                    "an assistant message was inserted into the conversation; token mode only "
+                    "appends what the model itself generated"
+                )
+            text = glm45.render_continuation(
+                [message.to_openai()],
+                after_stop=marker,
+                enable_thinking=request.thinking,
+                add_generation_prompt=False,
+            )
+            source = (
+                TokenSource.TOOL
+                if isinstance(message, ToolMessage)
+                else TokenSource.USER
+                if isinstance(message, UserMessage)
+                else TokenSource.PROMPT
+            )
+            segments.append(self._encode(text, source))
+            marker = "<|observation|>" if isinstance(message, ToolMessage) else None
+        prompt = glm45.render_continuation(
+            [], after_stop=None, enable_thinking=request.thinking, add_generation_prompt=True
+        )
+        segments.append(self._encode(prompt, TokenSource.TEMPLATE))
+        return segments
+
+    def _appended(self, request: ModelRequest) -> list[TokenSegment]:
+        if len(request.messages) < self.consumed:
+            raise ContextError("messages were removed from the conversation")
+        if not self.ids:
+            return self._first_prompt(request)
+        return self._continuation(request)
+
+    # --- the call ------------------------------------------------------------------------------
+
+    def _body(self, request: ModelRequest, input_ids: list[int], stream: bool) -> dict[str, Any]:
+        settings = self.model.settings.merged(request.settings)
+        sampling: dict[str, Any] = {
+            "max_new_tokens": settings.max_tokens,
+            "stop_token_ids": self.model.stop_token_ids,
+            "skip_special_tokens": False,
+            "no_stop_trim": True,
+        }
+        for key in ("temperature", "top_p", "top_k"):
+            value = getattr(settings, key)
+            if value is not None:
+                sampling[key] = value
+        if settings.seed is not None:
+            sampling["sampling_seed"] = settings.seed
+        sampling.update(settings.extra)
+        return {
+            "rid": f"{request.episode_id or 'run'}-{request.call_index}-{uuid.uuid4().hex[:8]}",
+            "input_ids": input_ids,
+            "sampling_params": sampling,
+            "return_logprob": self.model.return_logprob,
+            "stream": stream,
+        }
+
+    async def generate(
+        self, request: ModelRequest, *, on_delta: DeltaCallback | None = None
+    ) -> ModelResponse:
+        appended = self._appended(request)
+        input_ids = self.ids + [i for seg in appended for i in seg.ids]
+        body = self._body(request, input_ids, stream=on_delta is not None)
+        attempts: list[Attempt] = []
+        started = time.time()
+        t0 = time.perf_counter()
+        server = self.model.servers.pick(self.routing_key)
+        url = f"{server}/generate"
+
+        async def notify(attempt: Attempt) -> None:
+            if on_delta is not None:
+                await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
+
+        if on_delta is None:
+            data = await self.model.transport.post_json(
+                url, body, attempts=attempts, on_attempt=notify
+            )
+        else:
+            data = await self._stream(url, body, attempts, on_delta, request)
+        text = str(data.get("text") or "")
+        output_ids = [int(i) for i in data.get("output_ids") or []]
+        meta: dict[str, Any] = data.get("meta_info") or {}
+        logprobs = [float(item[0]) for item in meta.get("output_token_logprobs") or []]
+        finish = meta.get("finish_reason") or {}
+        finish_type = str(finish.get("type") or "stop") if isinstance(finish, dict) else "stop"
+        matched = finish.get("matched") if isinstance(finish, dict) else None
+        if output_ids:
+            text = self.model.tokenizer.decode(output_ids)
+        parsed = glm45.parse(text, request.tools or None, thinking=request.thinking)
+        stop = parsed.stop
+        if stop is None and isinstance(matched, int):
+            stop = self.model._stop_by_id.get(matched)
+        calls = [ToolCall(name=c.name, arguments=dict(c.arguments)) for c in parsed.tool_calls]
+        problems = [f"{p.kind}: {p.message}" for p in parsed.problems]
+        malformed = [p.message for p in parsed.problems if p.kind in MALFORMED_CALL_KINDS]
+        message = AssistantMessage(
+            content=parsed.content, reasoning_content=parsed.reasoning, tool_calls=calls
+        )
+        finish_reason = "length" if finish_type == "length" else finish_type
+        if finish_type == "stop" and calls:
+            finish_reason = "tool_calls"
+        spec = meta.get("spec_verify_ct")
+        completion = meta.get("completion_tokens", len(output_ids))
+        record = ModelCallRecord(
+            episode_id=request.episode_id,
+            index=request.call_index,
+            turn=request.turn,
+            mode="tokens",
+            server=server,
+            started_at=started,
+            elapsed_s=time.perf_counter() - t0,
+            input_ids=input_ids,
+            output_ids=output_ids,
+            output_logprobs=logprobs if self.model.return_logprob else None,
+            appended=appended,
+            output_text=text,
+            sampling_params=body["sampling_params"],
+            finish_reason=finish_type,
+            matched_stop=matched,
+            weight_version=meta.get("weight_version"),
+            prompt_tokens=meta.get("prompt_tokens", len(input_ids)),
+            completion_tokens=completion,
+            cached_tokens=meta.get("cached_tokens"),
+            spec_verify_ct=spec if isinstance(spec, int) and spec > 0 else None,
+            accept_length=completion / spec if isinstance(spec, int) and spec > 0 else None,
+            engine_meta={
+                k: v
+                for k, v in meta.items()
+                if k not in ("output_token_logprobs", "input_token_logprobs")
+            },
+            reasoning=parsed.reasoning,
+            content=parsed.content,
+            tool_calls=calls,
+            problems=problems,
+            attempts=attempts,
+        )
+        self.ids = input_ids + output_ids
+        self.consumed = len(request.messages) + 1
+        self.last_stop = stop
+        return ModelResponse(
+            message=message,
+            finish_reason=finish_reason,
+            problems=problems,
+            malformed_calls=malformed,
+            record=record,
+        )
+
+    async def _stream(
+        self,
+        url: str,
+        body: dict[str, Any],
+        attempts: list[Attempt],
+        on_delta: DeltaCallback,
+        request: ModelRequest,
+    ) -> dict[str, Any]:
+        parser = glm45.StreamParser(request.tools or None, thinking=request.thinking)
+        seen = 0
+        last: dict[str, Any] = {}
+
+        async def notify(attempt: Attempt) -> None:
+            await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
+
+        async for chunk in self.model.transport.stream_sse(
+            url, body, attempts=attempts, on_attempt=notify
+        ):
+            last = chunk
+            text = str(chunk.get("text") or "")
+            piece, seen = text[seen:], len(text)
+            for delta in parser.feed(piece):
+                await _forward(delta, on_delta)
+        for delta in parser.close():
+            await _forward(delta, on_delta)
+        return last
+
+
+async def _forward(delta: glm45.StreamDelta, on_delta: DeltaCallback) -> None:
+    if isinstance(delta, glm45.ReasoningDelta):
+        await on_delta(ModelDelta(kind=StreamDeltaKind.REASONING, text=delta.text))
+    elif isinstance(delta, glm45.ContentDelta):
+        await on_delta(ModelDelta(kind=StreamDeltaKind.CONTENT, text=delta.text))
+    elif isinstance(delta, glm45.ToolCallStart):
+        await on_delta(
+            ModelDelta(kind=StreamDeltaKind.TOOL_CALL_START, index=delta.index, name=delta.name)
+        )
+    elif isinstance(delta, glm45.ToolCallArgumentsDelta):
+        await on_delta(
+            ModelDelta(kind=StreamDeltaKind.TOOL_CALL_ARGUMENTS, index=delta.index, text=delta.text)
+        )
