@@ -1,0 +1,153 @@
+"""``agentkit serve``: launch SGLang for GLM-4.5 with the right parsers and speculative decoding.
+
+``app`` is a typer app whose callback is the command itself, so it can be mounted with
+``main_app.add_typer(app, name="serve")``.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Annotated, TypeVar
+
+import anyio
+import typer
+from pydantic import ValidationError
+
+from .config import ServeConfig, SpeculativeConfig
+from .presets import PRESETS
+from .process import SGLangServer, SGLangServerError
+
+app = typer.Typer(
+    help="Launch an SGLang server for GLM-4.5 / GLM-4.5-Air (or any model path).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=False,
+)
+
+_PRESET_NAMES = ", ".join(PRESETS)
+T = TypeVar("T", bound=str)
+
+
+@app.callback()
+def serve(
+    model: Annotated[
+        str, typer.Option(help=f"Preset ({_PRESET_NAMES}) or any model path.")
+    ] = "glm-4.5-air",
+    precision: Annotated[
+        str | None, typer.Option(help="bf16 or fp8 (picks the preset's other checkpoint).")
+    ] = None,
+    gpu: Annotated[
+        str, typer.Option(help="H100 or H200: sets the preset's tensor-parallel size.")
+    ] = "H100",
+    full_context: Annotated[
+        bool, typer.Option(help="Double the GPUs for the full 128K context.")
+    ] = False,
+    model_path: Annotated[
+        str | None, typer.Option(help="Weights location overriding the preset (e.g. a local copy).")
+    ] = None,
+    tp: Annotated[int | None, typer.Option(help="Tensor-parallel size override.")] = None,
+    speculative: Annotated[
+        bool, typer.Option(help="EAGLE speculative decoding with the model's MTP layer.")
+    ] = True,
+    spec_algorithm: Annotated[str, typer.Option(help="--speculative-algorithm")] = "EAGLE",
+    spec_steps: Annotated[int, typer.Option(help="--speculative-num-steps")] = 3,
+    spec_topk: Annotated[int, typer.Option(help="--speculative-eagle-topk")] = 1,
+    spec_draft_tokens: Annotated[
+        int | None,
+        typer.Option(help="--speculative-num-draft-tokens (default: steps + 1 with top-k 1)."),
+    ] = None,
+    mem_fraction: Annotated[float, typer.Option(help="--mem-fraction-static")] = 0.7,
+    context_length: Annotated[int | None, typer.Option(help="--context-length")] = None,
+    tool_call_parser: Annotated[
+        str, typer.Option(help="--tool-call-parser ('' for none)")
+    ] = "glm45",
+    reasoning_parser: Annotated[
+        str, typer.Option(help="--reasoning-parser ('' for none)")
+    ] = "glm45",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 30000,
+    extra: Annotated[
+        list[str] | None,
+        typer.Option("--extra", help="One more raw flag for launch_server (repeatable)."),
+    ] = None,
+    ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 1800.0,
+    dry_run: Annotated[bool, typer.Option(help="Print the exact command and exit.")] = False,
+) -> None:
+    """Start the server, wait until it serves, stream its log, and stop it on Ctrl-C."""
+    try:
+        config = ServeConfig.for_model(
+            model,
+            precision=_literal(precision, ("bf16", "fp8"), "--precision"),
+            gpu=_literal(gpu.upper(), ("H100", "H200"), "--gpu") or "H100",
+            full_context=full_context,
+            model_path=model_path,
+            tp_size=tp,
+            extra_args=extra or (),
+            speculative=(
+                SpeculativeConfig(
+                    algorithm=spec_algorithm,
+                    num_steps=spec_steps,
+                    eagle_topk=spec_topk,
+                    num_draft_tokens=spec_draft_tokens,
+                )
+                if speculative
+                else None
+            ),
+            mem_fraction_static=mem_fraction,
+            context_length=context_length,
+            tool_call_parser=tool_call_parser or None,
+            reasoning_parser=reasoning_parser or None,
+            host=host,
+            port=port,
+        )
+    except ValidationError as exc:
+        raise typer.BadParameter(_first_error(exc)) from None
+    if dry_run:
+        typer.echo(config.shell_command())
+        return
+    try:
+        anyio.run(_run, config, ready_timeout)
+    except SGLangServerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+async def _run(config: ServeConfig, ready_timeout: float) -> None:
+    typer.echo(f"$ {config.shell_command()}", err=True)
+    async with SGLangServer(config, ready_timeout=ready_timeout, log=typer.echo) as server:
+        typer.echo(
+            f"agentkit: SGLang ready at {server.base_url} (checked {server.ready_path}); "
+            "Ctrl-C stops it",
+            err=True,
+        )
+        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+            async with anyio.create_task_group() as tg:
+
+                async def stop_on_signal() -> None:
+                    async for _ in signals:
+                        tg.cancel_scope.cancel()
+                        return
+
+                async def stop_on_exit() -> None:
+                    await server.wait_exited()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(stop_on_signal)
+                tg.start_soon(stop_on_exit)
+
+
+def _literal(value: str | None, allowed: tuple[T, ...], flag: str) -> T | None:
+    if value is None:
+        return None
+    for option in allowed:
+        if value == option:
+            return option
+    raise typer.BadParameter(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(part) for part in err["loc"])
+    return f"{where}: {err['msg']}" if where else str(err["msg"])

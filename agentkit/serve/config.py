@@ -1,0 +1,147 @@
+"""The SGLang server command line, as a validated configuration."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .presets import Gpu, Precision, find_preset
+
+
+class SpeculativeConfig(BaseModel):
+    """EAGLE speculative decoding with the model's own MTP layer as the draft model.
+
+    GLM-4.5's model card uses 3 steps, top-k 1 and 4 draft tokens. With top-k 1 SGLang needs
+    ``num_draft_tokens == num_steps + 1``; leave ``num_draft_tokens`` unset to get that.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    algorithm: str = "EAGLE"
+    num_steps: int = Field(default=3, ge=1, le=16)
+    eagle_topk: int = Field(default=1, ge=1, le=16)
+    num_draft_tokens: int | None = Field(default=None, ge=2, le=64)
+
+    @property
+    def draft_tokens(self) -> int:
+        if self.num_draft_tokens is not None:
+            return self.num_draft_tokens
+        return self.num_steps + 1
+
+    @model_validator(mode="after")
+    def _check_topk_one(self) -> SpeculativeConfig:
+        if (
+            self.eagle_topk == 1
+            and self.num_draft_tokens is not None
+            and self.num_draft_tokens != self.num_steps + 1
+        ):
+            raise ValueError(
+                f"with eagle_topk=1 num_draft_tokens must be num_steps + 1 = {self.num_steps + 1}, "
+                f"got {self.num_draft_tokens}"
+            )
+        return self
+
+    def args(self) -> list[str]:
+        return [
+            "--speculative-algorithm",
+            self.algorithm,
+            "--speculative-num-steps",
+            str(self.num_steps),
+            "--speculative-eagle-topk",
+            str(self.eagle_topk),
+            "--speculative-num-draft-tokens",
+            str(self.draft_tokens),
+        ]
+
+
+class ServeConfig(BaseModel):
+    """Everything ``python -m sglang.launch_server`` is started with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_path: str
+    served_model_name: str | None = None
+    tp_size: int = Field(default=1, ge=1, le=256)
+    tool_call_parser: str | None = "glm45"
+    reasoning_parser: str | None = "glm45"
+    speculative: SpeculativeConfig | None = SpeculativeConfig()
+    mem_fraction_static: float | None = Field(default=0.7, gt=0.0, le=1.0)
+    context_length: int | None = Field(default=None, ge=256)
+    host: str = "127.0.0.1"
+    port: int = Field(default=30000, ge=1, le=65535)
+    extra_args: tuple[str, ...] = ()
+    python: str = Field(default_factory=lambda: sys.executable)
+
+    @classmethod
+    def for_model(
+        cls,
+        model: str,
+        *,
+        precision: Precision | None = None,
+        gpu: Gpu = "H100",
+        full_context: bool = False,
+        model_path: str | None = None,
+        tp_size: int | None = None,
+        extra_args: Sequence[str] = (),
+        **overrides: object,
+    ) -> ServeConfig:
+        """A configuration from a preset name (``glm-4.5-air``) or any model path.
+
+        ``model_path`` replaces the preset's hub path (e.g. a local copy of the weights);
+        ``tp_size`` replaces the model card's size; ``extra_args`` are appended to the preset's
+        own flags; other keywords set fields directly.
+        """
+        preset = find_preset(model, precision)
+        fields: dict[str, object] = {}
+        if preset is not None:
+            fields.update(
+                model_path=preset.model_path,
+                served_model_name=preset.name,
+                tp_size=preset.tp_size(gpu, full_context=full_context),
+            )
+        else:
+            fields["model_path"] = model
+        if model_path is not None:
+            fields["model_path"] = model_path
+        if tp_size is not None:
+            fields["tp_size"] = tp_size
+        preset_args = preset.extra_args if preset is not None else ()
+        fields["extra_args"] = (*preset_args, *extra_args)
+        fields.update(overrides)
+        return cls.model_validate(fields)
+
+    @property
+    def base_url(self) -> str:
+        """Where a client on this machine reaches the server."""
+        host = self.host
+        if host in ("0.0.0.0", "", "::"):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def command(self) -> list[str]:
+        """The exact argv the server is started with."""
+        cmd = [self.python, "-m", "sglang.launch_server", "--model-path", self.model_path]
+        if self.served_model_name:
+            cmd += ["--served-model-name", self.served_model_name]
+        cmd += ["--tp-size", str(self.tp_size)]
+        if self.tool_call_parser:
+            cmd += ["--tool-call-parser", self.tool_call_parser]
+        if self.reasoning_parser:
+            cmd += ["--reasoning-parser", self.reasoning_parser]
+        if self.speculative is not None:
+            cmd += self.speculative.args()
+        if self.mem_fraction_static is not None:
+            cmd += ["--mem-fraction-static", f"{self.mem_fraction_static:g}"]
+        if self.context_length is not None:
+            cmd += ["--context-length", str(self.context_length)]
+        cmd += ["--host", self.host, "--port", str(self.port)]
+        cmd += list(self.extra_args)
+        return cmd
+
+    def shell_command(self) -> str:
+        return shlex.join(self.command())
