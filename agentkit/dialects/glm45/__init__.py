@@ -1,0 +1,42 @@
+"""The GLM-4.5 dialect: render prompts exactly like the published chat template, and parse the
+model's raw output (whole or streamed) into reasoning, content and typed tool calls.
+
+See ``docs/dialect-glm45.md`` for the format and the deliberate differences from SGLang.
+"""
+
+from __future__ import annotations
+
+from .parse import parse
+from .render import format_assistant, render, render_continuation
+from .results import Parsed, ParsedToolCall, Problem, ProblemKind
+from .stream import (
+    ContentDelta,
+    ReasoningDelta,
+    StreamDelta,
+    StreamParser,
+    ToolCallArgumentsDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
+from .tokens import SPECIAL_TOKENS, STOP_TOKEN_IDS, STOP_TOKENS
+
+__all__ = [
+    "SPECIAL_TOKENS",
+    "STOP_TOKENS",
+    "STOP_TOKEN_IDS",
+    "ContentDelta",
+    "Parsed",
+    "ParsedToolCall",
+    "Problem",
+    "ProblemKind",
+    "ReasoningDelta",
+    "StreamDelta",
+    "StreamParser",
+    "ToolCallArgumentsDelta",
+    "ToolCallEnd",
+    "ToolCallStart",
+    "format_assistant",
+    "parse",
+    "render",
+    "render_continuation",
+]

@@ -1,0 +1,61 @@
+"""Parse one raw GLM-4.5 completion into reasoning, content and typed tool calls.
+
+Input is the text SGLang's ``/generate`` returns with ``skip_special_tokens: false`` and
+``no_stop_trim: true``: it may start with ``\\n`` and/or ``<think>`` and may end with a stop token
+(``<|user|>``, ``<|observation|>``, ``<|endoftext|>``), which goes to ``Parsed.stop``.
+
+Rules:
+
+- ``<think>R</think>`` (after optional leading whitespace) gives ``reasoning = R`` as written
+  (``None`` when empty or absent).
+- Content is the text outside the markup. Each stretch of text (before the calls, between or
+  after them) is stripped and non-empty stretches are joined with ``\\n``.
+- ``<tool_call>NAME\\n(<arg_key>K</arg_key>\\n<arg_value>V</arg_value>\\n)*</tool_call>`` gives a
+  call; values are typed from the tools' JSON schemas (see ``typing_.py``).
+
+On well-formed output this agrees with SGLang's ``glm45`` reasoning and tool-call parsers on
+reasoning, content, call names and argument values, except for these deliberate differences:
+
+1. String-typed argument values are the raw text verbatim, the exact inverse of the template
+   (SGLang strips surrounding quotes from ``"Paris"``, decodes JSON escapes, re-serialises JSON
+   objects and, before its fix, turned ``true`` into ``"True"``).
+2. Content without tool calls is stripped (SGLang keeps the ``\\n`` that follows ``</think>``);
+   with calls SGLang strips it too.
+3. ``\\n<think>...`` (a newline before ``<think>``) gives the reasoning without the ``<think>``
+   tag (SGLang's non-streaming path returns ``"\\n<think>..."`` as reasoning).
+4. With ``thinking=True`` and no ``<think>`` block, the text is content, with a
+   ``missing_think`` problem; SGLang's forced reasoning turns the whole answer into
+   ``reasoning_content``. A ``</think>`` without an opening tag stays in the content.
+5. Calls are parsed even when no tools are given (values then untyped; SGLang leaves the markup
+   in content); untyped values are JSON when they parse as JSON, else text (SGLang also tries
+   Python literals, turning ``123_456`` into ``123456``).
+
+On malformed output nothing is dropped silently (SGLang drops all of these):
+
+- a call to a tool not in ``tools`` is returned, with an ``unknown_tool`` problem;
+- an unclosed ``<tool_call>`` keeps its text in content (``unclosed_tool_call``);
+- a name not followed by a newline is parsed up to the next tag (``missing_name_newline``);
+- a value that does not fit its schema type is kept as the raw text (``invalid_argument_value``);
+- text after the calls is appended to content (``text_after_tool_calls``);
+- stray text inside a call is reported (``malformed_arguments``) and kept in the call's ``raw``;
+- ``<think>`` without ``</think>`` keeps everything as reasoning (``unclosed_think``); a
+  ``<tool_call>`` inside it ends the reasoning, as in SGLang.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .results import Parsed
+from .stream import StreamParser
+
+
+def parse(
+    text: str, tools: Sequence[Mapping[str, Any]] | None = None, *, thinking: bool = True
+) -> Parsed:
+    """Parse one raw completion (see the module docstring for the rules)."""
+    parser = StreamParser(tools, thinking=thinking)
+    parser.feed(text)
+    parser.close()
+    return parser.result()

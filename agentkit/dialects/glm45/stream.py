@@ -1,0 +1,427 @@
+"""Incremental parser for raw GLM-4.5 output: one state machine serves streaming and ``parse``.
+
+Text is consumed as it arrives; only a tail that may still turn into a tag (or a stop token at
+the very end) is held back, so chunk boundaries anywhere, even inside tags, give the same result.
+See ``parse.py`` for the output rules and the differences from SGLang's parsers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum, auto
+from typing import Any
+
+from .results import Parsed, ParsedToolCall, Problem, ProblemKind
+from .tokens import (
+    CALL_CLOSE,
+    CALL_OPEN,
+    KEY_CLOSE,
+    KEY_OPEN,
+    STOP_TOKENS,
+    THINK_CLOSE,
+    THINK_OPEN,
+    VALUE_CLOSE,
+    VALUE_OPEN,
+)
+from .typing_ import ToolSchemas, decode_value
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContentDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStart:
+    index: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallArgumentsDelta:
+    """A JSON fragment; a call's fragments concatenate to the JSON object of its arguments."""
+
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallEnd:
+    index: int
+    call: ParsedToolCall
+
+
+StreamDelta = ReasoningDelta | ContentDelta | ToolCallStart | ToolCallArgumentsDelta | ToolCallEnd
+
+_LITERAL_NEWLINE = "\\n"  # a backslash and an n, which SGLang also accepts as a separator
+
+
+class _State(Enum):
+    START = auto()
+    REASONING = auto()
+    CONTENT = auto()
+    NAME = auto()
+    BODY = auto()
+    KEY = auto()
+    WAIT_VALUE = auto()
+    VALUE = auto()
+    BAD_CALL = auto()
+
+
+_MARKERS: dict[_State, tuple[str, ...]] = {
+    _State.REASONING: (THINK_CLOSE, CALL_OPEN),
+    _State.CONTENT: (CALL_OPEN,),
+    _State.NAME: ("\n", _LITERAL_NEWLINE, "<"),
+    _State.BODY: (KEY_OPEN, CALL_CLOSE),
+    _State.KEY: (KEY_CLOSE,),
+    _State.WAIT_VALUE: (VALUE_OPEN, CALL_CLOSE, KEY_OPEN),
+    _State.VALUE: (VALUE_CLOSE,),
+    _State.BAD_CALL: (CALL_CLOSE,),
+}
+_CALL_STATES = frozenset(
+    {_State.NAME, _State.BODY, _State.KEY, _State.WAIT_VALUE, _State.VALUE, _State.BAD_CALL}
+)
+
+
+def _stop_tail(text: str) -> int:
+    """Length of the longest suffix of ``text`` that is a stop token or the start of one."""
+    best = 0
+    for token in STOP_TOKENS:
+        for size in range(min(len(token), len(text)), best, -1):
+            if text.endswith(token[:size]):
+                best = size
+                break
+    return best
+
+
+def _marker_tail(text: str, markers: tuple[str, ...]) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of a marker."""
+    best = 0
+    for marker in markers:
+        for size in range(min(len(marker) - 1, len(text)), best, -1):
+            if text.endswith(marker[:size]):
+                best = size
+                break
+    return best
+
+
+def _earliest(text: str, markers: tuple[str, ...], limit: int) -> tuple[int, str | None]:
+    position, found = limit, None
+    for marker in markers:
+        index = text.find(marker, 0, limit)
+        if index != -1 and index < position:
+            position, found = index, marker
+    return position, found
+
+
+class StreamParser:
+    """Parse GLM-4.5 output chunk by chunk: ``feed`` returns deltas, ``close`` flushes the rest
+    and ``result`` then gives the same ``Parsed`` as ``parse`` on the whole text.
+
+    A ``ToolCallStart`` that is never followed by its ``ToolCallEnd`` marks a call left
+    unclosed at the end of the output; its text then arrives as content from ``close``.
+    """
+
+    def __init__(
+        self, tools: Sequence[Mapping[str, Any]] | None = None, *, thinking: bool = True
+    ) -> None:
+        self._schemas = ToolSchemas(tools)
+        self._thinking = thinking
+        self._buf = ""
+        self._state = _State.START
+        self._closed = False
+        self._out: list[StreamDelta] = []
+        self._reasoning: list[str] = []
+        self._content: list[str] = []
+        self._segment_open = False
+        self._pending_ws = ""
+        self._calls: list[ParsedToolCall] = []
+        self._problems: list[Problem] = []
+        self._stop: str | None = None
+        self._raw: list[str] = []
+        self._name = ""
+        self._parts: list[str] = []
+        self._gap: list[str] = []
+        self._key = ""
+        self._arguments: dict[str, Any] = {}
+        self._stray_reported = False
+
+    # -- public -------------------------------------------------------------------------------
+
+    def feed(self, chunk: str) -> list[StreamDelta]:
+        if self._closed:
+            raise RuntimeError("StreamParser.feed() after close()")
+        self._buf += chunk
+        self._process(final=False)
+        return self._take()
+
+    def close(self) -> list[StreamDelta]:
+        if self._closed:
+            return []
+        self._closed = True
+        for token in STOP_TOKENS:
+            if self._buf.endswith(token):
+                self._stop = token
+                self._buf = self._buf[: -len(token)]
+                break
+        self._process(final=True)
+        self._finish()
+        return self._take()
+
+    def result(self) -> Parsed:
+        if not self._closed:
+            raise RuntimeError("StreamParser.result() before close()")
+        reasoning = "".join(self._reasoning)
+        return Parsed(
+            reasoning=reasoning or None,
+            content="".join(self._content),
+            tool_calls=list(self._calls),
+            problems=list(self._problems),
+            stop=self._stop,
+        )
+
+    # -- driver -------------------------------------------------------------------------------
+
+    def _take(self) -> list[StreamDelta]:
+        out, self._out = self._out, []
+        return out
+
+    def _problem(self, kind: ProblemKind, message: str, call_index: int | None = None) -> None:
+        self._problems.append(Problem(kind=kind, message=message, call_index=call_index))
+
+    def _process(self, *, final: bool) -> None:
+        while True:
+            if self._state is _State.START:
+                if not self._start(final=final):
+                    return
+                continue
+            buf = self._buf
+            markers = _MARKERS[self._state]
+            limit = len(buf) if final else len(buf) - _stop_tail(buf)
+            position, marker = _earliest(buf, markers, limit)
+            if marker is None:
+                safe = limit if final else limit - _marker_tail(buf[:limit], markers)
+                if safe > 0:
+                    self._buf = buf[safe:]
+                    self._text(buf[:safe])
+                return
+            self._buf = buf[position + len(marker) :]
+            if position:
+                self._text(buf[:position])
+            self._marker(marker)
+
+    def _start(self, *, final: bool) -> bool:
+        stripped = self._buf.lstrip()
+        self._buf = stripped
+        if not stripped:
+            if final:
+                self._state = _State.CONTENT
+            return final
+        if stripped.startswith(THINK_OPEN):
+            self._buf = stripped[len(THINK_OPEN) :]
+            self._state = _State.REASONING
+            return True
+        if not final and (THINK_OPEN.startswith(stripped) or _stop_tail(stripped) == len(stripped)):
+            return False
+        if self._thinking:
+            self._problem(
+                "missing_think",
+                "thinking was on but the output has no <think> block; its text is kept as content",
+            )
+        self._state = _State.CONTENT
+        return True
+
+    # -- text and markers per state -----------------------------------------------------------
+
+    def _text(self, text: str) -> None:
+        state = self._state
+        if state is _State.REASONING:
+            self._reasoning.append(text)
+            self._out.append(ReasoningDelta(text))
+        elif state is _State.CONTENT:
+            self._content_text(text, after_calls=bool(self._calls))
+        else:
+            self._raw.append(text)
+            if state in (_State.NAME, _State.KEY, _State.VALUE):
+                self._parts.append(text)
+            elif state in (_State.BODY, _State.WAIT_VALUE):
+                self._gap.append(text)
+
+    def _marker(self, marker: str) -> None:
+        state = self._state
+        if state is _State.REASONING:
+            if marker == THINK_CLOSE:
+                self._state = _State.CONTENT
+            else:
+                self._problem("unclosed_think", "<tool_call> began inside <think> before </think>")
+                self._open_call()
+            return
+        if state is _State.CONTENT:
+            self._end_segment()
+            self._open_call()
+            return
+        if state is _State.NAME:
+            if marker == "<":
+                self._buf = marker + self._buf
+            else:
+                self._raw.append(marker)
+            self._end_name(newline=marker != "<")
+            return
+        self._raw.append(marker)
+        if state is _State.BAD_CALL:
+            raw = "".join(self._raw)
+            self._content_text(raw, after_calls=False)
+            self._end_segment()
+            self._state = _State.CONTENT
+        elif state is _State.BODY:
+            self._check_gap("text outside <arg_key>/<arg_value> pairs")
+            if marker == KEY_OPEN:
+                self._parts = []
+                self._state = _State.KEY
+            else:
+                self._close_call()
+        elif state is _State.KEY:
+            self._key = "".join(self._parts).strip()
+            self._parts = []
+            self._state = _State.WAIT_VALUE
+        elif state is _State.WAIT_VALUE:
+            self._check_gap(f"text between <arg_key>{self._key}</arg_key> and its value")
+            if marker == VALUE_OPEN:
+                self._parts = []
+                self._state = _State.VALUE
+                return
+            self._problem(
+                "malformed_arguments",
+                f"argument {self._key!r} of call {self._name!r} has no <arg_value>",
+                len(self._calls),
+            )
+            if marker == KEY_OPEN:
+                self._parts = []
+                self._state = _State.KEY
+            else:
+                self._close_call()
+        elif state is _State.VALUE:
+            self._end_value()
+
+    # -- content ------------------------------------------------------------------------------
+
+    def _content_text(self, text: str, *, after_calls: bool) -> None:
+        if not self._segment_open:
+            text = text.lstrip()
+            if not text:
+                return
+            self._segment_open = True
+            self._pending_ws = "\n" if self._content else ""
+            if after_calls:
+                self._problem(
+                    "text_after_tool_calls",
+                    "text after a tool call is kept in content: " + repr(text[:60]),
+                )
+        body = self._pending_ws + text
+        kept = body.rstrip()
+        self._pending_ws = body[len(kept) :]
+        if kept:
+            self._content.append(kept)
+            self._out.append(ContentDelta(kept))
+
+    def _end_segment(self) -> None:
+        self._segment_open = False
+        self._pending_ws = ""
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def _open_call(self) -> None:
+        self._raw = [CALL_OPEN]
+        self._parts = []
+        self._gap = []
+        self._name = ""
+        self._key = ""
+        self._arguments = {}
+        self._stray_reported = False
+        self._state = _State.NAME
+
+    def _end_name(self, *, newline: bool) -> None:
+        name = "".join(self._parts).strip()
+        self._parts = []
+        if not name:
+            self._problem(
+                "missing_tool_name", "a <tool_call> has no function name; its text is kept"
+            )
+            self._state = _State.BAD_CALL
+            return
+        index = len(self._calls)
+        self._name = name
+        if not newline:
+            self._problem(
+                "missing_name_newline",
+                f"no newline after the function name {name!r} in <tool_call>",
+                index,
+            )
+        if self._schemas.given and not self._schemas.knows(name):
+            self._problem("unknown_tool", f"call to unknown tool {name!r}", index)
+        self._out.append(ToolCallStart(index, name))
+        self._state = _State.BODY
+
+    def _check_gap(self, what: str) -> None:
+        gap = "".join(self._gap).replace(_LITERAL_NEWLINE, "")
+        self._gap = []
+        if gap.strip() and not self._stray_reported:
+            self._stray_reported = True
+            self._problem(
+                "malformed_arguments",
+                f"call {self._name!r}: {what}: {gap.strip()[:60]!r}",
+                len(self._calls),
+            )
+
+    def _end_value(self) -> None:
+        raw = "".join(self._parts)
+        self._parts = []
+        index = len(self._calls)
+        schema = self._schemas.property_schema(self._name, self._key)
+        value, issue = decode_value(raw, schema)
+        if issue is not None:
+            self._problem(
+                "invalid_argument_value",
+                f"call {self._name!r}, argument {self._key!r}: {issue}; kept as text",
+                index,
+            )
+        prefix = ", " if self._arguments else "{"
+        self._arguments[self._key] = value
+        fragment = f"{prefix}{json.dumps(self._key, ensure_ascii=False)}: "
+        fragment += json.dumps(value, ensure_ascii=False)
+        self._out.append(ToolCallArgumentsDelta(index, fragment))
+        self._state = _State.BODY
+
+    def _close_call(self) -> None:
+        index = len(self._calls)
+        self._out.append(ToolCallArgumentsDelta(index, "}" if self._arguments else "{}"))
+        call = ParsedToolCall(
+            index=index, name=self._name, arguments=self._arguments, raw="".join(self._raw)
+        )
+        self._calls.append(call)
+        self._out.append(ToolCallEnd(index, call))
+        self._arguments = {}
+        self._state = _State.CONTENT
+
+    def _finish(self) -> None:
+        state = self._state
+        if state is _State.REASONING:
+            self._problem("unclosed_think", "the output ended inside <think> without </think>")
+        elif state in _CALL_STATES:
+            index = None if state is _State.BAD_CALL else len(self._calls)
+            self._problem(
+                "unclosed_tool_call",
+                "the output ended inside a <tool_call>; its text is kept as content",
+                index,
+            )
+            self._end_segment()
+            self._content_text("".join(self._raw), after_calls=False)
+        self._end_segment()
+        self._state = _State.CONTENT

@@ -1,0 +1,228 @@
+"""Typing of tool-call argument values from the tools' JSON schemas.
+
+GLM-4.5 writes every argument value as text between ``<arg_value>`` tags: strings raw, other
+values as JSON. The expected type comes from the tool's schema the way SGLang's glm45 parser
+reads it (``type``, type arrays, ``anyOf``/``oneOf``, ``enum``, ``allOf``, ``properties``,
+``items``); the value is then decoded for that type.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_MAX_LITERAL_EVAL = 10_000
+
+
+class _NotDecoded:
+    pass
+
+
+_NOT_DECODED = _NotDecoded()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def schema_properties(schema: Any) -> Mapping[str, Any]:
+    """Top-level ``properties`` of a ``parameters`` schema (merged across anyOf/oneOf/allOf)."""
+    if not isinstance(schema, Mapping):
+        return {}
+    properties = schema.get("properties")
+    if isinstance(properties, Mapping):
+        return properties
+    merged: dict[str, Any] = {}
+    for keyword in ("anyOf", "oneOf", "allOf"):
+        branches = schema.get(keyword)
+        if isinstance(branches, list):
+            for branch in branches:
+                for key, value in schema_properties(branch).items():
+                    merged.setdefault(key, value)
+    return merged
+
+
+def infer_type(schema: Any) -> str | None:
+    """The primary JSON type a property schema asks for, or None when it gives no hint."""
+    if not isinstance(schema, Mapping):
+        return None
+    declared = schema.get("type")
+    if isinstance(declared, str):
+        return declared
+    if isinstance(declared, list) and declared:
+        non_null = [t for t in declared if t != "null"]
+        return str(non_null[0]) if non_null else "string"
+    variants = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(variants, list):
+        types = [t for t in (infer_type(v) for v in variants) if t]
+        distinct = set(types)
+        if len(distinct) == 1:
+            return types[0]
+        if len(distinct) == 2 and "null" in distinct:
+            return next(t for t in types if t != "null")
+        if "string" in distinct:
+            return "string"
+        if types:
+            return types[0]
+    enum = schema.get("enum")
+    if isinstance(enum, list):
+        kinds = {_json_kind(v) for v in enum}
+        return kinds.pop() if len(kinds) == 1 else "string"
+    all_of = schema.get("allOf")
+    if isinstance(all_of, list):
+        for branch in all_of:
+            inferred = infer_type(branch)
+            if inferred and inferred != "string":
+                return inferred
+        return "string"
+    if "properties" in schema:
+        return "object"
+    if "items" in schema:
+        return "array"
+    return None
+
+
+def allows_null(schema: Any) -> bool:
+    """Whether a property schema admits ``null`` (type arrays, anyOf/oneOf branches, enum)."""
+    if not isinstance(schema, Mapping):
+        return False
+    declared = schema.get("type")
+    if declared == "null" or (isinstance(declared, list) and "null" in declared):
+        return True
+    for keyword in ("anyOf", "oneOf"):
+        variants = schema.get(keyword)
+        if isinstance(variants, list) and any(allows_null(v) for v in variants):
+            return True
+    enum = schema.get("enum")
+    return isinstance(enum, list) and None in enum
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else "string"
+
+
+class ToolSchemas:
+    """Argument types of the tools offered, looked up by call name and argument key."""
+
+    def __init__(self, tools: Sequence[Mapping[str, Any]] | None) -> None:
+        self.given = tools is not None
+        self._properties: dict[str, Mapping[str, Any]] = {}
+        for tool in tools or ():
+            function = tool.get("function")
+            spec: Mapping[str, Any] = function if isinstance(function, Mapping) else tool
+            name = spec.get("name")
+            if isinstance(name, str):
+                self._properties[name] = schema_properties(spec.get("parameters"))
+
+    def knows(self, name: str) -> bool:
+        return name in self._properties
+
+    def property_schema(self, name: str, key: str) -> Any:
+        return self._properties.get(name, {}).get(key)
+
+
+def _decode_json(raw: str) -> Any:
+    """SGLang's first two strategies: the text as JSON, then the text unescaped as JSON."""
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except ValueError:
+        pass
+    try:
+        inner = json.loads('{"v": "' + raw + '"}', parse_constant=_reject_constant)["v"]
+        return json.loads(inner, parse_constant=_reject_constant)
+    except (ValueError, KeyError, TypeError):
+        return _NOT_DECODED
+
+
+def _literal(raw: str) -> Any:
+    text = raw.strip()
+    if not text or len(text) > _MAX_LITERAL_EVAL:
+        return _NOT_DECODED
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return _NOT_DECODED
+
+
+def _to_number(text: str) -> Any:
+    try:
+        return float(text) if "." in text or "e" in text.lower() else int(text)
+    except ValueError:
+        return text
+
+
+def _fits(value: Any, expected: str) -> bool:
+    if expected == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer()
+        )
+    if expected == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected == "boolean":
+        return isinstance(value, bool)
+    if expected == "object":
+        return isinstance(value, dict)
+    if expected == "array":
+        return isinstance(value, list)
+    if expected == "null":
+        return value is None
+    return True
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def decode_value(raw: str, schema: Any) -> tuple[Any, str | None]:
+    """The value for one ``<arg_value>`` text, and a problem message when it does not fit.
+
+    String-typed values are the raw text verbatim (the exact inverse of the template, which
+    writes strings unquoted and unescaped). Untyped values are JSON when they parse as JSON,
+    else the raw text. Other types are decoded as JSON (or a Python literal, as SGLang falls back
+    to) and checked; a value that does not fit is kept as the raw text with a problem.
+    """
+    expected = infer_type(schema)
+    if expected == "string":
+        return raw, None
+    decoded = _decode_json(raw)
+    if expected is None or expected not in {
+        "integer",
+        "number",
+        "boolean",
+        "object",
+        "array",
+        "null",
+    }:
+        return (raw, None) if decoded is _NOT_DECODED else (decoded, None)
+    if decoded is _NOT_DECODED:
+        decoded = _literal(raw)
+        if isinstance(decoded, tuple):
+            decoded = list(decoded)
+    if expected == "number" and isinstance(decoded, str):
+        decoded = _to_number(decoded.strip())
+    fits = _fits(decoded, expected) or (decoded is None and allows_null(schema))
+    if decoded is not _NOT_DECODED and _jsonable(decoded) and fits:
+        return decoded, None
+    return raw, f"value {_preview(raw)} is not a valid {expected}"
+
+
+def _preview(raw: str) -> str:
+    return repr(raw if len(raw) <= 80 else raw[:77] + "...")
