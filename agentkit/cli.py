@@ -1,0 +1,168 @@
+"""The ``agentkit`` command line."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import typer
+
+app = typer.Typer(
+    name="agentkit",
+    help="Agent runtime for GLM-4.5 on SGLang: run agents, serve models, sandboxes, RL data.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+# Sub-command groups live next to what they drive; each module exposes a typer app.
+_SUBAPPS: list[tuple[str, str, str]] = [
+    ("testing", "agentkit.testing.cli", "The protocol-faithful SGLang test server."),
+    ("serve", "agentkit.serve.cli", "Launch SGLang for GLM-4.5 / GLM-4.5-Air."),
+    ("sandbox", "agentkit.sandboxes.cli", "Docker sandboxes: images and checks."),
+    ("index", "agentkit.tools.search.cli", "Local search indexes."),
+    ("tau", "agentkit.envs.cli", "TAU-style support environments: run and replay."),
+    ("export", "agentkit.trajectory.cli", "Export trajectories for training."),
+]
+
+
+def _mount() -> None:
+    for name, module_name, help_text in _SUBAPPS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # that part is not installed in this build
+            raise
+        sub = getattr(module, f"{name}_app", None) or getattr(module, "app", None)
+        if isinstance(sub, typer.Typer):
+            app.add_typer(sub, name=name, help=help_text)
+        for command_name in getattr(module, "EXTRA_COMMANDS", ()):
+            app.command(command_name)(getattr(module, command_name.replace("-", "_")))
+
+
+@app.command()
+def run(
+    prompt: Annotated[str, typer.Argument(help="The task for the agent.")],
+    base_url: Annotated[
+        list[str] | None,
+        typer.Option("--base-url", help="SGLang server URL (repeat for several). "
+                     "Default: $AGENTKIT_BASE_URL, else the embedded default."),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="chat (/v1/chat/completions) or tokens (/generate)")] = "chat",
+    tokenizer: Annotated[
+        Path | None, typer.Option(help="Tokenizer dir or tokenizer.json (token mode).")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Served model name.")] = "default",
+    thinking: Annotated[bool, typer.Option("--thinking/--no-thinking")] = True,
+    max_turns: Annotated[int, typer.Option(min=1)] = 10,
+    record: Annotated[
+        Path | None, typer.Option(help="Append the trajectory to this JSONL file.")
+    ] = None,
+    show_reasoning: Annotated[bool, typer.Option("--show-reasoning/--hide-reasoning")] = True,
+) -> None:
+    """Run an agent with the built-in demo tools (calculator, clock) and print its answer."""
+    urls = list(base_url or []) or [u for u in os.environ.get("AGENTKIT_BASE_URL", "").split(",") if u]
+    code = anyio.run(
+        _run_main, prompt, urls, mode, tokenizer, model, thinking, max_turns, record, show_reasoning
+    )
+    raise typer.Exit(code)
+
+
+async def _run_main(
+    prompt: str,
+    urls: list[str],
+    mode: str,
+    tokenizer: Path | None,
+    model_name: str,
+    thinking: bool,
+    max_turns: int,
+    record: Path | None,
+    show_reasoning: bool,
+) -> int:
+    from agentkit.agent import Agent
+    from agentkit.demo import DEMO_TOOLS, scripted_calculator_policy
+    from agentkit.events import ReasoningDelta, TextDelta, ToolCallEvent, ToolResultEvent
+    from agentkit.models.base import Model
+
+    async def handle(event: Any) -> None:
+        if isinstance(event, ReasoningDelta) and show_reasoning:
+            sys.stderr.write(event.text)
+        elif isinstance(event, TextDelta):
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        elif isinstance(event, ToolCallEvent):
+            args = json.dumps(event.call.arguments, ensure_ascii=False)
+            sys.stderr.write(f"\n[tool call] {event.call.name}({args})\n")
+        elif isinstance(event, ToolResultEvent):
+            sys.stderr.write(f"[tool result: {event.outcome.status.value}] {event.outcome.output}\n")
+
+    recorder = None
+    if record is not None:
+        recorder = _jsonl_recorder(record)
+
+    async def go(llm: Model) -> int:
+        async with Agent(
+            model=llm,
+            instructions="You are a careful assistant. Use the tools for arithmetic and time.",
+            tools=DEMO_TOOLS,
+            thinking=thinking,
+            max_turns=max_turns,
+            recorder=recorder,
+        ) as agent:
+            result = await agent.run(prompt, event_handler=handle)
+        sys.stdout.write("\n")
+        usage = result.usage
+        accept = f", accept length {usage.accept_length:.2f}" if usage.accept_length else ""
+        sys.stderr.write(
+            f"[{result.status.value}] {result.turns} turn(s), {usage.tool_calls} tool call(s), "
+            f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens{accept}\n"
+        )
+        if not result.ok:
+            sys.stderr.write(f"error: {result.error}\n")
+        return 0 if result.ok else 1
+
+    if urls:
+        return await go(_remote_model(urls, mode, tokenizer, model_name))
+    from agentkit.testing import SGLangTestServer
+
+    sys.stderr.write(
+        "[no model server configured: using the SGLang test server with a scripted policy]\n"
+    )
+    async with SGLangTestServer(policy=scripted_calculator_policy) as server:
+        return await go(_remote_model([server.base_url], mode, tokenizer, model_name))
+
+
+def _remote_model(urls: list[str], mode: str, tokenizer: Path | None, model_name: str) -> Any:
+    from agentkit.models import SGLangChat
+
+    if mode == "chat":
+        return SGLangChat(urls, model=model_name)
+    if mode == "tokens":
+        from agentkit.models.sglang_tokens import SGLangTokens
+        from agentkit.testing import build_test_tokenizer
+
+        path = tokenizer or build_test_tokenizer()
+        return SGLangTokens(urls, path, model=model_name)
+    raise typer.BadParameter("mode must be 'chat' or 'tokens'")
+
+
+def _jsonl_recorder(path: Path) -> Any:
+    try:
+        from agentkit.trajectory.store import JsonlStore
+    except ImportError as exc:  # pragma: no cover - store ships with the package
+        raise typer.BadParameter(f"trajectory store unavailable: {exc}") from exc
+    return JsonlStore(path)
+
+
+def main() -> None:
+    _mount()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Installs agentkit and runs the main job: an agent that answers with a real tool call.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m pip install -q --disable-pip-version-check -e .
+exec python3 -m agentkit.cli run "${@:-What is (17 + 25) * 3 - 4?}"
