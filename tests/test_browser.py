@@ -1,0 +1,291 @@
+"""The browser sandbox against pages served on 127.0.0.1 by a server these tests start."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import AsyncIterator, Iterator
+
+import anyio
+import pytest
+from agentkit.sandboxes.browser import (
+    BrowserActionError,
+    BrowserConfig,
+    BrowserLimits,
+    BrowserPool,
+    DomainPolicy,
+    find_chromium,
+)
+
+playwright = pytest.importorskip("playwright", reason="playwright is not installed")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(find_chromium() is None, reason="Debian's chromium is not installed"),
+]
+
+HOME = """<!doctype html><html><head><title>Home</title></head><body>
+<h1>Welcome</h1>
+<a href="/second">Second page</a>
+<a href="/form">Contact form</a>
+<a href="/popup" target="_blank">Open in new tab</a>
+</body></html>"""
+
+SECOND = """<!doctype html><html><head><title>Second</title></head><body>
+<h1>Second page</h1><p>The secret word is marmalade.</p></body></html>"""
+
+FORM = """<!doctype html><html><head><title>Form</title></head><body>
+<form action="/submit" method="get">
+<label>Name <input name="name"></label>
+<label>Colour <select name="colour"><option>red</option><option>blue</option></select></label>
+<button type="submit">Send</button>
+</form></body></html>"""
+
+STORAGE = """<!doctype html><html><head><title>Storage</title></head><body><p id=out></p>
+<script>
+const mine = new URLSearchParams(location.search).get('set');
+if (mine) { localStorage.setItem('who', mine); document.cookie = 'who=' + mine + '; path=/'; }
+document.getElementById('out').textContent =
+  'local=' + localStorage.getItem('who') + ' cookie=' + document.cookie;
+</script></body></html>"""
+
+LONG = (
+    "<html><head><title>Long</title></head><body>"
+    + "".join(f"<p>Paragraph number {i} of a long page.</p>" for i in range(400))
+    + "</body></html>"
+)
+
+HOSTILE = {
+    "/loop": "<html><body><p>spinning</p><script>while (true) {}</script></body></html>",
+    "/alerts": "<html><body><script>for (;;) { alert('again'); }</script></body></html>",
+    "/huge": "<html><body><script>const b = document.body; for (let i = 0; i < 120000; i++)"
+    " { b.appendChild(document.createElement('div')); }</script></body></html>",
+    "/jsloop": "<html><body><p>bouncing</p><script>location.replace('/jsloop?' + Date.now())"
+    "</script></body></html>",
+}
+
+
+class _Site(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        if path.startswith("/redirect"):
+            hop = int(path.removeprefix("/redirect") or 0)
+            self.send_response(302)
+            self.send_header("Location", f"/redirect{hop + 1}")
+            self.end_headers()
+            return
+        if path == "/submit":
+            body = f"<html><head><title>Thanks</title></head><body><p>Got {query}</p></body></html>"
+        elif path == "/big":
+            body = "<html><body>" + "x" * 300_000 + "</body></html>"
+        else:
+            pages = {"/": HOME, "/second": SECOND, "/form": FORM, "/storage": STORAGE}
+            pages |= {"/long": LONG, "/popup": SECOND} | HOSTILE
+            if path not in pages:
+                self.send_error(404)
+                return
+            body = pages[path]
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+LIMITS = BrowserLimits(
+    action_timeout_s=3, navigation_timeout_s=4, max_dom_nodes=20_000, max_page_bytes=200_000
+)
+
+
+@pytest.fixture(scope="module")
+async def pool() -> AsyncIterator[BrowserPool]:
+    async with BrowserPool(BrowserConfig(limits=LIMITS)) as started:
+        yield started
+
+
+def _ref(snapshot: str, label: str) -> str:
+    for line in snapshot.splitlines():
+        if label in line and "[ref=" in line:
+            return line.split("[ref=")[1].split("]")[0]
+    raise AssertionError(f"no ref for {label!r} in:\n{snapshot}")
+
+
+@pytest.mark.anyio
+async def test_navigate_and_click_a_link_by_reference(pool: BrowserPool, site: str) -> None:
+    async with pool.session() as browser:
+        home = await browser.open(site + "/")
+        assert home.title == "Home"
+        assert "Second page" in home.body
+        after = await browser.click(_ref(home.body, "Second page"))
+        assert after.url == site + "/second"
+        text = await browser.read("text")
+        assert "marmalade" in text.body
+        back = await browser.back()
+        assert back.url == site + "/"
+
+
+@pytest.mark.anyio
+async def test_fill_select_and_submit_a_form(pool: BrowserPool, site: str) -> None:
+    async with pool.session() as browser:
+        form = await browser.open(site + "/form")
+        await browser.type(_ref(form.body, "textbox"), "Ada Lovelace")
+        await browser.select(_ref(form.body, "combobox"), ["blue"])
+        result = await browser.click(_ref(form.body, 'button "Send"'))
+        assert result.title == "Thanks"
+        text = await browser.read("text")
+        assert "name=Ada+Lovelace" in text.body
+        assert "colour=blue" in text.body
+
+
+@pytest.mark.anyio
+async def test_type_with_submit_presses_enter(pool: BrowserPool, site: str) -> None:
+    async with pool.session() as browser:
+        form = await browser.open(site + "/form")
+        result = await browser.type(_ref(form.body, "textbox"), "Grace", submit=True)
+        assert "/submit?name=Grace" in result.url
+
+
+@pytest.mark.anyio
+async def test_screenshot_is_a_png_of_the_viewport(pool: BrowserPool, site: str) -> None:
+    async with pool.session() as browser:
+        await browser.open(site + "/")
+        shot = await browser.screenshot()
+        assert shot.png.startswith(b"\x89PNG\r\n\x1a\n")
+        assert (shot.width, shot.height) == (LIMITS.viewport_width, LIMITS.viewport_height)
+        assert browser.screenshots == [shot]
+
+
+@pytest.mark.anyio
+async def test_links_opening_tabs_are_listed_and_switchable(pool: BrowserPool, site: str) -> None:
+    async with pool.session() as browser:
+        home = await browser.open(site + "/")
+        await browser.click(_ref(home.body, "Open in new tab"))
+        with anyio.fail_after(5):
+            while len(await browser.tabs()) < 2:  # noqa: ASYNC110 (no event to wait on)
+                await anyio.sleep(0.05)
+        tabs = await browser.tabs()
+        assert [t.active for t in tabs] == [False, True]
+        first = await browser.switch_tab(0)
+        assert first.title == "Home"
+        with pytest.raises(BrowserActionError, match="no tab 5"):
+            await browser.switch_tab(4)
+
+
+@pytest.mark.anyio
+async def test_long_text_is_windowed_with_truncation_reported(pool: BrowserPool, site: str) -> None:
+    async with pool.session() as browser:
+        await browser.open(site + "/long")
+        first = await browser.read("text")
+        assert first.truncated
+        assert first.total_chars > len(first.body)
+        assert "read with offset=" in first.render()
+        rest = await browser.read("text", offset=first.offset + len(first.body))
+        assert rest.offset == len(first.body)
+        assert "Paragraph number 399" in (first.body + rest.body) or rest.truncated
+
+
+@pytest.mark.anyio
+async def test_scroll_reports_position(pool: BrowserPool, site: str) -> None:
+    async with pool.session() as browser:
+        await browser.open(site + "/long")
+        view = await browser.scroll("down", 2)
+        assert view.note is not None
+        assert not view.note.startswith("scrolled to 0-")
+
+
+@pytest.mark.anyio
+async def test_parallel_runs_do_not_share_cookies_or_storage(pool: BrowserPool, site: str) -> None:
+    seen: dict[str, str] = {}
+
+    async def run(name: str) -> None:
+        async with pool.session() as browser:
+            await browser.open(f"{site}/storage?set={name}")
+            await anyio.sleep(0.2)  # both runs have written before either reads again
+            again = await browser.open(f"{site}/storage")
+            seen[name] = (await browser.read("text")).body
+            assert again.title == "Storage"
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, "alice")
+        tg.start_soon(run, "bob")
+    assert seen["alice"] == "local=alice cookie=who=alice"
+    assert seen["bob"] == "local=bob cookie=who=bob"
+    async with pool.session() as browser:
+        await browser.open(f"{site}/storage")
+        assert (await browser.read("text")).body == "local=null cookie="
+        assert await browser.cookies() == []
+
+
+@pytest.mark.anyio
+async def test_bad_references_are_clear_errors(pool: BrowserPool, site: str) -> None:
+    async with pool.session() as browser:
+        await browser.open(site + "/")
+        with pytest.raises(BrowserActionError, match="not an element reference"):
+            await browser.click("the blue button")
+        with pytest.raises(BrowserActionError, match="e999"):
+            await browser.click("e999")
+
+
+@pytest.mark.anyio
+async def test_domain_policy_blocks_navigation_and_subrequests(
+    pool: BrowserPool, site: str
+) -> None:
+    async with pool.session(policy=DomainPolicy(deny=("127.0.0.1",))) as browser:
+        with pytest.raises(BrowserActionError, match="deny list"):
+            await browser.open(site + "/")
+    async with pool.session(policy=DomainPolicy(allow=("example.org",))) as browser:
+        with pytest.raises(BrowserActionError, match="not on the allow list"):
+            await browser.open(site + "/")
+        with pytest.raises(BrowserActionError, match="scheme 'file'"):
+            await browser.open("file:///etc/passwd")
+
+
+@pytest.mark.anyio
+async def test_http_errors_are_noted(pool: BrowserPool, site: str) -> None:
+    async with pool.session() as browser:
+        view = await browser.open(site + "/missing")
+        assert view.note == "HTTP 404"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/loop", "stopped responding"),
+        ("/alerts", "did not finish|dialogs|stopped responding"),
+        ("/huge", "elements, over the limit"),
+        ("/redirect0", "ERR_TOO_MANY_REDIRECTS"),
+        ("/jsloop", "navigat|did not finish|stopped responding"),
+        ("/big", "over the limit of 200000"),
+    ],
+)
+async def test_hostile_pages_return_an_error_within_a_bound(
+    pool: BrowserPool, site: str, path: str, message: str
+) -> None:
+    bound = LIMITS.navigation_timeout_s + 2.0 + 1.5 + 5.0  # guard + probe + tab close
+    async with pool.session() as browser:
+        with anyio.fail_after(bound + 5):
+            with pytest.raises(BrowserActionError, match=message):
+                await browser.open(site + path)
+        # the session stays usable after the hostile page
+        with anyio.fail_after(bound):
+            view = await browser.open(site + "/second")
+        assert view.title == "Second"
