@@ -108,6 +108,10 @@ class EpisodeStart(BaseModel):
     thinking: bool = True
     started_at: float = Field(default_factory=time.time)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # The conversation the episode opened with (OpenAI dicts), for the SFT view and exports.
+    prompt_messages: list[dict[str, Any]] = Field(default_factory=list)
+    # Ground truth for the reward function, if the task has one (slime ``label``).
+    label: Any = None
 
 
 class ModelCallRecord(BaseModel):
@@ -201,6 +205,11 @@ class EpisodeEnd(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     ended_at: float = Field(default_factory=time.time)
     elapsed_s: float = 0.0
+    # The final conversation (OpenAI dicts) when the loop provides it; the SFT view prefers it.
+    messages: list[dict[str, Any]] | None = None
+    # Time spent outside the model (tools, user simulator) and scoring the reward.
+    env_s: float | None = None
+    reward_s: float | None = None
 
 
 TrajectoryItem = Annotated[

@@ -1,0 +1,250 @@
+"""The crash-safe JSONL store: one record per line, written as it happens, read back tolerantly.
+
+Each record is encoded to one line and handed to the kernel with a single ``write`` on a file
+opened with ``O_APPEND``, so once :meth:`JsonlStore.record` returns the line survives the death
+of the process (``kill -9``); only a power loss needs ``fsync``, which :class:`FsyncPolicy`
+chooses. Concurrent episodes of one process share a store safely: a line is written whole,
+with no ``await`` in between.
+
+The reader keeps every complete, valid line, skips a torn last line (the process died in the
+middle of a write), reports any other bad line instead of raising, and lists episodes that have
+a start but no end as unfinished.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+from pathlib import Path
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from agentkit.trajectory.recorder import Record
+from agentkit.trajectory.records import (
+    EnvStepRecord,
+    EpisodeEnd,
+    EpisodeStart,
+    ModelCallRecord,
+    RunManifest,
+    Trajectory,
+    TrajectoryItem,
+)
+
+_ITEM = TypeAdapter[Record](TrajectoryItem)
+
+
+class FsyncPolicy(StrEnum):
+    """When the store asks the disk (not only the kernel) to keep what was written.
+
+    ``never``: lines survive a killed process, not a power loss (fastest).
+    ``episode``: also fsync after each episode end, so finished episodes survive a power loss.
+    ``always``: fsync after every line.
+    """
+
+    NEVER = "never"
+    EPISODE = "episode"
+    ALWAYS = "always"
+
+
+def encode_record(item: Record) -> bytes:
+    """One record as one JSON line (UTF-8, newline-terminated)."""
+    return item.model_dump_json().encode("utf-8") + b"\n"
+
+
+def decode_record(line: bytes | str) -> Record:
+    """Parse one JSON line back into its record type (``kind`` selects it)."""
+    return _ITEM.validate_json(line)
+
+
+class JsonlStore:
+    """Appends records to a JSONL file; implements the loop's ``Recorder`` protocol.
+
+    Opening an existing store appends to it (resumed runs); a torn last line left by a crash is
+    closed with a newline first so the next record starts on a line of its own.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fsync: FsyncPolicy | str = FsyncPolicy.EPISODE,
+        manifest: RunManifest | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.fsync = FsyncPolicy(fsync)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.lines_written = 0
+        size = os.fstat(self._fd).st_size
+        if size and not _ends_with_newline(self.path, size):
+            os.write(self._fd, b"\n")
+        if manifest is not None and size == 0:
+            self.write(manifest)
+
+    def write(self, item: Record) -> None:
+        """Append one record now (synchronous: one ``write`` call, no buffering in Python)."""
+        fd = self._write_line(item)
+        if self._wants_fsync(item):
+            os.fsync(fd)
+
+    def _wants_fsync(self, item: Record) -> bool:
+        return self.fsync is FsyncPolicy.ALWAYS or (
+            self.fsync is FsyncPolicy.EPISODE and isinstance(item, EpisodeEnd)
+        )
+
+    async def record(self, item: Record) -> None:
+        """The ``Recorder`` entry point used by the planner loop and :func:`rollout`."""
+        if self._wants_fsync(item):
+            # the line itself is written in the event loop (atomic w.r.t. other tasks);
+            # only the slow fsync goes to a worker thread.
+            fd = self._write_line(item)
+            await anyio.to_thread.run_sync(os.fsync, fd)
+        else:
+            self._write_line(item)
+
+    def _write_line(self, item: Record) -> int:
+        if self._fd is None:
+            raise ValueError(f"the store {self.path} is closed")
+        data = encode_record(item)
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self.lines_written += 1
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> JsonlStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> JsonlStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ends_with_newline(path: Path, size: int) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(size - 1)
+        return handle.read(1) == b"\n"
+
+
+class BadLine(BaseModel):
+    """A line the reader could not use, with why."""
+
+    line: int
+    error: str
+    torn: bool = False
+
+
+class StoreContents(BaseModel):
+    """Everything a store holds, grouped by episode in the order episodes started."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    manifest: RunManifest | None = None
+    episodes: list[Trajectory] = Field(default_factory=list)
+    bad_lines: list[BadLine] = Field(default_factory=list)
+    orphans: int = 0
+
+    @property
+    def finished(self) -> list[Trajectory]:
+        return [t for t in self.episodes if t.finished]
+
+    @property
+    def unfinished(self) -> list[Trajectory]:
+        """Episodes with a start but no end (the run died or is still going)."""
+        return [t for t in self.episodes if not t.finished]
+
+    @property
+    def torn_tail(self) -> bool:
+        return any(b.torn for b in self.bad_lines)
+
+    def episode(self, episode_id: str) -> Trajectory:
+        for traj in self.episodes:
+            if traj.episode_id == episode_id:
+                return traj
+        raise KeyError(episode_id)
+
+
+def group_records(items: Iterable[Record]) -> StoreContents:
+    """Group a stream of records into trajectories (records of unknown episodes are counted
+    as orphans, not raised)."""
+    contents = StoreContents()
+    by_id: dict[str, Trajectory] = {}
+    for item in items:
+        if isinstance(item, RunManifest):
+            if contents.manifest is None:
+                contents.manifest = item
+        elif isinstance(item, EpisodeStart):
+            traj = Trajectory(start=item)
+            by_id[item.episode_id] = traj
+            contents.episodes.append(traj)
+        else:
+            found = by_id.get(item.episode_id)
+            if found is None:
+                contents.orphans += 1
+            elif isinstance(item, ModelCallRecord):
+                found.calls.append(item)
+            elif isinstance(item, EnvStepRecord):
+                found.steps.append(item)
+            else:
+                found.end = item
+    return contents
+
+
+def iter_jsonl(path: str | Path, bad: list[BadLine] | None = None) -> Iterator[Record]:
+    """Yield every valid record of a JSONL store; bad lines go to ``bad`` (a torn last line is
+    marked ``torn``)."""
+    with Path(path).open("rb") as handle:
+        data = handle.read()
+    lines = data.split(b"\n")
+    # after a final newline split() leaves an empty tail; a non-empty tail is a torn write
+    tail = lines.pop()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield decode_record(line)
+        except (ValidationError, ValueError) as exc:
+            if bad is not None:
+                bad.append(BadLine(line=number, error=_short(exc)))
+    if tail.strip():
+        try:
+            yield decode_record(tail)
+        except (ValidationError, ValueError) as exc:
+            if bad is not None:
+                bad.append(BadLine(line=len(lines) + 1, error=_short(exc), torn=True))
+
+
+def read_jsonl(path: str | Path) -> StoreContents:
+    """Read a JSONL store back, tolerating a torn last line and reporting unfinished episodes."""
+    bad: list[BadLine] = []
+    contents = group_records(iter_jsonl(path, bad))
+    contents.bad_lines = bad
+    return contents
+
+
+def read_store(path: str | Path) -> StoreContents:
+    """Read a store written by :class:`JsonlStore` (``.jsonl``) or :func:`compact` (``.parquet``)."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        from agentkit.trajectory.parquet import read_parquet
+
+        return read_parquet(path)
+    return read_jsonl(path)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
