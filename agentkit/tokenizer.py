@@ -1,0 +1,120 @@
+"""Token ids for token mode: a small ``Tokenizer`` protocol and a loader for a model's own files.
+
+Token mode sends ``input_ids`` to SGLang's ``/generate``, so the client must encode exactly as
+the server's tokenizer does. ``encode`` never adds BOS or other special tokens by itself (the
+GLM-4.5 template writes ``[gMASK]<sop>`` literally) but does recognise special-token strings
+written in the text; ``decode`` keeps special tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from tokenizers import Tokenizer as _HFTokenizer
+
+__all__ = ["HFTokenizersTokenizer", "Tokenizer", "TransformersTokenizer", "load_tokenizer"]
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """What agentkit needs from a tokenizer."""
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def token_to_id(self, token: str) -> int | None: ...
+
+
+class HFTokenizersTokenizer:
+    """A ``tokenizer.json`` loaded with the ``tokenizers`` library."""
+
+    def __init__(self, inner: _HFTokenizer, *, source: str = "") -> None:
+        self._inner = inner
+        self.source = source
+        self._vocab_size = inner.get_vocab_size(with_added_tokens=True)
+        self._special_ids = frozenset(
+            token_id
+            for token_id, added in inner.get_added_tokens_decoder().items()
+            if added.special
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> HFTokenizersTokenizer:
+        return cls(_HFTokenizer.from_file(str(path)), source=str(path))
+
+    @property
+    def vocab_size(self) -> int:
+        return self._vocab_size
+
+    @property
+    def special_ids(self) -> frozenset[int]:
+        """Ids of the added tokens marked ``special`` (removed by ``skip_special_tokens``)."""
+        return self._special_ids
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._inner.encode(text, add_special_tokens=False).ids)
+
+    def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
+        return self._inner.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    def token_to_id(self, token: str) -> int | None:
+        return self._inner.token_to_id(token)
+
+    def __repr__(self) -> str:
+        return f"HFTokenizersTokenizer({self.source!r}, vocab_size={self._vocab_size})"
+
+
+class TransformersTokenizer:
+    """Fallback for model folders without ``tokenizer.json`` (needs ``transformers``)."""
+
+    def __init__(self, inner: Any, *, source: str = "") -> None:
+        self._inner = inner
+        self.source = source
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._inner)
+
+    def encode(self, text: str) -> list[int]:
+        return [int(i) for i in self._inner.encode(text, add_special_tokens=False)]
+
+    def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
+        return str(self._inner.decode(list(ids), skip_special_tokens=skip_special_tokens))
+
+    def token_to_id(self, token: str) -> int | None:
+        token_id = self._inner.convert_tokens_to_ids(token)
+        unk = getattr(self._inner, "unk_token_id", None)
+        if token_id is None or (
+            token_id == unk and token != getattr(self._inner, "unk_token", None)
+        ):
+            return None
+        return int(token_id)
+
+
+def load_tokenizer(path: str | Path) -> HFTokenizersTokenizer | TransformersTokenizer:
+    """Load a model's tokenizer from a ``tokenizer.json`` file or a model folder.
+
+    A folder's own ``tokenizer.json`` is read with ``tokenizers``; only when there is none does
+    this fall back to ``transformers.AutoTokenizer`` (if installed).
+    """
+    target = Path(path).expanduser()
+    if target.is_file():
+        return HFTokenizersTokenizer.from_file(target)
+    if target.is_dir():
+        candidate = target / "tokenizer.json"
+        if candidate.is_file():
+            return HFTokenizersTokenizer.from_file(candidate)
+        try:
+            from transformers import AutoTokenizer  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            raise FileNotFoundError(
+                f"{target} has no tokenizer.json and transformers is not installed"
+            ) from exc
+        return TransformersTokenizer(AutoTokenizer.from_pretrained(str(target)), source=str(target))
+    raise FileNotFoundError(f"no tokenizer at {target}")
