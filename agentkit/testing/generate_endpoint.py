@@ -177,11 +177,11 @@ async def handle_generate(
         ignore_eos=params.ignore_eos,
     )
     if not req.stream:
-        finish = _abort_reason() if state.is_aborted(rid, epoch) else gen.finish_reason
+        outcome = _abort_reason() if state.is_aborted(rid, epoch) else gen.finish_reason
         payload = {
             "text": _text(state, gen.output_ids, gen, params, final=True),
             "output_ids": gen.output_ids,
-            "meta_info": _meta(state, rid, gen, req, len(gen.output_ids), finish, started),
+            "meta_info": _meta(state, rid, gen, req, len(gen.output_ids), outcome, started),
         }
         record.response = payload
         return json_response(payload)
