@@ -534,6 +534,14 @@ class BrowserSession:
         async def go() -> PageView:
             page = self.page
             try:
+                found = await locator.count()
+            except PlaywrightError:
+                found = 0
+            if not found:
+                raise BrowserActionError(
+                    f"no element {ref} on this page; read the page (snapshot) for fresh refs"
+                )
+            try:
                 await act(locator)
             except PlaywrightError as exc:
                 text = str(exc)

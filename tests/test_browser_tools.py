@@ -1,0 +1,127 @@
+"""The browser tools as the model calls them: through Tool.call, with the session in deps."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from agentkit.sandboxes.browser import BrowserLimits, BrowserPool, BrowserSession, find_chromium
+from agentkit.tools.browser import browser_tools
+
+from agentkit.tool import RunContext, ToolStatus
+
+needs_chromium = pytest.mark.skipif(
+    find_chromium() is None, reason="Debian's chromium is not installed"
+)
+
+PAGES = {
+    "/": "<html><head><title>Shop</title></head><body><a href='/item'>Blue teapot</a>"
+    "<form action='/find'><input aria-label='Search' name=q></form></body></html>",
+    "/item": "<html><head><title>Teapot</title></head><body><p>Price: 42 euros</p></body></html>",
+}
+
+
+class _Site(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = PAGES.get(self.path.split("?")[0], "<title>Results</title>" + self.path).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@dataclass
+class Deps:
+    browser: BrowserSession
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+async def pool() -> AsyncIterator[BrowserPool]:
+    pytest.importorskip("playwright", reason="playwright is not installed")
+    if find_chromium() is None:
+        pytest.skip("Debian's chromium is not installed")
+    async with BrowserPool() as started:
+        yield started
+
+
+TOOLS = {t.name: t for t in browser_tools()}
+
+
+async def call(name: str, deps: Any, **arguments: Any) -> tuple[ToolStatus, str]:
+    outcome = await TOOLS[name].call(arguments, RunContext(deps=deps))
+    return outcome.status, outcome.output
+
+
+def test_tool_set_and_schemas() -> None:
+    assert sorted(TOOLS) == sorted(
+        ["browser_screenshot", "browser_tabs"]
+        + [
+            f"browser_{n}"
+            for n in ("open", "click", "type", "select", "press", "scroll", "back", "read")
+        ]
+    )
+    schema = TOOLS["browser_type"].schema()["function"]
+    assert schema["parameters"]["required"] == ["ref", "text"]
+    assert "ctx" not in schema["parameters"]["properties"]
+
+
+@pytest.mark.anyio
+async def test_missing_session_is_an_error_observation() -> None:
+    status, output = await call("browser_open", deps=None, url="http://127.0.0.1:1/")
+    assert status is ToolStatus.ERROR
+    assert "no browser is available" in output
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.anyio
+async def test_browse_search_and_screenshot_through_tools(pool: BrowserPool, site: str) -> None:
+    async with pool.session(limits=BrowserLimits(max_view_chars=2000)) as browser:
+        deps = Deps(browser=browser)
+        status, page = await call("browser_open", deps, url=site + "/")
+        assert status is ToolStatus.OK
+        assert page.startswith(f"[tab 1/1] Shop | {site}/")
+        link = page.split('link "Blue teapot" [ref=')[1].split("]")[0]
+        status, item = await call("browser_click", deps, ref=link)
+        assert "Teapot" in item.splitlines()[0]
+        status, text = await call("browser_read", deps)
+        assert "Price: 42 euros" in text
+        await call("browser_back", deps)
+        status, snap = await call("browser_read", deps, format="snapshot")
+        box = snap.split('textbox "Search" [ref=')[1].split("]")[0]
+        status, results = await call("browser_type", deps, ref=box, text="teapot", submit=True)
+        assert "q=teapot" in results.splitlines()[0]
+        status, shot = await call("browser_screenshot", deps)
+        assert status is ToolStatus.OK
+        assert shot.startswith("screenshot 1 taken")
+        assert browser.screenshots[0].png.startswith(b"\x89PNG")
+        status, listed = await call("browser_tabs", deps)
+        assert listed.startswith("* 1. Results")
+        status, error = await call("browser_click", deps, ref="e4242")
+        assert status is ToolStatus.ERROR
+        assert "e4242" in error
+        status, error = await call("browser_open", deps, url="ftp://example.org/")
+        assert status is ToolStatus.ERROR
+        assert "scheme 'ftp'" in error
