@@ -146,13 +146,14 @@ Delta = ReasoningDelta | ContentDelta | ToolCallStart | ToolCallArgumentsDelta |
 
 
 class _NoToolsSplitter:
-    """Reasoning/content split for requests without tools (tool markup stays content), like
-    SGLang's glm45 reasoning parser with ``force_reasoning`` when thinking is on."""
+    """Reasoning/content split for requests without tools: tool markup stays content (as in
+    SGLang, which runs no tool parser then), reasoning and stripping follow the glm45 dialect."""
 
     def __init__(self, *, thinking: bool) -> None:
-        self._in_reasoning = thinking
-        self._started = not thinking
+        self._mode = "start" if thinking else "content"
         self._buf = ""
+        self._content_started = False
+        self._pending_ws = ""
 
     def feed(self, chunk: str) -> list[Delta]:
         self._buf += chunk
@@ -163,30 +164,40 @@ class _NoToolsSplitter:
 
     def _drain(self, *, final: bool) -> list[Delta]:
         out: list[Delta] = []
-        if not self._in_reasoning:
-            if self._buf:
-                out.append(ContentDelta(self._buf))
-                self._buf = ""
-            return out
-        if not self._started:
+        if self._mode == "start":
             stripped = self._buf.lstrip()
             if not final and (not stripped or _THINK_OPEN.startswith(stripped)):
                 return out  # could still be the opening <think>
             if stripped.startswith(_THINK_OPEN):
                 self._buf = stripped[len(_THINK_OPEN) :]
-            self._started = True
-        end = self._buf.find(_THINK_CLOSE)
-        if end >= 0:
+                self._mode = "reasoning"
+            else:
+                self._mode = "content"
+        if self._mode == "reasoning":
+            end = self._buf.find(_THINK_CLOSE)
+            if end < 0:
+                keep = 0 if final else _partial_suffix(self._buf, _THINK_CLOSE)
+                emit, self._buf = (
+                    self._buf[: len(self._buf) - keep],
+                    self._buf[len(self._buf) - keep :],
+                )
+                if emit:
+                    out.append(ReasoningDelta(emit))
+                return out
             if end:
                 out.append(ReasoningDelta(self._buf[:end]))
-            self._in_reasoning = False
             self._buf = self._buf[end + len(_THINK_CLOSE) :]
-            return out + self._drain(final=final)
-        keep = 0 if final else _partial_suffix(self._buf, _THINK_CLOSE)
-        emit = self._buf[: len(self._buf) - keep]
-        self._buf = self._buf[len(emit) :]
-        if emit:
-            out.append(ReasoningDelta(emit))
+            self._mode = "content"
+        text, self._buf = self._buf, ""
+        if not self._content_started:
+            text = text.lstrip()
+            self._content_started = bool(text)
+        if text:
+            body = text.rstrip()
+            piece = self._pending_ws + body if body else ""
+            self._pending_ws = (self._pending_ws if not body else "") + text[len(body) :]
+            if piece:
+                out.append(ContentDelta(piece))
         return out
 
 
