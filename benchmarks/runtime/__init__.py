@@ -1,0 +1,1 @@
+"""Helpers of the runtime benchmark (``benchmarks/bench_runtime.py``)."""

@@ -1,0 +1,207 @@
+"""The contenders of the runtime benchmark: one agent run each, against the fake chat server.
+
+Every contender does the same work per run: send the conversation, and while the reply holds a
+call of the ``lookup`` tool, run that trivial async tool and send its result back; stop at the
+final text. ``tool_calls`` counts the tool executions so a run can be checked, not just timed.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from benchmarks.runtime.fake_server import FINAL_TEXT, TOOL_NAME
+
+INSTRUCTIONS = "You look things up with the lookup tool, then answer briefly."
+PROMPT = "Look up the five keys, then say you are done."
+LOOKUP_SCHEMA: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": TOOL_NAME,
+        "description": "Look up the value stored under a key.",
+        "parameters": {
+            "type": "object",
+            "properties": {"key": {"type": "string"}},
+            "required": ["key"],
+        },
+    },
+}
+
+
+class Contender(ABC):
+    """One way to run the agent loop. ``setup`` once, ``run_one`` many times concurrently."""
+
+    name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.tool_calls = 0
+
+    async def lookup(self, key: str) -> str:
+        """Look up the value stored under a key."""
+        self.tool_calls += 1
+        return f"value of {key}"
+
+    @abstractmethod
+    async def setup(self, base_url: str, concurrency: int, max_turns: int) -> None: ...
+
+    @abstractmethod
+    async def run_one(self) -> bool:
+        """One agent run; True when it ended with the expected final answer."""
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _RawLoop(Contender):
+    """A hand-written loop over OpenAI chat messages; subclasses only post JSON."""
+
+    def _start(self, base_url: str, max_turns: int) -> None:
+        self.url = f"{base_url}/v1/chat/completions"
+        self.max_turns = max_turns
+
+    @abstractmethod
+    async def post(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def run_one(self) -> bool:
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": INSTRUCTIONS},
+            {"role": "user", "content": PROMPT},
+        ]
+        for _ in range(self.max_turns):
+            body = {"model": "fake", "messages": messages, "tools": [LOOKUP_SCHEMA]}
+            reply = await self.post(body)
+            message = reply["choices"][0]["message"]
+            messages.append(message)
+            calls = message.get("tool_calls") or []
+            if not calls:
+                return bool(message.get("content") == FINAL_TEXT)
+            for call in calls:
+                arguments = json.loads(call["function"]["arguments"])
+                output = await self.lookup(**arguments)
+                messages.append({"role": "tool", "tool_call_id": call["id"], "content": output})
+        return False
+
+
+class RawAiohttp(_RawLoop):
+    name = "raw_aiohttp"
+
+    async def setup(self, base_url: str, concurrency: int, max_turns: int) -> None:
+        import aiohttp
+
+        self._start(base_url, max_turns)
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+    async def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.session.post(self.url, json=body) as resp:
+            resp.raise_for_status()
+            data: dict[str, Any] = await resp.json()
+            return data
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+
+class RawHttpx(_RawLoop):
+    """httpx with its pool sized to the concurrency, so no request waits for a connection."""
+
+    name = "raw_httpx"
+
+    async def setup(self, base_url: str, concurrency: int, max_turns: int) -> None:
+        import httpx
+
+        self._start(base_url, max_turns)
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.client = httpx.AsyncClient(limits=limits, timeout=120.0)
+
+    async def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        resp = await self.client.post(
+            self.url, content=json.dumps(body), headers={"content-type": "application/json"}
+        )
+        resp.raise_for_status()
+        data: dict[str, Any] = resp.json()
+        return data
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class AgentkitChat(Contender):
+    """agentkit's ``Agent`` with the chat-mode ``SGLangChat`` backend (its own aiohttp transport)."""
+
+    name = "agentkit"
+
+    async def setup(self, base_url: str, concurrency: int, max_turns: int) -> None:
+        from agentkit import Agent, tool
+        from agentkit.models import SGLangChat
+
+        self.agent: Any = Agent(
+            model=SGLangChat(base_url, model="fake"),
+            instructions=INSTRUCTIONS,
+            tools=[tool(self.lookup)],
+            max_turns=max_turns,
+        )
+
+    async def run_one(self) -> bool:
+        result = await self.agent.run(PROMPT)
+        return bool(result.status.value == "completed" and result.output == FINAL_TEXT)
+
+    async def aclose(self) -> None:
+        await self.agent.aclose()
+
+
+class OpenAIAgents(Contender):
+    """openai-agents with ``OpenAIChatCompletionsModel`` on its default ``AsyncOpenAI`` client."""
+
+    name = "openai_agents"
+
+    async def setup(self, base_url: str, concurrency: int, max_turns: int) -> None:
+        from agents import Agent, OpenAIChatCompletionsModel, function_tool, set_tracing_disabled
+        from openai import AsyncOpenAI
+
+        set_tracing_disabled(True)
+        self.client = AsyncOpenAI(base_url=f"{base_url}/v1", api_key="dummy")
+        model = OpenAIChatCompletionsModel(model="fake", openai_client=self.client)
+        self.agent: Any = Agent(
+            name="bench",
+            instructions=INSTRUCTIONS,
+            tools=[function_tool(self.lookup)],
+            model=model,
+        )
+        self.max_turns = max_turns
+
+    async def run_one(self) -> bool:
+        from agents import Runner
+
+        result = await Runner.run(self.agent, PROMPT, max_turns=self.max_turns)
+        return bool(result.final_output == FINAL_TEXT)
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+class PydanticAI(Contender):
+    """pydantic-ai with ``OpenAIChatModel`` on its default provider client."""
+
+    name = "pydantic_ai"
+
+    async def setup(self, base_url: str, concurrency: int, max_turns: int) -> None:
+        from pydantic_ai import Agent
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        self.provider = OpenAIProvider(base_url=f"{base_url}/v1", api_key="dummy")
+        model = OpenAIChatModel("fake", provider=self.provider)
+        self.agent: Any = Agent(model, instructions=INSTRUCTIONS, tools=[self.lookup])
+
+    async def run_one(self) -> bool:
+        result = await self.agent.run(PROMPT)
+        return bool(result.output == FINAL_TEXT)
+
+    async def aclose(self) -> None:
+        await self.provider.client.close()
+
+
+CONTENDERS: dict[str, type[Contender]] = {
+    c.name: c for c in (AgentkitChat, RawAiohttp, RawHttpx, OpenAIAgents, PydanticAI)
+}

@@ -1,0 +1,123 @@
+"""Measure one contender in this process: N concurrent agent runs, client CPU, wall and GC time.
+
+Run as a worker by ``bench_runtime.py`` (one process per contender and latency, so each
+contender's CPU time, imports and garbage are its own) and print one JSON line per cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import time
+from typing import Any
+
+from pydantic import BaseModel
+
+from benchmarks.runtime.contenders import CONTENDERS, Contender
+from benchmarks.runtime.fake_server import raise_fd_limit
+
+
+class Cell(BaseModel):
+    """The figures of one (contender, latency, N) cell."""
+
+    contender: str
+    latency_ms: float
+    n: int
+    tool_calls_per_run: int
+    runs_ok: int
+    tool_calls: int
+    steps: int
+    cpu_s: float
+    wall_s: float
+    gc_s: float
+    cpu_ms_per_step: float
+    gc_share: float
+    ideal_wall_s: float
+    errors: list[str] = []
+
+
+class GCTimer:
+    """Sum the time spent in the cyclic garbage collector (via ``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.total_s = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.total_s += time.perf_counter() - self._start
+
+    def __enter__(self) -> GCTimer:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+async def measure(contender: Contender, n: int, tool_calls: int, latency_ms: float) -> Cell:
+    """Warm up with one run, then time ``n`` concurrent runs."""
+    await contender.run_one()
+    gc.collect()
+    calls_before = contender.tool_calls
+    with GCTimer() as gc_timer:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        outcomes = await asyncio.gather(
+            *(contender.run_one() for _ in range(n)), return_exceptions=True
+        )
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    errors = sorted(
+        {f"{type(o).__name__}: {o}"[:300] for o in outcomes if isinstance(o, BaseException)}
+    )
+    steps = n * (tool_calls + 1)
+    return Cell(
+        contender=contender.name,
+        latency_ms=latency_ms,
+        n=n,
+        tool_calls_per_run=tool_calls,
+        runs_ok=sum(1 for o in outcomes if o is True),
+        tool_calls=contender.tool_calls - calls_before,
+        steps=steps,
+        cpu_s=cpu,
+        wall_s=wall,
+        gc_s=gc_timer.total_s,
+        cpu_ms_per_step=cpu * 1000 / steps,
+        gc_share=gc_timer.total_s / cpu if cpu > 0 else 0.0,
+        ideal_wall_s=(tool_calls + 1) * latency_ms / 1000,
+        errors=errors,
+    )
+
+
+async def measure_all(
+    name: str, base_url: str, ns: list[int], tool_calls: int, latency_ms: float
+) -> list[Cell]:
+    """All N values for one contender, sharing one client (as an application would)."""
+    contender = CONTENDERS[name]()
+    await contender.setup(base_url, max(ns), max_turns=tool_calls + 2)
+    try:
+        return [await measure(contender, n, tool_calls, latency_ms) for n in ns]
+    finally:
+        await contender.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark worker: one contender, one server.")
+    parser.add_argument("--contender", required=True, choices=sorted(CONTENDERS))
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--n", required=True, help="comma-separated concurrency levels")
+    parser.add_argument("--tool-calls", type=int, default=5)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    raise_fd_limit()
+    ns = [int(x) for x in args.n.split(",")]
+    cells = asyncio.run(measure_all(args.contender, args.url, ns, args.tool_calls, args.latency_ms))
+    for cell in cells:
+        print(json.dumps(cell.model_dump()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
