@@ -1,0 +1,191 @@
+"""Domains and episodes.
+
+A :class:`Domain` is an initial database (re-read for every episode), a policy text, a set of
+tools that act on the database, and tasks. An :class:`EpisodeState` is one episode's private copy
+of the database plus the log of what happened; it is what the agent's tools receive as
+``RunContext.deps``.
+
+Tools follow tau-bench's contract: ``invoke(data, **kwargs) -> str``. Business errors are returned
+as ``"Error: ..."`` strings, a Python exception becomes ``"Error: <exception text>"``, and an
+unknown name gives ``"Unknown action <name>"``. Arguments are passed as the model sent them,
+without coercion, because the database hash tells ``150`` from ``150.0``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentkit.tool import RunContext, Tool, ToolError
+
+from .hashing import HashCache
+from .tasks import RESPOND_ACTION, Action, Task
+
+Invoke = Callable[..., Any]
+ERROR_PREFIX = "Error: "
+TOOL_OUTPUT_LIMIT = 50_000_000  # tau-bench never truncates tool output
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One domain tool: tau-bench's name and JSON schema, and ``invoke(data, **kwargs)``."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    invoke: Invoke
+    mutates: bool = False
+    terminates: bool = False
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": dict(self.parameters),
+            },
+        }
+
+
+def invoke_spec(spec: ToolSpec, data: dict[str, Any], kwargs: Mapping[str, Any]) -> str:
+    """Run a tool as tau-bench's ``Env.step`` does: exceptions become ``"Error: ..."``."""
+    try:
+        result = spec.invoke(data, **kwargs)
+    except Exception as exc:
+        return f"{ERROR_PREFIX}{exc}"
+    if not isinstance(result, str):
+        # tau-bench crashes here (its response model needs a string); an observation is kinder.
+        return f"{ERROR_PREFIX}tool {spec.name} returned no result"
+    return result
+
+
+class LoadedData:
+    """The database files of a domain, read once; :meth:`fresh` parses a private copy."""
+
+    def __init__(self, files: Mapping[str, Path]) -> None:
+        self.texts = {key: path.read_text(encoding="utf-8") for key, path in files.items()}
+
+    @classmethod
+    def from_objects(cls, objects: Mapping[str, Any]) -> LoadedData:
+        loaded = cls({})
+        loaded.texts = {key: json.dumps(value) for key, value in objects.items()}
+        return loaded
+
+    def fresh(self) -> dict[str, Any]:
+        return {key: json.loads(text) for key, text in self.texts.items()}
+
+
+@dataclass
+class Domain:
+    """Database + policy + tools + tasks. Build one with :func:`agentkit.envs.load_domain`."""
+
+    name: str
+    policy: str
+    specs: Sequence[ToolSpec]
+    data: LoadedData
+    tasks: list[Task] = field(default_factory=list)
+    _gold_hashes: dict[int, str] = field(default_factory=dict, repr=False)
+    _hash_cache: HashCache | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_name = {spec.name: spec for spec in self.specs}
+
+    def db_hash(self, data: dict[str, Any]) -> str:
+        """tau-bench's hash of ``data`` (fast for databases close to the initial one)."""
+        if self._hash_cache is None:
+            self._hash_cache = HashCache(self.data.fresh())
+        return self._hash_cache.db_hash(data)
+
+    @property
+    def terminate_tools(self) -> frozenset[str]:
+        return frozenset(spec.name for spec in self.specs if spec.terminates)
+
+    def tools(self) -> list[Tool]:
+        """agentkit tools for an agent whose ``deps`` is an :class:`EpisodeState`."""
+        return [DomainTool(spec) for spec in self.specs]
+
+    def tools_schema(self) -> list[dict[str, Any]]:
+        return [spec.schema() for spec in self.specs]
+
+    def new_episode(self, task: Task | None = None, task_index: int | None = None) -> EpisodeState:
+        """A fresh copy of the database for one episode."""
+        return EpisodeState(domain=self, data=self.data.fresh(), task=task, task_index=task_index)
+
+    def gold_hash(self, task: Task, task_index: int | None = None) -> str:
+        """Hash of the database after replaying the task's gold actions (cached per index)."""
+        if task_index is not None and task_index in self._gold_hashes:
+            return self._gold_hashes[task_index]
+        state = self.new_episode(task)
+        for action in task.actions:
+            if action.name not in self.terminate_tools:
+                state.step(action.name, action.kwargs)
+        digest = self.db_hash(state.data)
+        if task_index is not None:
+            self._gold_hashes[task_index] = digest
+        return digest
+
+
+@dataclass
+class EpisodeState:
+    """One episode: its own database, the actions taken (tool calls and ``respond``), and whether
+    a terminating tool (``transfer_to_human_agents``) ended it."""
+
+    domain: Domain
+    data: dict[str, Any]
+    task: Task | None = None
+    task_index: int | None = None
+    actions: list[Action] = field(default_factory=list)
+    terminated: bool = False
+
+    def step(self, name: str, kwargs: Mapping[str, Any]) -> str:
+        """Invoke a tool by name, log the action, return the observation string."""
+        self.actions.append(Action(name=name, kwargs=dict(kwargs)))
+        spec = self.domain.by_name.get(name)
+        if spec is None:
+            return f"Unknown action {name}"
+        observation = invoke_spec(spec, self.data, kwargs)
+        if spec.terminates:
+            self.terminated = True
+        return observation
+
+    def respond(self, content: str) -> None:
+        """Log something the agent said to the user (checked against the task's outputs)."""
+        self.actions.append(Action(name=RESPOND_ACTION, kwargs={"content": content}))
+
+    def db_hash(self) -> str:
+        return self.domain.db_hash(self.data)
+
+
+class DomainTool(Tool):
+    """An agentkit :class:`Tool` over a :class:`ToolSpec`; the database comes from
+    ``ctx.deps`` (an :class:`EpisodeState`). Arguments reach the tool exactly as sent."""
+
+    def __init__(self, spec: ToolSpec) -> None:
+        super().__init__(
+            spec.name,
+            spec.description,
+            spec.parameters,
+            self._handle,
+            timeout=None,
+            max_output_chars=TOOL_OUTPUT_LIMIT,
+        )
+        self.spec = spec
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(arguments)
+
+    async def _handle(self, values: dict[str, Any], ctx: RunContext[Any]) -> str:
+        state = ctx.deps
+        if not isinstance(state, EpisodeState):
+            raise ToolError(
+                f"{self.name} needs an EpisodeState as deps, got {type(state).__name__}"
+            )
+        observation = state.step(self.name, values)
+        if observation.startswith(ERROR_PREFIX):
+            # Same text for the model; the step is recorded with an error status.
+            raise ToolError(observation[len(ERROR_PREFIX) :])
+        return observation

@@ -1,0 +1,39 @@
+"""The tools' JSON schemas match tau-bench's tools_schema.json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from agentkit.envs import load_domain
+from agentkit.tools.tau.airline import airline_specs
+from agentkit.tools.tau.retail import retail_specs
+from tests.shared import shared_file
+
+
+def _without_descriptions(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_descriptions(v) for k, v in value.items() if k != "description"}
+    if isinstance(value, list):
+        return [_without_descriptions(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize(("name", "specs"), [("retail", retail_specs), ("airline", airline_specs)])
+def test_own_schemas_have_tau_bench_structure(name: str, specs: Any) -> None:
+    theirs = json.loads(shared_file("taubench", name, "tools_schema.json").read_text())
+    ours = [spec.schema() for spec in specs()]
+    assert [t["function"]["name"] for t in ours] == [t["function"]["name"] for t in theirs]
+    assert _without_descriptions(ours) == _without_descriptions(theirs)
+    assert all(t["function"]["description"] for t in ours)
+
+
+@pytest.mark.parametrize("name", ["retail", "airline"])
+def test_tools_schema_file_in_data_dir_gives_exact_text(name: str) -> None:
+    theirs = json.loads(shared_file("taubench", name, "tools_schema.json").read_text())
+    domain = load_domain(name, shared_file("taubench", name))
+    assert [tool.schema() for tool in domain.tools()] == theirs
+    assert domain.policy.startswith("#")
+    assert domain.terminate_tools == {"transfer_to_human_agents"}

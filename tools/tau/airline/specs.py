@@ -1,0 +1,219 @@
+"""Schemas of the airline tools: tau-bench's names, parameters, types, enums and required lists;
+the descriptions are this project's own wording."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentkit.envs.domain import ToolSpec
+
+from ..common import as_invoke, common_specs, obj, string
+from . import tools as t
+
+_RESERVATION_ID = string("The reservation id, e.g. '8JX2WO'.")
+_USER_ID = string("The user id, e.g. 'sara_doe_496'.")
+_CABIN = {
+    "type": "string",
+    "enum": ["basic_economy", "economy", "business"],
+    "description": "The cabin class.",
+}
+_AIRPORT = "IATA code of the {} airport, e.g. '{}'."
+_DATE = string("Date of the flight as 'YYYY-MM-DD', e.g. '2024-05-01'.")
+
+
+def _segments(description: str) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": description,
+        "items": obj(
+            {
+                "flight_number": string("Flight number, e.g. 'HAT001'."),
+                "date": string("Date of this segment as 'YYYY-MM-DD', e.g. '2024-05-01'."),
+            }
+        ),
+    }
+
+
+def _passengers(description: str) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": description,
+        "items": obj(
+            {
+                "first_name": string("First name, e.g. 'Noah'."),
+                "last_name": string("Last name, e.g. 'Brown'."),
+                "dob": string("Date of birth as 'YYYY-MM-DD', e.g. '1990-01-01'."),
+            }
+        ),
+    }
+
+
+def airline_specs() -> list[ToolSpec]:
+    def spec(
+        name: str, description: str, parameters: dict[str, Any], *, mutates: bool = False
+    ) -> ToolSpec:
+        return ToolSpec(
+            name=name,
+            description=description,
+            parameters=parameters,
+            invoke=as_invoke(name, getattr(t, name)),
+            mutates=mutates,
+        )
+
+    common = {s.name: s for s in common_specs()}
+    payment = string("A payment method id from the user's profile, e.g. 'credit_card_7815826'.")
+    return [
+        spec(
+            "book_reservation",
+            "Book a new reservation for a user. Only after the user has explicitly confirmed "
+            "every detail.",
+            obj(
+                {
+                    "user_id": _USER_ID,
+                    "origin": string(_AIRPORT.format("origin", "SFO")),
+                    "destination": string(_AIRPORT.format("destination", "JFK")),
+                    "flight_type": {
+                        "type": "string",
+                        "enum": ["one_way", "round_trip"],
+                        "description": "One way or round trip.",
+                    },
+                    "cabin": _CABIN,
+                    "flights": _segments(
+                        "Every segment of the trip, including the return segments of a round trip."
+                    ),
+                    "passengers": _passengers("Everyone travelling on this reservation."),
+                    "payment_methods": {
+                        "type": "array",
+                        "description": "How the total is paid; the amounts must add up to it.",
+                        "items": obj(
+                            {
+                                "payment_id": string(
+                                    "Payment method id, e.g. 'credit_card_7815826'."
+                                ),
+                                "amount": {
+                                    "type": "number",
+                                    "description": "Amount charged to this method.",
+                                },
+                            }
+                        ),
+                    },
+                    "total_baggages": {
+                        "type": "integer",
+                        "description": "Number of checked bags.",
+                    },
+                    "nonfree_baggages": {
+                        "type": "integer",
+                        "description": "Number of checked bags that are paid for.",
+                    },
+                    "insurance": {
+                        "type": "string",
+                        "enum": ["yes", "no"],
+                        "description": "Whether travel insurance is bought.",
+                    },
+                }
+            ),
+            mutates=True,
+        ),
+        common["calculate"],
+        spec(
+            "cancel_reservation",
+            "Cancel a whole reservation and refund its payments.",
+            obj({"reservation_id": _RESERVATION_ID}),
+            mutates=True,
+        ),
+        spec(
+            "get_reservation_details",
+            "Show a reservation: flights, passengers, payments, baggage and insurance.",
+            obj({"reservation_id": _RESERVATION_ID}),
+        ),
+        spec(
+            "get_user_details",
+            "Show a user's profile: payment methods, saved passengers, membership and reservations.",
+            obj({"user_id": _USER_ID}),
+        ),
+        spec("list_all_airports", "List the airport codes served and their cities.", obj({})),
+        spec(
+            "search_direct_flight",
+            "Find direct flights between two airports on a date.",
+            obj(
+                {
+                    "origin": string(_AIRPORT.format("origin", "JFK")),
+                    "destination": string(_AIRPORT.format("destination", "LAX")),
+                    "date": _DATE,
+                }
+            ),
+        ),
+        spec(
+            "search_onestop_flight",
+            "Find connections with exactly one stop between two airports on a date.",
+            obj(
+                {
+                    "origin": string(_AIRPORT.format("origin", "JFK")),
+                    "destination": string(_AIRPORT.format("destination", "LAX")),
+                    "date": _DATE,
+                }
+            ),
+        ),
+        spec(
+            "send_certificate",
+            "Give a user a travel certificate, e.g. as compensation; only when the user is "
+            "entitled to it and asks for it.",
+            obj(
+                {
+                    "user_id": _USER_ID,
+                    "amount": {"type": "number", "description": "Value of the certificate."},
+                }
+            ),
+            mutates=True,
+        ),
+        common["think"],
+        common["transfer_to_human_agents"],
+        spec(
+            "update_reservation_baggages",
+            "Change the checked bags of a reservation. Only after the user has explicitly "
+            "confirmed the change.",
+            obj(
+                {
+                    "reservation_id": _RESERVATION_ID,
+                    "total_baggages": {
+                        "type": "integer",
+                        "description": "New total number of checked bags.",
+                    },
+                    "nonfree_baggages": {
+                        "type": "integer",
+                        "description": "New number of paid checked bags.",
+                    },
+                    "payment_id": payment,
+                }
+            ),
+            mutates=True,
+        ),
+        spec(
+            "update_reservation_flights",
+            "Change the cabin or the flights of a reservation. Only after the user has explicitly "
+            "confirmed the change.",
+            obj(
+                {
+                    "reservation_id": _RESERVATION_ID,
+                    "cabin": _CABIN,
+                    "flights": _segments(
+                        "Every segment of the updated reservation, including unchanged ones."
+                    ),
+                    "payment_id": payment,
+                }
+            ),
+            mutates=True,
+        ),
+        spec(
+            "update_reservation_passengers",
+            "Replace the passenger details of a reservation; the number of passengers cannot "
+            "change. Only after the user has explicitly confirmed the change.",
+            obj(
+                {
+                    "reservation_id": _RESERVATION_ID,
+                    "passengers": _passengers("The passengers, as many as the reservation has."),
+                }
+            ),
+            mutates=True,
+        ),
+    ]
