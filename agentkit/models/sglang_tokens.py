@@ -29,7 +29,7 @@ from agentkit.tokenizer import Tokenizer, load_tokenizer
 from agentkit.trajectory.records import Attempt, ModelCallRecord, TokenSegment, TokenSource
 
 # Parser problems that mean the model tried to call a tool but no runnable call came out.
-MALFORMED_CALL_KINDS = frozenset({"unclosed_tool_call", "malformed_arguments"})
+MALFORMED_CALL_KINDS = frozenset({"unclosed_tool_call", "malformed_arguments", "missing_tool_name"})
 
 
 class SGLangTokens:
