@@ -1,0 +1,284 @@
+"""Rollouts: run groups of samples per task (GRPO groups) into a trajectory store.
+
+:func:`rollout` runs ``n_per_task`` episodes of every task with at most ``concurrency`` at a
+time, scores each with ``reward_fn`` and closes it in the store with its reward. One failing
+episode never stops the batch: an exception becomes an infrastructure failure in the record.
+Rerunning the same rollout on the same store skips the (task, sample) pairs already complete,
+so a killed rollout resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentkit.agent import Agent
+from agentkit.result import RunResult
+from agentkit.trajectory.records import EpisodeStatus, FailureAttribution, RunManifest
+from agentkit.trajectory.store import FsyncPolicy, JsonlStore, read_store
+
+
+class RolloutTask(BaseModel):
+    """One task: the user prompt, its ground truth and whatever the tools need (``deps``)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: str
+    prompt: str
+    label: Any = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    deps: Any = Field(default=None, exclude=True)
+
+
+class Reward(BaseModel):
+    """A reward with its components (a reward function may also return a plain float)."""
+
+    value: float
+    components: dict[str, Any] = Field(default_factory=dict)
+
+
+AgentFactory = Callable[[RolloutTask], "Agent[Any, Any] | Awaitable[Agent[Any, Any]]"]
+RewardFn = Callable[
+    [RolloutTask, RunResult[Any]], "float | Reward | Awaitable[float | Reward | None] | None"
+]
+
+
+class EpisodeFailure(BaseModel):
+    task_id: str
+    sample_index: int
+    error: str
+
+
+class RolloutReport(BaseModel):
+    """What a rollout did: planned, skipped as already complete, run, and what failed."""
+
+    planned: int = 0
+    skipped: int = 0
+    ran: int = 0
+    completed: int = 0
+    failures: list[EpisodeFailure] = Field(default_factory=list)
+    episode_ids: list[str] = Field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+class Progress:
+    """A one-line progress bar on a text stream (stderr by default), redrawn at most 10x/s."""
+
+    def __init__(self, total: int, *, stream: IO[str] | None = None, enabled: bool = True) -> None:
+        self.total = total
+        self.done = 0
+        self.failed = 0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self._last = 0.0
+        self._t0 = time.monotonic()
+
+    def advance(self, *, failed: bool = False) -> None:
+        self.done += 1
+        self.failed += int(failed)
+        now = time.monotonic()
+        if now - self._last >= 0.1 or self.done == self.total:
+            self._last = now
+            self.draw()
+
+    def draw(self) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        filled = width * self.done // self.total if self.total else width
+        rate = self.done / max(time.monotonic() - self._t0, 1e-9)
+        line = (
+            f"\rrollout [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
+            f" failed {self.failed}  {rate:.1f} ep/s"
+        )
+        self.stream.write(line + ("\n" if self.done == self.total else ""))
+        self.stream.flush()
+
+
+def complete_pairs(path: str | Path, *, retry_infra: bool = True) -> set[tuple[str, int]]:
+    """The (task_id, sample_index) pairs a store already holds finished episodes for."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    done: set[tuple[str, int]] = set()
+    for traj in read_store(path).finished:
+        start, end = traj.start, traj.end
+        if start.task_id is None or start.sample_index is None or end is None:
+            continue
+        if retry_infra and end.failure is FailureAttribution.INFRASTRUCTURE:
+            continue
+        done.add((start.task_id, start.sample_index))
+    return done
+
+
+def _attribution(status: EpisodeStatus) -> FailureAttribution | None:
+    if status is EpisodeStatus.MODEL_ERROR:
+        return FailureAttribution.INFRASTRUCTURE
+    if status in (EpisodeStatus.MAX_TURNS, EpisodeStatus.OUTPUT_INVALID, EpisodeStatus.TRUNCATED):
+        return FailureAttribution.POLICY
+    if status is EpisodeStatus.FAILED:
+        return FailureAttribution.ENVIRONMENT
+    return None
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+async def _run_episode(
+    agent: Agent[Any, Any],
+    task: RolloutTask,
+    sample_index: int,
+    store: JsonlStore,
+    reward_fn: RewardFn | None,
+) -> tuple[str, str | None]:
+    """Run one episode; returns its id and an error text if it failed for any reason."""
+    conv = agent.conversation(
+        deps=task.deps,
+        recorder=store,
+        task_id=task.id,
+        group_id=task.id,
+        sample_index=sample_index,
+        metadata=dict(task.metadata),
+    )
+    start = conv.trajectory.start
+    start.label = task.label
+    start.prompt_messages = (
+        [{"role": "system", "content": start.instructions}] if start.instructions else []
+    ) + [{"role": "user", "content": task.prompt}]
+    try:
+        result = await conv.send(task.prompt)
+    except Exception as exc:
+        await conv.finish(
+            status=EpisodeStatus.FAILED,
+            failure=FailureAttribution.INFRASTRUCTURE,
+            error=_short(exc),
+            termination_reason="exception",
+        )
+        return conv.episode_id, _short(exc)
+    reward: Reward | None = None
+    try:
+        if reward_fn is not None:
+            raw = await _maybe_await(reward_fn(task, result))
+            if raw is not None:
+                reward = raw if isinstance(raw, Reward) else Reward(value=float(raw))
+    except Exception as exc:
+        # the verifier broke, not the policy: keep the episode out of training
+        await conv.finish(
+            status=result.status,
+            output=result.output,
+            failure=FailureAttribution.INFRASTRUCTURE,
+            error=f"reward function failed: {_short(exc)}",
+            termination_reason="reward_error",
+        )
+        return conv.episode_id, f"reward function failed: {_short(exc)}"
+    end = await conv.finish(
+        status=result.status,
+        output=result.output,
+        error=result.error,
+        failure=_attribution(result.status),
+        termination_reason=result.status.value,
+        reward=reward.value if reward else None,
+        reward_components=reward.components if reward else None,
+    )
+    failed = end.failure is FailureAttribution.INFRASTRUCTURE
+    return conv.episode_id, (result.error or result.status.value) if failed else None
+
+
+async def rollout(
+    agent_factory: AgentFactory,
+    tasks: Iterable[RolloutTask],
+    n_per_task: int = 1,
+    concurrency: int = 8,
+    reward_fn: RewardFn | None = None,
+    store: JsonlStore | str | Path = "rollout.jsonl",
+    *,
+    fsync: FsyncPolicy | str = FsyncPolicy.EPISODE,
+    progress: bool | IO[str] = True,
+    retry_infra: bool = True,
+    metadata: dict[str, Any] | None = None,
+) -> RolloutReport:
+    """Run ``n_per_task`` samples of every task (one GRPO group per task) into ``store``.
+
+    ``agent_factory(task)`` gives the agent for an episode (it may return one shared agent; the
+    rollout does not close agents). ``reward_fn(task, result)`` returns a float, a
+    :class:`Reward` or ``None``; it may be async. Pairs (task, sample) already finished in the
+    store are skipped (infrastructure failures are run again unless ``retry_infra=False``).
+    """
+    if n_per_task < 1 or concurrency < 1:
+        raise ValueError("n_per_task and concurrency must be at least 1")
+    task_list: Sequence[RolloutTask] = list(tasks)
+    ids = [t.id for t in task_list]
+    if len(set(ids)) != len(ids):
+        raise ValueError("task ids must be unique (they name the GRPO groups)")
+    t0 = time.perf_counter()
+    owned = not isinstance(store, JsonlStore)
+    path = store.path if isinstance(store, JsonlStore) else Path(store)
+    done = complete_pairs(path, retry_infra=retry_infra)
+    jobs = [(task, k) for task in task_list for k in range(n_per_task) if (task.id, k) not in done]
+    report = RolloutReport(planned=len(task_list) * n_per_task)
+    report.skipped = report.planned - len(jobs)
+    sink = store if isinstance(store, JsonlStore) else JsonlStore(path, fsync=fsync)
+    bar = Progress(
+        len(jobs),
+        stream=progress if not isinstance(progress, bool) else None,
+        enabled=progress is not False,
+    )
+    try:
+        if jobs and _only_blank(path):
+            agent = await _maybe_await(agent_factory(jobs[0][0]))
+            sink.write(
+                RunManifest(
+                    model=agent.model.name,
+                    mode="tokens" if agent.model.mode == "tokens" else "chat",
+                    metadata={"n_per_task": n_per_task, **(metadata or {})},
+                )
+            )
+        send, receive = anyio.create_memory_object_stream[tuple[RolloutTask, int]](len(jobs) or 1)
+        for job in jobs:
+            send.send_nowait(job)
+        send.close()
+
+        async def worker() -> None:
+            async for task, k in receive:
+                try:
+                    agent = await _maybe_await(agent_factory(task))
+                    episode_id, error = await _run_episode(agent, task, k, sink, reward_fn)
+                except Exception as exc:
+                    episode_id, error = "", f"agent factory failed: {_short(exc)}"
+                report.ran += 1
+                if episode_id:
+                    report.episode_ids.append(episode_id)
+                if error is None:
+                    report.completed += 1
+                else:
+                    report.failures.append(
+                        EpisodeFailure(task_id=task.id, sample_index=k, error=error)
+                    )
+                bar.advance(failed=error is not None)
+
+        async with receive, anyio.create_task_group() as tg:
+            for _ in range(min(concurrency, max(len(jobs), 1))):
+                tg.start_soon(worker)
+    finally:
+        if owned:
+            sink.close()
+    report.elapsed_s = time.perf_counter() - t0
+    return report
+
+
+def _only_blank(path: Path) -> bool:
+    return path.stat().st_size == 0
