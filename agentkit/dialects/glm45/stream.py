@@ -321,8 +321,7 @@ class StreamParser:
             self._pending_ws = "\n" if self._content else ""
             if after_calls:
                 self._problem(
-                    "text_after_tool_calls",
-                    "text after a tool call is kept in content: " + repr(text[:60]),
+                    "text_after_tool_calls", "text after a tool call is appended to content"
                 )
         body = self._pending_ws + text
         kept = body.rstrip()
