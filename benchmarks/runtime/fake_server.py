@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import re
 import resource
 import socket
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -95,6 +97,16 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a child process that imports ``benchmarks.runtime``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -127,7 +139,9 @@ class FakeServer:
             "--latency-ms",
             str(self.latency_ms),
         ]
-        self._procs = [subprocess.Popen(command) for _ in range(self.workers)]
+        self._procs = [
+            subprocess.Popen(command, cwd=REPO_ROOT, env=child_env()) for _ in range(self.workers)
+        ]
         deadline = time.monotonic() + timeout_s
         while True:
             for proc in self._procs:

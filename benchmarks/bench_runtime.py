@@ -1,0 +1,157 @@
+"""Runtime benchmark (issue 2, item 7): agentkit against raw HTTP loops and two agent frameworks.
+
+N concurrent agent runs of K tool calls each against a fake OpenAI-compatible chat server in
+another process, at a fixed model latency; client CPU time per agent step (one model call and its
+tool call), wall time and GC share, for agentkit, a raw aiohttp loop, a raw httpx loop,
+openai-agents and pydantic-ai, all in the same run. Each contender runs in its own worker process.
+
+    nice python -m benchmarks.bench_runtime            # N=1,100,1000 x latency 0,50 ms (~5 min)
+    nice python -m benchmarks.bench_runtime --quick    # N=1,100 only
+
+Prints a table and writes ``benchmarks/results/runtime-<date>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.runtime.contenders import CONTENDERS
+from benchmarks.runtime.fake_server import REPO_ROOT, FakeServer, child_env
+from benchmarks.runtime.measure import Cell
+from benchmarks.runtime.report import Report, load_average, machine, rows_from_cells, table
+
+ORDER = ["raw_aiohttp", "agentkit", "raw_httpx", "openai_agents", "pydantic_ai"]
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+
+
+def run_worker(
+    contender: str, base_url: str, ns: list[int], tool_calls: int, latency_ms: float
+) -> tuple[list[Cell], str | None]:
+    """Measure one contender in a fresh process; returns its cells or why it failed."""
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.runtime.measure",
+        "--contender",
+        contender,
+        "--url",
+        base_url,
+        "--n",
+        ",".join(map(str, ns)),
+        "--tool-calls",
+        str(tool_calls),
+        "--latency-ms",
+        str(latency_ms),
+    ]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=REPO_ROOT,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return [], f"{contender} at {latency_ms} ms: timed out"
+    cells = [Cell.model_validate_json(line) for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-3:]
+        return cells, f"{contender} at {latency_ms} ms: exit {done.returncode}: {' | '.join(tail)}"
+    return cells, None
+
+
+def run_benchmark(
+    *,
+    ns: list[int],
+    latencies_ms: list[float],
+    tool_calls: int = 5,
+    contenders: list[str] | None = None,
+    server_workers: int = 1,
+    log: bool = True,
+) -> Report:
+    """Run every contender at every latency (one fresh server per latency) and collect a report."""
+    names = contenders or ORDER
+    started = dt.datetime.now(dt.UTC)
+    load_before = load_average()
+    cells: list[Cell] = []
+    failures: list[str] = []
+    for latency in latencies_ms:
+        with FakeServer(tool_calls, latency, workers=server_workers) as server:
+            for name in names:
+                if log:
+                    print(f"  {name} at {latency:g} ms, N={ns} ...", file=sys.stderr, flush=True)
+                got, failure = run_worker(name, server.base_url, ns, tool_calls, latency)
+                cells.extend(got)
+                if failure:
+                    failures.append(failure)
+    info = machine()
+    info["load_average_before"] = load_before
+    info["load_average_after"] = load_average()
+    return Report(
+        date=started.isoformat(timespec="seconds"),
+        machine=info,
+        config={
+            "n": ns,
+            "latency_ms": latencies_ms,
+            "tool_calls_per_run": tool_calls,
+            "steps_per_run": tool_calls + 1,
+            "server_workers": server_workers,
+            "contenders": names,
+        },
+        rows=rows_from_cells(cells),
+        failures=failures,
+    )
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="N=1,100 only")
+    parser.add_argument("--n", type=_ints, default=None, help="concurrency levels, e.g. 1,100")
+    parser.add_argument("--latency-ms", type=_floats, default=[0.0, 50.0])
+    parser.add_argument("--tool-calls", type=int, default=5, help="K tool calls per run")
+    parser.add_argument("--contenders", default=",".join(ORDER))
+    parser.add_argument("--server-workers", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default: results/)")
+    args = parser.parse_args()
+    names = [n for n in args.contenders.split(",") if n]
+    unknown = sorted(set(names) - set(CONTENDERS))
+    if unknown:
+        parser.error(f"unknown contenders {unknown}; choose from {sorted(CONTENDERS)}")
+    ns = args.n or ([1, 100] if args.quick else [1, 100, 1000])
+    report = run_benchmark(
+        ns=ns,
+        latencies_ms=args.latency_ms,
+        tool_calls=args.tool_calls,
+        contenders=names,
+        server_workers=args.server_workers,
+    )
+    print(table(report.rows))
+    for failure in report.failures:
+        print(f"FAILED: {failure}")
+    print(
+        f"load average before {report.machine['load_average_before']}, after "
+        f"{report.machine['load_average_after']} on {report.machine['cores']} cores"
+    )
+    out = args.out or RESULTS_DIR / f"runtime-{report.date[:10]}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report.model_dump(), indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
