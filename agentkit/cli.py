@@ -50,10 +50,15 @@ def run(
     prompt: Annotated[str, typer.Argument(help="The task for the agent.")],
     base_url: Annotated[
         list[str] | None,
-        typer.Option("--base-url", help="SGLang server URL (repeat for several). "
-                     "Default: $AGENTKIT_BASE_URL, else the embedded default."),
+        typer.Option(
+            "--base-url",
+            help="SGLang server URL (repeat for several). "
+            "Default: $AGENTKIT_BASE_URL, else the embedded default.",
+        ),
     ] = None,
-    mode: Annotated[str, typer.Option(help="chat (/v1/chat/completions) or tokens (/generate)")] = "chat",
+    mode: Annotated[
+        str, typer.Option(help="chat (/v1/chat/completions) or tokens (/generate)")
+    ] = "chat",
     tokenizer: Annotated[
         Path | None, typer.Option(help="Tokenizer dir or tokenizer.json (token mode).")
     ] = None,
@@ -66,7 +71,9 @@ def run(
     show_reasoning: Annotated[bool, typer.Option("--show-reasoning/--hide-reasoning")] = True,
 ) -> None:
     """Run an agent with the built-in demo tools (calculator, clock) and print its answer."""
-    urls = list(base_url or []) or [u for u in os.environ.get("AGENTKIT_BASE_URL", "").split(",") if u]
+    urls = list(base_url or []) or [
+        u for u in os.environ.get("AGENTKIT_BASE_URL", "").split(",") if u
+    ]
     code = anyio.run(
         _run_main, prompt, urls, mode, tokenizer, model, thinking, max_turns, record, show_reasoning
     )
@@ -99,21 +106,24 @@ async def _run_main(
             args = json.dumps(event.call.arguments, ensure_ascii=False)
             sys.stderr.write(f"\n[tool call] {event.call.name}({args})\n")
         elif isinstance(event, ToolResultEvent):
-            sys.stderr.write(f"[tool result: {event.outcome.status.value}] {event.outcome.output}\n")
+            sys.stderr.write(
+                f"[tool result: {event.outcome.status.value}] {event.outcome.output}\n"
+            )
 
     recorder = None
     if record is not None:
         recorder = _jsonl_recorder(record)
 
     async def go(llm: Model) -> int:
-        async with Agent(
+        agent: Agent[None, str] = Agent(
             model=llm,
             instructions="You are a careful assistant. Use the tools for arithmetic and time.",
             tools=DEMO_TOOLS,
             thinking=thinking,
             max_turns=max_turns,
             recorder=recorder,
-        ) as agent:
+        )
+        async with agent:
             result = await agent.run(prompt, event_handler=handle)
         sys.stdout.write("\n")
         usage = result.usage

@@ -11,7 +11,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import anyio
 from pydantic import BaseModel, ValidationError
@@ -98,14 +98,14 @@ class Conversation(Generic[DepsT, OutputT]):
             self._started = True
             await self._record(self.trajectory.start)
 
-    async def record_env_step(self, step_type: str, text: str) -> None:
+    async def record_env_step(self, step_type: Literal["user", "agent_reply"], text: str) -> None:
         """Record a user/environment message that is not a tool result (e.g. simulated user)."""
         await self._ensure_started()
         record = EnvStepRecord(
             episode_id=self.episode_id,
             index=self._next_step(),
             turn=self.turn,
-            step_type=step_type,  # type: ignore[arg-type]
+            step_type=step_type,
             output=text,
             raw_output_chars=len(text),
             started_at=time.time(),
@@ -238,7 +238,7 @@ class Conversation(Generic[DepsT, OutputT]):
                     EpisodeStatus.TRUNCATED, None, text, "the reply hit the token limit"
                 )
             if agent.output_type is None:
-                return await self._complete(text, text)  # type: ignore[arg-type]
+                return await self._complete(text, text)
             try:
                 value = _validate_output(agent.output_type, text)
             except (ValidationError, ValueError) as exc:

@@ -95,7 +95,4 @@ def scripted_calculator_policy(request: Any) -> str:
             f"<tool_call>calculator\n<arg_key>expression</arg_key>\n"
             f"<arg_value>{found.strip()}</arg_value>\n</tool_call>"
         )
-    return (
-        "<think>I will check the time.</think>\n"
-        "<tool_call>current_time\n</tool_call>"
-    )
+    return "<think>I will check the time.</think>\n<tool_call>current_time\n</tool_call>"

@@ -72,7 +72,7 @@ class FinalEvent(_Event):
     result: Any  # RunResult; Any keeps the event model free of a circular import
 
     @property
-    def run_result(self) -> RunResult:
+    def run_result(self) -> RunResult[Any]:
         return self.result  # type: ignore[no-any-return]
 
 

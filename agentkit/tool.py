@@ -322,9 +322,7 @@ def tool_from_function(
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[pname] = (annotation, PydField(default, description=arg_docs.get(pname) or None))
     model_name = "".join(part.title() for part in (name or fn.__name__).split("_")) + "Args"
-    validator = create_model(  # type: ignore[call-overload]
-        model_name, __config__=ConfigDict(extra="forbid"), **fields
-    )
+    validator = create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
     parameters = _clean_schema(validator.model_json_schema())
     is_async = inspect.iscoroutinefunction(fn)
 

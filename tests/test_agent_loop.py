@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from pydantic import BaseModel
 
@@ -42,7 +44,7 @@ async def convert(celsius: float) -> str:
     Args:
         celsius: Temperature in Celsius.
     """
-    await anyio.sleep(0)
+    await anyio.lowlevel.checkpoint()
     return f"{celsius * 9 / 5 + 32:.1f}F"
 
 
@@ -56,7 +58,9 @@ def call(name: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
 
 
 def turn(reasoning: str, content: str, *calls: tuple[str, dict[str, Any]], thinking: bool) -> str:
-    return format_assistant(reasoning if thinking else None, content, list(calls), thinking=thinking)
+    return format_assistant(
+        reasoning if thinking else None, content, list(calls), thinking=thinking
+    )
 
 
 def weather_script(thinking: bool) -> list[str]:
@@ -152,7 +156,9 @@ async def test_two_tool_turns_with_parallel_calls_and_structured_output(
     if mode == "chat":
         # thinking switch and the assistant turn sent back exactly as the server returned it
         assert all(b["chat_template_kwargs"] == {"enable_thinking": thinking} for b in bodies)
-        first_reply = exchanges(server, "/v1/chat/completions")[0]["response"]["choices"][0]["message"]
+        first_reply = exchanges(server, "/v1/chat/completions")[0]["response"]["choices"][0][
+            "message"
+        ]
         sent_back = bodies[1]["messages"][2]
         assert sent_back["tool_calls"] == [
             {k: c[k] for k in ("id", "type", "function")} for c in first_reply["tool_calls"]
@@ -179,7 +185,7 @@ async def test_token_mode_context_is_append_only(server_factory: Any, tokenizer_
     assert result.ok
     wire = exchanges(server, "/generate")
     assert len(wire) == 3
-    for before, after in zip(wire, wire[1:], strict=False):
+    for before, after in itertools.pairwise(wire):
         held = before["request"]["input_ids"] + before["response"]["output_ids"]
         assert after["request"]["input_ids"][: len(held)] == held
     # the record holds exactly what went over the wire
@@ -297,7 +303,9 @@ async def test_structured_output_gives_up_after_bounded_retries(server_factory: 
 
 async def test_final_result_tool_ends_the_run(server_factory: Any) -> None:
     script = [
-        format_assistant("Use the tool.", "", [("final_result", {"city": "Oslo", "fahrenheit": "54F"})])
+        format_assistant(
+            "Use the tool.", "", [("final_result", {"city": "Oslo", "fahrenheit": "54F"})]
+        )
     ]
     server = await server_factory(script)
     agent: Agent[None, Report] = Agent(model=SGLangChat(server.base_url), output_type=Report)
@@ -329,7 +337,9 @@ async def test_deps_reach_tools_through_run_context(server_factory: Any) -> None
 async def test_stream_yields_typed_events_in_order(
     mode: str, server_factory: Any, tokenizer_path: Any
 ) -> None:
-    server = await server_factory(weather_script(True)[:1] + [format_assistant("Sum up.", "Sunny in Paris.", [])])
+    server = await server_factory(
+        [*weather_script(True)[:1], format_assistant("Sum up.", "Sunny in Paris.", [])]
+    )
     agent = Agent(model=make_model(mode, server.base_url, tokenizer_path), tools=[get_weather])
     events = []
     async with agent:
@@ -374,7 +384,9 @@ async def test_model_failure_after_last_retry_is_a_clear_status(server_factory: 
 
 
 async def test_connection_refused_is_retried_then_reported() -> None:
-    model = SGLangChat("http://127.0.0.1:9", retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01))
+    model = SGLangChat(
+        "http://127.0.0.1:9", retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01)
+    )
     async with Agent(model=model) as agent:
         result = await agent.run("hi")
     assert result.status is EpisodeStatus.MODEL_ERROR
@@ -395,10 +407,16 @@ async def test_cancelling_a_run_leaves_a_consistent_record(server_factory: Any) 
         await anyio.sleep(30)
         return q
 
-    script = [format_assistant("Look.", "", [("slow_lookup", {"q": "a"}), ("get_weather", {"city": "Paris"})])]
+    script = [
+        format_assistant(
+            "Look.", "", [("slow_lookup", {"q": "a"}), ("get_weather", {"city": "Paris"})]
+        )
+    ]
     server = await server_factory(script)
     recorder = MemoryRecorder()
-    agent = Agent(model=SGLangChat(server.base_url), tools=[slow_lookup, get_weather], recorder=recorder)
+    agent = Agent(
+        model=SGLangChat(server.base_url), tools=[slow_lookup, get_weather], recorder=recorder
+    )
     async with agent, anyio.create_task_group() as tg:
         tg.start_soon(agent.run, "go")
         await started.wait()
@@ -417,7 +435,9 @@ async def test_thinking_can_be_switched_per_run(server_factory: Any) -> None:
 
     def policy(request: PolicyRequest) -> str:
         seen.append(request.enable_thinking)
-        return format_assistant("r" if request.enable_thinking else None, "ok", [], thinking=request.enable_thinking)
+        return format_assistant(
+            "r" if request.enable_thinking else None, "ok", [], thinking=request.enable_thinking
+        )
 
     server = await server_factory(policy)
     async with Agent(model=SGLangChat(server.base_url), thinking=True) as agent:
@@ -443,7 +463,7 @@ async def test_conversation_keeps_one_token_context_across_user_turns(
         await conv.finish(reward=1.0)
     assert first.output == "Hello! How can I help?" and second.output == "21C in Paris."
     wire = exchanges(server, "/generate")
-    for before, after in zip(wire, wire[1:], strict=False):
+    for before, after in itertools.pairwise(wire):
         held = before["request"]["input_ids"] + before["response"]["output_ids"]
         assert after["request"]["input_ids"][: len(held)] == held
     assert conv.trajectory.end is not None and conv.trajectory.end.reward == 1.0

@@ -75,7 +75,9 @@ def fuzz_server() -> Iterator[tuple[SGLangTestServer, Script, Any]]:
 
 
 @pytest.mark.parametrize("mode", ["chat", "tokens"])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=raw_outputs)
 def test_fuzzed_model_output_never_crashes_the_loop(
     mode: str, text: str, fuzz_server: tuple[SGLangTestServer, Script, Any]

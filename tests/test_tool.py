@@ -6,6 +6,7 @@ import threading
 from typing import Literal
 
 import anyio
+import anyio.lowlevel
 import pytest
 from pydantic import BaseModel
 
@@ -21,7 +22,9 @@ class Item(BaseModel):
 
 
 @tool
-def order(items: list[Item], priority: Literal["low", "high"] = "low", note: str | None = None) -> str:
+def order(
+    items: list[Item], priority: Literal["low", "high"] = "low", note: str | None = None
+) -> str:
     """Place an order.
 
     Args:
@@ -96,7 +99,9 @@ async def test_timeout_and_tool_error_and_exception() -> None:
 
     assert (await slow.call({}, CTX)).status is ToolStatus.TIMEOUT
     clean_outcome = await clean.call({}, CTX)
-    assert clean_outcome.status is ToolStatus.ERROR and clean_outcome.output == "Error: no such order"
+    assert (
+        clean_outcome.status is ToolStatus.ERROR and clean_outcome.output == "Error: no such order"
+    )
     crash_outcome = await crash.call({}, CTX)
     assert crash_outcome.error_type == "ZeroDivisionError" and "division" in crash_outcome.output
 
@@ -141,4 +146,4 @@ async def test_raw_schema_tool_checks_required_and_types() -> None:
 
 def test_bad_tool_names_are_refused() -> None:
     with pytest.raises(ValueError, match="tool name"):
-        Tool("has space", "", {}, lambda a, c: anyio.sleep(0))  # type: ignore[arg-type,return-value]
+        Tool("has space", "", {}, lambda a, c: anyio.lowlevel.checkpoint())  # type: ignore[arg-type,return-value]
