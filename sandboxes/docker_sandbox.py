@@ -191,13 +191,15 @@ class DockerSandbox:
         """Kill all job processes and wipe the work dir and /tmp; False if that failed."""
         script = (
             f"kill -9 -1 2>/dev/null; cd / && rm -rf {self.workdir}/* {self.workdir}/.[!.]* "
-            f"{self.workdir}/..?* /tmp/* /tmp/.[!.]* 2>/dev/null; ls -A {self.workdir} /tmp"
+            f"{self.workdir}/..?* /tmp/* /tmp/.[!.]* /tmp/..?* 2>/dev/null; "
+            f"ls -A {self.workdir}; ls -A /tmp | grep -v '^[.]agentkit-'; true"
         )
         try:
-            result = await self.exec(script, timeout=20)
-        except (SandboxError, EngineError):
+            with anyio.fail_after(20):
+                code, out, _err = await self._run_bytes(["/bin/sh", "-c", script])
+        except (SandboxError, EngineError, TimeoutError, OSError):
             return False
-        return result.exit_code == 0 and not result.stdout.strip() and not result.pids_limit_hit
+        return code == 0 and not out.strip()
 
     # --- commands ----------------------------------------------------------------------------
 

@@ -1,0 +1,174 @@
+"""DockerSandbox against the real engine: output, limits, isolation, files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from agentkit.sandboxes.base import Sandbox, SandboxError
+from agentkit.sandboxes.docker_sandbox import DockerSandbox
+from agentkit.sandboxes.engine import Engine
+
+from .sandbox_support import engine_fixture, no_leaks_fixture, sandbox_fixture  # noqa: F401
+
+HERE = Path(__file__).resolve()
+
+pytestmark = [pytest.mark.docker, pytest.mark.anyio]
+
+
+async def test_runs_code_and_returns_output(sandbox: DockerSandbox) -> None:
+    assert isinstance(sandbox, Sandbox)
+    result = await sandbox.exec(
+        ["python3", "-c", "import sys; print(6*7); print('oops', file=sys.stderr); sys.exit(3)"]
+    )
+    assert result.exit_code == 3
+    assert result.stdout == "42\n"
+    assert result.stderr == "oops\n"
+    assert not result.ok
+    assert "exit code: 3" in result.render()
+
+
+async def test_shell_string_runs_in_workdir_as_non_root(sandbox: DockerSandbox) -> None:
+    result = await sandbox.exec("pwd; id -u; id -g")
+    assert result.ok
+    assert result.stdout.split() == ["/work", "65534", "65534"]
+
+
+async def test_timeout_kills_busy_loop_and_its_children(sandbox: DockerSandbox) -> None:
+    result = await sandbox.exec("sleep 300 & python3 -c 'while True: pass'", timeout=1.5)
+    assert result.timed_out
+    assert result.exit_code == 137
+    assert "timed out" in result.render()
+    left = await sandbox.exec("ps -o user,comm | grep -c -E '^nobody +(sleep|python3)$' || true")
+    assert left.stdout.strip() == "0"
+
+
+async def test_fork_bomb_is_contained_and_reported(sandbox: DockerSandbox) -> None:
+    await sandbox.write_file("keep.txt", "still here")
+    bomb = "import os\nwhile True:\n    os.fork()"
+    result = await sandbox.exec(["python3", "-c", bomb], timeout=20)
+    assert result.pids_limit_hit
+    assert "process limit" in result.render()
+    after = await sandbox.exec("echo alive; ps | wc -l; cat keep.txt")
+    assert after.ok, after.render()
+    lines = after.stdout.split("\n")
+    assert lines[0] == "alive"
+    assert int(lines[1]) < 10  # the bomb's processes are gone
+    if not result.restarted:
+        assert lines[2] == "still here"
+
+
+async def test_memory_bomb_is_killed_and_reported(sandbox: DockerSandbox) -> None:
+    result = await sandbox.exec(["python3", "-c", "x = bytearray(1024**3); print('survived')"])
+    assert result.exit_code == 137
+    assert result.oom_killed
+    assert "survived" not in result.stdout
+    assert "memory limit" in result.render()
+    assert (await sandbox.exec("echo ok")).stdout == "ok\n"
+
+
+async def test_disk_fill_is_contained_and_reported(sandbox: DockerSandbox) -> None:
+    result = await sandbox.exec("dd if=/dev/zero of=/work/fill bs=1M count=200")
+    assert result.exit_code != 0
+    assert result.disk_full
+    assert "disk is full" in result.render()
+    size = await sandbox.exec("du -m /work/fill | cut -f1")
+    assert int(size.stdout) <= 64  # the work dir's size limit (TEST_CONFIG.work_size)
+
+
+async def test_network_is_off_by_default(sandbox: DockerSandbox) -> None:
+    code = (
+        "import socket\n"
+        "print(sorted(n for _, n in socket.if_nameindex()))\n"
+        "s = socket.socket(); s.settimeout(3)\n"
+        "try:\n    s.connect(('1.1.1.1', 80)); print('connected')\n"
+        "except OSError as e:\n    print('failed', e.errno)\n"
+    )
+    result = await sandbox.exec(["python3", "-c", code])
+    assert result.ok, result.render()
+    assert result.stdout.splitlines()[0] == "['lo']"
+    assert result.stdout.splitlines()[1].startswith("failed")
+
+
+async def test_host_filesystem_and_docker_socket_are_not_reachable(sandbox: DockerSandbox) -> None:
+    here = HERE
+    probes = [
+        str(here),
+        "/var/run/docker.sock",
+        "/run/docker.sock",
+        str(here.parents[1] / "pyproject.toml"),
+    ]
+    result = await sandbox.exec(
+        ["sh", "-c", 'for p in "$@"; do [ -e "$p" ] && echo "$p"; done; true', "sh", *probes]
+    )
+    assert result.ok
+    assert result.stdout == ""
+    root = await sandbox.exec("touch /etc/x")
+    assert root.exit_code != 0
+    assert "Read-only file system" in root.stderr
+    caps = await sandbox.exec("grep -E '^(CapEff|NoNewPrivs)' /proc/self/status")
+    assert "CapEff:\t0000000000000000" in caps.stdout
+    assert "NoNewPrivs:\t1" in caps.stdout
+
+
+async def test_output_is_truncated_and_says_so(sandbox: DockerSandbox) -> None:
+    result = await sandbox.exec("yes 0123456789 | head -c 100000", max_output_bytes=3000)
+    assert result.truncated
+    assert result.stdout_bytes == 100000
+    assert len(result.stdout) < 3200
+    assert "bytes truncated" in result.stdout
+    assert result.stdout.startswith("0123456789\n")
+    assert "output was truncated" in result.render()
+
+
+async def test_files_roundtrip(sandbox: DockerSandbox, tmp_path: Path) -> None:
+    await sandbox.write_file("pkg/mod.py", "x = 1\n")
+    await sandbox.write_file("/work/data.bin", b"\x00\x01\xff")
+    assert await sandbox.read_file("pkg/mod.py") == b"x = 1\n"
+    assert await sandbox.read_file("data.bin") == b"\x00\x01\xff"
+    listing = await sandbox.list_files(recursive=True)
+    assert [(e.path, e.kind) for e in listing] == [
+        ("data.bin", "file"),
+        ("pkg", "dir"),
+        ("pkg/mod.py", "file"),
+    ]
+    assert [e.path for e in await sandbox.list_files()] == ["data.bin", "pkg"]
+    with pytest.raises(FileNotFoundError):
+        await sandbox.read_file("missing.txt")
+    with pytest.raises(FileNotFoundError):
+        await sandbox.list_files("nowhere")
+    with pytest.raises(SandboxError):
+        await sandbox.write_file("../etc/passwd", "x")
+    # the job user can edit what the file API wrote
+    assert (await sandbox.exec("echo y >> pkg/mod.py && cat pkg/mod.py")).stdout == "x = 1\ny\n"
+
+
+async def test_upload_and_download_dir(sandbox: DockerSandbox, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "a" / "b").mkdir(parents=True)
+    (src / "a" / "b" / "c.txt").write_text("deep")
+    (src / "top.py").write_text("print('top')\n")
+    await sandbox.upload_dir(src, "proj")
+    assert (await sandbox.exec("python3 proj/top.py")).stdout == "top\n"
+    await sandbox.exec("echo new > proj/a/new.txt")
+    out = tmp_path / "out"
+    await sandbox.download_dir("proj", out)
+    assert (out / "a" / "b" / "c.txt").read_text() == "deep"
+    assert (out / "a" / "new.txt").read_text() == "new\n"
+    assert (out / "top.py").exists()
+
+
+async def test_reset_wipes_files_and_processes(sandbox: DockerSandbox) -> None:
+    await sandbox.write_file("x.txt", "x")
+    await sandbox.exec("(sleep 300 &) ; echo started")
+    assert await sandbox.reset()
+    assert await sandbox.list_files() == []
+    procs = await sandbox.exec("ps -o user,comm | grep -c -E '^nobody +sleep$' || true")
+    assert procs.stdout.strip() == "0"
+
+
+async def test_missing_image_is_a_clear_error(engine: Engine) -> None:
+    from agentkit.sandboxes.config import SandboxConfig
+
+    with pytest.raises(SandboxError, match="build-image"):
+        await DockerSandbox.create(engine, SandboxConfig(image="agentkit/does-not-exist:1"))
