@@ -62,3 +62,7 @@ def reward(task: RolloutTask, result: RunResult[Any]) -> Reward:
 
 def tasks(n: int) -> list[RolloutTask]:
     return [RolloutTask(id=f"t{i}", prompt=f"question {i}?", label="42") for i in range(n)]
+
+
+def default_tasks() -> list[RolloutTask]:
+    return tasks(int(os.environ.get("ROLLOUT_TASKS", "4")))

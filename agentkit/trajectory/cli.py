@@ -1,0 +1,204 @@
+"""Command line: ``agentkit export`` (slime, verl, SFT, HF) and ``agentkit rollout``.
+
+The main CLI adds ``export``, ``rollout`` and ``compact`` as top-level commands
+(``EXTRA_COMMANDS``); ``python -m agentkit.trajectory.cli`` runs the same commands standalone
+(``cli_app``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import anyio
+import typer
+
+from agentkit.trajectory.exports import ExportFormat, ExportReport
+from agentkit.trajectory.exports import export as export_records
+from agentkit.trajectory.store import FsyncPolicy, read_store
+
+EXTRA_COMMANDS = ("export", "rollout", "compact")
+
+FORMATS = ("slime", "verl", "sft", "hf")
+
+
+def _summary(report: ExportReport) -> dict[str, Any]:
+    reasons: dict[str, int] = {}
+    for item in report.excluded:
+        key = item.reason.split(":")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    return {
+        "episodes": report.episodes,
+        "exported_episodes": report.exported_episodes,
+        "rows": report.rows,
+        "excluded": reasons,
+        "flagged_rows": len(report.flagged_rows),
+    }
+
+
+def export(
+    store: Annotated[Path, typer.Argument(help="Trajectory store (.jsonl or .parquet).")],
+    out: Annotated[Path, typer.Argument(help="Output file (.jsonl; .parquet for hf).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="slime | verl | sft | hf")] = "slime",
+    tokenizer: Annotated[
+        Path | None,
+        typer.Option(help="tokenizer.json or folder: fills slime's decoded `response`."),
+    ] = None,
+    min_reward: Annotated[
+        float | None, typer.Option(help="SFT only: keep episodes with at least this reward.")
+    ] = None,
+) -> None:
+    """Export a store for training: slime Samples, verl rows, sft messages, hf Parquet.
+
+    Infrastructure failures and unfinished episodes are left out (and counted).
+    """
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    if not store.exists():
+        raise typer.BadParameter(f"{store} does not exist", param_hint="STORE")
+    decode = None
+    if tokenizer is not None:
+        from agentkit.tokenizer import load_tokenizer
+
+        decode = load_tokenizer(tokenizer).decode
+    contents = read_store(store)
+    report = export_records(
+        contents.episodes, out, cast(ExportFormat, fmt), decode=decode, min_reward=min_reward
+    )
+    summary = _summary(report)
+    if contents.bad_lines:
+        summary["bad_lines"] = len(contents.bad_lines)
+    typer.echo(json.dumps({"format": fmt, "out": str(out), **summary}))
+
+
+def _load(spec: str, what: str) -> Any:
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise typer.BadParameter("expected 'package.module:attribute'", param_hint=what)
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise typer.BadParameter(f"cannot load {spec!r}: {exc}", param_hint=what) from exc
+    return target
+
+
+def load_tasks(spec: str) -> list[Any]:
+    """Tasks from a JSONL file (``id``, ``prompt``, ``label``, ``metadata`` a line) or from
+    ``package.module:attribute`` (a list of tasks, or a function returning one)."""
+    from agentkit.rollout import RolloutTask
+
+    path = Path(spec)
+    if path.exists():
+        tasks = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                tasks.append(RolloutTask.model_validate_json(line))
+            except ValueError as exc:
+                raise typer.BadParameter(f"{path}:{number}: {exc}", param_hint="--tasks") from exc
+        return tasks
+    target = _load(spec, "--tasks")
+    value = target() if callable(target) else target
+    return [t if isinstance(t, RolloutTask) else RolloutTask.model_validate(t) for t in value]
+
+
+def rollout(
+    agent: Annotated[
+        str, typer.Option(help="package.module:factory - factory(task) returns an Agent.")
+    ],
+    tasks: Annotated[str, typer.Option(help="Tasks JSONL file, or package.module:attribute.")],
+    store: Annotated[Path, typer.Option(help="JSONL trajectory store (resumed if it exists).")],
+    n: Annotated[int, typer.Option("--n", help="Samples per task (GRPO group size).")] = 1,
+    concurrency: Annotated[int, typer.Option(help="Episodes running at once.")] = 8,
+    reward: Annotated[
+        str | None, typer.Option(help="package.module:function(task, result) -> float.")
+    ] = None,
+    fsync: Annotated[str, typer.Option(help="never | episode | always")] = "episode",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    compact_to: Annotated[
+        Path | None, typer.Option("--compact", help="Also write this Parquet file at the end.")
+    ] = None,
+) -> None:
+    """Run N samples of every task into a store; rerunning skips finished episodes."""
+    from agentkit.rollout import rollout as run_rollout
+
+    factory = _load(agent, "--agent")
+    reward_fn = _load(reward, "--reward") if reward else None
+    task_list = load_tasks(tasks)
+    policy = FsyncPolicy(fsync)
+
+    async def main() -> Any:
+        return await run_rollout(
+            factory,
+            task_list,
+            n_per_task=n,
+            concurrency=concurrency,
+            reward_fn=reward_fn,
+            store=store,
+            fsync=policy,
+            progress=progress,
+        )
+
+    report = anyio.run(main)
+    if compact_to is not None:
+        from agentkit.trajectory.parquet import compact as compact_store
+
+        compact_store(store, compact_to)
+    typer.echo(
+        json.dumps(
+            {
+                "planned": report.planned,
+                "skipped": report.skipped,
+                "ran": report.ran,
+                "completed": report.completed,
+                "failed": len(report.failures),
+                "elapsed_s": round(report.elapsed_s, 3),
+            }
+        )
+    )
+    if report.failures:
+        for failure in report.failures[:20]:
+            typer.echo(
+                f"failed {failure.task_id}#{failure.sample_index}: {failure.error}", err=True
+            )
+
+
+def compact(
+    store: Annotated[Path, typer.Argument(help="JSONL trajectory store.")],
+    out: Annotated[Path | None, typer.Argument(help="Parquet file (default: .parquet)")] = None,
+) -> None:
+    """Compact a JSONL store into Parquet (zstd, typed token columns, schema version)."""
+    from agentkit.trajectory.parquet import compact as compact_store
+
+    if not store.exists():
+        raise typer.BadParameter(f"{store} does not exist", param_hint="STORE")
+    path = compact_store(store, out)
+    contents = read_store(path)
+    typer.echo(
+        json.dumps(
+            {
+                "out": str(path),
+                "episodes": len(contents.episodes),
+                "unfinished": len(contents.unfinished),
+            }
+        )
+    )
+
+
+cli_app = typer.Typer(help="Trajectories: export, rollout, compact.", add_completion=False)
+for _name in EXTRA_COMMANDS:
+    cli_app.command(_name)(globals()[_name])
+
+
+def main() -> None:
+    cli_app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
