@@ -17,7 +17,6 @@ from agentkit.dialects.glm45 import render
 from agentkit.testing import (
     Completion,
     DialoguePolicy,
-    PolicyRequest,
     SGLangTestServer,
     parse_prompt,
 )
@@ -143,9 +142,11 @@ def _trio_usable() -> bool:
 )
 @pytest.mark.anyio
 async def test_works_under_any_backend(anyio_backend: str) -> None:
-    async with SGLangTestServer(policy=[ANSWER]) as server:
-        async with httpx.AsyncClient(base_url=server.base_url) as client:
-            response = await client.post("/v1/chat/completions", json=chat_body())
+    async with (
+        SGLangTestServer(policy=[ANSWER]) as server,
+        httpx.AsyncClient(base_url=server.base_url) as client,
+    ):
+        response = await client.post("/v1/chat/completions", json=chat_body())
     assert response.status_code == 200
 
 
@@ -160,34 +161,36 @@ async def test_dialogue_policy_serves_concurrent_episodes() -> None:
     )
     results: dict[str, list[str]] = {}
 
-    async with SGLangTestServer(policy=policy) as server:
-        async with httpx.AsyncClient(base_url=server.base_url) as client:
+    async with (
+        SGLangTestServer(policy=policy) as server,
+        httpx.AsyncClient(base_url=server.base_url) as client,
+    ):
 
-            async def episode(first: str, turns: int) -> None:
-                messages: list[dict[str, Any]] = [{"role": "user", "content": first}]
-                for _ in range(turns):
-                    body = {"model": "m", "messages": messages}
-                    reply = (await client.post("/v1/chat/completions", json=body)).json()
-                    message = reply["choices"][0]["message"]
-                    results.setdefault(first, []).append(message["content"])
-                    messages = [*messages, message, {"role": "user", "content": "next"}]
+        async def episode(first: str, turns: int) -> None:
+            messages: list[dict[str, Any]] = [{"role": "user", "content": first}]
+            for _ in range(turns):
+                body = {"model": "m", "messages": messages}
+                reply = (await client.post("/v1/chat/completions", json=body)).json()
+                message = reply["choices"][0]["message"]
+                results.setdefault(first, []).append(message["content"])
+                messages = [*messages, message, {"role": "user", "content": "next"}]
 
-            async with anyio.create_task_group() as group:
-                for _ in range(3):
-                    group.start_soon(episode, "episode A", 2)
-                group.start_soon(episode, "episode B", 1)
-                group.start_soon(episode, "unknown", 1)
-            over = await client.post(
-                "/v1/chat/completions",
-                json={
-                    "model": "m",
-                    "messages": [
-                        {"role": "user", "content": "episode B"},
-                        {"role": "assistant", "content": "B one"},
-                        {"role": "user", "content": "more"},
-                    ],
-                },
-            )
+        async with anyio.create_task_group() as group:
+            for _ in range(3):
+                group.start_soon(episode, "episode A", 2)
+            group.start_soon(episode, "episode B", 1)
+            group.start_soon(episode, "unknown", 1)
+        over = await client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "m",
+                "messages": [
+                    {"role": "user", "content": "episode B"},
+                    {"role": "assistant", "content": "B one"},
+                    {"role": "user", "content": "more"},
+                ],
+            },
+        )
     assert results["episode A"].count("A one") == 3
     assert results["episode A"].count("A two") == 3
     assert results["episode B"] == ["B one"]
