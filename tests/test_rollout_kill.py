@@ -85,12 +85,11 @@ async def test_sigkill_mid_rollout_then_resume(tmp_path: Path) -> None:
         for traj in killed.episodes:
             assert [c.index for c in traj.calls] == list(range(len(traj.calls)))
 
-        rerun = subprocess.run(
-            _command(store), env=_env(server.base_url, "0"), cwd=REPO_ROOT,
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
-        assert rerun.returncode == 0, rerun.stderr
-        summary = json.loads(rerun.stdout.strip().splitlines()[-1])
+        rerun = await anyio.run_process(
+            _command(store), env=_env(server.base_url, "0"), cwd=REPO_ROOT, check=False
+        )
+        assert rerun.returncode == 0, rerun.stderr.decode()
+        summary = json.loads(rerun.stdout.decode().strip().splitlines()[-1])
         assert summary["skipped"] == len(finished)
         assert summary["ran"] == summary["completed"] == total - len(finished)
 
