@@ -61,9 +61,14 @@ class ModelResponse(BaseModel):
 class ModelError(Exception):
     """A model call failed after every retry; ``attempts`` says what each try saw."""
 
-    def __init__(self, message: str, attempts: Sequence[Attempt] = ()) -> None:
+    def __init__(
+        self, message: str, attempts: Sequence[Attempt] = (), *, can_fail_over: bool = True
+    ) -> None:
         super().__init__(message)
         self.attempts = list(attempts)
+        # False once part of a streamed reply reached the caller: replaying it elsewhere would
+        # duplicate what the caller already saw.
+        self.can_fail_over = can_fail_over
 
 
 class StreamDeltaKind:

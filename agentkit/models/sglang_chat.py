@@ -41,9 +41,10 @@ class SGLangChat:
         transport: Transport | None = None,
         separate_reasoning: bool = True,
         extra_body: dict[str, Any] | None = None,
+        max_concurrency_per_server: int | None = None,
     ) -> None:
         self.name = model
-        self.servers = ServerPool(base_url)
+        self.servers = ServerPool(base_url, max_concurrency_per_server=max_concurrency_per_server)
         self.settings = settings or ModelSettings()
         self.transport = transport or Transport(retry)
         self.separate_reasoning = separate_reasoning
@@ -97,19 +98,24 @@ class ChatSession:
             if on_delta is not None:
                 await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
 
-        server = self.model.servers.pick(self.routing_key)
-        url = f"{server}/v1/chat/completions"
-        if on_delta is None:
+        async def on_server(server: str) -> tuple[dict[str, Any], dict[str, Any], str, Any]:
+            url = f"{server}/v1/chat/completions"
+            if on_delta is not None:
+                return await self._stream(url, body, attempts, on_delta)
             data = await self.model.transport.post_json(
                 url, body, attempts=attempts, on_attempt=notify
             )
             choice = (data.get("choices") or [{}])[0]
-            message = choice.get("message") or {}
-            usage = data.get("usage") or {}
-            finish = choice.get("finish_reason") or "stop"
-            matched = choice.get("matched_stop")
-        else:
-            message, usage, finish, matched = await self._stream(url, body, attempts, on_delta)
+            return (
+                choice.get("message") or {},
+                data.get("usage") or {},
+                choice.get("finish_reason") or "stop",
+                choice.get("matched_stop"),
+            )
+
+        (message, usage, finish, matched), server = await self.model.servers.call(
+            self.routing_key, on_server
+        )
         calls, problems = _tool_calls(message.get("tool_calls") or [])
         content = message.get("content") or ""
         reasoning = message.get("reasoning_content")

@@ -47,9 +47,10 @@ class SGLangTokens:
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
         return_logprob: bool = True,
+        max_concurrency_per_server: int | None = None,
     ) -> None:
         self.name = model
-        self.servers = ServerPool(base_url)
+        self.servers = ServerPool(base_url, max_concurrency_per_server=max_concurrency_per_server)
         self.tokenizer = (
             tokenizer if not isinstance(tokenizer, str | Path) else load_tokenizer(tokenizer)
         )
@@ -172,19 +173,19 @@ class TokenSession:
         attempts: list[Attempt] = []
         started = time.time()
         t0 = time.perf_counter()
-        server = self.model.servers.pick(self.routing_key)
-        url = f"{server}/generate"
-
         async def notify(attempt: Attempt) -> None:
             if on_delta is not None:
                 await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
 
-        if on_delta is None:
-            data = await self.model.transport.post_json(
+        async def on_server(server: str) -> dict[str, Any]:
+            url = f"{server}/generate"
+            if on_delta is not None:
+                return await self._stream(url, body, attempts, on_delta, request)
+            return await self.model.transport.post_json(
                 url, body, attempts=attempts, on_attempt=notify
             )
-        else:
-            data = await self._stream(url, body, attempts, on_delta, request)
+
+        data, server = await self.model.servers.call(self.routing_key, on_server)
         text = str(data.get("text") or "")
         output_ids = [int(i) for i in data.get("output_ids") or []]
         meta: dict[str, Any] = data.get("meta_info") or {}

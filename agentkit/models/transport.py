@@ -168,6 +168,7 @@ class Transport:
                     raise ModelError(
                         f"model stream to {url} failed after {number} attempt(s): {attempt.error}",
                         attempts,
+                        can_fail_over=not got_any,
                     ) from exc
                 await anyio.sleep(self.retry.backoff(number))
 
