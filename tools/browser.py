@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
-from agentkit.tool import RunContext, Tool, ToolError, tool
+from agentkit.sandboxes.browser import BrowserActionError, BrowserError, BrowserSession, PageView
 
-from ..sandboxes.browser import BrowserActionError, BrowserError, BrowserSession, PageView
+from agentkit.tool import RunContext, Tool, ToolError, tool
 
 T = TypeVar("T")
 
