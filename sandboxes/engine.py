@@ -249,14 +249,8 @@ async def _frames(content: aiohttp.StreamReader) -> AsyncIterator[tuple[int, byt
     while True:
         try:
             header = await content.readexactly(8)
-        except aiohttp.ClientPayloadError:
+        except (EOFError, aiohttp.ClientPayloadError):  # IncompleteReadError is an EOFError
             return
-        except EOFError:
-            return
-        except Exception as exc:  # IncompleteReadError is an EOFError subclass
-            if isinstance(exc, EOFError):
-                return
-            raise
         stream, size = header[0], struct.unpack(">I", header[4:])[0]
         remaining = size
         while remaining:
