@@ -142,7 +142,10 @@ class EpisodeState:
     terminated: bool = False
 
     def step(self, name: str, kwargs: Mapping[str, Any]) -> str:
-        """Invoke a tool by name, log the action, return the observation string."""
+        """Invoke a tool by name, log the action, return the observation string. After a
+        terminating tool nothing runs any more (tau-bench ends the episode right there)."""
+        if self.terminated:
+            return f"{ERROR_PREFIX}the conversation was transferred; {name} was not run"
         self.actions.append(Action(name=name, kwargs=dict(kwargs)))
         spec = self.domain.by_name.get(name)
         if spec is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from pathlib import Path
 
 from .domain import Domain
@@ -12,18 +14,13 @@ DOMAINS = ("retail", "airline", "demo")
 def load_domain(name: str, data_dir: str | Path | None = None, split: str = "test") -> Domain:
     """Load a domain. ``retail``/``airline`` need tau-bench's data directory; ``demo`` generates
     its own data (``data_dir`` ignored)."""
-    if name == "demo":
-        from agentkit.tools.tau import demo
-
-        return demo.load()
     if name not in DOMAINS:
         raise ValueError(f"unknown domain {name!r}; choose from {', '.join(DOMAINS)}")
+    module = importlib.import_module(f"agentkit.tools.tau.{name}")
+    if name == "demo":
+        make_demo: Callable[[], Domain] = module.load
+        return make_demo()
     if data_dir is None:
         raise ValueError(f"domain {name!r} needs --data-dir (tau-bench's envs/{name}/data folder)")
-    if name == "retail":
-        from agentkit.tools.tau import retail
-
-        return retail.load(data_dir, split)
-    from agentkit.tools.tau import airline
-
-    return airline.load(data_dir, split)
+    loader: Callable[[str | Path, str], Domain] = module.load
+    return loader(data_dir, split)
