@@ -170,11 +170,13 @@ def code_tools(
         if len(diff.encode()) > _MAX_INLINE_BYTES:
             raise ToolError("diff too long: split it into smaller patches")
         strip = 1 if _has_ab_prefix(diff) else 0
-        patch = f"patch --batch --forward --no-backup-if-mismatch -p{strip}"
+        # GNU patch when the image has it (busybox sh would pick its own, simpler applet)
         script = (
-            f'printf "%s\\n" "$AGENTKIT_PATCH" | {patch} --dry-run >/dev/null 2>&1 '
-            f'|| {{ printf "%s\\n" "$AGENTKIT_PATCH" | {patch} --dry-run; exit 1; }}; '
-            f'printf "%s\\n" "$AGENTKIT_PATCH" | {patch}'
+            f"if [ -x /usr/bin/patch ]; then P='/usr/bin/patch --batch --forward"
+            f" --no-backup-if-mismatch -p{strip}'; else P='patch -N -p{strip}'; fi; "
+            'printf "%s\\n" "$AGENTKIT_PATCH" | $P --dry-run >/dev/null 2>&1 '
+            '|| { printf "%s\\n" "$AGENTKIT_PATCH" | $P --dry-run; exit 1; }; '
+            'printf "%s\\n" "$AGENTKIT_PATCH" | $P'
         )
         box = _sandbox_of(sandbox, ctx)
         result = await box.exec(script, timeout=60, env={"AGENTKIT_PATCH": diff.rstrip("\n")})
