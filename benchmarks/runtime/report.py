@@ -61,7 +61,7 @@ def machine() -> dict[str, Any]:
         model = names[0] if names else model
     except OSError:
         pass
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in LIBRARIES:
         try:
             versions[name] = metadata.version(name)
