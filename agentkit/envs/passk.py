@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from math import comb
+from typing import Any
 
 
 def pass_hat_k_task(successes: int, trials: int, k: int) -> float:
@@ -19,7 +20,7 @@ def pass_hat_k_task(successes: int, trials: int, k: int) -> float:
     return comb(successes, k) / comb(trials, k)
 
 
-def pass_hat_k(outcomes: Mapping[int | str, Sequence[bool]], k: int) -> float:
+def pass_hat_k(outcomes: Mapping[Any, Sequence[bool]], k: int) -> float:
     """Mean over tasks of C(c, k)/C(n, k); each task's n is its own number of trials."""
     if not outcomes:
         raise ValueError("no tasks")
@@ -29,7 +30,7 @@ def pass_hat_k(outcomes: Mapping[int | str, Sequence[bool]], k: int) -> float:
     return sum(scores) / len(scores)
 
 
-def pass_hat_ks(outcomes: Mapping[int | str, Sequence[bool]]) -> dict[int, float]:
+def pass_hat_ks(outcomes: Mapping[Any, Sequence[bool]]) -> dict[int, float]:
     """pass^1 .. pass^n where n is the smallest number of trials of any task."""
     if not outcomes:
         return {}

@@ -12,6 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from agentkit.testing.policy import PolicyRequest
+
 from .domain import Domain
 from .tasks import Task
 from .user import ScriptedUser
@@ -48,7 +50,7 @@ class GoldPolicy:
         self.domain = domain
         self.by_instruction = {task.instruction: task for task in domain.tasks}
 
-    def __call__(self, request: Any) -> str:
+    def __call__(self, request: PolicyRequest) -> str:
         first = request.first_user_message or ""
         task = self.by_instruction.get(first)
         if task is None:
