@@ -130,6 +130,12 @@ async def test_token_rollout_exports_match_the_server(
         episodes = trainable_episodes(read_store(source).episodes)
         samples = slime_samples(episodes)
         assert len(samples) == 9
+        for episode in episodes:
+            (row,) = episode.rows
+            assert row.flags == []
+            assert [sp.source.value for sp in row.spans] == [
+                "prompt", "template", "model", "tool", "template", "model",
+            ]  # fmt: skip
         assert [s["group_index"] for s in samples] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
         for s in samples:
             p = len(s["tokens"]) - s["response_length"]
@@ -230,3 +236,41 @@ async def test_rerun_skips_complete_episodes(server: SGLangTestServer, tmp_path:
     third = await rollout(lambda t: fx.make_agent(t, server.base_url), fx.tasks(2), 3, 2, **kw)
     assert third.ran == 0
     assert third.skipped == 6
+
+
+async def test_chat_mode_rollout_feeds_sft_not_rl(tmp_path: Path) -> None:
+    from agentkit import Agent
+    from agentkit.models import SGLangChat
+
+    async with SGLangTestServer(policy=fx.policy) as server:
+        agent: Agent[Any, Any] = Agent(
+            model=SGLangChat(server.base_url),
+            instructions="Answer with the help of lookup.",
+            tools=[fx.lookup],
+            max_turns=4,
+        )
+        store = tmp_path / "chat.jsonl"
+        report = await rollout(
+            lambda task: agent, fx.tasks(2), 2, 2, reward_fn=fx.reward, store=store,
+            progress=False,
+        )  # fmt: skip
+        await agent.aclose()
+    assert report.completed == 4
+    contents = read_store(store)
+    assert contents.manifest is not None
+    assert contents.manifest.mode == "chat"
+    assert all(not t.start.token_exact for t in contents.episodes)
+    assert all(c.input_ids is None for t in contents.episodes for c in t.calls)
+    export_report = ExportReport()
+    assert trainable_episodes(contents.episodes, export_report) == []
+    assert {x.reason for x in export_report.excluded} == {"not token-exact (chat mode)"}
+    sft = sft_records(contents.episodes)
+    assert len(sft) == 4
+    assert all(r["reward"] == 1.0 for r in sft)
+    assert [m["role"] for m in sft[0]["messages"]] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
