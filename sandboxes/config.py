@@ -39,8 +39,8 @@ class SandboxConfig(BaseModel):
     explicit opt-in to network access."""
     memory: str = "512m"
     """Memory limit (swap is not allowed beyond it)."""
-    cpus: float = Field(1.0, gt=0)
-    pids: int = Field(128, ge=8)
+    cpus: float = Field(default=1.0, gt=0)
+    pids: int = Field(default=128, ge=8)
     """Maximum number of processes and threads in the container (stops fork bombs)."""
     work_size: str = "256m"
     """Size of the writable work dir (a tmpfs volume on ``workdir``)."""
@@ -51,9 +51,9 @@ class SandboxConfig(BaseModel):
     keeper_user: str = "65532:65532"
     """User of the container's idle main process; differs from ``job_user`` so a reset that kills
     every job process leaves the container running."""
-    exec_timeout: float = Field(60.0, gt=0)
+    exec_timeout: float = Field(default=60.0, gt=0)
     """Default timeout of one command, in seconds."""
-    max_output_bytes: int = Field(64_000, ge=256)
+    max_output_bytes: int = Field(default=64_000, ge=256)
     """Default limit of captured stdout and stderr, each."""
     env: dict[str, str] = Field(
         default_factory=lambda: {

@@ -71,7 +71,9 @@ async def fix_repository(
     baseline = await sandbox.exec(f"git init -q && git add -A && {_GIT} commit -q -m baseline")
     if not baseline.ok:
         raise RuntimeError("could not prepare the repository:\n" + baseline.render())
-    agent = Agent(model=model, instructions=INSTRUCTIONS, tools=code_tools(), max_turns=max_turns)
+    agent: Agent[DockerSandbox, str] = Agent(
+        model=model, instructions=INSTRUCTIONS, tools=code_tools(), max_turns=max_turns
+    )
     result = await agent.run("The test suite fails. Please fix the code.", deps=sandbox)
     tests = await sandbox.exec(DEFAULT_TEST_COMMAND, timeout=300)
     diff = await sandbox.exec("git add -A && git diff --cached")
