@@ -195,3 +195,48 @@ def test_logprobs_that_differ_from_the_record_are_rejected() -> None:
     assert broken.rollout_logprobs is not None
     broken.rollout_logprobs[-1] -= 1.0
     assert any("log-probs differ" in p for p in check_row(broken, traj.calls))
+
+
+# --- property: any sequence of extending / forking calls --------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from agentkit.trajectory.records import ModelCallRecord, Trajectory  # noqa: E402
+from tests.trajectory_fakes import token_episode as _episode  # noqa: E402
+
+_ids = st.lists(st.integers(1, 1000), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), _ids, _ids, _ids), min_size=1, max_size=6))
+def test_prefix_merge_property(plan: list[tuple[bool, list[int], list[int], list[int]]]) -> None:
+    base = _episode(turns=1)
+    traj = Trajectory(start=base.start)
+    held: list[int] = []
+    breaks = 0
+    for index, (fork, context, fresh, out) in enumerate(plan):
+        if fork and held:
+            prompt = [held[0] + 1, *fresh]  # differs from the held tokens at position 0
+            appended = [TokenSegment(source=TokenSource.PROMPT, ids=prompt)]
+            breaks += 1
+        else:
+            prompt = held + context
+            appended = [TokenSegment(source=TokenSource.TOOL, ids=context)]
+        traj.calls.append(
+            ModelCallRecord(
+                episode_id=base.episode_id, index=index, turn=index, mode="tokens",
+                input_ids=prompt, output_ids=out, output_logprobs=[-0.5] * len(out),
+                appended=appended,
+            )
+        )  # fmt: skip
+        held = prompt + out
+    rows = build_rows(traj)
+    assert len(rows) == breaks + 1
+    assert [i for r in rows for i in r.call_indices] == list(range(len(plan)))
+    by_index = {c.index: c for c in traj.calls}
+    for row in rows:
+        assert check_row(row, [by_index[i] for i in row.call_indices]) == []
+        outputs = [by_index[i].output_ids or [] for i in row.call_indices]
+        assert sum(row.loss_mask) == sum(len(o) for o in outputs)
+        assert row.flags == []
