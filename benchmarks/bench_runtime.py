@@ -5,8 +5,8 @@ another process, at a fixed model latency; client CPU time per agent step (one m
 tool call), wall time and GC share, for agentkit, a raw aiohttp loop, a raw httpx loop,
 openai-agents and pydantic-ai, all in the same run. Each contender runs in its own worker process.
 
-    nice python -m benchmarks.bench_runtime            # N=1,100,1000 x latency 0,50 ms (~5 min)
-    nice python -m benchmarks.bench_runtime --quick    # N=1,100 only
+    nice python benchmarks/bench_runtime.py            # N=1,100,1000 x latency 0,50 ms
+    nice python benchmarks/bench_runtime.py --quick    # N=1,100 only
 
 Prints a table and writes ``benchmarks/results/runtime-<date>.json``.
 """
@@ -19,6 +19,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+if not __package__:  # run as a script: python benchmarks/bench_runtime.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.runtime.contenders import CONTENDERS
 from benchmarks.runtime.fake_server import REPO_ROOT, FakeServer, child_env
