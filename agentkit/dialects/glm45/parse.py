@@ -56,6 +56,5 @@ def parse(
 ) -> Parsed:
     """Parse one raw completion (see the module docstring for the rules)."""
     parser = StreamParser(tools, thinking=thinking)
-    parser.feed(text)
-    parser.close()
+    parser.close(text)
     return parser.result()

@@ -90,26 +90,36 @@ _CALL_STATES = frozenset(
 )
 
 
-def _stop_tail(text: str) -> int:
-    """Length of the longest suffix of ``text`` that is a stop token or the start of one."""
-    best = 0
-    for token in STOP_TOKENS:
-        for size in range(min(len(token), len(text)), best, -1):
-            if text.endswith(token[:size]):
-                best = size
-                break
-    return best
+class _Tail:
+    """Which suffixes of the unread text must wait: starts of ``candidates`` (or, with
+    ``complete``, also whole candidates, e.g. a stop token that may be the last one)."""
+
+    __slots__ = ("candidates", "complete", "firsts", "window")
+
+    def __init__(self, candidates: tuple[str, ...], *, complete: bool) -> None:
+        self.candidates = candidates
+        self.complete = complete
+        self.window = max(len(c) for c in candidates) - (0 if complete else 1)
+        self.firsts = frozenset(c[0] for c in candidates)
+
+    def length(self, text: str) -> int:
+        start = max(0, len(text) - self.window)
+        tail = text[start:]
+        if not any(first in tail for first in self.firsts):
+            return 0
+        for offset, char in enumerate(tail):
+            if char in self.firsts:
+                suffix = tail[offset:]
+                for candidate in self.candidates:
+                    if candidate.startswith(suffix) and (
+                        self.complete or len(candidate) > len(suffix)
+                    ):
+                        return len(suffix)
+        return 0
 
 
-def _marker_tail(text: str, markers: tuple[str, ...]) -> int:
-    """Length of the longest suffix of ``text`` that is a proper prefix of a marker."""
-    best = 0
-    for marker in markers:
-        for size in range(min(len(marker) - 1, len(text)), best, -1):
-            if text.endswith(marker[:size]):
-                best = size
-                break
-    return best
+_STOP_TAIL = _Tail(STOP_TOKENS, complete=True)
+_MARKER_TAILS = {state: _Tail(markers, complete=False) for state, markers in _MARKERS.items()}
 
 
 def _earliest(text: str, markers: tuple[str, ...], limit: int) -> tuple[int, str | None]:
@@ -162,10 +172,14 @@ class StreamParser:
         self._process(final=False)
         return self._take()
 
-    def close(self) -> list[StreamDelta]:
+    def close(self, last_chunk: str = "") -> list[StreamDelta]:
+        """End of output (optionally with its last chunk): flush held text, finish the turn."""
         if self._closed:
+            if last_chunk:
+                raise RuntimeError("StreamParser.close() with text after close()")
             return []
         self._closed = True
+        self._buf += last_chunk
         for token in STOP_TOKENS:
             if self._buf.endswith(token):
                 self._stop = token
@@ -197,6 +211,8 @@ class StreamParser:
         self._problems.append(Problem(kind=kind, message=message, call_index=call_index))
 
     def _process(self, *, final: bool) -> None:
+        # Only text before ``held`` is consumed, so the held suffix stays the same throughout.
+        held = 0 if final else _STOP_TAIL.length(self._buf)
         while True:
             if self._state is _State.START:
                 if not self._start(final=final):
@@ -204,10 +220,10 @@ class StreamParser:
                 continue
             buf = self._buf
             markers = _MARKERS[self._state]
-            limit = len(buf) if final else len(buf) - _stop_tail(buf)
+            limit = len(buf) - held
             position, marker = _earliest(buf, markers, limit)
             if marker is None:
-                safe = limit if final else limit - _marker_tail(buf[:limit], markers)
+                safe = limit if final else limit - _MARKER_TAILS[self._state].length(buf[:limit])
                 if safe > 0:
                     self._buf = buf[safe:]
                     self._text(buf[:safe])
@@ -228,7 +244,9 @@ class StreamParser:
             self._buf = stripped[len(THINK_OPEN) :]
             self._state = _State.REASONING
             return True
-        if not final and (THINK_OPEN.startswith(stripped) or _stop_tail(stripped) == len(stripped)):
+        if not final and (
+            THINK_OPEN.startswith(stripped) or _STOP_TAIL.length(stripped) == len(stripped)
+        ):
             return False
         if self._thinking:
             self._problem(

@@ -116,35 +116,44 @@ def _json_kind(value: Any) -> str:
 
 
 class ToolSchemas:
-    """Argument types of the tools offered, looked up by call name and argument key."""
+    """Argument types of the tools offered, looked up by call name and argument key (lazily:
+    only the schemas of the tools actually called are walked)."""
 
     def __init__(self, tools: Sequence[Mapping[str, Any]] | None) -> None:
         self.given = tools is not None
+        self._specs: dict[str, Mapping[str, Any]] = {}
         self._properties: dict[str, Mapping[str, Any]] = {}
         for tool in tools or ():
+            if not isinstance(tool, Mapping):
+                continue
             function = tool.get("function")
             spec: Mapping[str, Any] = function if isinstance(function, Mapping) else tool
             name = spec.get("name")
             if isinstance(name, str):
-                self._properties[name] = schema_properties(spec.get("parameters"))
+                self._specs.setdefault(name, spec)
 
     def knows(self, name: str) -> bool:
-        return name in self._properties
+        return name in self._specs
 
     def property_schema(self, name: str, key: str) -> Any:
-        return self._properties.get(name, {}).get(key)
+        properties = self._properties.get(name)
+        if properties is None:
+            spec = self._specs.get(name)
+            properties = schema_properties(spec.get("parameters")) if spec is not None else {}
+            self._properties[name] = properties
+        return properties.get(key)
 
 
 def _decode_json(raw: str) -> Any:
     """SGLang's first two strategies: the text as JSON, then the text unescaped as JSON."""
     try:
         return json.loads(raw, parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     try:
         inner = json.loads('{"v": "' + raw + '"}', parse_constant=_reject_constant)["v"]
         return json.loads(inner, parse_constant=_reject_constant)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return _NOT_DECODED
 
 
@@ -186,7 +195,7 @@ def _fits(value: Any, expected: str) -> bool:
 def _jsonable(value: Any) -> bool:
     try:
         json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return False
     return True
 
