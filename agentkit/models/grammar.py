@@ -1,0 +1,342 @@
+"""Constrained decoding for small models: make them write a well-formed tool call.
+
+A 135M-parameter model does not follow a tool-call format on its own. Here the call's structure
+is forced and the model only chooses what it must: which tool, and each argument's value. The
+result is a Hermes-style call the :mod:`agentkit.dialects.hermes` parser reads::
+
+    <tool_call>
+    {"name": "get_weather", "arguments": {"city": "Paris"}}
+    </tool_call>
+
+A constraint is a small state machine over token ids: at each step it either forces a run of
+tokens (fed to the model without sampling), restricts the next token to an allowed set (the
+decoder takes the best allowed token), or says it is done. It works on any byte-level vocabulary
+(:class:`Vocabulary`) and needs no model, so it is tested on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+IdArray = npt.NDArray[np.int64]
+
+CALL_PREFIX = '<tool_call>\n{"name": "'
+CALL_SUFFIX = "}}\n</tool_call>"
+
+
+class Vocabulary:
+    """The bytes of every token id, an encoder for forced text, and derived id sets."""
+
+    def __init__(
+        self,
+        token_bytes: Sequence[bytes],
+        encode: Callable[[str], list[int]],
+        *,
+        special_ids: Sequence[int] = (),
+    ) -> None:
+        self.token_bytes = list(token_bytes)
+        self.encode = encode
+        self.special_ids = frozenset(special_ids)
+        self.bytes_to_id: dict[bytes, int] = {}
+        for index, raw in enumerate(self.token_bytes):
+            if raw and index not in self.special_ids:
+                self.bytes_to_id.setdefault(raw, index)
+        self._id_sets: dict[str, IdArray] = {}
+
+    def __len__(self) -> int:
+        return len(self.token_bytes)
+
+    def ids_where(self, keep: Callable[[bytes], bool]) -> IdArray:
+        ids = [
+            i
+            for i, raw in enumerate(self.token_bytes)
+            if raw and i not in self.special_ids and keep(raw)
+        ]
+        return np.asarray(ids, dtype=np.int64)
+
+    def cached_ids(self, name: str, keep: Callable[[bytes], bool]) -> IdArray:
+        """``ids_where(keep)``, computed once per ``name``."""
+        if name not in self._id_sets:
+            self._id_sets[name] = self.ids_where(keep)
+        return self._id_sets[name]
+
+    @property
+    def string_ids(self) -> IdArray:
+        """Tokens that may appear inside a JSON string literal as they are (no escapes needed)."""
+        return self.cached_ids("json_string", _json_string_safe)
+
+    @property
+    def digit_ids(self) -> IdArray:
+        return self.cached_ids("digits", bytes.isdigit)
+
+
+def _json_string_safe(raw: bytes) -> bool:
+    return not any(b < 0x20 or b in (0x22, 0x5C, 0x7F) for b in raw)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the decoder does next: feed ``forced`` ids, pick one of ``allowed`` ids, or stop."""
+
+    forced: tuple[int, ...] = ()
+    allowed: IdArray | None = None
+    done: bool = False
+
+
+class ConstraintState(Protocol):
+    def next_step(self) -> Step: ...
+
+    def accept(self, token_id: int) -> bool:
+        """Record the picked token; False means "end of segment, do not emit this token"."""
+        ...
+
+
+class Constraint(Protocol):
+    def start(self, vocab: Vocabulary) -> ConstraintState: ...
+
+
+# -- segments ----------------------------------------------------------------------------------
+
+
+class _Segment(Protocol):
+    def step(self, vocab: Vocabulary) -> Step | None:
+        """The next step, or None when the segment is complete."""
+        ...
+
+    def accept(self, vocab: Vocabulary, token_id: int) -> bool: ...
+
+
+@dataclass
+class Literal:
+    """Text written as is (tokenised by the model's own tokenizer)."""
+
+    text: str
+    _sent: bool = False
+
+    def step(self, vocab: Vocabulary) -> Step | None:
+        if self._sent:
+            return None
+        self._sent = True
+        return Step(forced=tuple(vocab.encode(self.text)))
+
+    def accept(self, vocab: Vocabulary, token_id: int) -> bool:
+        raise AssertionError("a literal accepts no sampled token")
+
+
+@dataclass
+class Choice:
+    """One of ``options``, chosen token by token by the model's preference."""
+
+    options: Sequence[str]
+    chosen: bytes = b""
+    _options: list[bytes] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.options:
+            raise ValueError("a choice needs at least one option")
+        self._options = [option.encode() for option in self.options]
+
+    @property
+    def value(self) -> str | None:
+        return self.chosen.decode() if self.chosen in self._options else None
+
+    def step(self, vocab: Vocabulary) -> Step | None:
+        if self.chosen in self._options:
+            return None  # complete; a shorter option wins over longer ones sharing its prefix
+        live = [o for o in self._options if o.startswith(self.chosen)]
+        allowed: set[int] = set()
+        for option in live:
+            rest = option[len(self.chosen) :]
+            for end in range(1, len(rest) + 1):
+                token = vocab.bytes_to_id.get(rest[:end])
+                if token is not None:
+                    allowed.add(token)
+        if not allowed:
+            raise ValueError(f"no token continues {self.chosen!r} towards {self._options!r}")
+        return Step(allowed=np.asarray(sorted(allowed), dtype=np.int64))
+
+    def accept(self, vocab: Vocabulary, token_id: int) -> bool:
+        self.chosen += vocab.token_bytes[token_id]
+        return True
+
+
+@dataclass
+class JsonString:
+    """A JSON string literal written by the model: opening quote forced, content restricted to
+    tokens that need no escaping, closed by the model's quote or after ``max_tokens``."""
+
+    max_tokens: int = 48
+    _opened: bool = False
+    _count: int = 0
+    _closed: bool = False
+    _forced_close: bool = False
+
+    def step(self, vocab: Vocabulary) -> Step | None:
+        if self._closed:
+            return None
+        if not self._opened:
+            self._opened = True
+            return Step(forced=(vocab.bytes_to_id[b'"'],))
+        if self._count >= self.max_tokens:
+            self._closed = True
+            return Step(forced=(vocab.bytes_to_id[b'"'],))
+        allowed = vocab.string_ids
+        if self._count > 0:
+            allowed = np.append(allowed, vocab.bytes_to_id[b'"'])
+        return Step(allowed=allowed)
+
+    def accept(self, vocab: Vocabulary, token_id: int) -> bool:
+        if vocab.token_bytes[token_id] == b'"':
+            self._closed = True
+        else:
+            self._count += 1
+        return True
+
+
+@dataclass
+class JsonNumber:
+    """An integer (or with ``fraction``, a decimal) written digit by digit; the model ends it by
+    picking a token that cannot continue a number (not emitted)."""
+
+    fraction: bool = False
+    max_tokens: int = 12
+    _text: bytes = b""
+    _done: bool = False
+
+    def step(self, vocab: Vocabulary) -> Step | None:
+        if self._done:
+            return None
+        if len(self._text) >= self.max_tokens:
+            if self._text == b"-" or self._text.endswith(b"."):
+                self._text += b"0"  # never leave a number unfinished
+                return Step(forced=(vocab.bytes_to_id[b"0"],))
+            return None
+        digits = vocab.digit_ids
+        # JSON has no leading zeros: a number may start with "0" only as the whole integer part.
+        leading = vocab.cached_ids(
+            "number_start", lambda r: (r.isdigit() and r[:1] != b"0") or r == b"0"
+        )
+        if not self._text:
+            return Step(allowed=np.append(leading, vocab.bytes_to_id[b"-"]))
+        if self._text == b"-":
+            return Step(allowed=leading)
+        if self._text.endswith(b"."):
+            return Step(allowed=digits)
+        extra = [vocab.bytes_to_id[b","], vocab.bytes_to_id[b"}"]]
+        if self.fraction and b"." not in self._text:
+            extra.append(vocab.bytes_to_id[b"."])
+        if self._text in (b"0", b"-0"):
+            return Step(allowed=np.asarray(extra, dtype=np.int64))
+        return Step(allowed=np.append(digits, extra))
+
+    def accept(self, vocab: Vocabulary, token_id: int) -> bool:
+        raw = vocab.token_bytes[token_id]
+        if raw in (b",", b"}"):
+            self._done = True
+            return False
+        self._text += raw
+        return True
+
+
+# -- tool calls --------------------------------------------------------------------------------
+
+
+def _function(tool: Mapping[str, Any]) -> Mapping[str, Any]:
+    function = tool.get("function", tool)
+    if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+        raise ValueError(f"not an OpenAI tool definition: {tool!r}")
+    return function
+
+
+def _value_segments(schema: Mapping[str, Any]) -> list[_Segment]:
+    if schema.get("enum"):
+        return [Choice([json.dumps(v, ensure_ascii=False) for v in schema["enum"]])]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    if kind is None:
+        for key in ("anyOf", "oneOf"):
+            for option in schema.get(key) or ():
+                if isinstance(option, Mapping) and option.get("type") not in (None, "null"):
+                    return _value_segments(option)
+    if kind == "integer":
+        return [JsonNumber()]
+    if kind == "number":
+        return [JsonNumber(fraction=True)]
+    if kind == "boolean":
+        return [Choice(["true", "false"])]
+    if kind == "array":
+        return [Literal("[]")]
+    if kind == "object":
+        return [Literal("{}")]
+    if kind == "null":
+        return [Literal("null")]
+    return [JsonString()]
+
+
+def argument_segments(parameters: Mapping[str, Any]) -> list[_Segment]:
+    """``"key": value`` for each required parameter (all of them when none is marked required),
+    in the schema's order, separated by ``, ``; the caller writes the braces."""
+    properties = parameters.get("properties") or {}
+    required = parameters.get("required")
+    keys = [k for k in properties if required is None or k in required]
+    segments: list[_Segment] = []
+    for position, key in enumerate(keys):
+        schema = properties[key] if isinstance(properties[key], Mapping) else {}
+        separator = ", " if position else ""
+        segments.append(Literal(f"{separator}{json.dumps(key, ensure_ascii=False)}: "))
+        segments.extend(_value_segments(schema))
+    return segments
+
+
+class ToolCallConstraint:
+    """Exactly one Hermes-style call to one of ``tools`` (or of ``names`` among them)."""
+
+    def __init__(
+        self, tools: Sequence[Mapping[str, Any]], *, names: Sequence[str] | None = None
+    ) -> None:
+        functions = [_function(tool) for tool in tools]
+        self.parameters = {f["name"]: f.get("parameters") or {} for f in functions}
+        self.names = list(names) if names is not None else list(self.parameters)
+        unknown = [n for n in self.names if n not in self.parameters]
+        if unknown or not self.names:
+            raise ValueError(f"tool choice {unknown or self.names!r} is not among the tools")
+
+    def start(self, vocab: Vocabulary) -> ConstraintState:
+        return _ToolCallState(self, vocab)
+
+
+class _ToolCallState:
+    def __init__(self, constraint: ToolCallConstraint, vocab: Vocabulary) -> None:
+        self.constraint = constraint
+        self.vocab = vocab
+        self.name_choice = Choice([json.dumps(n)[1:] for n in constraint.names])
+        self.queue: list[_Segment] = [Literal(CALL_PREFIX), self.name_choice]
+        self.expanded = False
+
+    def next_step(self) -> Step:
+        while self.queue:
+            segment = self.queue[0]
+            step = segment.step(self.vocab)
+            if step is not None:
+                return step
+            self.queue.pop(0)
+            if segment is self.name_choice and not self.expanded:
+                self.expanded = True
+                name = json.loads('"' + (self.name_choice.value or '"'))
+                parameters = self.constraint.parameters[name]
+                self.queue = [
+                    Literal(', "arguments": {'),
+                    *argument_segments(parameters),
+                    Literal(CALL_SUFFIX),
+                ]
+        return Step(done=True)
+
+    def accept(self, token_id: int) -> bool:
+        return self.queue[0].accept(self.vocab, token_id)
