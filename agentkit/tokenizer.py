@@ -63,6 +63,13 @@ class HFTokenizersTokenizer:
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         return self._inner.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
+    def added_tokens(self) -> dict[str, int]:
+        """Added (special and tag) tokens: matched in text before any other tokenisation."""
+        return {
+            added.content: token_id
+            for token_id, added in self._inner.get_added_tokens_decoder().items()
+        }
+
     def token_to_id(self, token: str) -> int | None:
         return self._inner.token_to_id(token)
 

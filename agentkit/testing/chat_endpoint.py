@@ -284,7 +284,7 @@ def _output_text(
 
 
 def _usage(state: ServerState, gen: Generation, reasoning: str) -> dict[str, Any]:
-    reasoning_tokens = len(state.tokenizer.encode(reasoning)) if reasoning else 0
+    reasoning_tokens = len(state.encoder.encode(reasoning)) if reasoning else 0
     prompt = len(gen.prompt_ids)
     completion = len(gen.output_ids)
     return {
@@ -331,7 +331,7 @@ async def handle_chat_completions(
         prompt_text = render(messages, tools or None, enable_thinking=thinking)
     except Exception as exc:
         return error_response(f"chat template failed: {exc}", 400)
-    prompt_ids = state.tokenizer.encode(prompt_text)
+    prompt_ids = state.encoder.encode(prompt_text)
     rid = req.rid or state.new_rid()
     epoch = state.abort_epoch()
     policy_request = PolicyRequest(

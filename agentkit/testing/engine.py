@@ -5,14 +5,17 @@ what an SGLang engine reports: output token ids cut at the first stop token or a
 budget, a deterministic negative log-prob per token (a hash of prefix and token), the number of
 prompt tokens found in a radix-like prefix cache, and speculative-decoding verify steps for a
 configured mean accept length.
+
+Log-probs are a pure function of (prompt ids, output ids before the token, token): the same
+request always gets the same values, and values differ across prefixes like a model's would.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from agentkit.tokenizer import HFTokenizersTokenizer
@@ -40,50 +43,89 @@ def _prefix_states(ids: Iterable[int], start: int = 0) -> list[int]:
     return states
 
 
+def _sequence_key(ids: Sequence[int]) -> int:
+    """A deterministic hash of a whole token sequence (tuple hashing of ints is not salted)."""
+    return hash(tuple(ids)) % _MOD
+
+
 def token_logprob(prefix_state: int, token: int) -> float:
-    """A deterministic, negative log-prob for ``token`` after the prefix with rolling hash
+    """A deterministic, negative log-prob for ``token`` after the prefix with hash
     ``prefix_state``. Most tokens are likely (close to 0), a few are not, like a real model."""
     mixed = ((prefix_state ^ _MIX) * 6364136223846793005 + token * 1442695040888963407) % _MOD
     fraction = mixed / _MOD
     return -round(1e-4 + 6.0 * fraction**4, 6)
 
 
+_BLOCK = 16
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    size = min(len(a), len(b))
+    index = 0
+    while index < size and a[index] == b[index]:
+        index += 1
+    return index
+
+
 class PrefixCache:
     """Longest cached prefix of a prompt over all earlier requests' input + output ids.
 
-    Stores one rolling hash per prefix (like a radix tree's nodes, without the tree); when it
-    holds more than ``max_entries`` prefixes it is flushed, as a full cache would evict.
+    A radix tree over blocks of 16 tokens: full blocks are keyed by the chained hash of the
+    blocks before them, and each node keeps its child blocks (by first token) so that the match
+    inside the last, partial block is exact to the token. When it holds more than
+    ``max_blocks`` blocks it is flushed, as a full cache would evict.
     """
 
-    def __init__(self, max_entries: int = 2_000_000) -> None:
-        self._prefixes: set[int] = set()
-        self._max_entries = max_entries
+    def __init__(self, max_blocks: int = 500_000) -> None:
+        self._full: set[int] = set()
+        self._children: dict[int, dict[int, set[tuple[int, ...]]]] = {}
+        self._size = 0
+        self._max_blocks = max_blocks
         self._lock = threading.Lock()
 
     def flush(self) -> None:
         with self._lock:
-            self._prefixes.clear()
+            self._full.clear()
+            self._children.clear()
+            self._size = 0
 
     def __len__(self) -> int:
-        return len(self._prefixes)
+        return self._size
 
-    def match(self, states: Sequence[int]) -> int:
-        """Number of leading tokens whose prefix is cached (``states`` from ``_prefix_states``)."""
+    def match(self, ids: Sequence[int]) -> int:
+        """Number of leading tokens of ``ids`` that some earlier sequence shares."""
+        matched = 0
+        node = 0
         with self._lock:
-            low, high = 0, len(states)
-            while low < high:  # cached prefixes are prefix-closed: binary search the boundary
-                middle = (low + high + 1) // 2
-                if states[middle - 1] in self._prefixes:
-                    low = middle
-                else:
-                    high = middle - 1
-            return low
+            for start in range(0, len(ids), _BLOCK):
+                block = tuple(ids[start : start + _BLOCK])
+                if len(block) == _BLOCK:
+                    child = hash((node, block))
+                    if child in self._full:
+                        matched += _BLOCK
+                        node = child
+                        continue
+                candidates = self._children.get(node, {}).get(block[0], ())
+                return matched + max((_common_prefix(block, c) for c in candidates), default=0)
+        return matched
 
-    def insert(self, states: Iterable[int]) -> None:
+    def insert(self, ids: Sequence[int]) -> None:
+        node = 0
         with self._lock:
-            self._prefixes.update(states)
-            if len(self._prefixes) > self._max_entries:
-                self._prefixes.clear()
+            if self._size > self._max_blocks:
+                self._full.clear()
+                self._children.clear()
+                self._size = 0
+            for start in range(0, len(ids), _BLOCK):
+                block = tuple(ids[start : start + _BLOCK])
+                bucket = self._children.setdefault(node, {}).setdefault(block[0], set())
+                if block not in bucket:
+                    bucket.add(block)
+                    self._size += 1
+                if len(block) < _BLOCK:
+                    break
+                node = hash((node, block))
+                self._full.add(node)
 
 
 def speculative_steps(num_tokens: int, accept_length: float | None) -> list[int]:
@@ -116,7 +158,6 @@ class Generation:
     matched_stop: int | str | None
     cached_tokens: int
     steps: list[int]
-    input_logprob_states: list[int] = field(default_factory=list, repr=False)
 
     @property
     def stopped(self) -> bool:
@@ -149,19 +190,21 @@ class Engine:
         self,
         tokenizer: HFTokenizersTokenizer,
         *,
+        encode: Callable[[str], list[int]] | None = None,
         accept_length: float | None = 2.0,
         eos_token_ids: Sequence[int] = GLM45_STOP_IDS,
     ) -> None:
         if accept_length is not None and not 1.0 <= accept_length <= 4.0:
             raise ValueError("accept_length must be between 1.0 and 4.0 (or None to disable)")
         self.tokenizer = tokenizer
+        self.encode = encode or tokenizer.encode
         self.accept_length = accept_length
         self.eos_token_ids = tuple(eos_token_ids)
         self.cache = PrefixCache()
 
     def completion_ids(self, completion: Completion) -> list[int]:
         """Token ids the scripted model emits: the text, then its stop token(s)."""
-        ids = self.tokenizer.encode(completion.text)
+        ids = self.encode(completion.text)
         stop = completion.stop
         if stop == AUTO_STOP:
             stop = "<|observation|>" if "</tool_call>" in completion.text else "<|user|>"
@@ -201,18 +244,15 @@ class Engine:
                     break
         if finish is None:
             finish = {"type": "length", "length": len(output)}
-        prompt_states = _prefix_states(prompt_ids)
-        cached = self.cache.match(prompt_states)
         # SGLang always recomputes at least the last prompt token.
-        cached = min(cached, max(0, len(prompt_ids) - 1))
-        prompt_end = prompt_states[-1] if prompt_states else 0
-        output_states = _prefix_states(output, prompt_end)
+        cached = min(self.cache.match(prompt_ids), max(0, len(prompt_ids) - 1))
+        prompt_key = _sequence_key(prompt_ids)
+        output_states = _prefix_states(output, prompt_key)
         logprobs = [
-            token_logprob(prompt_end if i == 0 else output_states[i - 1], token)
+            token_logprob(prompt_key if i == 0 else output_states[i - 1], token)
             for i, token in enumerate(output)
         ]
-        self.cache.insert(prompt_states)
-        self.cache.insert(output_states)
+        self.cache.insert([*prompt_ids, *output])
         return Generation(
             prompt_ids=prompt_ids,
             output_ids=output,
@@ -221,13 +261,12 @@ class Engine:
             matched_stop=matched,
             cached_tokens=cached,
             steps=speculative_steps(len(output), self.accept_length),
-            input_logprob_states=prompt_states,
         )
 
     def input_logprobs(self, generation: Generation, start: int) -> list[list[Any]]:
         """``[logprob, id, None]`` for prompt positions from ``start`` (first one ``None``)."""
         ids = generation.prompt_ids
-        states = generation.input_logprob_states
+        states = _prefix_states(ids) if start >= 0 else []
         out: list[list[Any]] = []
         for position in range(max(0, start), len(ids)):
             value = None if position == 0 else token_logprob(states[position - 1], ids[position])

@@ -142,7 +142,7 @@ async def handle_generate(
         if bad:
             return error_response(f"input_ids out of vocabulary: {bad[:5]}", 400, openai=False)
     else:
-        prompt_ids = state.tokenizer.encode(req.text or "")
+        prompt_ids = state.encoder.encode(req.text or "")
     if not prompt_ids:
         return error_response("the prompt is empty", 400, openai=False)
     rid = req.rid or state.new_rid()

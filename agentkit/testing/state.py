@@ -15,6 +15,7 @@ from agentkit.tokenizer import HFTokenizersTokenizer
 
 from .engine import Engine
 from .policy import PolicyRunner
+from .segment_cache import SegmentCachedEncoder
 
 __all__ = ["RequestRecord", "ServerOptions", "ServerState", "error_response", "json_response"]
 
@@ -88,7 +89,10 @@ class ServerState:
         self.tokenizer = tokenizer
         self.policy = policy
         self.options = options
-        self.engine = Engine(tokenizer, accept_length=options.accept_length)
+        self.encoder = SegmentCachedEncoder(tokenizer)
+        self.engine = Engine(
+            tokenizer, encode=self.encoder.encode, accept_length=options.accept_length
+        )
         self.weight_version = options.weight_version
         self.records: list[RequestRecord] = []
         self.started_at = time.time()
