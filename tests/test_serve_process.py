@@ -4,7 +4,8 @@ The fake parses the flags it needs, starts a helper child process (as SGLang sta
 processes), records both pids, and serves ``/health_generate`` and ``/model_info`` on the given
 port. ``FAKE_SGLANG_MODE`` selects a behaviour: ``ok``, ``slow`` (503 for a while), ``die``
 (prints and exits 3 before serving), ``ignore-term`` (ignores SIGTERM, so only SIGKILL stops it),
-``stuck`` (503 forever), ``no-health`` (404 on ``/health_generate``), ``crash-later`` (serves, then exits 4).
+``stuck`` (503 forever), ``no-health`` (404 on ``/health_generate``), ``crash-later`` (serves, then exits 4), ``agent``
+(serves ``agentkit.testing.SGLangTestServer`` with the policy named by ``FAKE_SGLANG_POLICY``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,19 @@ with open(os.environ["FAKE_SGLANG_PIDS"], "w") as f:
     json.dump([os.getpid(), child.pid], f)
 print(f"fake sglang: model {args.model_path} parsers {args.tool_call_parser}/{args.reasoning_parser}", flush=True)
 print("fake sglang: extra " + " ".join(rest), flush=True)
+if mode == "agent":
+    # Serve agentkit's protocol-faithful SGLang test server with a scripted policy instead.
+    from agentkit.testing import SGLangTestServer
+    from agentkit.testing.cli import load_policy
+
+    server = SGLangTestServer(
+        load_policy(os.environ["FAKE_SGLANG_POLICY"]),
+        host=args.host,
+        port=args.port,
+        model=args.served_model_name or args.model_path,
+    )
+    asyncio.run(server.serve(lambda url: print(f"fake sglang: test server at {url}", flush=True)))
+    sys.exit(0)
 if mode == "die":
     print("fake sglang: CUDA error: out of memory (simulated)", flush=True)
     child.kill()
@@ -251,3 +265,44 @@ async def test_not_ready_in_time_fails_and_cleans_up(fake: tuple[Path, Path]) ->
     with pytest.raises(SGLangServerError, match="not ready after"):
         await server.start()
     assert wait_gone(_pids(pid_file)) == []
+
+
+POLICY = """
+COMPLETIONS = [
+    "<think>look it up</think>\\n<tool_call>get_weather\\n<arg_key>city</arg_key>\\n"
+    "<arg_value>Paris</arg_value>\\n</tool_call>",
+    "<think>done</think>\\nIt is sunny in Paris.",
+]
+"""
+
+
+@pytest.mark.anyio
+async def test_agent_runs_against_the_launched_server(fake: tuple[Path, Path]) -> None:
+    from agentkit import Agent, tool
+    from agentkit.models import SGLangChat
+
+    root, pid_file = fake
+    (root / "serve_policy.py").write_text(POLICY)
+    env = {**fake_env(root, pid_file, "agent"), "FAKE_SGLANG_POLICY": "serve_policy:COMPLETIONS"}
+    seen: list[str] = []
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Current weather for a city."""
+        seen.append(city)
+        return "sunny, 24C"
+
+    async with SGLangServer(_config(free_port()), env=env, log=None) as server:
+        pids = _pids(pid_file) if pid_file.exists() else []
+        model = SGLangChat(server.base_url)
+        try:
+            agent: Agent[None, str] = Agent(
+                model=model, instructions="Answer briefly.", tools=[get_weather]
+            )
+            result = await agent.run("Weather in Paris?")
+        finally:
+            await model.aclose()
+    assert seen == ["Paris"]
+    assert result.status == "completed"
+    assert result.output == "It is sunny in Paris."
+    assert wait_gone(pids) == []
