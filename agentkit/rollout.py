@@ -256,9 +256,13 @@ async def rollout(
             async for task, k in receive:
                 try:
                     agent = await _maybe_await(agent_factory(task))
-                    episode_id, error = await _run_episode(agent, task, k, sink, reward_fn)
                 except Exception as exc:
                     episode_id, error = "", f"agent factory failed: {_short(exc)}"
+                else:
+                    try:
+                        episode_id, error = await _run_episode(agent, task, k, sink, reward_fn)
+                    except Exception as exc:  # e.g. the store itself failed (disk full)
+                        episode_id, error = "", f"episode failed: {_short(exc)}"
                 report.ran += 1
                 if episode_id:
                     report.episode_ids.append(episode_id)

@@ -12,7 +12,7 @@ import pytest
 
 from agentkit.result import RunResult
 from agentkit.rollout import RolloutTask, rollout
-from agentkit.testing import SGLangTestServer
+from agentkit.testing import SGLangTestServer, load_test_tokenizer
 from agentkit.trajectory.exports import (
     ExportReport,
     export,
@@ -124,6 +124,7 @@ async def test_token_rollout_exports_match_the_server(
     server_calls = _server_calls(server)
     assert len(server_calls) == 18
 
+    tokenizer = load_test_tokenizer()
     for source in (store, parquet):
         if source == parquet:
             server_calls = {k: (a, b, as_float32(c)) for k, (a, b, c) in server_calls.items()}
@@ -136,6 +137,13 @@ async def test_token_rollout_exports_match_the_server(
             assert [sp.source.value for sp in row.spans] == [
                 "prompt", "template", "model", "tool", "template", "model",
             ]  # fmt: skip
+            tool_span = row.spans[3]
+            (step,) = episode.trajectory.steps
+            assert tool_span.step_index == step.index
+            tool_text = tokenizer.decode(
+                row.tokens[tool_span.start : tool_span.start + tool_span.length]
+            )
+            assert step.output in tool_text  # the tool result the model saw
         assert [s["group_index"] for s in samples] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
         for s in samples:
             p = len(s["tokens"]) - s["response_length"]

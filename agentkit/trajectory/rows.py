@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from agentkit.trajectory.records import ModelCallRecord, TokenSource, Trajectory
+from agentkit.trajectory.records import EnvStepRecord, ModelCallRecord, TokenSource, Trajectory
 
 MERGE_ALGORITHM = "prefix_merge/1"
 
@@ -189,8 +189,28 @@ def validate_row(row: TrainingRow, calls: Sequence[ModelCallRecord] | None = Non
     return row
 
 
+def _steps_before_calls(trajectory: Trajectory) -> dict[int, list[EnvStepRecord]]:
+    """For each call, the environment steps recorded since the previous call (in order)."""
+    pending: list[EnvStepRecord] = []
+    out: dict[int, list[EnvStepRecord]] = {}
+    for item in trajectory.items():
+        if isinstance(item, ModelCallRecord):
+            out[item.index] = pending
+            pending = []
+        else:
+            pending.append(item)
+    return out
+
+
 class _RowBuilder:
-    def __init__(self, episode_id: str, row_index: int, call: ModelCallRecord) -> None:
+    def __init__(
+        self,
+        episode_id: str,
+        row_index: int,
+        call: ModelCallRecord,
+        steps: dict[int, list[EnvStepRecord]],
+    ) -> None:
+        self.steps = steps
         prompt = list(call.input_ids or [])
         self.row = TrainingRow(
             episode_id=episode_id,
@@ -223,8 +243,19 @@ class _RowBuilder:
             )
 
     def _segments(self, start: int, call: ModelCallRecord) -> None:
+        # segments without a step index take the steps recorded since the previous call, in
+        # order, by kind (tool results for tool segments, user turns for user segments)
+        queues = {
+            TokenSource.TOOL: [s for s in self.steps.get(call.index, []) if s.step_type == "tool"],
+            TokenSource.USER: [s for s in self.steps.get(call.index, []) if s.step_type == "user"],
+        }
         for seg in call.appended:
-            self._span(start, len(seg.ids), seg.source, call.index, seg.step_index)
+            step = seg.step_index
+            queue = queues.get(seg.source)
+            if queue:
+                inferred = queue.pop(0).index
+                step = inferred if step is None else step
+            self._span(start, len(seg.ids), seg.source, call.index, step)
             start += len(seg.ids)
 
     def extends(self, call: ModelCallRecord) -> bool:
@@ -287,6 +318,7 @@ def build_rows(trajectory: Trajectory, *, check: bool = True) -> list[TrainingRo
     records that cannot make a sound row (e.g. log-probs that do not match the output tokens).
     """
     calls = sorted(trajectory.calls, key=lambda c: c.index)
+    steps = _steps_before_calls(trajectory)
     rows: list[TrainingRow] = []
     builder: _RowBuilder | None = None
     for call in calls:
@@ -306,7 +338,7 @@ def build_rows(trajectory: Trajectory, *, check: bool = True) -> list[TrainingRo
         if builder is None or not builder.extends(call):
             if builder is not None:
                 rows.append(builder.finish(check))
-            builder = _RowBuilder(trajectory.episode_id, len(rows), call)
+            builder = _RowBuilder(trajectory.episode_id, len(rows), call, steps)
         else:
             builder.add_context(call)
         builder.add_output(call)
