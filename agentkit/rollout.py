@@ -254,6 +254,8 @@ async def rollout(
 
         async def worker() -> None:
             async for task, k in receive:
+                episode_id: str
+                error: str | None
                 try:
                     agent = await _maybe_await(agent_factory(task))
                 except Exception as exc:
