@@ -155,6 +155,48 @@ def test_examples_match_jinja(jinja_render: Renderer) -> None:
         assert render(messages, tools, **kwargs) == jinja_render(messages, tools, **kwargs)
 
 
+HAND_WRITTEN: list[dict[str, Any]] = [
+    {"role": "system", "content": "S"},
+    {"role": "user", "content": "u1"},
+    {"role": "assistant", "content": "a1", "reasoning_content": "r1"},
+    {"role": "user", "content": [{"type": "text", "text": "u"}, "2"]},
+    {
+        "role": "assistant",
+        "content": " c2 ",
+        "reasoning_content": " r2\n",
+        "tool_calls": [{"function": {"name": "f", "arguments": '{"x": "v", "n": [1, 2]}'}}],
+    },
+    {"role": "tool", "content": "t1"},
+    {"role": "tool", "content": "t2"},
+    {"role": "tool", "content": [{"output": "o"}]},
+]
+HAND_WRITTEN_PROMPT = (
+    "[gMASK]<sop><|system|>\nS<|user|>\nu1<|assistant|>\n<think></think>\na1<|user|>\nu2"
+    "<|assistant|>\n<think>r2</think>\nc2\n<tool_call>f\n<arg_key>x</arg_key>\n"
+    "<arg_value>v</arg_value>\n<arg_key>n</arg_key>\n<arg_value>[1, 2]</arg_value>\n</tool_call>"
+    "<|observation|>\n<tool_response>\nt1\n</tool_response>\n<tool_response>\nt2\n"
+    "</tool_response><|observation|>\n<tool_response>\no\n</tool_response><|assistant|>"
+)
+
+
+def test_hand_written_rendering() -> None:
+    """Runs without the shared template: history reasoning dropped, list content, runs of tool
+    results, a list-form tool result opening its own <|observation|>."""
+    assert render(HAND_WRITTEN) == HAND_WRITTEN_PROMPT
+    no_think = render(HAND_WRITTEN, enable_thinking=False)
+    assert no_think == (
+        HAND_WRITTEN_PROMPT.replace("u1<", "u1/nothink<").replace("u2<", "u2/nothink<")
+        + "\n<think></think>"
+    )
+    assert render(HAND_WRITTEN, add_generation_prompt=False) == HAND_WRITTEN_PROMPT.removesuffix(
+        "<|assistant|>"
+    )
+
+
+def test_hand_written_rendering_matches_jinja(jinja_render: Renderer) -> None:
+    assert jinja_render(HAND_WRITTEN) == HAND_WRITTEN_PROMPT
+
+
 # -- generated conversations ----------------------------------------------------------------
 
 _ALPHABET = st.sampled_from(
