@@ -25,7 +25,7 @@ from .documents import Document, DocumentProblem, SearchHit, read_folder
 
 SCHEMA_VERSION = 1
 TITLE_WEIGHT = 4.0
-SNIPPET_TOKENS = 24
+SNIPPET_WORDS = 30
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -96,6 +96,31 @@ class BuildReport(BaseModel):
         return self.documents / self.seconds if self.seconds > 0 else 0.0
 
 
+def query_terms(query: str) -> list[str]:
+    """The content words of a query, lower-cased, in order, without repeats."""
+    words = _WORD.findall(query.lower())
+    return list(dict.fromkeys(w for w in words if w not in _STOPWORDS)) or words
+
+
+def snippet(text: str, terms: list[str], width: int = SNIPPET_WORDS) -> str:
+    """The ``width``-word window of ``text`` holding the most query terms (matched on a shared
+    prefix, a cheap stand-in for the index's stemming), with ellipses where it was cut."""
+    words = text.split()
+    if len(words) <= width:
+        return " ".join(words)
+    stems = tuple(t[:5] if len(t) > 5 else t for t in terms)
+    hits = [1 if w.lower().strip(".,;:!?()[]{}\"'`").startswith(stems) else 0 for w in words]
+    best, best_count, count = 0, -1, sum(hits[:width])
+    for start in range(len(words) - width + 1):
+        if start:
+            count += hits[start + width - 1] - hits[start - 1]
+        if count > best_count:
+            best, best_count = start, count
+    best = max(0, best - 2) if best_count > 0 else 0
+    window = " ".join(words[best : best + width])
+    return ("… " if best else "") + window + (" …" if best + width < len(words) else "")
+
+
 def match_expression(query: str) -> str | None:
     """The FTS5 MATCH expression for a user query, or ``None`` when it has no words. Every term
     is quoted, so FTS5 operators and punctuation in the query cannot cause syntax errors."""
@@ -127,6 +152,11 @@ class LocalIndex:
                 self._db.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
+                )
+                # Titles weigh more than bodies in the BM25 ranking (kept in the index's config).
+                self._db.execute(
+                    "INSERT INTO docs_fts(docs_fts, rank) VALUES ('rank', ?)",
+                    (f"bm25({TITLE_WEIGHT}, 1.0)",),
                 )
             version = self._db.execute(
                 "SELECT value FROM meta WHERE key='schema_version'"
@@ -214,19 +244,29 @@ class LocalIndex:
         expression = match_expression(query)
         if expression is None:
             return []
-        sql = (
-            "SELECT d.id, d.title, d.url, "
-            f"snippet(docs_fts, 1, '', '', ' … ', {SNIPPET_TOKENS}), "
-            f"bm25(docs_fts, {TITLE_WEIGHT}, 1.0) AS score "
-            "FROM docs_fts JOIN docs d ON d.rowid = docs_fts.rowid "
-            "WHERE docs_fts MATCH ? ORDER BY score LIMIT ?"
-        )
+        # Rank first (FTS5 optimises ORDER BY rank LIMIT), then load only the winners: carrying
+        # text or snippets through the sort would cost them for every matching row.
         with self._lock:
-            rows = self._db.execute(sql, (expression, max(1, k))).fetchall()
-        return [
-            SearchHit(id=i, title=t, url=u, snippet=" ".join(s.split()), score=-float(sc))
-            for i, t, u, s, sc in rows
-        ]
+            top = self._db.execute(
+                "SELECT rowid, rank FROM docs_fts WHERE docs_fts MATCH ? ORDER BY rank LIMIT ?",
+                (expression, max(1, k)),
+            ).fetchall()
+            marks = ",".join("?" * len(top))
+            rows = self._db.execute(
+                f"SELECT rowid, id, title, text, url FROM docs WHERE rowid IN ({marks})",
+                [rowid for rowid, _ in top],
+            ).fetchall()
+        by_rowid = {row[0]: row for row in rows}
+        terms = query_terms(query)
+        hits = []
+        for rowid, rank in top:
+            _, doc_id, title, text, url = by_rowid[rowid]
+            hits.append(
+                SearchHit(
+                    id=doc_id, title=title, url=url, snippet=snippet(text, terms), score=-rank
+                )
+            )
+        return hits
 
     def get(self, doc_id: str) -> Document | None:
         with self._lock:

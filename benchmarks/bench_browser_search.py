@@ -1,0 +1,236 @@
+"""Browser and search figures: browser start, action latency, index build rate and query latency.
+
+    nice python benchmarks/bench_browser_search.py [--docs 10000] [--rounds 30] [--skip-browser]
+
+Browser: pool start (Playwright driver + Chromium launch), a fresh per-run context, and the
+latency of each action against pages served on 127.0.0.1 (p50/p95 over ``--rounds``).
+Search: the same corpus (chunks of the Python standard library's source text) indexed by
+SQLite FTS5 (agentkit's index), and by tantivy and bm25s when they are installed, for
+comparison; build rate in documents per second and query latency p50/p95 (top 10, OR queries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import random
+import re
+import statistics
+import sysconfig
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from agentkit.sandboxes.browser import BrowserPool, BrowserSession, find_chromium
+from agentkit.tools.search import Document, LocalIndex
+
+PAGE = """<!doctype html><html><head><title>Page {n}</title></head><body>
+<h1>Page {n}</h1><p>{text}</p>
+<a href="/page/{next}">Next page</a>
+<form action="/page/{next}"><input name=q aria-label="Query"><button>Go</button></form>
+</body></html>"""
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95
+
+
+def ms(samples: list[float]) -> str:
+    p50, p95 = percentiles(samples)
+    return f"p50 {p50 * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms"
+
+
+# --- browser ------------------------------------------------------------------------------------
+
+
+class _Pages(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        number = int(re.sub(r"\D", "", self.path.split("?")[0]) or 0)
+        text = " ".join(f"sentence {i} of page {number}." for i in range(60))
+        body = PAGE.format(n=number, next=number + 1, text=text).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serve() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def timed(samples: list[float], action: Callable[[], Awaitable[Any]]) -> Any:
+    started = time.perf_counter()
+    value = await action()
+    samples.append(time.perf_counter() - started)
+    return value
+
+
+async def one_run(browser: BrowserSession, url: str, samples: dict[str, list[float]]) -> None:
+    view = await timed(samples["open"], lambda: browser.open(url))
+    link = view.body.split('link "Next page" [ref=')[1].split("]")[0]
+    view = await timed(samples["click"], lambda: browser.click(link))
+    box = view.body.split('textbox "Query" [ref=')[1].split("]")[0]
+    await timed(samples["type+submit"], lambda: browser.type(box, "x", submit=True))
+    await timed(samples["read text"], lambda: browser.read("text"))
+    await timed(samples["snapshot"], lambda: browser.read("snapshot"))
+    await timed(samples["screenshot"], lambda: browser.screenshot())
+
+
+async def bench_browser(rounds: int) -> None:
+    if find_chromium() is None:
+        print("browser: skipped (no chromium)")
+        return
+    with serve() as site:
+        pool = BrowserPool()
+        started = time.perf_counter()
+        await pool.start()
+        print(f"browser start (driver + launch): {(time.perf_counter() - started) * 1000:.0f} ms")
+        names = ("session", "open", "click", "type+submit", "read text", "snapshot", "screenshot")
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        for n in range(rounds):
+            began = time.perf_counter()
+            async with pool.session() as browser:
+                samples["session"].append(time.perf_counter() - began)
+                await one_run(browser, f"{site}/page/{n}", samples)
+        await pool.close()
+    print(f"browser actions over {rounds} runs (each in a fresh context):")
+    for name in names:
+        print(f"  {name:12s} {ms(samples[name])}")
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+def corpus(count: int) -> list[Document]:
+    """Chunks of up to 120 words of the standard library's source text."""
+    docs: list[Document] = []
+    root = Path(sysconfig.get_paths()["stdlib"])
+    for path in sorted(root.rglob("*.py")):
+        if "test" in path.parts or "site-packages" in path.parts:
+            continue
+        words = path.read_text(errors="replace").split()
+        for start in range(0, len(words), 120):
+            chunk = " ".join(words[start : start + 120])
+            docs.append(
+                Document(id=f"{path.relative_to(root)}:{start}", title=path.stem, text=chunk)
+            )
+            if len(docs) == count:
+                return docs
+    return docs
+
+
+def queries(docs: list[Document], count: int = 200, seed: int = 3) -> list[str]:
+    rng = random.Random(seed)
+    vocabulary = [w for d in docs[:2000] for w in re.findall(r"[a-z]{4,}", d.text)]
+    return [" ".join(rng.sample(vocabulary, rng.randint(1, 3))) for _ in range(count)]
+
+
+def bench_fts5(docs: list[Document], qs: list[str], folder: Path) -> None:
+    started = time.perf_counter()
+    index = LocalIndex(folder / "fts5.sqlite")
+    index.add(docs)
+    index.optimize()
+    build = time.perf_counter() - started
+    samples = []
+    for q in qs:
+        began = time.perf_counter()
+        index.search(q, 10)
+        samples.append(time.perf_counter() - began)
+    print(f"  sqlite fts5 (agentkit)  build {len(docs) / build:8.0f} docs/s   query {ms(samples)}")
+    index.close()
+
+
+def bench_tantivy(docs: list[Document], qs: list[str], folder: Path) -> None:
+    try:
+        import tantivy
+    except ImportError:
+        print("  tantivy: not installed")
+        return
+    started = time.perf_counter()
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", stored=True)
+    builder.add_text_field("title", stored=True)
+    builder.add_text_field("body", stored=True, tokenizer_name="en_stem")
+    schema = builder.build()
+    (folder / "tantivy").mkdir()
+    index = tantivy.Index(schema, path=str(folder / "tantivy"))
+    writer = index.writer(heap_size=100_000_000, num_threads=1)
+    for doc in docs:
+        writer.add_document(tantivy.Document(id=doc.id, title=doc.title, body=doc.text))
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    build = time.perf_counter() - started
+    searcher = index.searcher()
+    samples = []
+    for q in qs:
+        began = time.perf_counter()
+        query = index.parse_query(re.sub(r"[^\w ]", " ", q), ["title", "body"])
+        hits = searcher.search(query, 10).hits
+        [searcher.doc(address)["id"] for _, address in hits]
+        samples.append(time.perf_counter() - began)
+    print(f"  tantivy                 build {len(docs) / build:8.0f} docs/s   query {ms(samples)}")
+
+
+def bench_bm25s(docs: list[Document], qs: list[str]) -> None:
+    try:
+        import bm25s
+    except ImportError:
+        print("  bm25s: not installed")
+        return
+    started = time.perf_counter()
+    retriever = bm25s.BM25()
+    tokens = bm25s.tokenize([d.text for d in docs], stopwords="en", show_progress=False)
+    retriever.index(tokens, show_progress=False)
+    build = time.perf_counter() - started
+    samples = []
+    for q in qs:
+        began = time.perf_counter()
+        query = bm25s.tokenize([q], stopwords="en", show_progress=False)
+        if query.vocab:
+            retriever.retrieve(query, k=10, show_progress=False)
+        samples.append(time.perf_counter() - began)
+    print(f"  bm25s                   build {len(docs) / build:8.0f} docs/s   query {ms(samples)}")
+
+
+def bench_search(count: int) -> None:
+    docs = corpus(count)
+    qs = queries(docs)
+    print(f"search: {len(docs)} documents, {len(qs)} queries of 1-3 words, top 10")
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_fts5(docs, qs, Path(tmp))
+        bench_tantivy(docs, qs, Path(tmp))
+        bench_bm25s(docs, qs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--docs", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--skip-browser", action="store_true")
+    options = parser.parse_args()
+    bench_search(options.docs)
+    if not options.skip_browser:
+        anyio.run(bench_browser, options.rounds)
+
+
+if __name__ == "__main__":
+    main()
