@@ -73,6 +73,15 @@ class _Site(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", f"/redirect{hop + 1}")
             self.end_headers()
             return
+        if path == "/download":
+            data = b"secret,data\n" * 10
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Disposition", "attachment; filename=data.csv")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if path == "/submit":
             body = f"<html><head><title>Thanks</title></head><body><p>Got {query}</p></body></html>"
         elif path == "/big":
@@ -289,3 +298,26 @@ async def test_hostile_pages_return_an_error_within_a_bound(
         with anyio.fail_after(bound):
             view = await browser.open(site + "/second")
         assert view.title == "Second"
+
+
+@pytest.mark.anyio
+async def test_downloads_are_refused(pool: BrowserPool, site: str) -> None:
+    async with pool.session() as browser:
+        with pytest.raises(BrowserActionError, match=r"[Dd]ownload"):
+            await browser.open(site + "/download")
+        view = await browser.open(site + "/second")
+        assert view.title == "Second"
+
+
+@pytest.mark.anyio
+async def test_a_dead_browser_is_relaunched_for_the_next_run(site: str) -> None:
+    async with BrowserPool(BrowserConfig(limits=LIMITS)) as own:
+        async with own.session() as browser:
+            await browser.open(site + "/")
+        assert own._browser is not None
+        await own._browser.close()  # as if Chromium had crashed
+        assert not own.started
+        async with own.session() as browser:
+            view = await browser.open(site + "/second")
+        assert view.title == "Second"
+        assert own.sessions_opened == 2
