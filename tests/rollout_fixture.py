@@ -17,12 +17,12 @@ from agentkit.testing import PolicyRequest, build_test_tokenizer
 _AGENTS: dict[str, Agent[Any, Any]] = {}
 
 
-@tool
+@tool(timeout=None)
 def lookup(q: str) -> str:
     """Look a question up."""
-    delay = float(os.environ.get("ROLLOUT_TOOL_DELAY", "0"))
-    if delay:
-        time.sleep(delay)
+    blocked = [b for b in os.environ.get("ROLLOUT_BLOCK", "").split(",") if b]
+    while any(b in q for b in blocked):  # hang until the process is killed
+        time.sleep(0.05)
     return f"the answer to {q} is 42"
 
 
