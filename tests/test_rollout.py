@@ -282,3 +282,29 @@ async def test_chat_mode_rollout_feeds_sft_not_rl(tmp_path: Path) -> None:
         "tool",
         "assistant",
     ]
+
+
+async def test_async_reward_with_components(server: SGLangTestServer, tmp_path: Path) -> None:
+    from agentkit.rollout import Reward
+
+    async def reward(task: RolloutTask, result: RunResult[Any]) -> Reward | None:
+        if task.id == "t1":
+            return None  # unscored
+        return Reward(value=0.25, components={"format": 0.25, "judge": "ok"})
+
+    store = tmp_path / "run.jsonl"
+    report = await rollout(
+        lambda t: fx.make_agent(t, server.base_url), fx.tasks(2), 1, 2, reward_fn=reward,
+        store=store, progress=False,
+    )  # fmt: skip
+    assert report.completed == 2
+    ends = {t.start.task_id: t.end for t in read_store(store).episodes}
+    assert ends["t0"] is not None
+    assert ends["t0"].reward == 0.25
+    assert ends["t0"].reward_components == {"format": 0.25, "judge": "ok"}
+    assert ends["t1"] is not None
+    assert ends["t1"].reward is None
+    export_report = ExportReport()
+    kept = trainable_episodes(read_store(store).episodes, export_report)
+    assert [e.trajectory.start.task_id for e in kept] == ["t0"]
+    assert [x.reason for x in export_report.excluded] == ["no reward"]
