@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agentkit.dialects.glm45 import STOP_TOKEN_IDS
 from agentkit.tokenizer import HFTokenizersTokenizer
 
 from .policy import AUTO_STOP, Completion
 
 __all__ = ["Engine", "Generation", "PrefixCache", "speculative_steps"]
 
-GLM45_STOP_IDS = (151336, 151338, 151329)  # <|user|>, <|observation|>, <|endoftext|>
 _MOD = (1 << 61) - 1
 _BASE = 1_000_003
 _MIX = 0x9E3779B97F4A7C15 % _MOD
@@ -192,7 +192,7 @@ class Engine:
         *,
         encode: Callable[[str], list[int]] | None = None,
         accept_length: float | None = 2.0,
-        eos_token_ids: Sequence[int] = GLM45_STOP_IDS,
+        eos_token_ids: Sequence[int] = STOP_TOKEN_IDS,
     ) -> None:
         if accept_length is not None and not 1.0 <= accept_length <= 4.0:
             raise ValueError("accept_length must be between 1.0 and 4.0 (or None to disable)")

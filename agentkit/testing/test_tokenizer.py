@@ -10,13 +10,16 @@ tags) are the real ones. Built once into a cache folder; later calls reuse the f
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
+import tokenizers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from agentkit.dialects.glm45 import SPECIAL_TOKENS
 from agentkit.tokenizer import HFTokenizersTokenizer
 
 __all__ = [
@@ -29,53 +32,25 @@ __all__ = [
 GLM45_VOCAB_SIZE = 151552
 RECIPE_VERSION = 1
 
-# GLM-4.5's added tokens and their ids (research notes, table in section 1.4).
+# GLM-4.5's added tokens and their ids come from the dialect (the research table, section 1.4).
 # ``special`` marks the control tokens ``skip_special_tokens`` removes; the reasoning and tool
 # tags stay in decoded text so that SGLang's reasoning and tool parsers can see them.
-_CONTROL_TOKENS = [
-    "<|endoftext|>",
-    "[MASK]",
-    "[gMASK]",
-    "[sMASK]",
-    "<sop>",
-    "<eop>",
-    "<|system|>",
-    "<|user|>",
-    "<|assistant|>",
-    "<|observation|>",
-    "<|begin_of_image|>",
-    "<|end_of_image|>",
-    "<|begin_of_video|>",
-    "<|end_of_video|>",
-    "<|begin_of_audio|>",
-    "<|end_of_audio|>",
-    "<|begin_of_transcription|>",
-    "<|end_of_transcription|>",
-    "<|code_prefix|>",
-    "<|code_middle|>",
-    "<|code_suffix|>",
-]
-_TAG_TOKENS = [
-    "<think>",
-    "</think>",
-    "<tool_call>",
-    "</tool_call>",
-    "<tool_response>",
-    "</tool_response>",
-    "<arg_key>",
-    "</arg_key>",
-    "<arg_value>",
-    "</arg_value>",
-    "/nothink",
-]
-_TRAILING_TOKENS = ["<|begin_of_box|>", "<|end_of_box|>", "<|image|>", "<|video|>"]
-_FIRST_SPECIAL_ID = 151329
-
-GLM45_SPECIAL_TOKENS: dict[str, int] = {
-    token: _FIRST_SPECIAL_ID + offset
-    for offset, token in enumerate(_CONTROL_TOKENS + _TAG_TOKENS + _TRAILING_TOKENS)
-}
-_NON_SPECIAL = frozenset(_TAG_TOKENS)
+GLM45_SPECIAL_TOKENS: dict[str, int] = dict(SPECIAL_TOKENS)
+_NON_SPECIAL = frozenset(
+    {
+        "<think>",
+        "</think>",
+        "<tool_call>",
+        "</tool_call>",
+        "<tool_response>",
+        "</tool_response>",
+        "<arg_key>",
+        "</arg_key>",
+        "<arg_value>",
+        "</arg_value>",
+        "/nothink",
+    }
+)
 
 # Training text: varied English, code, JSON and the GLM-4.5 tool prompt, so that ordinary text
 # gets a plausible number of tokens (a few characters per token).
@@ -118,6 +93,15 @@ def _cache_root() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "agentkit"
+
+
+def _recipe_digest() -> str:
+    """Short hash of everything the file depends on, so a changed recipe never reuses a stale
+    cache entry."""
+    recipe = json.dumps(
+        [RECIPE_VERSION, tokenizers.__version__, sorted(GLM45_SPECIAL_TOKENS.items()), _CORPUS]
+    )
+    return hashlib.sha256(recipe.encode()).hexdigest()[:10]
 
 
 def _build_json() -> str:
@@ -164,7 +148,7 @@ def build_test_tokenizer(directory: str | Path | None = None) -> Path:
     a versioned sub-folder there. Building takes well under a second and is deterministic.
     """
     root = Path(directory).expanduser() if directory is not None else _cache_root()
-    target = root / f"glm45-test-tokenizer-v{RECIPE_VERSION}" / "tokenizer.json"
+    target = root / f"glm45-test-tokenizer-v{RECIPE_VERSION}-{_recipe_digest()}" / "tokenizer.json"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
