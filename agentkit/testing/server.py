@@ -322,10 +322,14 @@ class SGLangTestServer:
         """Serve on the current asyncio loop until cancelled (used by the CLI)."""
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
-        runner = web.AppRunner(_build_app(self._state), access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            _build_app(self._state), access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
+            site = web.TCPSite(
+                runner, self.host, self._requested_port, reuse_address=True, backlog=4096
+            )
             await site.start()
             server = site._server
             sockets = getattr(server, "sockets", None) or []
