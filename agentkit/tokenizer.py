@@ -70,6 +70,14 @@ class HFTokenizersTokenizer:
             for token_id, added in self._inner.get_added_tokens_decoder().items()
         }
 
+    def added_tokens_split_exactly(self) -> bool:
+        """True when encoding text piecewise at added tokens equals encoding it whole: no added
+        token strips neighbouring whitespace, needs word boundaries or is normalised first."""
+        return not any(
+            added.lstrip or added.rstrip or added.single_word or added.normalized
+            for added in self._inner.get_added_tokens_decoder().values()
+        )
+
     def token_to_id(self, token: str) -> int | None:
         return self._inner.token_to_id(token)
 

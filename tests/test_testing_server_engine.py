@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
+import httpx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentkit.testing import Completion, load_test_tokenizer
+from agentkit.testing import (
+    Completion,
+    SGLangTestServer,
+    build_test_tokenizer,
+    load_test_tokenizer,
+)
 from agentkit.testing.engine import Engine, PrefixCache, speculative_steps
 from agentkit.testing.segment_cache import SegmentCachedEncoder
+from agentkit.tokenizer import HFTokenizersTokenizer
 
 TOKENS = st.lists(st.integers(min_value=0, max_value=40), max_size=70)
 
@@ -89,3 +99,29 @@ def test_segment_encoder_equals_full_encode(parts: list[str]) -> None:
     text = "".join(parts)
     assert encoder.encode(text) == tokenizer.encode(text)
     assert encoder.encode(text) == tokenizer.encode(text)  # from the cache
+
+
+def test_segment_encoder_falls_back_when_tokens_strip_whitespace(tmp_path: Path) -> None:
+    data = json.loads(build_test_tokenizer(tmp_path).read_text())
+    for added in data["added_tokens"]:
+        if added["content"] == "<|user|>":
+            added["rstrip"] = True
+    path = tmp_path / "stripping.json"
+    path.write_text(json.dumps(data))
+    tokenizer = HFTokenizersTokenizer.from_file(path)
+    assert not tokenizer.added_tokens_split_exactly()
+    encoder = SegmentCachedEncoder(tokenizer)
+    text = "hi<|user|>   \n spaced"
+    assert encoder.encode(text) == tokenizer.encode(text)
+
+
+def test_server_accepts_a_tokenizer_folder(tmp_path: Path) -> None:
+    folder = build_test_tokenizer(tmp_path).parent
+    with SGLangTestServer(policy=["<think>a</think>\nb"], tokenizer=folder) as server:
+        assert server.tokenizer.vocab_size == 151552
+        reply = httpx.post(
+            f"{server.base_url}/generate", json={"text": "[gMASK]<sop><|user|>\nq<|assistant|>"}
+        ).json()
+    assert reply["output_ids"][-1] == 151336
+    with pytest.raises((TypeError, FileNotFoundError)):  # no tokenizer.json there
+        SGLangTestServer(policy=[], tokenizer=tmp_path)

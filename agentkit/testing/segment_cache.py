@@ -19,7 +19,7 @@ __all__ = ["SegmentCachedEncoder"]
 class SegmentCachedEncoder:
     def __init__(self, tokenizer: HFTokenizersTokenizer, *, max_entries: int = 50_000) -> None:
         self._tokenizer = tokenizer
-        self._added = tokenizer.added_tokens()
+        self._added = tokenizer.added_tokens() if tokenizer.added_tokens_split_exactly() else {}
         # Longest first, so that a token is never split by a shorter one it contains.
         alternatives = sorted(self._added, key=len, reverse=True)
         self._split = (

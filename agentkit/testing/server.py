@@ -28,7 +28,7 @@ from typing import Any
 import anyio.to_thread
 from aiohttp import web
 
-from agentkit.tokenizer import HFTokenizersTokenizer
+from agentkit.tokenizer import HFTokenizersTokenizer, load_tokenizer
 
 from .chat_endpoint import handle_chat_completions
 from .generate_endpoint import handle_generate
@@ -216,7 +216,10 @@ class SGLangTestServer:
         **option_values: Any,
     ) -> None:
         if isinstance(tokenizer, str | Path):
-            tokenizer = HFTokenizersTokenizer.from_file(tokenizer)
+            loaded = load_tokenizer(tokenizer)
+            if not isinstance(loaded, HFTokenizersTokenizer):
+                raise TypeError(f"{tokenizer} has no tokenizer.json (the test server needs one)")
+            tokenizer = loaded
         self.tokenizer = tokenizer or load_test_tokenizer()
         if options is None:
             options = ServerOptions(**option_values)
