@@ -91,7 +91,7 @@ async def test_policy_sees_recovered_conversation() -> None:
         seen.append(request)
         return ANSWER
 
-    history = [
+    history: list[dict[str, Any]] = [
         *MESSAGES,
         {
             "role": "assistant",

@@ -123,7 +123,7 @@ def test_sync_use_and_restart_safety() -> None:
 
 def _trio_usable() -> bool:
     try:
-        import trio
+        import trio  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         return False
     major, minor = (int(part) for part in trio.__version__.split(".")[:2])
