@@ -100,6 +100,30 @@ async def test_fail_next_and_drop_next() -> None:
 
 
 @pytest.mark.anyio
+async def test_weight_update_endpoints() -> None:
+    async with (
+        SGLangTestServer(policy=[ANSWER, ANSWER, ANSWER]) as server,
+        httpx.AsyncClient(base_url=server.base_url) as client,
+    ):
+        first = (await client.post("/generate", json={"text": "same prompt"})).json()
+        ok = await client.post("/update_weight_version", json={"new_version": "v2"})
+        second = (await client.post("/generate", json={"text": "same prompt"})).json()
+        bad = await client.post("/update_weight_version", json={})
+        disk = await client.post(
+            "/update_weights_from_disk", json={"model_path": "/m", "weight_version": "v3"}
+        )
+        third = (await client.post("/generate", json={"text": "same prompt"})).json()
+    assert first["meta_info"]["weight_version"] == "default"
+    assert ok.json()["success"] is True
+    assert second["meta_info"]["weight_version"] == "v2"
+    assert second["meta_info"]["cached_tokens"] > 0
+    assert bad.status_code == 400
+    assert disk.json()["success"] is True
+    assert third["meta_info"]["weight_version"] == "v3"
+    assert third["meta_info"]["cached_tokens"] == 0  # loading weights flushes the cache
+
+
+@pytest.mark.anyio
 async def test_latency_and_weight_version() -> None:
     async with SGLangTestServer(policy=[ANSWER], latency_s=0.01) as server:
         server.weight_version = "step-7"

@@ -81,6 +81,14 @@ def _generation_route(
     return route
 
 
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def _build_app(state: ServerState) -> web.Application:
     app = web.Application(client_max_size=256 * 1024 * 1024)
     options = state.options
@@ -171,13 +179,33 @@ def _build_app(state: ServerState) -> web.Application:
         return web.Response(text="Cache flushed.\n", status=200)
 
     async def abort_request(request: web.Request) -> web.StreamResponse:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = {}
-        body = body if isinstance(body, dict) else {}
+        body = await _json_object(request)
         state.abort(body.get("rid"), bool(body.get("abort_all")))
         return web.Response(status=200)
+
+    async def update_weight_version(request: web.Request) -> web.StreamResponse:
+        body = await _json_object(request)
+        version = body.get("new_version")
+        if not isinstance(version, str) or not version:
+            return error_response("'new_version' must be a non-empty string", 400, openai=False)
+        state.weight_version = version
+        return json_response({"success": True, "message": f"weight version set to {version}"})
+
+    async def update_weights_from_disk(request: web.Request) -> web.StreamResponse:
+        body = await _json_object(request)
+        if not isinstance(body.get("model_path"), str):
+            return error_response("'model_path' is required", 400, openai=False)
+        if isinstance(body.get("weight_version"), str):
+            state.weight_version = body["weight_version"]
+        if body.get("flush_cache", True):
+            state.engine.cache.flush()
+        return json_response(
+            {
+                "success": True,
+                "message": "Succeeded to update model weights.",
+                "num_paused_requests": 0,
+            }
+        )
 
     router = app.router
     router.add_post("/v1/chat/completions", _generation_route(state, handle_chat_completions, True))
@@ -192,6 +220,8 @@ def _build_app(state: ServerState) -> web.Application:
     router.add_get("/flush_cache", logged(flush_cache))
     router.add_post("/flush_cache", logged(flush_cache))
     router.add_post("/abort_request", logged(abort_request))
+    router.add_post("/update_weight_version", logged(update_weight_version))
+    router.add_post("/update_weights_from_disk", logged(update_weights_from_disk))
     return app
 
 
