@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -318,6 +319,33 @@ async def test_return_token_ids_and_logprobs() -> None:
     items = choice["logprobs"]["content"]
     assert len(items) == len(tokenizer.encode(ANSWER))
     assert all(item["logprob"] < 0 for item in items)
+
+
+async def test_sglang_extensions() -> None:
+    tokenizer = load_test_tokenizer()
+    body: dict[str, Any] = {
+        "return_meta_info": True,
+        "return_spec_tokens_details": True,
+        "return_cached_tokens_details": True,
+        "return_input_ids_in_sglext": True,
+        "return_output_ids_in_sglext": True,
+    }
+    async with SGLangTestServer(policy=[ANSWER, ANSWER], accept_length=2.0) as server:
+        data = (await chat(server, **body)).json()
+        streamed = sse_events((await chat(server, stream=True, **body)).text)
+    output = [*tokenizer.encode(ANSWER), 151336]
+    meta = data["choices"][0]["meta_info"]
+    assert meta["finish_reason"] == {"type": "stop", "matched": 151336}
+    assert meta["completion_tokens"] == len(output)
+    assert meta["spec_verify_ct"] == math.ceil(len(output) / 2)
+    ext = data["sglext"]
+    assert ext["spec_tokens_details"]["spec_verify_ct"] == meta["spec_verify_ct"]
+    assert ext["input_ids"] == tokenizer.encode(render(USER))
+    assert ext["output_ids"] == output
+    assert data["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}
+    tail = streamed[-2]
+    assert tail["choices"] == []
+    assert tail["sglext"]["output_ids"] == output
 
 
 # -- streaming ------------------------------------------------------------------------------

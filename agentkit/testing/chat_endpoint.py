@@ -63,6 +63,11 @@ class ChatRequest(BaseModel):
     logprobs: bool = False
     rid: str | None = None
     return_token_ids: bool = False
+    return_meta_info: bool = False
+    return_spec_tokens_details: bool = False
+    return_cached_tokens_details: bool = False
+    return_input_ids_in_sglext: bool = False
+    return_output_ids_in_sglext: bool = False
 
 
 class _BadRequest(ValueError):
@@ -283,7 +288,7 @@ def _output_text(
     return text
 
 
-def _usage(state: ServerState, gen: Generation, reasoning: str) -> dict[str, Any]:
+def _usage(state: ServerState, gen: Generation, reasoning: str, req: ChatRequest) -> dict[str, Any]:
     reasoning_tokens = len(state.encoder.encode(reasoning)) if reasoning else 0
     prompt = len(gen.prompt_ids)
     completion = len(gen.output_ids)
@@ -293,12 +298,40 @@ def _usage(state: ServerState, gen: Generation, reasoning: str) -> dict[str, Any
         "completion_tokens": completion,
         "reasoning_tokens": reasoning_tokens,
         "prompt_tokens_details": (
-            {"cached_tokens": gen.cached_tokens} if state.options.enable_cache_report else None
+            {"cached_tokens": gen.cached_tokens}
+            if state.options.enable_cache_report or req.return_cached_tokens_details
+            else None
         ),
         "completion_tokens_details": (
             {"reasoning_tokens": reasoning_tokens} if reasoning_tokens else None
         ),
     }
+
+
+def _meta_info(state: ServerState, gen: Generation, rid: str, started: float) -> dict[str, Any]:
+    """The raw engine meta (``/generate``'s ``meta_info``) for ``return_meta_info``."""
+    return {
+        "id": rid,
+        "finish_reason": gen.finish_reason,
+        "prompt_tokens": len(gen.prompt_ids),
+        "completion_tokens": len(gen.output_ids),
+        "cached_tokens": gen.cached_tokens,
+        "weight_version": state.weight_version,
+        "e2e_latency": round(time.perf_counter() - started, 6),
+        **gen.spec_meta(state.engine.accept_length),
+    }
+
+
+def _sglext(state: ServerState, gen: Generation, req: ChatRequest) -> dict[str, Any] | None:
+    """SGLang's response-level extension block (``sglext``), when any part was asked for."""
+    ext: dict[str, Any] = {}
+    if req.return_spec_tokens_details:
+        ext["spec_tokens_details"] = gen.spec_meta(state.engine.accept_length) or None
+    if req.return_input_ids_in_sglext:
+        ext["input_ids"] = gen.prompt_ids
+    if req.return_output_ids_in_sglext:
+        ext["output_ids"] = gen.output_ids
+    return ext or None
 
 
 def _logprobs(state: ServerState, gen: Generation) -> dict[str, Any]:
@@ -314,6 +347,7 @@ def _logprobs(state: ServerState, gen: Generation) -> dict[str, Any]:
 async def handle_chat_completions(
     state: ServerState, request: web.Request, record: RequestRecord
 ) -> web.StreamResponse:
+    started = time.perf_counter()
     try:
         req = ChatRequest.model_validate(record.request)
         if req.n != 1:
@@ -389,15 +423,20 @@ async def handle_chat_completions(
         if req.return_token_ids:
             choice["prompt_token_ids"] = gen.prompt_ids
             choice["response_token_ids"] = gen.output_ids
+        if req.return_meta_info:
+            choice["meta_info"] = _meta_info(state, gen, rid, started)
         payload = {
             "id": rid,
             "object": "chat.completion",
             "created": created,
             "model": req.model,
             "choices": [choice],
-            "usage": _usage(state, gen, reasoning),
+            "usage": _usage(state, gen, reasoning, req),
             "metadata": {"weight_version": state.weight_version},
         }
+        ext = _sglext(state, gen, req)
+        if ext is not None:
+            payload["sglext"] = ext
         record.response = payload
         return json_response(payload)
 
@@ -573,7 +612,19 @@ async def _stream(
                 "created": created,
                 "model": req.model,
                 "choices": [],
-                "usage": _usage(state, gen, "".join(answer.reasoning)),
+                "usage": _usage(state, gen, "".join(answer.reasoning), req),
+            }
+        )
+    ext = _sglext(state, gen, req)
+    if ext is not None:
+        await emit(
+            {
+                "id": rid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": req.model,
+                "choices": [],
+                "sglext": ext,
             }
         )
     await send_done(response)
