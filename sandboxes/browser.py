@@ -62,6 +62,11 @@ CHROMIUM_ARGS = (
     "--no-proxy-server",
 )
 
+_PAGE_FACTS = """([limit, kind]) => {
+  const nodes = document.getElementsByTagName('*').length;
+  const text = kind === 'text' && nodes <= limit && document.body ? document.body.innerText : null;
+  return [nodes, document.title, text];
+}"""
 _REF = re.compile(r"^\[?(?:ref=)?((?:f\d+)?e\d+)\]?$")
 _SCHEMES = ("http", "https")
 
@@ -414,7 +419,8 @@ class BrowserSession:
         page = self.page
         if self._dialog_count() > self.limits.max_dialogs:
             raise BrowserActionError("page kept opening dialogs")
-        nodes = await page.evaluate("document.getElementsByTagName('*').length")
+        # One round trip for the element count, the title and (for text) the text itself.
+        nodes, title, text = await page.evaluate(_PAGE_FACTS, [self.limits.max_dom_nodes, kind])
         if isinstance(nodes, int) and nodes > self.limits.max_dom_nodes:
             raise BrowserActionError(
                 f"the page has {nodes} elements, over the limit of {self.limits.max_dom_nodes}; "
@@ -423,13 +429,12 @@ class BrowserSession:
         if kind == "snapshot":
             full = await page.aria_snapshot(mode="ai")
         else:
-            full = await page.inner_text("body") if await page.query_selector("body") else ""
-            full = _squeeze_blank_lines(full)
+            full = _squeeze_blank_lines(str(text or ""))
         offset = max(0, min(offset, len(full)))
         window = full[offset : offset + self.limits.max_view_chars]
         return PageView(
             url=page.url,
-            title=await page.title(),
+            title=str(title or ""),
             tab=self._active,
             tabs=len(self._pages),
             kind=kind,
