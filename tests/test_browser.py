@@ -54,6 +54,10 @@ LONG = (
     + "</body></html>"
 )
 
+ONE_ALERT = """<html><head><title>before</title></head><body><script>
+alert('hello'); document.title = confirm('sure?') ? 'accepted' : 'dismissed';
+</script></body></html>"""
+
 HOSTILE = {
     "/loop": "<html><body><p>spinning</p><script>while (true) {}</script></body></html>",
     "/alerts": "<html><body><script>for (;;) { alert('again'); }</script></body></html>",
@@ -88,7 +92,7 @@ class _Site(http.server.BaseHTTPRequestHandler):
             body = "<html><body>" + "x" * 300_000 + "</body></html>"
         else:
             pages = {"/": HOME, "/second": SECOND, "/form": FORM, "/storage": STORAGE}
-            pages |= {"/long": LONG, "/popup": SECOND} | HOSTILE
+            pages |= {"/long": LONG, "/popup": SECOND, "/one-alert": ONE_ALERT} | HOSTILE
             if path not in pages:
                 self.send_error(404)
                 return
@@ -321,3 +325,12 @@ async def test_a_dead_browser_is_relaunched_for_the_next_run(site: str) -> None:
             view = await browser.open(site + "/second")
         assert view.title == "Second"
         assert own.sessions_opened == 2
+
+
+@pytest.mark.anyio
+async def test_single_dialogs_are_dismissed_and_the_page_goes_on(
+    pool: BrowserPool, site: str
+) -> None:
+    async with pool.session() as browser:
+        view = await browser.open(site + "/one-alert")
+        assert view.title == "dismissed"
