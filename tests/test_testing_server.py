@@ -197,9 +197,10 @@ async def test_thinking_off() -> None:
     assert effort["choices"][0]["message"]["content"] == "Paris is sunny."
 
 
-async def test_separate_reasoning_false_keeps_raw_text() -> None:
+@pytest.mark.parametrize("tools", [None, TOOLS])
+async def test_separate_reasoning_false_keeps_raw_text(tools: list[dict[str, Any]] | None) -> None:
     async with SGLangTestServer(policy=[ANSWER]) as server:
-        data = (await chat(server, separate_reasoning=False)).json()
+        data = (await chat(server, separate_reasoning=False, tools=tools)).json()
     message = data["choices"][0]["message"]
     assert message["reasoning_content"] is None
     assert message["content"] == ANSWER
@@ -465,3 +466,21 @@ async def test_stream_without_usage_and_buffered_reasoning() -> None:
     ]
     assert [c["choices"][0]["delta"]["reasoning_content"] for c in reasoning_chunks] == ["done"]
     assert all(e["choices"] for e in events[:-1])  # no usage chunk
+
+
+@pytest.mark.parametrize("case", [ANSWER, CALL, TWO_CALLS])
+@pytest.mark.parametrize("with_tools", [True, False])
+async def test_stream_equals_non_stream_without_separate_reasoning(
+    case: str, with_tools: bool
+) -> None:
+    extra: dict[str, Any] = {"separate_reasoning": False}
+    if with_tools:
+        extra["tools"] = TOOLS
+    async with SGLangTestServer(policy=[case, case], stream_tokens_per_chunk=2) as server:
+        whole = (await chat(server, **extra)).json()["choices"][0]
+        merged = merge_stream(sse_events((await chat(server, stream=True, **extra)).text))
+    assert merged["reasoning"] is None
+    assert whole["message"]["reasoning_content"] is None
+    assert merged["content"] == whole["message"]["content"]
+    assert merged["content"].startswith("<think>")
+    assert merged["finish"] == whole["finish_reason"]

@@ -228,17 +228,36 @@ class _Parser:
         else:
             self._splitter = _NoToolsSplitter(thinking=thinking and separate_reasoning)
 
+        self._in_reasoning = False
+
     def feed(self, text: str) -> list[Delta]:
         if self._dialect is not None:
-            return self._dialect.feed(text)
+            return self._unseparated(self._dialect.feed(text))
         assert self._splitter is not None
         return self._splitter.feed(text)
 
     def close(self) -> list[Delta]:
         if self._dialect is not None:
-            return self._dialect.close()
+            return self._unseparated(self._dialect.close())
         assert self._splitter is not None
         return self._splitter.close()
+
+    def _unseparated(self, deltas: list[Delta]) -> list[Delta]:
+        """With ``separate_reasoning: false`` the reasoning stays in the content, tags included."""
+        if self._separate:
+            return deltas
+        out: list[Delta] = []
+        for delta in deltas:
+            if isinstance(delta, ReasoningDelta):
+                opening = "" if self._in_reasoning else _THINK_OPEN
+                self._in_reasoning = True
+                out.append(ContentDelta(opening + delta.text))
+                continue
+            if self._in_reasoning:
+                self._in_reasoning = False
+                out.append(ContentDelta(_THINK_CLOSE + "\n"))
+            out.append(delta)
+        return out
 
 
 class _Answer:
