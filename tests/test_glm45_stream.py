@@ -142,17 +142,37 @@ def test_character_by_character(thinking: bool) -> None:
     assert result == parse(text, TOOLS, thinking=thinking)
     assert result.problems == []
     check_deltas(deltas, result)
-    kinds = [type(d).__name__ for d in deltas if not isinstance(d, ReasoningDelta | ContentDelta)]
-    assert kinds == [
-        "ToolCallStart",
-        "ToolCallArgumentsDelta",
-        "ToolCallArgumentsDelta",
-        "ToolCallArgumentsDelta",
+    calls = [d for d in deltas if not isinstance(d, ReasoningDelta | ContentDelta)]
+    assert calls[0] == ToolCallStart(0, "act")
+    # the string-typed value streams character by character; the integer comes whole
+    assert [d.text for d in calls if isinstance(d, ToolCallArgumentsDelta) and d.index == 0] == [
+        '{"s": "',
+        "a",
+        " ",
+        "b",
+        '"',
+        ', "i": 3',
+        "}",
+    ]
+    assert [type(d).__name__ for d in calls[-4:]] == [
         "ToolCallEnd",
         "ToolCallStart",
         "ToolCallArgumentsDelta",
         "ToolCallEnd",
     ]
+    assert calls[-2] == ToolCallArgumentsDelta(1, "{}")
+
+
+def test_string_value_with_escapes_streams_as_valid_json() -> None:
+    parser = StreamParser(TOOLS)
+    deltas = parser.feed(
+        '<think></think>\n<tool_call>act\n<arg_key>s</arg_key>\n<arg_value>say "hi"\\'
+    )
+    deltas += parser.feed("\n\tend</arg_value>\n</tool_call>")
+    deltas += parser.close()
+    text = "".join(d.text for d in deltas if isinstance(d, ToolCallArgumentsDelta))
+    assert json.loads(text) == {"s": 'say "hi"\\\n\tend'}
+    assert parser.result().tool_calls[0].arguments == {"s": 'say "hi"\\\n\tend'}
 
 
 def test_call_start_streams_before_the_call_closes() -> None:

@@ -25,7 +25,7 @@ from .tokens import (
     VALUE_CLOSE,
     VALUE_OPEN,
 )
-from .typing_ import ToolSchemas, decode_value
+from .typing_ import ToolSchemas, decode_value, infer_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +161,8 @@ class StreamParser:
         self._gap: list[str] = []
         self._key = ""
         self._arguments: dict[str, Any] = {}
+        self._object_open = False
+        self._value_streams = False
         self._stray_reported = False
 
     # -- public -------------------------------------------------------------------------------
@@ -269,6 +271,9 @@ class StreamParser:
             self._raw.append(text)
             if state in (_State.NAME, _State.KEY, _State.VALUE):
                 self._parts.append(text)
+                if self._value_streams and state is _State.VALUE:
+                    escaped = json.dumps(text, ensure_ascii=False)[1:-1]
+                    self._out.append(ToolCallArgumentsDelta(len(self._calls), escaped))
             elif state in (_State.BODY, _State.WAIT_VALUE):
                 self._gap.append(text)
 
@@ -312,8 +317,7 @@ class StreamParser:
         elif state is _State.WAIT_VALUE:
             self._check_gap(f"text between <arg_key>{self._key}</arg_key> and its value")
             if marker == VALUE_OPEN:
-                self._parts = []
-                self._state = _State.VALUE
+                self._start_value()
                 return
             self._problem(
                 "malformed_arguments",
@@ -361,6 +365,7 @@ class StreamParser:
         self._name = ""
         self._key = ""
         self._arguments = {}
+        self._object_open = False
         self._stray_reported = False
         self._state = _State.NAME
 
@@ -397,6 +402,22 @@ class StreamParser:
                 len(self._calls),
             )
 
+    def _key_fragment(self) -> str:
+        prefix = ", " if self._object_open else "{"
+        self._object_open = True
+        return f"{prefix}{json.dumps(self._key, ensure_ascii=False)}: "
+
+    def _start_value(self) -> None:
+        """String-typed values are the raw text, so they stream as they arrive; other values
+        are typed from the whole text and sent when complete."""
+        self._parts = []
+        self._state = _State.VALUE
+        schema = self._schemas.property_schema(self._name, self._key)
+        self._value_streams = infer_type(schema) == "string"
+        if self._value_streams:
+            fragment = self._key_fragment() + '"'
+            self._out.append(ToolCallArgumentsDelta(len(self._calls), fragment))
+
     def _end_value(self) -> None:
         raw = "".join(self._parts)
         self._parts = []
@@ -409,16 +430,18 @@ class StreamParser:
                 f"call {self._name!r}, argument {self._key!r}: {issue}; kept as text",
                 index,
             )
-        prefix = ", " if self._arguments else "{"
         self._arguments[self._key] = value
-        fragment = f"{prefix}{json.dumps(self._key, ensure_ascii=False)}: "
-        fragment += json.dumps(value, ensure_ascii=False)
+        if self._value_streams:
+            fragment = '"'
+            self._value_streams = False
+        else:
+            fragment = self._key_fragment() + json.dumps(value, ensure_ascii=False)
         self._out.append(ToolCallArgumentsDelta(index, fragment))
         self._state = _State.BODY
 
     def _close_call(self) -> None:
         index = len(self._calls)
-        self._out.append(ToolCallArgumentsDelta(index, "}" if self._arguments else "{}"))
+        self._out.append(ToolCallArgumentsDelta(index, "}" if self._object_open else "{}"))
         call = ParsedToolCall(
             index=index, name=self._name, arguments=self._arguments, raw="".join(self._raw)
         )
