@@ -306,6 +306,7 @@ class BrowserSession:
         self._active = 0
         self._lock = anyio.Lock()
         self._dialogs: dict[int, int] = {}
+        self._storms: list[int] = []
 
     # --- setup and tab bookkeeping -------------------------------------------------------------
 
@@ -345,9 +346,15 @@ class BrowserSession:
                 self._active = max(self._active - 1, 0)
 
     async def _on_dialog(self, dialog: Dialog) -> None:
-        key = id(dialog.page) if dialog.page is not None else 0
-        self._dialogs[key] = self._dialogs.get(key, 0) + 1
+        page = dialog.page
+        key = id(page) if page is not None else 0
+        count = self._dialogs[key] = self._dialogs.get(key, 0) + 1
         await _quietly(dialog.dismiss())
+        if page is not None and count == self.limits.max_dialogs + 1:
+            # A dialog storm: drop the tab now rather than wait for the action's timeout.
+            self._storms.append(count)
+            self._on_close(page)
+            _fire_and_forget(page.close(run_before_unload=False))
 
     @property
     def page(self) -> Page:
@@ -367,6 +374,8 @@ class BrowserSession:
         from playwright.async_api import Error as PlaywrightError
 
         async with self._lock:
+            if not self._pages:
+                await self._fresh_page()
             hung = False
             try:
                 with anyio.fail_after(bound + 2.0):
@@ -377,21 +386,24 @@ class BrowserSession:
             except PlaywrightError as exc:
                 message = f"{what} failed: {_first_line(exc)}"
                 hung = "Timeout" in type(exc).__name__ or "Timeout" in str(exc)[:60]
-            if hung and not await self._responsive():
+            if self._storms:
+                self._storms.clear()
+                message += (
+                    f"; the page kept opening dialogs (more than {self.limits.max_dialogs}) and "
+                    "its tab was closed. Open another URL to continue"
+                )
+            elif hung and not await self._responsive():
                 await self._replace_active_page()
                 message += (
-                    "; the page stopped responding (endless script or dialogs) and its tab was "
+                    "; the page stopped responding (endless script?) and its tab was "
                     "closed. Open another URL to continue"
                 )
-            elif self._dialog_count() > self.limits.max_dialogs:
-                await self._replace_active_page()
-                message += "; the page kept opening dialogs and its tab was closed"
+            if not self._pages:
+                await self._fresh_page()
             raise BrowserActionError(message)
 
     async def _responsive(self) -> bool:
         if not self._pages:
-            return False
-        if self._dialog_count() > self.limits.max_dialogs:
             return False
         with anyio.move_on_after(1.5):
             try:
@@ -400,9 +412,6 @@ class BrowserSession:
             except Exception:
                 return False
         return False
-
-    def _dialog_count(self) -> int:
-        return self._dialogs.get(id(self._pages[self._active]), 0) if self._pages else 0
 
     async def _replace_active_page(self) -> None:
         if self._pages:
@@ -417,8 +426,6 @@ class BrowserSession:
 
     async def _view(self, kind: Literal["snapshot", "text"], offset: int = 0) -> PageView:
         page = self.page
-        if self._dialog_count() > self.limits.max_dialogs:
-            raise BrowserActionError("page kept opening dialogs")
         # One round trip for the element count, the title and (for text) the text itself.
         nodes, title, text = await page.evaluate(_PAGE_FACTS, [self.limits.max_dom_nodes, kind])
         if isinstance(nodes, int) and nodes > self.limits.max_dom_nodes:
