@@ -116,11 +116,17 @@ def _call(name: str, **arguments: Any) -> str:
     return f"<tool_call>{name}\n{args}</tool_call>"
 
 
-def demo_policy(site_url: str) -> Callable[[PolicyRequest], str]:
+def demo_policy() -> Callable[[PolicyRequest], str]:
     """A scripted policy that researches like a model would: search, open the best hit, click
-    through to the linked page by its ref, read it, and answer with citations."""
+    through to the linked page by its ref, read it, and answer with citations. It learns where
+    the library is served from the instructions, as a model would."""
 
     def policy(request: PolicyRequest) -> str:
+        system = " ".join(str(m.get("content")) for m in request.messages if m["role"] == "system")
+        served = re.search(r"in the browser at (http://\S+)/<id>", system)
+        if served is None:
+            return "<think>no library</think>\nI do not know where the library is served."
+        site_url = served.group(1)
         results = [m for m in request.messages if m.get("role") == "tool"]
         last = str(results[-1].get("content", "")) if results else ""
         if last.startswith("Error"):
@@ -158,17 +164,20 @@ def demo_policy(site_url: str) -> Callable[[PolicyRequest], str]:
 async def _demo(question: str) -> RunResult[str]:
     from agentkit.testing import SGLangTestServer
 
-    with serve_site() as site_url:
-        # The policy needs the URL the site is served on; research() serves its own copy, so
-        # serve here and build the run by hand.
-        async with SGLangTestServer(policy=demo_policy(site_url)) as server:
-            index = build_index()
-            agent = build_agent(SGLangChat(server.base_url), index, site_url)
-            async with BrowserPool() as pool, pool.session() as browser:
-                result = await agent.run(question, deps=ResearchDeps(browser=browser))
-            await agent.aclose()
-            index.close()
-            return result
+    async with SGLangTestServer(policy=demo_policy()) as server:
+        model = SGLangChat(server.base_url)
+        try:
+            return await research(question, model)
+        finally:
+            await model.aclose()
+
+
+async def _research_with(question: str, model_url: str) -> RunResult[str]:
+    model = SGLangChat(model_url)
+    try:
+        return await research(question, model)
+    finally:
+        await model.aclose()
 
 
 def main() -> None:
@@ -180,7 +189,7 @@ def main() -> None:
     if options.demo or not options.model_url:
         result = anyio.run(_demo, options.question)
     else:
-        result = anyio.run(research, options.question, SGLangChat(options.model_url))
+        result = anyio.run(_research_with, options.question, options.model_url)
     print(result.text)
     print(f"[{result.status.value} in {result.turns} turns]")
 
