@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from agentkit.tools.search import Document, LocalIndex, SearchIndexError, search_tools
 from agentkit.tools.search.cli import app
+from agentkit.tools.search.documents import html_to_text
 from agentkit.tools.search.index import match_expression
 from typer.testing import CliRunner
 
@@ -278,3 +279,13 @@ def test_cli_builds_and_queries(corpus: Path, tmp_path: Path) -> None:
     assert missing.exit_code == 1
     bad = runner.invoke(app, ["build", str(tmp_path / "none")])
     assert bad.exit_code == 1
+
+
+def test_html_to_text_without_dependencies() -> None:
+    title, text = html_to_text(
+        "<html><head><title>A &amp; B</title><style>p {}</style></head><body><nav>menu</nav>"
+        "<p>Hello <b>world</b>&nbsp;!</p><script>track()</script><ul><li>one</li><li>two</li>"
+        "</ul></body></html>"
+    )
+    assert title == "A & B"
+    assert text.splitlines() == ["menu", "Hello world !", "one", "two"]

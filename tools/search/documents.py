@@ -104,7 +104,11 @@ def _text_title(text: str) -> str:
 
 _DROP = re.compile(r"<(script|style|noscript|template|svg)\b.*?</\1\s*>", re.S | re.I)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.S | re.I)
-_BREAK = re.compile(r"<\s*(br|/p|/div|/li|/h[1-6]|/tr|/section|/article)\b[^>]*>", re.I)
+_BREAK = re.compile(
+    r"<\s*(br|hr|/p|/div|/li|/h[1-6]|/tr|/section|/article|/nav|/header|/footer|/ul|/ol"
+    r"|/table|/form|/blockquote|/pre)\b[^>]*>",
+    re.I,
+)
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -116,5 +120,5 @@ def html_to_text(markup: str) -> tuple[str, str]:
     body = _TITLE.sub(" ", body)
     body = _BREAK.sub("\n", body)
     text = html.unescape(_TAG.sub(" ", body))
-    lines = (re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in text.splitlines())
+    lines = (re.sub(r"[^\S\n]+", " ", line).strip() for line in text.splitlines())
     return title, "\n".join(line for line in lines if line)
