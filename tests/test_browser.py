@@ -334,3 +334,14 @@ async def test_single_dialogs_are_dismissed_and_the_page_goes_on(
     async with pool.session() as browser:
         view = await browser.open(site + "/one-alert")
         assert view.title == "dismissed"
+
+
+@pytest.mark.anyio
+async def test_runs_reuse_one_browser_process(pool: BrowserPool, site: str) -> None:
+    browser_before = pool._browser
+    opened_before = pool.sessions_opened
+    for _ in range(3):
+        async with pool.session() as browser:
+            await browser.open(site + "/second")
+    assert pool._browser is browser_before
+    assert pool.sessions_opened == opened_before + 3
