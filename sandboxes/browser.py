@@ -175,9 +175,9 @@ class PageView(BaseModel):
         lines.append(self.body if self.body else "(empty page)")
         if self.truncated:
             end = self.offset + len(self.body)
+            more = f"read with offset={end} for more" if end < self.total_chars else "the end"
             lines.append(
-                f"[truncated: showed characters {self.offset}-{end} of {self.total_chars}; "
-                f"read with offset={end} for more]"
+                f"[truncated: showed characters {self.offset}-{end} of {self.total_chars}; {more}]"
             )
         return "\n".join(lines)
 

@@ -250,7 +250,7 @@ async def test_long_documents_are_windowed(tmp_path: Path) -> None:
     first = await tools["read_document"].call({"id": "long"}, RunContext(deps=None))
     assert "showed characters 0-1000 of 25000; read with offset=1000" in first.output
     last = await tools["read_document"].call({"id": "long", "offset": 24500}, RunContext(deps=None))
-    assert "showed characters 24500-25000 of 25000" in last.output
+    assert "showed characters 24500-25000 of 25000; the end]" in last.output
 
 
 @pytest.mark.anyio

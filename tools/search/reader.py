@@ -40,10 +40,8 @@ class ReadPage(BaseModel):
             notes.append(f"the page was cut after {self.bytes_read} bytes")
         if self.truncated:
             end = self.offset + len(self.text)
-            notes.append(
-                f"showed characters {self.offset}-{end} of {self.total_chars}; "
-                f"read with offset={end} for more"
-            )
+            more = f"read with offset={end} for more" if end < self.total_chars else "the end"
+            notes.append(f"showed characters {self.offset}-{end} of {self.total_chars}; {more}")
         if notes:
             lines.append("[truncated: " + "; ".join(notes) + "]")
         return "\n".join(lines)

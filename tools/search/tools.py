@@ -102,10 +102,8 @@ def search_tools(
         parts = [head, window]
         if start > 0 or start + len(window) < len(doc.text):
             end = start + len(window)
-            parts.append(
-                f"[truncated: showed characters {start}-{end} of {len(doc.text)}; "
-                f"read with offset={end} for more]"
-            )
+            more = f"read with offset={end} for more" if end < len(doc.text) else "the end"
+            parts.append(f"[truncated: showed characters {start}-{end} of {len(doc.text)}; {more}]")
         return "\n".join(parts)
 
     @tool(timeout=timeout)
