@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
@@ -76,6 +77,9 @@ class _Site(http.server.BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", f"/redirect{hop + 1}")
             self.end_headers()
+            return
+        if path == "/hang":
+            time.sleep(LIMITS.navigation_timeout_s + 3)  # never answers in time
             return
         if path == "/download":
             data = b"secret,data\n" * 10
@@ -288,6 +292,7 @@ async def test_http_errors_are_noted(pool: BrowserPool, site: str) -> None:
         ("/redirect0", "ERR_TOO_MANY_REDIRECTS"),
         ("/jsloop", "navigat|did not finish|stopped responding"),
         ("/big", "over the limit of 200000"),
+        ("/hang", "Timeout 4000ms exceeded|did not finish"),
     ],
 )
 async def test_hostile_pages_return_an_error_within_a_bound(
