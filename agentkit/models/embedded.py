@@ -19,7 +19,7 @@ import importlib.util
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -31,7 +31,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
-from .grammar import Constraint, Vocabulary
+from agentkit.dialects import hermes
+
+from .grammar import Constraint, ToolCallConstraint, Vocabulary
 
 F32 = npt.NDArray[np.float32]
 
@@ -552,3 +554,80 @@ class EmbeddedModel:
             probs = np.exp(scaled.astype(np.float64))
             index = int(rng.choice(len(probs), p=probs / probs.sum()))
         return index if allowed is None else int(allowed[index])
+
+
+# -- turn policy for a small model -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnPlan:
+    """The prompt to send and the constraint to decode it with (``None``: free text)."""
+
+    prompt: str
+    constraint: Constraint | None
+
+
+def plan_turn(
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] = (),
+    *,
+    tool_choice: str | Mapping[str, Any] = "auto",
+) -> TurnPlan:
+    """How to ask a 135M model for its next turn, from OpenAI-style messages.
+
+    The model cannot judge when a tool is needed, nor read tool results in the ``tool`` role
+    (it echoes them). So: while tools are offered and none was called since the last user
+    message, the turn is one constrained tool call (``tool_choice`` ``"required"`` or a named
+    function narrows it; ``"none"`` skips it). Otherwise the tool results are restated in a user
+    message and the model answers in free text, with no tools in the prompt. Earlier tool
+    results are always restated as user messages.
+    """
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    called = any(
+        m.get("role") == "assistant" and m.get("tool_calls") for m in messages[last_user + 1 :]
+    )
+    if tools and tool_choice != "none" and not called:
+        names = None
+        if isinstance(tool_choice, Mapping):
+            function = tool_choice.get("function", tool_choice)
+            names = [str(function.get("name"))]
+        prompt = hermes.render(_restate_tool_results(messages, last_user), tools)
+        return TurnPlan(prompt, ToolCallConstraint(tools, names=names))
+    return TurnPlan(hermes.render(_restate_tool_results(messages, last_user)), None)
+
+
+def _restate_tool_results(
+    messages: Sequence[Mapping[str, Any]], last_user: int
+) -> list[dict[str, Any]]:
+    question = str(messages[last_user].get("content") or "") if last_user >= 0 else ""
+    out: list[dict[str, Any]] = []
+    results: list[str] = []
+    names: dict[str, str] = {}
+    for message in messages:
+        role = message.get("role")
+        if role == "tool":
+            call_id = str(message.get("tool_call_id") or "")
+            name = message.get("name") or names.get(call_id) or "tool"
+            results.append(f"The {name} tool returned: {message.get('content') or ''}")
+            continue
+        if results:
+            out.append({"role": "user", "content": "\n".join(results)})
+            results = []
+        if role == "assistant" and message.get("tool_calls"):
+            for call in message.get("tool_calls") or ():
+                function = call.get("function", call)
+                names[str(call.get("id") or "")] = str(function.get("name"))
+            out.append(
+                {
+                    "role": "assistant",
+                    "content": hermes.render([message], add_generation_prompt=False)
+                    .removeprefix(f"{hermes.IM_START}assistant\n")
+                    .removesuffix(f"{hermes.IM_END}\n"),
+                }
+            )
+            continue
+        out.append(dict(message))
+    if results:
+        results.append(f"Now answer my question: {question}")
+        out.append({"role": "user", "content": "\n".join(results)})
+    return out
