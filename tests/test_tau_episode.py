@@ -157,3 +157,20 @@ def test_no_data_dir_is_a_clear_error(tmp_path: Path) -> None:
         load_domain("retail")
     with pytest.raises(ValueError, match="lacks"):
         load_domain("airline", tmp_path)
+
+
+@pytest.mark.anyio
+async def test_agent_turn_limit_per_message_does_not_cut_the_episode_short() -> None:
+    domain = load_domain("demo")
+    task = domain.tasks[0]  # three gold actions and a closing message: four model calls
+    async with SGLangTestServer(policy=gold_script(domain, task)) as server:
+        agent = Agent(
+            SGLangChat(server.base_url),
+            instructions=domain.policy,
+            tools=domain.tools(),
+            max_turns=2,
+        )
+        result = await run_episode(agent, domain, 0, ScriptedUser(["hi"]))
+        await agent.aclose()
+    assert result.model_calls == 4
+    assert result.success

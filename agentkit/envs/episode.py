@@ -115,6 +115,16 @@ async def run_episode(
             run = await conv.send(message)
         except Exception as exc:
             return await infrastructure(f"agent: {type(exc).__name__}: {exc}")
+        while (
+            run.status is EpisodeStatus.MAX_TURNS
+            and not state.terminated
+            and len(conv.trajectory.calls) < max_steps
+        ):
+            # the agent's own max_turns is per message; the episode's cap is max_steps
+            try:
+                run = await conv.send(None)
+            except Exception as exc:
+                return await infrastructure(f"agent: {type(exc).__name__}: {exc}")
         if run.status is EpisodeStatus.MODEL_ERROR:
             return await infrastructure(f"agent model: {run.error}")
         if state.terminated:
