@@ -110,10 +110,33 @@ async def bench_browser(rounds: int) -> None:
             async with pool.session() as browser:
                 samples["session"].append(time.perf_counter() - began)
                 await one_run(browser, f"{site}/page/{n}", samples)
+        print(f"browser actions over {rounds} runs (each in a fresh context):")
+        for name in names:
+            print(f"  {name:12s} {ms(samples[name])}")
+        for parallel in (4, 8):
+            await bench_parallel(pool, site, parallel)
         await pool.close()
-    print(f"browser actions over {rounds} runs (each in a fresh context):")
-    for name in names:
-        print(f"  {name:12s} {ms(samples[name])}")
+
+
+async def bench_parallel(pool: BrowserPool, site: str, parallel: int) -> None:
+    """``parallel`` runs at once on the pooled browser, each in its own context."""
+    samples: dict[str, list[float]] = {name: [] for name in ("open", "click", "type+submit")}
+    samples |= {name: [] for name in ("read text", "snapshot", "screenshot")}
+
+    async def run(n: int) -> None:
+        async with pool.session() as browser:
+            await one_run(browser, f"{site}/page/{n}", samples)
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for n in range(parallel):
+            tg.start_soon(run, n)
+    wall = time.perf_counter() - started
+    actions = sum(len(v) for v in samples.values())
+    print(
+        f"{parallel} runs in parallel: {wall * 1000:.0f} ms wall for {parallel} full runs "
+        f"({actions} actions); open {ms(samples['open'])}"
+    )
 
 
 # --- search -------------------------------------------------------------------------------------
