@@ -256,6 +256,17 @@ class BrowserPool:
                 if playwright is not None:
                     await _quietly(playwright.stop())
 
+    async def _new_context(self, limits: BrowserLimits) -> BrowserContext:
+        await self.start()
+        assert self._browser is not None
+        return await self._browser.new_context(
+            accept_downloads=self.config.accept_downloads,
+            viewport={"width": limits.viewport_width, "height": limits.viewport_height},
+            user_agent=self.config.user_agent,
+            locale=self.config.locale,
+            service_workers="block",
+        )
+
     @asynccontextmanager
     async def session(
         self, *, policy: DomainPolicy | None = None, limits: BrowserLimits | None = None
@@ -263,16 +274,15 @@ class BrowserPool:
         """A fresh, isolated browser context for one run; closed (with everything it stored)
         on exit."""
         async with self._slots:
-            await self.start()
-            assert self._browser is not None
             lim = limits or self.config.limits
-            context = await self._browser.new_context(
-                accept_downloads=self.config.accept_downloads,
-                viewport={"width": lim.viewport_width, "height": lim.viewport_height},
-                user_agent=self.config.user_agent,
-                locale=self.config.locale,
-                service_workers="block",
-            )
+            try:
+                context = await self._new_context(lim)
+            except BrowserError:
+                raise
+            except Exception:
+                # The browser died since its last use (crash, OOM kill): relaunch once.
+                await self.close()
+                context = await self._new_context(lim)
             self.sessions_opened += 1
             session = BrowserSession(context, policy or self.config.policy, lim)
             try:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import http.server
+import os
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -350,3 +353,48 @@ async def test_runs_reuse_one_browser_process(pool: BrowserPool, site: str) -> N
             await browser.open(site + "/second")
     assert pool._browser is browser_before
     assert pool.sessions_opened == opened_before + 3
+
+
+def _own_chromium_main_pids() -> list[int]:
+    """Main Chromium processes descended from this test process (never anyone else's)."""
+    me = os.getpid()
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == me:
+                return True
+        return False
+
+    return [
+        pid
+        for pid, command in commands.items()
+        if "chromium" in command.split("\0")[0] and "--type=" not in command and descends(pid)
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_killed_browser_is_relaunched_for_the_next_run(site: str) -> None:
+    before = set(_own_chromium_main_pids())
+    async with BrowserPool(BrowserConfig(limits=LIMITS)) as own:
+        mine = set(_own_chromium_main_pids()) - before
+        assert len(mine) == 1, "this pool's Chromium process was not found"
+        first = own._browser
+        async with own.session() as browser:
+            await browser.open(site + "/")
+        os.kill(mine.pop(), signal.SIGKILL)  # a crash or an OOM kill
+        async with own.session() as browser:
+            view = await browser.open(site + "/second")
+        assert view.title == "Second"
+        assert own._browser is not first
