@@ -102,17 +102,27 @@ class RawAiohttp(_RawLoop):
         await self.session.close()
 
 
+def tuned_httpx_client(concurrency: int) -> Any:
+    """An httpx client whose pool keeps one connection per concurrent run alive.
+
+    The defaults of the OpenAI SDK (100 kept-alive connections, 5 s connect timeout) make 1,000
+    concurrent runs reconnect constantly and time out on a 2-core machine, so the frameworks get
+    this pool too: the comparison is then about the agent loop, not pool defaults.
+    """
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx.AsyncClient(limits=limits, timeout=120.0)
+
+
 class RawHttpx(_RawLoop):
     """httpx with its pool sized to the concurrency, so no request waits for a connection."""
 
     name = "raw_httpx"
 
     async def setup(self, base_url: str, concurrency: int, max_turns: int) -> None:
-        import httpx
-
         self._start(base_url, max_turns)
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self.client = httpx.AsyncClient(limits=limits, timeout=120.0)
+        self.client = tuned_httpx_client(concurrency)
 
     async def post(self, body: dict[str, Any]) -> dict[str, Any]:
         resp = await self.client.post(
@@ -151,7 +161,7 @@ class AgentkitChat(Contender):
 
 
 class OpenAIAgents(Contender):
-    """openai-agents with ``OpenAIChatCompletionsModel`` on its default ``AsyncOpenAI`` client."""
+    """openai-agents with ``OpenAIChatCompletionsModel`` (``AsyncOpenAI`` on the tuned httpx pool)."""
 
     name = "openai_agents"
 
@@ -160,7 +170,10 @@ class OpenAIAgents(Contender):
         from openai import AsyncOpenAI
 
         set_tracing_disabled(True)
-        self.client = AsyncOpenAI(base_url=f"{base_url}/v1", api_key="dummy")
+        self.http = tuned_httpx_client(concurrency)
+        self.client = AsyncOpenAI(
+            base_url=f"{base_url}/v1", api_key="dummy", http_client=self.http, max_retries=0
+        )
         model = OpenAIChatCompletionsModel(model="fake", openai_client=self.client)
         self.agent: Any = Agent(
             name="bench",
@@ -178,19 +191,25 @@ class OpenAIAgents(Contender):
 
     async def aclose(self) -> None:
         await self.client.close()
+        await self.http.aclose()
 
 
 class PydanticAI(Contender):
-    """pydantic-ai with ``OpenAIChatModel`` on its default provider client."""
+    """pydantic-ai with ``OpenAIChatModel`` (``AsyncOpenAI`` on the tuned httpx pool)."""
 
     name = "pydantic_ai"
 
     async def setup(self, base_url: str, concurrency: int, max_turns: int) -> None:
+        from openai import AsyncOpenAI
         from pydantic_ai import Agent
         from pydantic_ai.models.openai import OpenAIChatModel
         from pydantic_ai.providers.openai import OpenAIProvider
 
-        self.provider = OpenAIProvider(base_url=f"{base_url}/v1", api_key="dummy")
+        self.http = tuned_httpx_client(concurrency)
+        client = AsyncOpenAI(
+            base_url=f"{base_url}/v1", api_key="dummy", http_client=self.http, max_retries=0
+        )
+        self.provider = OpenAIProvider(openai_client=client)
         model = OpenAIChatModel("fake", provider=self.provider)
         self.agent: Any = Agent(model, instructions=INSTRUCTIONS, tools=[self.lookup])
 
@@ -200,6 +219,7 @@ class PydanticAI(Contender):
 
     async def aclose(self) -> None:
         await self.provider.client.close()
+        await self.http.aclose()
 
 
 CONTENDERS: dict[str, type[Contender]] = {
