@@ -63,7 +63,9 @@ class ChatSession:
         self.routing_key = routing_key
 
     def _body(self, request: ModelRequest, stream: bool) -> dict[str, Any]:
-        settings = self.model.settings.merged(request.settings)
+        settings = self.model.settings
+        if request.settings.model_fields_set:  # merging nothing would rebuild the same settings
+            settings = settings.merged(request.settings)
         body: dict[str, Any] = {
             "model": self.model.name,
             "messages": to_openai(request.messages),
