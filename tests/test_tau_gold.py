@@ -15,12 +15,14 @@ from tests.shared import shared_file
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("domain_name", ["retail", "airline"])
-async def test_gold_actions_of_every_test_task(domain_name: str) -> None:
+@pytest.mark.parametrize(
+    ("domain_name", "split"), [("retail", "test"), ("airline", "test"), ("retail", "dev")]
+)
+async def test_gold_actions_of_every_task(domain_name: str, split: str) -> None:
     gold: dict[str, Any] = json.loads(
-        shared_file("taubench", domain_name, "gold_replay_test.json").read_text()
+        shared_file("taubench", domain_name, f"gold_replay_{split}.json").read_text()
     )
-    domain = load_domain(domain_name, shared_file("taubench", domain_name))
+    domain = load_domain(domain_name, shared_file("taubench", domain_name), split)
     assert domain.new_episode().db_hash() == gold["initial_db_hash"]
     assert len(domain.tasks) == len(gold["tasks"])
     failures = []
