@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentkit.dialects import hermes
+
+pytest.importorskip("numpy")  # the embedded-model extra
+import numpy as np
+
 from agentkit.models.grammar import (
     Choice,
     JsonNumber,

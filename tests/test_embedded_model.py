@@ -10,19 +10,20 @@ import json
 from typing import Any
 
 import anyio
-import numpy as np
 import pytest
 
 from agentkit.dialects import hermes
-from agentkit.models.grammar import ToolCallConstraint
 
-pytest.importorskip("gguf")
+pytest.importorskip("gguf")  # brings numpy
+import numpy as np
+
 from agentkit.models.embedded import (
     EmbeddedModel,
     EmbeddedModelUnavailable,
     default_gguf_path,
     plan_turn,
 )
+from agentkit.models.grammar import ToolCallConstraint
 
 pytestmark = pytest.mark.slow
 

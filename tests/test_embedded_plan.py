@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+pytest.importorskip("numpy")  # the embedded-model extra
 from agentkit.models.embedded import plan_turn
 from agentkit.models.grammar import ToolCallConstraint
 
