@@ -21,10 +21,9 @@ from examples.research_agent.agent import (
     serve_site,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(find_chromium() is None, reason="Debian's chromium is not installed"),
-]
+needs_chromium = pytest.mark.skipif(
+    find_chromium() is None, reason="Debian's chromium is not installed"
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +48,8 @@ def test_the_index_finds_the_library_pages() -> None:
     assert index.search("Robert Stevenson Angus")[0].id == "bell-rock.html"
 
 
+@pytest.mark.browser
+@needs_chromium
 @pytest.mark.anyio
 async def test_research_agent_answers_with_citations(pool: BrowserPool) -> None:
     async with SGLangTestServer(policy=demo_policy()) as server:
@@ -74,6 +75,8 @@ async def test_research_agent_answers_with_citations(pool: BrowserPool) -> None:
     assert pool.started  # the shared pool stays up for the next run
 
 
+@pytest.mark.browser
+@needs_chromium
 @pytest.mark.anyio
 async def test_browser_errors_reach_the_model_as_observations(pool: BrowserPool) -> None:
     """A page outside the allow list is refused; the model sees the error and the run ends
