@@ -25,6 +25,7 @@ import anyio
 from .base import ExecResult, FileEntry, SandboxError
 from .config import LABEL, LABEL_POOL, SandboxConfig, owner_is_alive, owner_labels, parse_size
 from .engine import Engine, EngineError
+from .runner import Runner, RunnerGone
 
 # Runs as: sh -c WRAPPER agentkit NONCE PIDFILE CMD [ARGS...]. Reads counters with shell
 # builtins only (no extra processes), prints "NONCE rc oom pids" as the last stderr line.
@@ -121,6 +122,10 @@ class DockerSandbox:
         self.closed = False
         self.uses = 0
         self._on_close: Callable[[DockerSandbox], Awaitable[None]] | None = None
+        self._runner: Runner | None = None
+        self._runner_failures = 0
+        self.use_runner = True
+        """Run commands through the in-container runner (fast); False: one docker exec each."""
 
     def __repr__(self) -> str:
         return f"DockerSandbox({self.container_id[:12]})"
@@ -156,6 +161,7 @@ class DockerSandbox:
         sandbox = cls(engine, config, cid, name)
         try:
             await engine.container_start(cid)
+            await sandbox._get_runner()
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await sandbox.destroy()
@@ -174,6 +180,7 @@ class DockerSandbox:
         """Remove the container and its volume."""
         self.closed = True
         with anyio.CancelScope(shield=True):
+            await self._drop_runner()
             await self.engine.container_remove(self.container_id)
             await self.engine.volume_remove(self.volume)
 
@@ -184,7 +191,8 @@ class DockerSandbox:
         await self.close()
 
     async def restart(self) -> None:
-        """Kill every process (the work dir survives: it is a volume)."""
+        """Restart the container: every process dies, and the work dir (a tmpfs) is emptied."""
+        await self._drop_runner()
         await self.engine.container_restart(self.container_id)
 
     async def reset(self) -> bool:
@@ -199,6 +207,8 @@ class DockerSandbox:
                 code, out, _err = await self._run_bytes(["/bin/sh", "-c", script])
         except (SandboxError, EngineError, TimeoutError, OSError):
             return False
+        await self._drop_runner()  # killed with every other job process
+        await self._get_runner()
         return code == 0 and not out.strip()
 
     # --- commands ----------------------------------------------------------------------------
@@ -216,18 +226,124 @@ class DockerSandbox:
             raise SandboxError("sandbox is closed")
         timeout = self.config.exec_timeout if timeout is None else timeout
         limit = max_output_bytes or self.config.max_output_bytes
+        cwd = self._resolve(workdir) if workdir else self.workdir
+        merged_env = {**self.config.env, **(env or {})}
+        self.uses += 1
+        runner = await self._get_runner()
+        if runner is not None and not runner.lock.locked():
+            async with runner.lock:
+                result = await self._exec_in_runner(
+                    runner, _argv(command), timeout, limit, cwd, merged_env
+                )
+            if result is not None:
+                return result
+        return await self._exec_direct(command, timeout, limit, cwd, merged_env)
+
+    async def _get_runner(self) -> Runner | None:
+        """The live runner, started if needed; None when runners are off or do not work here
+        (no python3 in the image)."""
+        if not self.use_runner or self._runner_failures >= 3:
+            return None
+        if self._runner is not None and not self._runner.closed:
+            return self._runner
+        try:
+            self._runner = await Runner.start(
+                self.engine,
+                self.container_id,
+                user=self.config.job_user,
+                workdir=self.workdir,
+                env=self.config.env,
+            )
+        except (RunnerGone, EngineError, TimeoutError, OSError):
+            self._runner_failures += 1
+            self._runner = None
+        return self._runner
+
+    async def _drop_runner(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.aclose()
+
+    async def _exec_in_runner(
+        self,
+        runner: Runner,
+        argv: list[str],
+        timeout: float,  # noqa: ASYNC109
+        limit: int,
+        cwd: str,
+        env: dict[str, str],
+    ) -> ExecResult | None:
+        """Run through the runner; None means the runner is gone and the caller should fall back
+        to a direct exec."""
+        rid = runner.next_id()
+        payload = {
+            "argv": argv,
+            "cwd": cwd,
+            "env": env,
+            "timeout": timeout,
+            "limit": limit,
+            "disk_paths": [self.workdir, "/tmp"],
+        }
+        started = time.perf_counter()
+        try:
+            with anyio.fail_after(timeout + 15):
+                reply = await runner.request(payload, rid)
+        except RunnerGone:
+            await self._drop_runner()
+            return None
+        except TimeoutError:
+            await self._drop_runner()
+            with anyio.CancelScope(shield=True):
+                restarted = not await self._kill_all()
+            return ExecResult(
+                exit_code=137,
+                timed_out=True,
+                restarted=restarted,
+                duration_s=time.perf_counter() - started,
+            )
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True), contextlib.suppress(RunnerGone):
+                await runner.kill(rid)
+            raise
+        pids = bool(reply.get("pids"))
+        restarted = False
+        if pids:
+            restarted = not await self._kill_all()
+        code = reply.get("exit_code")
+        return ExecResult(
+            exit_code=int(code) if code is not None else None,
+            stdout=str(reply.get("stdout", "")),
+            stderr=str(reply.get("stderr", "")),
+            timed_out=bool(reply.get("timed_out")),
+            truncated=bool(reply.get("truncated")),
+            stdout_bytes=int(reply.get("stdout_bytes", 0)),
+            stderr_bytes=int(reply.get("stderr_bytes", 0)),
+            oom_killed=bool(reply.get("oom")),
+            pids_limit_hit=pids,
+            restarted=restarted,
+            disk_full=bool(reply.get("disk_full")),
+            duration_s=time.perf_counter() - started,
+        )
+
+    async def _exec_direct(
+        self,
+        command: str | Sequence[str],
+        timeout: float,  # noqa: ASYNC109
+        limit: int,
+        cwd: str,
+        env: dict[str, str],
+    ) -> ExecResult:
+        """One ``docker exec`` for this command, inside the status wrapper."""
         nonce = "AGENTKIT-" + secrets.token_hex(8)
         pidfile = _PID_PREFIX + nonce
         argv = ["/bin/sh", "-c", _WRAPPER, "agentkit", nonce, pidfile, *_argv(command)]
-        cwd = self._resolve(workdir) if workdir else self.workdir
-        self.uses += 1
         started = time.perf_counter()
         eid = await self.engine.exec_create(
             self.container_id,
             argv,
             user=self.config.job_user,
             workdir=cwd,
-            env={**self.config.env, **(env or {})},
+            env=env,
         )
         out, err = _Capture(limit), _Capture(limit + 256)
         timed_out = False
@@ -301,6 +417,7 @@ class DockerSandbox:
             except (EngineError, TimeoutError, OSError):
                 continue
             if code == 0:
+                await self._drop_runner()
                 return True
         await self.restart()
         return False

@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import anyio
+from anyio.abc import SocketStream
 
 API_VERSION = "v1.41"
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -208,13 +210,14 @@ class Engine:
         user: str,
         workdir: str | None = None,
         env: Mapping[str, str] | None = None,
+        stdin: bool = False,
     ) -> str:
         config: dict[str, Any] = {
             "Cmd": cmd,
             "User": user,
             "AttachStdout": True,
             "AttachStderr": True,
-            "AttachStdin": False,
+            "AttachStdin": stdin,
             "Tty": False,
         }
         if workdir:
@@ -242,6 +245,32 @@ class Engine:
             yield _frames(resp.content)
         finally:
             resp.close()
+
+    async def exec_attach(self, eid: str) -> tuple[SocketStream, bytes]:
+        """Start an exec with stdin attached: returns the raw two-way stream (stdin in, Docker's
+        multiplexed stdout/stderr frames out) and any frame bytes already read."""
+        stream = await anyio.connect_unix(self.socket_path)
+        try:
+            body = b'{"Detach": false, "Tty": false}'
+            head = (
+                f"POST /{API_VERSION}/exec/{eid}/start HTTP/1.1\r\nHost: docker\r\n"
+                "Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            await stream.send(head.encode() + body)
+            buffer = b""
+            while b"\r\n\r\n" not in buffer:
+                buffer += await stream.receive()
+                if len(buffer) > 65536:
+                    raise EngineError(502, "no end of headers from the engine")
+            header, _, rest = buffer.partition(b"\r\n\r\n")
+            status = int(header.split(b" ", 2)[1])
+            if status not in (101, 200):
+                raise EngineError(status, rest.decode("utf-8", "replace").strip())
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream, rest
 
 
 async def _frames(content: aiohttp.StreamReader) -> AsyncIterator[tuple[int, bytes]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 from agentkit.sandboxes.base import Sandbox, SandboxError
 from agentkit.sandboxes.docker_sandbox import DockerSandbox
@@ -35,11 +36,14 @@ async def test_shell_string_runs_in_workdir_as_non_root(sandbox: DockerSandbox) 
 
 
 async def test_timeout_kills_busy_loop_and_its_children(sandbox: DockerSandbox) -> None:
-    result = await sandbox.exec("sleep 300 & python3 -c 'while True: pass'", timeout=1.5)
+    busy = "python3 -c 'import itertools\nfor _ in itertools.count(): pass'"
+    result = await sandbox.exec(f"sleep 300 & {busy}", timeout=1.5)
     assert result.timed_out
     assert result.exit_code == 137
     assert "timed out" in result.render()
-    left = await sandbox.exec("ps -o user,comm | grep -c -E '^nobody +(sleep|python3)$' || true")
+    left = await sandbox.exec(
+        "ps -o args | grep -c -E '^(sleep 300|python3 -c import [i]tertools)' || true"
+    )
     assert left.stdout.strip() == "0"
 
 
@@ -172,3 +176,29 @@ async def test_missing_image_is_a_clear_error(engine: Engine) -> None:
 
     with pytest.raises(SandboxError, match="build-image"):
         await DockerSandbox.create(engine, SandboxConfig(image="agentkit/does-not-exist:1"))
+
+
+async def test_direct_exec_path_without_runner(sandbox: DockerSandbox) -> None:
+    """The one-exec-per-command path (images without python3, or a busy runner) behaves alike."""
+    sandbox.use_runner = False
+    await sandbox._drop_runner()
+    result = await sandbox.exec("echo out; echo err >&2; exit 5")
+    assert (result.exit_code, result.stdout, result.stderr) == (5, "out\n", "err\n")
+    slow = await sandbox.exec("sleep 300", timeout=1)
+    assert slow.timed_out and slow.exit_code == 137
+    big = await sandbox.exec("yes | head -c 50000", max_output_bytes=1000)
+    assert big.truncated and big.stdout_bytes == 50000
+    oom = await sandbox.exec(["python3", "-c", "x = bytearray(1024**3)"])
+    assert oom.oom_killed and oom.exit_code == 137
+
+
+async def test_concurrent_commands_in_one_sandbox(sandbox: DockerSandbox) -> None:
+    results: dict[int, str] = {}
+
+    async def one(i: int) -> None:
+        results[i] = (await sandbox.exec(f"sleep 0.2; echo {i}")).stdout
+
+    async with anyio.create_task_group() as tg:
+        for i in range(5):
+            tg.start_soon(one, i)
+    assert results == {i: f"{i}\n" for i in range(5)}
