@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ async def test_right_actions_score_one_and_a_wrong_one_scores_zero() -> None:
     rewards = []
     for script in (right, wrong):
         async with SGLangTestServer(policy=script) as server:
-            agent = Agent(
+            agent: Agent[Any, Any] = Agent(
                 SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
             )
             user = ScriptedUser(["Hi, please cancel my order #D5000, I no longer need it."])
@@ -49,7 +50,9 @@ async def test_trajectory_holds_user_and_agent_steps_and_reward() -> None:
     task = domain.tasks[index]
     recorder = MemoryRecorder()
     async with SGLangTestServer(policy=GoldPolicy(domain)) as server:
-        agent = Agent(SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools())
+        agent: Agent[Any, Any] = Agent(
+            SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
+        )
         result = await run_episode(agent, domain, index, instruction_user(task), recorder=recorder)
         await agent.aclose()
     assert result.success
@@ -69,7 +72,9 @@ async def test_saying_the_wrong_output_scores_zero() -> None:
     task = domain.tasks[index]
     script = [*gold_script(domain, task)[:-1], "<think>x</think>\nThe total is unknown."]
     async with SGLangTestServer(policy=script) as server:
-        agent = Agent(SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools())
+        agent: Agent[Any, Any] = Agent(
+            SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
+        )
         result = await run_episode(agent, domain, index, ScriptedUser(["Hi"]))
         await agent.aclose()
     assert result.reward is not None
@@ -88,7 +93,9 @@ async def test_transfer_ends_the_episode_and_blocks_later_writes() -> None:
         "<think>x</think>\nTransferred.",
     ]
     async with SGLangTestServer(policy=script) as server:
-        agent = Agent(SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools())
+        agent: Agent[Any, Any] = Agent(
+            SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
+        )
         user = ScriptedUser(["I want a human", "hello?"])
         result = await run_episode(agent, domain, 0, user)
         await agent.aclose()
@@ -102,7 +109,9 @@ async def test_step_cap_gives_zero_even_with_the_right_database() -> None:
     domain = load_domain("demo")
     task = domain.tasks[0]
     async with SGLangTestServer(policy=gold_script(domain, task)) as server:
-        agent = Agent(SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools())
+        agent: Agent[Any, Any] = Agent(
+            SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
+        )
         result = await run_episode(agent, domain, 0, ScriptedUser(["hi"]), max_steps=2)
         await agent.aclose()
     assert result.ending in (Ending.MAX_STEPS,)
@@ -127,7 +136,7 @@ async def test_model_user_plays_the_customer_and_model_failure_is_infrastructure
         prompt = user_server.generation_requests()[0]
         sent = json.dumps(prompt.request)
         assert "###STOP###" in sent and task.instruction[:40] in sent
-        agent = Agent(
+        agent: Agent[Any, Any] = Agent(
             SGLangChat(agent_server.base_url), instructions=domain.policy, tools=domain.tools()
         )
         result = await run_episode(agent, domain, 0, ModelUser(user_model))
@@ -146,7 +155,9 @@ async def test_retail_task_gold_agent_scores_one() -> None:
     index = 5
     task = domain.tasks[index]
     async with SGLangTestServer(policy=GoldPolicy(domain)) as server:
-        agent = Agent(SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools())
+        agent: Agent[Any, Any] = Agent(
+            SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
+        )
         result = await run_episode(agent, domain, index, instruction_user(task))
         await agent.aclose()
     assert result.success, result
@@ -164,7 +175,7 @@ async def test_agent_turn_limit_per_message_does_not_cut_the_episode_short() -> 
     domain = load_domain("demo")
     task = domain.tasks[0]  # three gold actions and a closing message: four model calls
     async with SGLangTestServer(policy=gold_script(domain, task)) as server:
-        agent = Agent(
+        agent: Agent[Any, Any] = Agent(
             SGLangChat(server.base_url),
             instructions=domain.policy,
             tools=domain.tools(),
