@@ -186,3 +186,27 @@ async def test_agent_turn_limit_per_message_does_not_cut_the_episode_short() -> 
         await agent.aclose()
     assert result.model_calls == 4
     assert result.success
+
+
+@pytest.mark.anyio
+async def test_only_the_first_tool_call_of_a_turn_runs() -> None:
+    domain = load_domain("demo")
+    task = domain.tasks[0]
+    cancel = task.actions[-1]
+    other = domain.tasks[1].actions[-1]  # cancels another customer's order
+    both = (
+        tool_call_text(cancel.name, cancel.kwargs) + "\n" + tool_call_text(other.name, other.kwargs)
+    )
+    script = [both, "<think>x</think>\nDone."]
+    for one_call in (True, False):
+        async with SGLangTestServer(policy=script) as server:
+            agent: Agent[Any, Any] = Agent(
+                SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
+            )
+            result = await run_episode(
+                agent, domain, 0, ScriptedUser(["hi"]), one_call_per_turn=one_call
+            )
+            await agent.aclose()
+        assert result.reward is not None
+        # tau-bench semantics: the second cancel never happens, so the database is the gold one
+        assert result.reward.r_actions is one_call

@@ -87,6 +87,13 @@ def run(
     temperature: Annotated[float, typer.Option(help="Agent temperature (tau-bench: 0).")] = 0.0,
     thinking: Annotated[bool, typer.Option(help="Let the agent think (GLM-4.5).")] = True,
     max_steps: Annotated[int, typer.Option(help="Model calls per episode before reward 0.")] = 30,
+    one_call_per_turn: Annotated[
+        bool,
+        typer.Option(
+            "--one-call-per-turn/--all-calls-per-turn",
+            help="tau-bench runs only the first tool call of a model turn (default).",
+        ),
+    ] = True,
     out: Annotated[
         Path | None, typer.Option(help="Folder for trajectories.jsonl and results.json.")
     ] = None,
@@ -119,6 +126,7 @@ def run(
         temperature=temperature,
         thinking=thinking,
         max_steps=max_steps,
+        one_call_per_turn=one_call_per_turn,
         trials=trials,
         concurrency=concurrency,
         scripted_gold=scripted_gold,
@@ -185,6 +193,7 @@ async def _run(domain: Any, indices: list[int], options: Any, folder: Path) -> A
                     trials=options.trials,
                     concurrency=options.concurrency,
                     max_steps=options.max_steps,
+                    one_call_per_turn=options.one_call_per_turn,
                     recorder=store,
                     progress=ProgressBar(),
                 )

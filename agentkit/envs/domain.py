@@ -111,9 +111,22 @@ class Domain:
     def tools_schema(self) -> list[dict[str, Any]]:
         return [spec.schema() for spec in self.specs]
 
-    def new_episode(self, task: Task | None = None, task_index: int | None = None) -> EpisodeState:
-        """A fresh copy of the database for one episode."""
-        return EpisodeState(domain=self, data=self.data.fresh(), task=task, task_index=task_index)
+    def new_episode(
+        self,
+        task: Task | None = None,
+        task_index: int | None = None,
+        *,
+        one_call_per_turn: bool = True,
+    ) -> EpisodeState:
+        """A fresh copy of the database for one episode. ``one_call_per_turn`` (tau-bench's
+        semantics) refuses every tool call of a model turn after the first."""
+        return EpisodeState(
+            domain=self,
+            data=self.data.fresh(),
+            task=task,
+            task_index=task_index,
+            one_call_per_turn=one_call_per_turn,
+        )
 
     def gold_hash(self, task: Task, task_index: int | None = None) -> str:
         """Hash of the database after replaying the task's gold actions (cached per index)."""
@@ -140,6 +153,19 @@ class EpisodeState:
     task_index: int | None = None
     actions: list[Action] = field(default_factory=list)
     terminated: bool = False
+    one_call_per_turn: bool = True
+    _turn_seen: tuple[str, int] | None = field(default=None, repr=False)
+
+    def admit(self, run_id: str, turn: int) -> bool:
+        """tau-bench runs only the first tool call of a model turn: with ``one_call_per_turn``,
+        a second call in the same (run, turn) is refused."""
+        if not self.one_call_per_turn:
+            return True
+        key = (run_id, turn)
+        if key == self._turn_seen:
+            return False
+        self._turn_seen = key
+        return True
 
     def step(self, name: str, kwargs: Mapping[str, Any]) -> str:
         """Invoke a tool by name, log the action, return the observation string. After a
@@ -186,6 +212,11 @@ class DomainTool(Tool):
         if not isinstance(state, EpisodeState):
             raise ToolError(
                 f"{self.name} needs an EpisodeState as deps, got {type(state).__name__}"
+            )
+        if not state.admit(ctx.run_id, ctx.turn):
+            raise ToolError(
+                f"{self.name} was not run: only the first tool call of a turn is executed; "
+                "call one tool at a time"
             )
         observation = state.step(self.name, values)
         if observation.startswith(ERROR_PREFIX):

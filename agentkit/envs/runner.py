@@ -63,6 +63,7 @@ async def run_tasks(
     max_steps: int = DEFAULT_MAX_STEPS,
     recorder: Recorder | None = None,
     progress: ProgressCallback | None = None,
+    one_call_per_turn: bool = True,
 ) -> RunSummary:
     """Run every (task, trial) episode, at most ``concurrency`` at a time."""
     if trials < 1 or concurrency < 1:
@@ -75,7 +76,14 @@ async def run_tasks(
         async with limiter:
             user = make_user(domain.tasks[index])
             result = await run_episode(
-                agent, domain, index, user, trial=trial, max_steps=max_steps, recorder=recorder
+                agent,
+                domain,
+                index,
+                user,
+                trial=trial,
+                max_steps=max_steps,
+                recorder=recorder,
+                one_call_per_turn=one_call_per_turn,
             )
         summary.results.append(result)
         if progress is not None:
