@@ -95,11 +95,17 @@ async def bench_exec(engine: Engine, config: SandboxConfig, n: int) -> dict[str,
             await anyio.to_thread.run_sync(sdk_exec)
 
         results = {
-            "sandbox.exec (aiohttp, wrapper, limits)": summary(
+            "sandbox.exec via in-container runner (default)": summary(
                 await timed(n, lambda: box.exec("true"))
             ),
-            "sandbox.exec python3 -c pass": summary(
+            "sandbox.exec python3 -c pass via runner": summary(
                 await timed(max(n // 4, 10), lambda: box.exec(["python3", "-c", "pass"]))
+            ),
+        }
+        box.use_runner = False
+        results |= {
+            "sandbox.exec direct (one docker exec, aiohttp)": summary(
+                await timed(n, lambda: box.exec("true"))
             ),
             "raw Engine API exec (aiohttp)": summary(await timed(n, raw_exec)),
             "docker SDK exec_run in a worker thread": summary(await timed(n, sdk_in_thread)),
@@ -107,8 +113,8 @@ async def bench_exec(engine: Engine, config: SandboxConfig, n: int) -> dict[str,
         started = time.perf_counter()
         async with anyio.create_task_group() as tg:
             for _ in range(10):
-                tg.start_soon(box.exec, "true")
-        results["10 concurrent sandbox.exec (wall)"] = {
+                tg.start_soon(raw_exec)
+        results["10 concurrent raw Engine API execs (wall)"] = {
             "wall_ms": round((time.perf_counter() - started) * 1000, 1)
         }
         started = time.perf_counter()

@@ -121,6 +121,7 @@ class DockerSandbox:
         self.volume = volume
         self.closed = False
         self.uses = 0
+        self.leases = 0
         self._on_close: Callable[[DockerSandbox], Awaitable[None]] | None = None
         self._runner: Runner | None = None
         self._runner_failures = 0
@@ -148,12 +149,18 @@ class DockerSandbox:
         name = f"agentkit-sbx-{secrets.token_hex(6)}"
         uid, _, gid = config.job_user.partition(":")
         opts = f"size={parse_size(config.work_size)},uid={uid},gid={gid or uid},mode=0700"
-        await engine.volume_create(name, labels, opts)
         try:
+            await engine.volume_create(name, labels, opts)
             cid = await engine.container_create(name, _container_spec(config, labels, name))
-        except EngineError as exc:
-            await engine.volume_remove(name)
-            if exc.status == 404 and "image" in exc.message.lower():
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):  # also when cancelled mid-way: leave nothing
+                await engine.container_remove(name)
+                await engine.volume_remove(name)
+            if (
+                isinstance(exc, EngineError)
+                and exc.status == 404
+                and "image" in exc.message.lower()
+            ):
                 raise SandboxError(
                     f"image {config.image!r} not found: build it with 'agentkit sandbox build-image'"
                 ) from exc
@@ -182,7 +189,14 @@ class DockerSandbox:
         with anyio.CancelScope(shield=True):
             await self._drop_runner()
             await self.engine.container_remove(self.container_id)
-            await self.engine.volume_remove(self.volume)
+            for _ in range(50):  # the engine may still hold the volume for a moment
+                try:
+                    await self.engine.volume_remove(self.volume)
+                    return
+                except EngineError as exc:
+                    if exc.status != 409:
+                        raise
+                    await anyio.sleep(0.1)
 
     async def __aenter__(self) -> DockerSandbox:
         return self
@@ -197,6 +211,21 @@ class DockerSandbox:
 
     async def reset(self) -> bool:
         """Kill all job processes and wipe the work dir and /tmp; False if that failed."""
+        runner = self._runner
+        if runner is not None and not runner.closed and not runner.lock.locked():
+            try:
+                async with runner.lock:
+                    with anyio.fail_after(20):
+                        reply = await runner.request(
+                            {"reset": True, "paths": [self.workdir, "/tmp"]}
+                        )
+                if reply.get("ok"):
+                    return True
+            except (RunnerGone, TimeoutError):
+                await self._drop_runner()
+        return await self._reset_direct()
+
+    async def _reset_direct(self) -> bool:
         script = (
             f"kill -9 -1 2>/dev/null; cd / && rm -rf {self.workdir}/* {self.workdir}/.[!.]* "
             f"{self.workdir}/..?* /tmp/* /tmp/.[!.]* /tmp/..?* 2>/dev/null; "

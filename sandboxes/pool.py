@@ -2,7 +2,7 @@
 
 Handing out a warm sandbox is a receive from an in-memory stream. Returned sandboxes are reset
 in the background (every job process killed, work dir and /tmp wiped); one whose reset fails, or
-that has served ``max_uses`` times, is removed and replaced by a fresh container. On start the
+that has been handed out ``max_uses`` times, is removed and replaced by a fresh container. On start the
 pool removes containers left by dead owner processes (``reap_orphans``); on exit it removes all
 of its own.
 """
@@ -98,6 +98,7 @@ class SandboxPool:
         if self._tg is None:
             raise RuntimeError("use the pool as 'async with SandboxPool(...) as pool'")
         sandbox = await self._ready_receive.receive()
+        sandbox.leases += 1
         sandbox._on_close = self.release
         return sandbox
 
@@ -125,7 +126,7 @@ class SandboxPool:
         await self._ready_send.send(sandbox)
 
     async def _recycle(self, sandbox: DockerSandbox) -> None:
-        healthy = sandbox.uses < self.max_uses and not sandbox.closed and await sandbox.reset()
+        healthy = sandbox.leases < self.max_uses and not sandbox.closed and await sandbox.reset()
         if healthy:
             await self._ready_send.send(sandbox)
             return

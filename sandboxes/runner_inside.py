@@ -7,12 +7,14 @@ session (process group); a timeout kills the whole group. Output is captured hea
 byte limit. The cgroup's OOM-kill and pid-limit counters are read around each command.
 
 Requests: ``{"id": n, "argv": [...], "cwd": "...", "env": {...}, "timeout": s, "limit": bytes}``,
-``{"id": n, "ping": true}``, ``{"kill": n}``.
+``{"id": n, "ping": true}``, ``{"kill": n}``, ``{"id": n, "reset": true, "paths": [...]}`` (kill
+every other process of the job user, empty the given directories).
 """
 
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -177,6 +179,29 @@ def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _reset(request: "dict[str, Any]") -> "dict[str, Any]":
+    """Kill every other process of this user (kill(-1) spares the caller), empty the dirs."""
+    with contextlib.suppress(OSError):
+        os.kill(-1, signal.SIGKILL)
+    _PROCS.clear()
+    left = []
+    for root in request.get("paths") or []:
+        try:
+            names = os.listdir(root)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(root, name)
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+            except OSError:
+                left.append(path)
+    return {"id": request["id"], "ok": not left, "left": left}
+
+
 def main() -> None:
     for line in sys.stdin.buffer:
         try:
@@ -187,6 +212,8 @@ def main() -> None:
             proc = _PROCS.get(request["kill"])
             if proc is not None:
                 _kill_group(proc)
+        elif request.get("reset"):
+            _send(_reset(request))
         elif request.get("ping"):
             _send({"id": request["id"], "pong": os.getpid()})
         else:
