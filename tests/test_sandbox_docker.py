@@ -10,7 +10,12 @@ from agentkit.sandboxes.base import Sandbox, SandboxError
 from agentkit.sandboxes.docker_sandbox import DockerSandbox
 from agentkit.sandboxes.engine import Engine
 
-from .sandbox_support import engine_fixture, no_leaks_fixture, sandbox_fixture  # noqa: F401
+from .sandbox_support import (  # noqa: F401
+    engine_fixture,
+    no_leaks_fixture,
+    require_docker,
+    sandbox_fixture,
+)
 
 HERE = Path(__file__).resolve()
 
@@ -202,3 +207,32 @@ async def test_concurrent_commands_in_one_sandbox(sandbox: DockerSandbox) -> Non
         for i in range(5):
             tg.start_soon(one, i)
     assert results == {i: f"{i}\n" for i in range(5)}
+
+
+async def test_commands_go_through_the_runner_and_survive_its_death(
+    sandbox: DockerSandbox,
+) -> None:
+    await sandbox.exec("true")
+    assert sandbox._runner is not None and not sandbox._runner.closed
+    killed = await sandbox.exec("kill -9 -1")  # kills the runner too: falls back, then restarts
+    assert killed.exit_code is not None
+    again = await sandbox.exec("echo ok")
+    assert again.stdout == "ok\n"
+    assert sandbox._runner is not None and not sandbox._runner.closed
+
+
+async def test_cancelled_command_is_killed(sandbox: DockerSandbox) -> None:
+    with anyio.move_on_after(1):
+        await sandbox.exec("sleep 300")
+    await anyio.sleep(0.2)
+    left = await sandbox.exec("ps -o args | grep -c -E '^sleep 300' || true")
+    assert left.stdout.strip() == "0"
+
+
+def test_image_build_is_cached() -> None:
+    from agentkit.sandboxes.image import build_image
+
+    require_docker()  # builds the image once if it is missing
+    report = build_image()
+    assert not report.built
+    assert report.seconds == 0.0
