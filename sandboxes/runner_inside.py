@@ -130,7 +130,7 @@ def _run(request: "dict[str, Any]") -> None:
                 "id": rid,
                 "exit_code": 126 if isinstance(exc, PermissionError) else 127,
                 "stdout": "",
-                "stderr": f"{request['argv'][0]}: {exc.strerror or exc}\n",
+                "stderr": f"{exc.filename or request['argv'][0]}: {exc.strerror or exc}\n",
                 "pids": after["pids"] > before["pids"] or exc.errno == 11,
                 "oom": after["oom"] > before["oom"],
             }
