@@ -44,6 +44,7 @@ class Agent(Generic[DepsT, OutputT]):
         settings: ModelSettings | None = None,
         recorder: Recorder | None = None,
         max_parallel_tools: int | None = None,
+        max_tool_calls_per_turn: int | None = None,
         name: str = "agent",
     ) -> None:
         if max_turns < 1:
@@ -61,6 +62,7 @@ class Agent(Generic[DepsT, OutputT]):
         self.settings = settings or ModelSettings()
         self.recorder = recorder
         self.max_parallel_tools = max_parallel_tools
+        self.max_tool_calls_per_turn = max_tool_calls_per_turn
         self.name = name
         self.streaming = False
         self.tools: list[Tool] = [as_tool(t) for t in tools]
@@ -108,6 +110,7 @@ class Agent(Generic[DepsT, OutputT]):
         group_id: str | None = None,
         sample_index: int | None = None,
         metadata: dict[str, Any] | None = None,
+        label: Any = None,
     ) -> Conversation[DepsT, OutputT]:
         """Start a multi-turn conversation (one episode); ``send`` user messages to it."""
         think = self.thinking if thinking is None else thinking
@@ -123,6 +126,7 @@ class Agent(Generic[DepsT, OutputT]):
             tools=self.tool_schemas,
             thinking=think,
             metadata=metadata or {},
+            label=label,
         )
         recorders = [r for r in (self.recorder, recorder) if r is not None]
         return Conversation(

@@ -26,7 +26,14 @@ from agentkit.events import (
     ToolResultEvent,
     TurnEnd,
 )
-from agentkit.messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
+from agentkit.messages import (
+    AssistantMessage,
+    Message,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+    to_openai,
+)
 from agentkit.models.base import ModelDelta, ModelError, ModelRequest, StreamDeltaKind
 from agentkit.result import RunResult
 from agentkit.tool import RunContext, ToolOutcome, ToolStatus
@@ -143,6 +150,7 @@ class Conversation(Generic[DepsT, OutputT]):
             reward_components=reward_components or {},
             usage=self.usage.model_copy(),
             elapsed_s=time.perf_counter() - self._t0,
+            messages=to_openai(self.messages),
         )
         self.trajectory.end = end
         await self._record(end)
@@ -152,10 +160,12 @@ class Conversation(Generic[DepsT, OutputT]):
         self, prompt: str | None, *, event_handler: EventHandler | None = None
     ) -> RunResult[OutputT]:
         """Add a user message (if any) and run turns until a final answer or a limit."""
-        await self._ensure_started()
         first_new = len(self.messages)
         if prompt is not None:
             self.messages.append(UserMessage(content=prompt))
+        if not self._started and not self.trajectory.start.prompt_messages:
+            self.trajectory.start.prompt_messages = to_openai(self.messages)
+        await self._ensure_started()
         emit = event_handler or _ignore
         try:
             result = await self._loop(emit)
@@ -199,7 +209,8 @@ class Conversation(Generic[DepsT, OutputT]):
         for _ in range(agent.max_turns):
             turn = self.turn
             self.turn += 1
-            request = ModelRequest(
+            request = ModelRequest.model_construct(
+                tool_choice="auto",
                 messages=self.messages,
                 tools=agent.tool_schemas,
                 thinking=self.thinking,
@@ -222,16 +233,26 @@ class Conversation(Generic[DepsT, OutputT]):
             self.messages.append(message)
 
             calls = list(message.tool_calls)
+            limit = agent.max_tool_calls_per_turn
+            if limit is not None and len(calls) > limit:
+                # Keep only the first calls, as tau-bench does; the record keeps the raw output.
+                calls = calls[:limit]
+                message = message.model_copy(update={"tool_calls": calls})
+                self.messages[-1] = message
             if calls or response.malformed_calls:
                 final = await self._run_tools(calls, response.malformed_calls, turn, emit)
-                await emit(
-                    TurnEnd(turn=turn, finish_reason=response.finish_reason, usage=self.usage)
-                )
+                if emit is not _ignore:
+                    await emit(
+                        TurnEnd(turn=turn, finish_reason=response.finish_reason, usage=self.usage)
+                    )
                 if final is not None:
                     return await self._complete(final, _final_text(message))
                 continue
 
-            await emit(TurnEnd(turn=turn, finish_reason=response.finish_reason, usage=self.usage))
+            if emit is not _ignore:
+                await emit(
+                    TurnEnd(turn=turn, finish_reason=response.finish_reason, usage=self.usage)
+                )
             text = message.content.strip()
             if response.finish_reason == "length":
                 return self._result(
@@ -275,30 +296,41 @@ class Conversation(Generic[DepsT, OutputT]):
         agent = self.agent
         outcomes: list[ToolOutcome | None] = [None] * len(calls)
         started_at = [0.0] * len(calls)
-        limiter = anyio.CapacityLimiter(agent.max_parallel_tools or max(len(calls), 1))
+        limit = agent.max_parallel_tools
+        limiter = anyio.CapacityLimiter(limit) if limit and limit < len(calls) else None
 
         async def run_one(i: int, call: ToolCall) -> None:
-            async with limiter:
-                started_at[i] = time.time()
+            if limiter is None:
+                await run_call(i, call)
+            else:
+                async with limiter:
+                    await run_call(i, call)
+
+        async def run_call(i: int, call: ToolCall) -> None:
+            started_at[i] = time.time()
+            if emit is not _ignore:
                 await emit(ToolCallEvent(turn=turn, call=call))
-                ctx = RunContext(deps=self.deps, run_id=self.episode_id, turn=turn, call_id=call.id)
-                target = agent.tools_by_name.get(call.name)
-                if target is None:
-                    names = ", ".join(sorted(agent.tools_by_name)) or "none"
-                    message = f"unknown tool {call.name!r}; available tools: {names}"
-                    outcomes[i] = ToolOutcome(
-                        status=ToolStatus.UNKNOWN_TOOL,
-                        output=f"Error: {message}",
-                        error=message,
-                        error_type="UnknownTool",
-                    )
-                else:
-                    outcomes[i] = await target.call(call.arguments, ctx)
+            ctx = RunContext(deps=self.deps, run_id=self.episode_id, turn=turn, call_id=call.id)
+            target = agent.tools_by_name.get(call.name)
+            if target is None:
+                names = ", ".join(sorted(agent.tools_by_name)) or "none"
+                message = f"unknown tool {call.name!r}; available tools: {names}"
+                outcomes[i] = ToolOutcome(
+                    status=ToolStatus.UNKNOWN_TOOL,
+                    output=f"Error: {message}",
+                    error=message,
+                    error_type="UnknownTool",
+                )
+            else:
+                outcomes[i] = await target.call(call.arguments, ctx)
 
         try:
-            async with anyio.create_task_group() as tg:
-                for i, call in enumerate(calls):
-                    tg.start_soon(run_one, i, call)
+            if len(calls) == 1:
+                await run_one(0, calls[0])
+            else:
+                async with anyio.create_task_group() as tg:
+                    for i, call in enumerate(calls):
+                        tg.start_soon(run_one, i, call)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 for i, call in enumerate(calls):
@@ -315,7 +347,8 @@ class Conversation(Generic[DepsT, OutputT]):
             outcome = outcomes[i]
             assert outcome is not None
             await self._append_tool_result(call, outcome, turn, started_at[i])
-            await emit(ToolResultEvent(turn=turn, call=call, outcome=outcome))
+            if emit is not _ignore:
+                await emit(ToolResultEvent(turn=turn, call=call, outcome=outcome))
             if call.name == FINAL_RESULT_TOOL and outcome.ok:
                 final = _final_from_outcome(agent.output_type, outcome)
         for problem in malformed:

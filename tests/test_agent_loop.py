@@ -467,3 +467,39 @@ async def test_conversation_keeps_one_token_context_across_user_turns(
         held = before["request"]["input_ids"] + before["response"]["output_ids"]
         assert after["request"]["input_ids"][: len(held)] == held
     assert conv.trajectory.end is not None and conv.trajectory.end.reward == 1.0
+
+
+async def test_max_tool_calls_per_turn_keeps_only_the_first_calls(server_factory: Any) -> None:
+    script = [
+        format_assistant(
+            "Two.", "", [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Oslo"})]
+        ),
+        format_assistant("ok", "done", []),
+    ]
+    server = await server_factory(script)
+    agent = Agent(model=SGLangChat(server.base_url), tools=[get_weather], max_tool_calls_per_turn=1)
+    async with agent:
+        result = await agent.run("weather")
+    assert result.ok
+    assert [s.call.arguments["city"] for s in result.trajectory.steps if s.call] == ["Paris"]
+    sent_back = exchanges(server, "/v1/chat/completions")[1]["request"]["messages"]
+    assistant = next(m for m in sent_back if m["role"] == "assistant")
+    assert len(assistant["tool_calls"]) == 1
+    assert len(result.trajectory.calls[0].tool_calls) == 2  # the record keeps what the model said
+
+
+async def test_episode_records_prompt_and_final_messages(server_factory: Any) -> None:
+    server = await server_factory([format_assistant("r", "hello", [])])
+    recorder = MemoryRecorder()
+    agent = Agent(model=SGLangChat(server.base_url), instructions="Be kind.", recorder=recorder)
+    async with agent:
+        await agent.run("hi", label="greeting")
+    start, end = recorder.items[0], recorder.items[-1]
+    assert getattr(start, "prompt_messages", None) == [
+        {"role": "system", "content": "Be kind."},
+        {"role": "user", "content": "hi"},
+    ]
+    assert getattr(start, "label", None) == "greeting"
+    messages = getattr(end, "messages", None) or []
+    assert [m["role"] for m in messages] == ["system", "user", "assistant"]
+    assert messages[-1]["content"] == "hello"
