@@ -503,3 +503,24 @@ async def test_episode_records_prompt_and_final_messages(server_factory: Any) ->
     messages = getattr(end, "messages", None) or []
     assert [m["role"] for m in messages] == ["system", "user", "assistant"]
     assert messages[-1]["content"] == "hello"
+
+
+@pytest.mark.parametrize("mode", ["chat", "tokens"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_speculative_accept_length_reaches_record_and_usage(
+    mode: str, stream: bool, server_factory: Any, tokenizer_path: Any
+) -> None:
+    server = await server_factory(
+        [format_assistant("think " * 20, "answer " * 30, [])], accept_length=3.0
+    )
+    agent = Agent(model=make_model(mode, server.base_url, tokenizer_path))
+    async with agent:
+        if stream:
+            events = [e async for e in agent.stream("hi")]
+            result = events[-1].result
+        else:
+            result = await agent.run("hi")
+    record = result.trajectory.calls[0]
+    assert record.spec_verify_ct and record.completion_tokens
+    assert record.accept_length == pytest.approx(record.completion_tokens / record.spec_verify_ct)
+    assert 2.0 < (result.usage.accept_length or 0) <= 3.0

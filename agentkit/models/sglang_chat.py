@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from agentkit.messages import AssistantMessage, ToolCall, new_call_id, to_openai
 from agentkit.models.base import (
@@ -42,6 +42,7 @@ class SGLangChat:
         separate_reasoning: bool = True,
         extra_body: dict[str, Any] | None = None,
         max_concurrency_per_server: int | None = None,
+        speculative_stats: bool = True,
     ) -> None:
         self.name = model
         self.servers = ServerPool(base_url, max_concurrency_per_server=max_concurrency_per_server)
@@ -49,6 +50,9 @@ class SGLangChat:
         self.transport = transport or Transport(retry)
         self.separate_reasoning = separate_reasoning
         self.extra_body = dict(extra_body or {})
+        # SGLang >= 0.5.23 reports EAGLE/MTP verify counts only when asked; older servers
+        # ignore the unknown field. Turn off for servers that reject unknown fields.
+        self.speculative_stats = speculative_stats
 
     def session(self, *, routing_key: str | None = None) -> ChatSession:
         return ChatSession(self, routing_key or uuid.uuid4().hex)
@@ -83,6 +87,8 @@ class ChatSession:
                 body[key] = value
         if stream:
             body["stream_options"] = {"include_usage": True}
+        if self.model.speculative_stats:
+            body["return_spec_tokens_details"] = True
         body.update(self.model.extra_body)
         body.update(settings.extra)
         return body
@@ -100,7 +106,7 @@ class ChatSession:
             if on_delta is not None:
                 await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
 
-        async def on_server(server: str) -> tuple[dict[str, Any], dict[str, Any], str, Any]:
+        async def on_server(server: str) -> _Reply:
             url = f"{server}/v1/chat/completions"
             if on_delta is not None:
                 return await self._stream(url, body, attempts, on_delta)
@@ -108,16 +114,16 @@ class ChatSession:
                 url, body, attempts=attempts, on_attempt=notify
             )
             choice = (data.get("choices") or [{}])[0]
-            return (
+            return _Reply(
                 choice.get("message") or {},
                 data.get("usage") or {},
                 choice.get("finish_reason") or "stop",
                 choice.get("matched_stop"),
+                _spec_verify_ct(choice.get("meta_info"), data.get("sglext")),
             )
 
-        (message, usage, finish, matched), server = await self.model.servers.call(
-            self.routing_key, on_server
-        )
+        reply, server = await self.model.servers.call(self.routing_key, on_server)
+        message, usage, finish, matched, spec = reply
         calls, problems = _tool_calls(message.get("tool_calls") or [])
         content = message.get("content") or ""
         reasoning = message.get("reasoning_content")
@@ -127,7 +133,6 @@ class ChatSession:
             )
         assistant = AssistantMessage(content=content, reasoning_content=reasoning, tool_calls=calls)
         details = usage.get("prompt_tokens_details") or {}
-        spec = _spec_details(message, usage)
         record = ModelCallRecord(
             episode_id=request.episode_id,
             index=request.call_index,
@@ -165,8 +170,9 @@ class ChatSession:
         body: dict[str, Any],
         attempts: list[Attempt],
         on_delta: DeltaCallback,
-    ) -> tuple[dict[str, Any], dict[str, Any], str, Any]:
+    ) -> _Reply:
         content: list[str] = []
+        spec: int | None = None
         reasoning: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
         finish = "stop"
@@ -183,6 +189,8 @@ class ChatSession:
                 raise RuntimeError(f"server error in stream: {chunk['error']}")
             if chunk.get("usage"):
                 usage = chunk["usage"]
+            if chunk.get("sglext"):
+                spec = _spec_verify_ct(None, chunk["sglext"]) or spec
             for choice in chunk.get("choices") or []:
                 delta = choice.get("delta") or {}
                 if delta.get("reasoning_content"):
@@ -215,6 +223,8 @@ class ChatSession:
                                 text=fn["arguments"],
                             )
                         )
+                if choice.get("meta_info"):
+                    spec = _spec_verify_ct(choice["meta_info"], None) or spec
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
                     matched = choice.get("matched_stop")
@@ -230,7 +240,7 @@ class ChatSession:
                 for _, slot in sorted(calls.items())
             ],
         }
-        return message, usage, finish, matched
+        return _Reply(message, usage, finish, matched, spec)
 
 
 def _tool_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[ToolCall], list[str]]:
@@ -263,8 +273,21 @@ def _tool_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[ToolCall], list[s
     return calls, problems
 
 
-def _spec_details(message: dict[str, Any], usage: dict[str, Any]) -> int | None:
-    for holder in (message.get("meta_info"), usage.get("spec_tokens_details"), usage):
-        if isinstance(holder, dict) and isinstance(holder.get("spec_verify_ct"), int):
-            return int(holder["spec_verify_ct"]) or None
+def _spec_verify_ct(meta_info: Any, sglext: Any) -> int | None:
+    """``spec_verify_ct`` from ``choices[].meta_info`` (``return_meta_info``) or
+    ``sglext.spec_tokens_details`` (``return_spec_tokens_details``), where the server sent it."""
+    details = sglext.get("spec_tokens_details") if isinstance(sglext, dict) else None
+    for holder in (meta_info, details):
+        if isinstance(holder, dict):
+            value = holder.get("spec_verify_ct")
+            if isinstance(value, int) and value > 0:
+                return value
     return None
+
+
+class _Reply(NamedTuple):
+    message: dict[str, Any]
+    usage: dict[str, Any]
+    finish: str
+    matched: Any
+    spec_verify_ct: int | None
