@@ -16,6 +16,7 @@ from agentkit.events import (
     ToolResultEvent,
     TurnEnd,
 )
+from agentkit.gc_tuning import tune_gc
 from agentkit.messages import (
     AssistantMessage,
     Message,
@@ -58,4 +59,5 @@ __all__ = [
     "UserMessage",
     "__version__",
     "tool",
+    "tune_gc",
 ]
