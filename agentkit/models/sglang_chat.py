@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from agentkit.messages import AssistantMessage, ToolCall, new_call_id, to_openai
 from agentkit.models.base import (
@@ -43,6 +43,7 @@ class SGLangChat:
         extra_body: dict[str, Any] | None = None,
         max_concurrency_per_server: int | None = None,
         speculative_stats: bool = True,
+        client_parser: Literal["hermes", "glm45"] | None = None,
     ) -> None:
         self.name = model
         self.servers = ServerPool(base_url, max_concurrency_per_server=max_concurrency_per_server)
@@ -53,6 +54,9 @@ class SGLangChat:
         # SGLang >= 0.5.23 reports EAGLE/MTP verify counts only when asked; older servers
         # ignore the unknown field. Turn off for servers that reject unknown fields.
         self.speculative_stats = speculative_stats
+        # For OpenAI-compatible servers started without a tool-call parser (vLLM, llama.cpp,
+        # Ollama): tool-call markup left in ``content`` is parsed here with this dialect.
+        self.client_parser = client_parser
 
     def session(self, *, routing_key: str | None = None) -> ChatSession:
         return ChatSession(self, routing_key or uuid.uuid4().hex)
@@ -127,6 +131,12 @@ class ChatSession:
         calls, problems = _tool_calls(message.get("tool_calls") or [])
         content = message.get("content") or ""
         reasoning = message.get("reasoning_content")
+        if self.model.client_parser and not calls and "<tool_call>" in content:
+            content, reasoning, calls, problems = _parse_client_side(
+                self.model.client_parser, content, reasoning, request.tools, problems
+            )
+            if calls and finish == "stop":
+                finish = "tool_calls"
         if not content and not calls and reasoning and finish != "length":
             problems.append(
                 "empty_content: the reply had reasoning but no answer (server parser artifact)"
@@ -291,3 +301,23 @@ class _Reply(NamedTuple):
     finish: str
     matched: Any
     spec_verify_ct: int | None
+
+
+def _parse_client_side(
+    dialect: str,
+    content: str,
+    reasoning: str | None,
+    tools: list[dict[str, Any]],
+    problems: list[str],
+) -> tuple[str, str | None, list[ToolCall], list[str]]:
+    if dialect == "hermes":
+        from agentkit.dialects import hermes
+
+        parsed = hermes.parse(content, tools or None)
+    else:
+        from agentkit.dialects import glm45
+
+        parsed = glm45.parse(content, tools or None, thinking=False)
+    calls = [ToolCall(name=c.name, arguments=dict(c.arguments)) for c in parsed.tool_calls]
+    found = [f"{p.kind}: {p.message}" for p in parsed.problems]
+    return parsed.content, parsed.reasoning or reasoning, calls, problems + found
