@@ -86,6 +86,7 @@ async def test_killing_a_server_mid_rollout_fails_over_and_every_episode_complet
 
     assert len(results) == 12
     switched = 0
+    saw_failure = 0
     for i, result in results.items():
         assert result.ok, (i, result.error)
         assert result.output == f"finished task {i}"
@@ -99,6 +100,8 @@ async def test_killing_a_server_mid_rollout_fails_over_and_every_episode_complet
             failed = [
                 att for call in result.trajectory.calls for att in call.attempts if not att.ok
             ]
-            assert failed and all(att.server.startswith(a_url) for att in failed)
-    assert switched >= 1
+            # an episode either saw A fail itself, or moved because A was already marked down
+            assert all(att.server.startswith(a_url) for att in failed)
+            saw_failure += bool(failed)
+    assert switched >= 1 and saw_failure >= 1
     assert model.servers.failovers >= switched

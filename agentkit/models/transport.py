@@ -129,7 +129,7 @@ class Transport:
         Retries apply only until the first event arrives: a stream cut in the middle raises,
         because replaying it would duplicate what the caller already received.
         """
-        server = url.split("/v1/")[0].split("/generate")[0]
+        server = _server_of(url)
         for number in range(1, self.retry.max_attempts + 1):
             started = time.time()
             t0 = time.perf_counter()
@@ -138,29 +138,13 @@ class Transport:
                 async for event in self._stream_once(url, body):
                     if not got_any:
                         got_any = True
-                        attempt = Attempt(
-                            number=number,
-                            server=server,
-                            started_at=started,
-                            elapsed_s=time.perf_counter() - t0,
-                            ok=True,
-                        )
-                        attempts.append(attempt)
+                        attempts.append(_attempt(number, server, started, t0))
                     yield event
                 return
             except anyio.get_cancelled_exc_class():
                 raise
             except Exception as exc:
-                status = exc.status if isinstance(exc, HTTPStatusError) else None
-                attempt = Attempt(
-                    number=number,
-                    server=server,
-                    started_at=started,
-                    elapsed_s=time.perf_counter() - t0,
-                    ok=False,
-                    status_code=status,
-                    error=f"{type(exc).__name__}: {exc}",
-                )
+                attempt = _attempt(number, server, started, t0, exc)
                 attempts.append(attempt)
                 if on_attempt is not None:
                     await on_attempt(attempt)
@@ -209,7 +193,7 @@ class Transport:
         attempts: list[Attempt],
         on_attempt: AttemptCallback | None,
     ) -> dict[str, Any]:
-        server = url.rsplit("/", 1)[0] if "/v1/" not in url else url.split("/v1/")[0]
+        server = _server_of(url)
         for number in range(1, self.retry.max_attempts + 1):
             started = time.time()
             t0 = time.perf_counter()
@@ -218,16 +202,7 @@ class Transport:
             except anyio.get_cancelled_exc_class():
                 raise
             except Exception as exc:
-                status = exc.status if isinstance(exc, HTTPStatusError) else None
-                attempt = Attempt(
-                    number=number,
-                    server=server,
-                    started_at=started,
-                    elapsed_s=time.perf_counter() - t0,
-                    ok=False,
-                    status_code=status,
-                    error=f"{type(exc).__name__}: {exc}",
-                )
+                attempt = _attempt(number, server, started, t0, exc)
                 attempts.append(attempt)
                 if on_attempt is not None:
                     await on_attempt(attempt)
@@ -238,16 +213,7 @@ class Transport:
                     ) from exc
                 await anyio.sleep(self.retry.backoff(number))
                 continue
-            attempts.append(
-                Attempt(
-                    number=number,
-                    server=server,
-                    started_at=started,
-                    elapsed_s=time.perf_counter() - t0,
-                    ok=True,
-                    status_code=200,
-                )
-            )
+            attempts.append(_attempt(number, server, started, t0))
             return result
         raise AssertionError("unreachable")
 
@@ -268,6 +234,27 @@ def _loads(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise HTTPStatusError(502, f"server sent JSON that is not an object: {text[:200]!r}")
     return value
+
+
+def _server_of(url: str) -> str:
+    """The base URL of a server endpoint URL (what attempts are recorded against)."""
+    return url.split("/v1/")[0].removesuffix("/generate")
+
+
+def _attempt(
+    number: int, server: str, started: float, t0: float, exc: Exception | None = None
+) -> Attempt:
+    return Attempt(
+        number=number,
+        server=server,
+        started_at=started,
+        elapsed_s=time.perf_counter() - t0,
+        ok=exc is None,
+        status_code=(exc.status if isinstance(exc, HTTPStatusError) else None)
+        if exc is not None
+        else 200,
+        error=f"{type(exc).__name__}: {exc}" if exc is not None else None,
+    )
 
 
 def _sse_data(frame: str) -> dict[str, Any] | None:
