@@ -104,4 +104,4 @@ async def test_killing_a_server_mid_rollout_fails_over_and_every_episode_complet
             assert all(att.server.startswith(a_url) for att in failed)
             saw_failure += bool(failed)
     assert switched >= 1 and saw_failure >= 1
-    assert model.servers.failovers >= switched
+    assert model.servers.failovers >= saw_failure
