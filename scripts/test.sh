@@ -32,6 +32,9 @@ if docker info >/dev/null 2>&1; then
   python3 -m agentkit.cli sandbox build-image || echo "image build failed" >&2
 fi
 
+log "type check (mypy strict) and lint (ruff)"
+bash scripts/typecheck.sh
+
 log "pytest"
 set +e
 python3 -m pytest "$@"

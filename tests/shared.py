@@ -14,7 +14,9 @@ def shared_dir() -> Path:
     """The shared/ folder next to this checkout (or $AGENTKIT_SHARED_DIR); skips if missing."""
     candidate = Path(os.environ.get("AGENTKIT_SHARED_DIR", REPO_ROOT.parent / "shared"))
     if not candidate.is_dir():
-        pytest.skip(f"shared data not found at {candidate} (a fresh clone has none; set AGENTKIT_SHARED_DIR)")
+        pytest.skip(
+            f"shared data not found at {candidate} (a fresh clone has none; set AGENTKIT_SHARED_DIR)"
+        )
     return candidate
 
 

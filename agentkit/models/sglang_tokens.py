@@ -173,6 +173,7 @@ class TokenSession:
         attempts: list[Attempt] = []
         started = time.time()
         t0 = time.perf_counter()
+
         async def notify(attempt: Attempt) -> None:
             if on_delta is not None:
                 await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
