@@ -181,6 +181,8 @@ async def _run(domain: Any, indices: list[int], options: Any, folder: Path) -> A
             tools=domain.tools(),
             thinking=options.thinking,
             max_turns=options.max_steps,
+            # tau-bench keeps only the first tool call of a turn and drops the rest unseen
+            max_tool_calls_per_turn=1,
             name=f"tau-{domain.name}",
         )
         with JsonlStore(folder / "trajectories.jsonl") as store:
