@@ -1,1 +1,22 @@
-"""Sandboxes: Docker containers and browsers (installed as agentkit.sandboxes)."""
+"""Sandboxes: Docker containers for code, Chromium for the web (installed as agentkit.sandboxes).
+
+The Docker pieces are importable from here; the browser pool lives in
+``agentkit.sandboxes.browser`` (it needs Playwright).
+"""
+
+from __future__ import annotations
+
+from .base import ExecResult, FileEntry, Sandbox, SandboxError
+from .config import SandboxConfig
+from .docker_sandbox import DockerSandbox
+from .pool import SandboxPool
+
+__all__ = [
+    "DockerSandbox",
+    "ExecResult",
+    "FileEntry",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxError",
+    "SandboxPool",
+]
