@@ -91,6 +91,7 @@ class Conversation(Generic[DepsT, OutputT]):
         self._started = False
         self._t0 = time.perf_counter()
         self._step_index = 0
+        self._announced_user: str | None = None
 
     @property
     def episode_id(self) -> str:
@@ -106,8 +107,10 @@ class Conversation(Generic[DepsT, OutputT]):
             await self._record(self.trajectory.start)
 
     async def record_env_step(self, step_type: Literal["user", "agent_reply"], text: str) -> None:
-        """Record a user/environment message that is not a tool result (e.g. simulated user)."""
+        """Record a user/environment message that is not a tool result (e.g. simulated user).
+        A user message recorded here and then passed to :meth:`send` is recorded once."""
         await self._ensure_started()
+        self._announced_user = text if step_type == "user" else None
         record = EnvStepRecord(
             episode_id=self.episode_id,
             index=self._next_step(),
@@ -162,6 +165,10 @@ class Conversation(Generic[DepsT, OutputT]):
         """Add a user message (if any) and run turns until a final answer or a limit."""
         first_new = len(self.messages)
         if prompt is not None:
+            if self._started and self._announced_user != prompt:
+                # later user turns are environment steps (the first is in the episode's prompt)
+                await self.record_env_step("user", prompt)
+            self._announced_user = None
             self.messages.append(UserMessage(content=prompt))
         if not self._started and not self.trajectory.start.prompt_messages:
             self.trajectory.start.prompt_messages = to_openai(self.messages)
@@ -268,7 +275,10 @@ class Conversation(Generic[DepsT, OutputT]):
                     return self._result(
                         EpisodeStatus.OUTPUT_INVALID, None, text, f"final answer invalid: {exc}"
                     )
-                self.messages.append(UserMessage(content=_retry_prompt(agent.output_type, exc)))
+                retry = _retry_prompt(agent.output_type, exc)
+                await self.record_env_step("user", retry)
+                self._announced_user = None
+                self.messages.append(UserMessage(content=retry))
                 continue
             return await self._complete(value, text)
         return self._result(

@@ -524,3 +524,43 @@ async def test_speculative_accept_length_reaches_record_and_usage(
     assert record.spec_verify_ct and record.completion_tokens
     assert record.accept_length == pytest.approx(record.completion_tokens / record.spec_verify_ct)
     assert 2.0 < (result.usage.accept_length or 0) <= 3.0
+
+
+async def test_later_user_turns_and_output_retries_are_recorded_as_user_steps(
+    server_factory: Any,
+) -> None:
+    script = [
+        format_assistant("a", "first answer", []),
+        format_assistant("b", "not json", []),
+        format_assistant("c", '{"city": "Oslo", "fahrenheit": "50F"}', []),
+    ]
+    server = await server_factory(script)
+    recorder = MemoryRecorder()
+    agent: Agent[None, Any] = Agent(model=SGLangChat(server.base_url), recorder=recorder)
+    async with agent:
+        conv = agent.conversation()
+        await conv.send("hello")
+        agent.output_type = Report  # the second turn asks for structure
+        await conv.send("now a report")
+        await conv.finish()
+    user_steps = [s.output for s in conv.trajectory.steps if s.step_type == "user"]
+    assert user_steps[0] == "now a report"
+    assert len(user_steps) == 2 and "did not validate" in user_steps[1]
+    start = conv.trajectory.start
+    assert [m["content"] for m in start.prompt_messages if m["role"] == "user"] == ["hello"]
+    assert sum(1 for i in recorder.items if getattr(i, "step_type", "") == "user") == 2
+
+
+async def test_a_user_step_recorded_by_the_caller_is_not_recorded_twice(
+    server_factory: Any,
+) -> None:
+    server = await server_factory(lambda r: format_assistant("x", "ok", []))
+    async with Agent(model=SGLangChat(server.base_url)) as agent:
+        conv = agent.conversation()
+        await conv.record_env_step("user", "first")  # as the tau runner does
+        await conv.send("first")
+        await conv.record_env_step("user", "second")
+        await conv.send("second")
+        await conv.send("third")
+    users = [s.output for s in conv.trajectory.steps if s.step_type == "user"]
+    assert users == ["first", "second", "third"]
