@@ -37,6 +37,24 @@ def as_invoke(tool_name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def spec_builder(module: Any) -> Callable[..., ToolSpec]:
+    """``spec(name, description, parameters, mutates=False)`` for the tool functions of one
+    domain module (each named like its tool)."""
+
+    def spec(
+        name: str, description: str, parameters: dict[str, Any], *, mutates: bool = False
+    ) -> ToolSpec:
+        return ToolSpec(
+            name=name,
+            description=description,
+            parameters=parameters,
+            invoke=as_invoke(name, getattr(module, name)),
+            mutates=mutates,
+        )
+
+    return spec
+
+
 def string(description: str) -> dict[str, Any]:
     return {"type": "string", "description": description}
 

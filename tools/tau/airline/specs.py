@@ -7,7 +7,7 @@ from typing import Any
 
 from agentkit.envs.domain import ToolSpec
 
-from ..common import as_invoke, common_specs, obj, string
+from ..common import common_specs, obj, spec_builder, string
 from . import tools as t
 
 _RESERVATION_ID = string("The reservation id, e.g. '8JX2WO'.")
@@ -49,16 +49,7 @@ def _passengers(description: str) -> dict[str, Any]:
 
 
 def airline_specs() -> list[ToolSpec]:
-    def spec(
-        name: str, description: str, parameters: dict[str, Any], *, mutates: bool = False
-    ) -> ToolSpec:
-        return ToolSpec(
-            name=name,
-            description=description,
-            parameters=parameters,
-            invoke=as_invoke(name, getattr(t, name)),
-            mutates=mutates,
-        )
+    spec = spec_builder(t)
 
     common = {s.name: s for s in common_specs()}
     payment = string("A payment method id from the user's profile, e.g. 'credit_card_7815826'.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from agentkit.envs.domain import Domain, LoadedData, ToolSpec
 from agentkit.envs.tasks import Task
 
-from ..common import as_invoke, common_specs, obj, string
+from ..common import common_specs, obj, spec_builder, string
 from . import tools as t
 from .data import generate, tasks
 
@@ -29,10 +29,7 @@ You help customers of an online bookshop with their orders.
 def demo_specs() -> list[ToolSpec]:
     order_id = string("The order id, e.g. '#D5000'.")
 
-    def spec(
-        name: str, description: str, parameters: dict[str, object], mutates: bool = False
-    ) -> ToolSpec:
-        return ToolSpec(name, description, parameters, as_invoke(name, getattr(t, name)), mutates)
+    spec = spec_builder(t)
 
     common = {s.name: s for s in common_specs()}
     return [

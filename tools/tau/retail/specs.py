@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from agentkit.envs.domain import ToolSpec
 
-from ..common import as_invoke, common_specs, obj, string, string_list
+from ..common import common_specs, obj, spec_builder, string, string_list
 from . import tools as t
 
 _ORDER_ID = string("The order id, starting with '#', e.g. '#W0000000'.")
@@ -28,16 +28,7 @@ def _address(first: str, first_schema: dict[str, object]) -> dict[str, object]:
 
 
 def retail_specs() -> list[ToolSpec]:
-    def spec(
-        name: str, description: str, parameters: dict[str, object], *, mutates: bool = False
-    ) -> ToolSpec:
-        return ToolSpec(
-            name=name,
-            description=description,
-            parameters=parameters,
-            invoke=as_invoke(name, getattr(t, name)),
-            mutates=mutates,
-        )
+    spec = spec_builder(t)
 
     common = {s.name: s for s in common_specs()}
     return [
