@@ -20,7 +20,14 @@ def new_call_id() -> str:
 
 class ToolCall(BaseModel):
     """One call the model asked for. ``arguments`` is the parsed mapping; ``raw_arguments`` keeps
-    the JSON text exactly as the server sent it (chat mode), so it can be sent back unchanged."""
+    the JSON text exactly as the server sent it (chat mode), so it can be sent back unchanged.
+
+    ``parse_error`` is set when the model's call could not be parsed (invalid JSON arguments, an
+    unclosed call, no name): the loop answers it with that error as an observation instead of
+    running the tool, ``raw_arguments`` keeps what the model wrote, and the wire form
+    (:meth:`arguments_json`) is always valid JSON (``{}`` for unparseable arguments) so a strict
+    server accepts the assistant turn when it is sent back.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -28,9 +35,10 @@ class ToolCall(BaseModel):
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
     raw_arguments: str | None = None
+    parse_error: str | None = None
 
     def arguments_json(self) -> str:
-        if self.raw_arguments is not None:
+        if self.raw_arguments is not None and self.parse_error is None:
             return self.raw_arguments
         return json.dumps(self.arguments, ensure_ascii=False)
 
