@@ -1,0 +1,125 @@
+"""A tau2 domain (policy, environment factory, tasks, tool schemas of both sides) and one
+episode's state, which the agent's tools and the simulated user's tools share as ``deps``.
+
+Every tool call of an episode is logged in order with its requestor, so the evaluation can
+rebuild the final state exactly as tau2 does (:mod:`agentkit.envs.tau2.evaluation`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentkit.tool import RunContext, Tool, ToolError
+
+from .environment import Observation, Tau2Environment
+from .tasks import Tau2Task
+from .toolkit import Requestor
+
+TOOL_OUTPUT_LIMIT = 50_000_000
+
+
+def read_schemas(path: Path) -> list[dict[str, Any]]:
+    """tau2's tool schemas (``[{"type": "function", "function": {...}}]``); empty if absent."""
+    if not path.is_file():
+        return []
+    raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    return list(raw)
+
+
+@dataclass(frozen=True)
+class LoggedCall:
+    requestor: Requestor
+    name: str
+    arguments: dict[str, Any]
+    observation: str
+    error: bool
+
+
+@dataclass
+class Tau2Episode:
+    """One episode: its environment (task state applied), the tool calls of both sides and the
+    agent's messages to the user."""
+
+    domain: Tau2Domain
+    task: Tau2Task
+    env: Tau2Environment
+    calls: list[LoggedCall] = field(default_factory=list)
+    agent_messages: list[str] = field(default_factory=list)
+    transferred: bool = False
+
+    def call(self, name: str, arguments: Mapping[str, Any], requestor: Requestor) -> Observation:
+        result = self.env.respond(name, arguments, requestor)
+        self.calls.append(
+            LoggedCall(requestor, name, dict(arguments), result.content, result.error)
+        )
+        if requestor == "assistant" and name == "transfer_to_human_agents" and not result.error:
+            self.transferred = True
+        return result
+
+
+@dataclass
+class Tau2Domain:
+    name: str
+    policy: str
+    make_env: Callable[[], Tau2Environment]
+    tasks: list[Tau2Task]
+    agent_schemas: list[dict[str, Any]]
+    user_schemas: list[dict[str, Any]] = field(default_factory=list)
+
+    def task(self, task_id: str) -> Tau2Task:
+        for task in self.tasks:
+            if task.id == task_id:
+                return task
+        raise KeyError(f"{self.name}: no task {task_id!r}")
+
+    def fresh_env(self, task: Tau2Task | None = None) -> Tau2Environment:
+        env = self.make_env()
+        if task is not None:
+            env.apply_initial_state(task)
+        return env
+
+    def new_episode(self, task: Tau2Task) -> Tau2Episode:
+        return Tau2Episode(domain=self, task=task, env=self.fresh_env(task))
+
+    def tools(self) -> list[Tool]:
+        """The agent's tools (deps: a :class:`Tau2Episode`)."""
+        return [Tau2Tool(schema, "assistant") for schema in self.agent_schemas]
+
+    def user_tools(self) -> list[Tool]:
+        """The simulated user's device tools (dual-control domains)."""
+        return [Tau2Tool(schema, "user") for schema in self.user_schemas]
+
+
+class Tau2Tool(Tool):
+    """An agentkit :class:`Tool` running one tau2 tool for one side of the conversation.
+    Arguments reach the toolkit exactly as the model sent them."""
+
+    def __init__(self, schema: Mapping[str, Any], requestor: Requestor) -> None:
+        function = schema["function"]
+        super().__init__(
+            function["name"],
+            function.get("description", ""),
+            function.get("parameters", {"type": "object", "properties": {}}),
+            self._handle,
+            timeout=None,
+            max_output_chars=TOOL_OUTPUT_LIMIT,
+        )
+        self.requestor: Requestor = requestor
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(arguments)
+
+    async def _handle(self, values: dict[str, Any], ctx: RunContext[Any]) -> str:
+        episode = ctx.deps
+        if not isinstance(episode, Tau2Episode):
+            raise ToolError(
+                f"{self.name} needs a Tau2Episode as deps, got {type(episode).__name__}"
+            )
+        result = episode.call(self.name, values, self.requestor)
+        if result.error:
+            raise ToolError(result.content.removeprefix("Error: "))
+        return result.content

@@ -1,0 +1,1 @@
+"""tau2-bench's domains (telecom with its dual-control phone, retail, airline) for agentkit."""
