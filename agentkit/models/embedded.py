@@ -27,9 +27,13 @@ from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
-import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel
+
+try:
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("the embedded model needs numpy: pip install 'agentkit[embedded]'") from exc
 
 from agentkit.dialects import hermes
 

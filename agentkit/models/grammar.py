@@ -21,8 +21,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
-import numpy.typing as npt
+try:
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("constrained decoding needs numpy: pip install 'agentkit[embedded]'") from exc
 
 IdArray = npt.NDArray[np.int64]
 
