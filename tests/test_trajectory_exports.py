@@ -48,7 +48,7 @@ def _batch() -> list:  # type: ignore[type-arg]
 
 def test_infra_failures_and_unfinished_are_excluded_policy_failures_score_zero() -> None:
     report = ExportReport()
-    kept = trainable_episodes(_batch(), report)
+    kept = trainable_episodes(_batch(), report, group_policy="flag")
     assert {e.trajectory.episode_id for e in kept} == {"a0", "a1", "b0", "policy"}
     assert {x.episode_id: x.reason for x in report.excluded} == {
         "infra": "infrastructure failure",
@@ -62,7 +62,7 @@ def test_infra_failures_and_unfinished_are_excluded_policy_failures_score_zero()
 
 def test_slime_samples_have_sample_fields_and_exact_tokens() -> None:
     batch = _batch()
-    samples = slime_samples(trainable_episodes(batch))
+    samples = slime_samples(trainable_episodes(batch, group_policy="flag"))
     assert len(samples) == 4
     assert all(set(s) == SLIME_FIELDS for s in samples)
     assert [s["group_index"] for s in samples] == [0, 0, 1, 1]
@@ -90,7 +90,7 @@ def test_slime_samples_have_sample_fields_and_exact_tokens() -> None:
 
 def test_verl_rows_fields_and_group_uid() -> None:
     batch = _batch()
-    rows = verl_rows(trainable_episodes(batch))
+    rows = verl_rows(trainable_episodes(batch, group_policy="flag"))
     assert [r["uid"] for r in rows] == ["A", "A", "B", "B"]
     first = rows[0]
     (row,) = build_rows(batch[0])
@@ -129,7 +129,9 @@ def test_episode_with_broken_record_is_excluded_with_reason() -> None:
     traj.calls[0] = traj.calls[0].model_copy(update={"output_logprobs": [*lps, -1.0]})
     report = ExportReport()
     assert (
-        trainable_episodes([traj, token_episode("ok", seed=8)], report)[0].trajectory.episode_id
+        trainable_episodes([traj, token_episode("ok", seed=8)], report, group_policy="flag")[
+            0
+        ].trajectory.episode_id
         == "ok"
     )
     assert report.excluded[0].episode_id == "bad"
@@ -139,7 +141,7 @@ def test_episode_with_broken_record_is_excluded_with_reason() -> None:
 @pytest.mark.parametrize("fmt", ["slime", "verl", "sft", "hf"])
 def test_export_writes_files(tmp_path: Path, fmt: str) -> None:
     out = tmp_path / f"out.{'parquet' if fmt == 'hf' else 'jsonl'}"
-    report = export(_batch(), out, fmt)  # type: ignore[arg-type]
+    report = export(_batch(), out, fmt, group_policy="flag")  # type: ignore[arg-type]
     assert report.rows == 4
     assert len(report.excluded) == 2
     if fmt == "hf":

@@ -17,6 +17,7 @@ import typer
 
 from agentkit.trajectory.exports import ExportFormat, ExportReport
 from agentkit.trajectory.exports import export as export_records
+from agentkit.trajectory.groups import GROUP_POLICIES, IncompleteGroupError
 from agentkit.trajectory.store import FsyncPolicy, read_store
 
 EXTRA_COMMANDS = ("export", "rollout", "compact")
@@ -35,6 +36,9 @@ def _summary(report: ExportReport) -> dict[str, Any]:
         "rows": report.rows,
         "excluded": reasons,
         "flagged_rows": len(report.flagged_rows),
+        "group_policy": report.group_policy,
+        "dropped_groups": [g.model_dump() for g in report.dropped_groups],
+        "flagged_groups": [g.model_dump() for g in report.flagged_groups],
     }
 
 
@@ -49,13 +53,24 @@ def export(
     min_reward: Annotated[
         float | None, typer.Option(help="SFT only: keep episodes with at least this reward.")
     ] = None,
+    group_policy: Annotated[
+        str,
+        typer.Option(
+            help="GRPO groups a sample is missing from: drop them whole, flag their rows, or fail."
+        ),
+    ] = "drop",
 ) -> None:
     """Export a store for training: slime Samples, verl rows, sft messages, hf Parquet.
 
-    Infrastructure failures and unfinished episodes are left out (and counted).
+    Infrastructure failures and unfinished episodes are left out (and counted); GRPO groups left
+    uneven by that are dropped whole (default), flagged, or refused (--group-policy).
     """
     if fmt not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    if group_policy not in GROUP_POLICIES:
+        raise typer.BadParameter(
+            f"choose one of {', '.join(GROUP_POLICIES)}", param_hint="--group-policy"
+        )
     if not store.exists():
         raise typer.BadParameter(f"{store} does not exist", param_hint="STORE")
     decode = None
@@ -64,9 +79,18 @@ def export(
 
         decode = load_tokenizer(tokenizer).decode
     contents = read_store(store)
-    report = export_records(
-        contents.episodes, out, cast(ExportFormat, fmt), decode=decode, min_reward=min_reward
-    )
+    try:
+        report = export_records(
+            contents.episodes,
+            out,
+            cast(ExportFormat, fmt),
+            decode=decode,
+            min_reward=min_reward,
+            group_policy=group_policy,
+        )
+    except IncompleteGroupError as exc:
+        typer.echo(f"error: {exc} (nothing written; see --group-policy)", err=True)
+        raise typer.Exit(1) from exc
     summary = _summary(report)
     if contents.bad_lines:
         summary["bad_lines"] = len(contents.bad_lines)
@@ -142,6 +166,7 @@ def rollout(
             store=store,
             fsync=policy,
             progress=progress,
+            close_agents=True,
         )
 
     report = anyio.run(main)

@@ -3,7 +3,8 @@ OpenAI-messages view for SFT, and a Parquet dataset Hugging Face ``datasets`` lo
 
 Only finished episodes are exported. Infrastructure failures (and cancelled runs) are left out
 of the training exports and counted in the :class:`ExportReport` - never scored 0. Policy
-failures stay in, with reward 0.0 when the reward function gave none.
+failures stay in, with reward 0.0 when the reward function gave none. GRPO groups that are not
+whole after that are dropped, flagged or refused by an explicit policy (:mod:`.groups`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agentkit.trajectory.groups import (
+    GroupPolicy,
+    IncompleteGroup,
+    IncompleteGroupError,
+    census,
+    group_key,
+    incomplete_groups,
+)
 from agentkit.trajectory.records import (
     EpisodeStatus,
     FailureAttribution,
@@ -52,6 +61,11 @@ class ExportReport(BaseModel):
     rows: int = 0
     excluded: list[Exclusion] = Field(default_factory=list)
     flagged_rows: dict[str, list[str]] = Field(default_factory=dict)
+    group_policy: GroupPolicy = "drop"
+    dropped_groups: list[IncompleteGroup] = Field(default_factory=list)
+    """GRPO groups left out whole because a sample was missing (``drop`` policy)."""
+    flagged_groups: list[IncompleteGroup] = Field(default_factory=list)
+    """Incomplete GRPO groups exported anyway, rows marked ``group_incomplete`` (``flag``)."""
 
     def exclude(self, episode_id: str, reason: str) -> None:
         self.excluded.append(Exclusion(episode_id=episode_id, reason=reason))
@@ -90,13 +104,23 @@ class EpisodeRows(BaseModel):
     trajectory: Trajectory
     rows: list[TrainingRow]
     reward: float
+    group_incomplete: bool = False
 
 
 def trainable_episodes(
-    trajectories: Iterable[Trajectory], report: ExportReport | None = None
+    trajectories: Iterable[Trajectory],
+    report: ExportReport | None = None,
+    *,
+    group_policy: GroupPolicy = "drop",
 ) -> list[EpisodeRows]:
-    """Finished, scored, token-exact episodes with their checked rows; the rest is reported."""
+    """Finished, scored, token-exact episodes with their checked rows; the rest is reported.
+
+    Groups left uneven by the exclusions are handled by ``group_policy`` (see :mod:`.groups`);
+    ``fail`` raises :class:`IncompleteGroupError`.
+    """
     report = report if report is not None else ExportReport()
+    report.group_policy = group_policy
+    trajectories = list(trajectories)
     kept: list[EpisodeRows] = []
     for traj in trajectories:
         report.episodes += 1
@@ -124,12 +148,54 @@ def trainable_episodes(
         report.exported_episodes += 1
         report.rows += len(rows)
         kept.append(EpisodeRows(trajectory=traj, rows=rows, reward=reward))
+    kept = _apply_group_policy(trajectories, kept, report, group_policy)
     return _group_contiguous(kept)
 
 
-def _group_key(traj: Trajectory) -> str:
-    start = traj.start
-    return start.group_id or start.task_id or start.episode_id
+def _apply_group_policy(
+    trajectories: list[Trajectory],
+    kept: list[EpisodeRows],
+    report: ExportReport,
+    policy: GroupPolicy,
+) -> list[EpisodeRows]:
+    members: dict[str, set[str]] = {}
+    for item in kept:
+        members.setdefault(_group_key(item.trajectory), set()).add(item.trajectory.episode_id)
+    excluded = {x.episode_id: x.reason for x in report.excluded}
+    uneven = incomplete_groups(census(trajectories), members, excluded)
+    if not uneven:
+        return kept
+    if policy == "fail":
+        raise IncompleteGroupError(uneven)
+    names = {g.group_id: g for g in uneven}
+    report.dropped_groups.extend(g for g in uneven if g.kept == 0)
+    if policy == "flag":
+        report.flagged_groups.extend(g for g in uneven if g.kept > 0)
+        return [
+            item.model_copy(update={"group_incomplete": True})
+            if _group_key(item.trajectory) in names
+            else item
+            for item in kept
+        ]
+    report.dropped_groups.extend(g for g in uneven if g.kept > 0)
+    out: list[EpisodeRows] = []
+    for item in kept:
+        group = names.get(_group_key(item.trajectory))
+        if group is None:
+            out.append(item)
+            continue
+        report.exclude(
+            item.trajectory.episode_id,
+            f"group incomplete: {group.group_id} has {group.kept} of {group.expected} samples",
+        )
+        report.exported_episodes -= 1
+        report.rows -= len(item.rows)
+        for row in item.rows:
+            report.flagged_rows.pop(row.row_id, None)
+    return out
+
+
+_group_key = group_key
 
 
 def _group_contiguous(items: list[EpisodeRows]) -> list[EpisodeRows]:
@@ -212,6 +278,7 @@ def slime_samples(
                         "reward_components": end.reward_components,
                         "termination_reason": end.termination_reason,
                         "flags": list(row.flags),
+                        "group_incomplete": episode.group_incomplete,
                         "spans": [s.model_dump(mode="json") for s in row.spans],
                     },
                     "generate_function_path": None,
@@ -276,6 +343,7 @@ def verl_rows(episodes: Sequence[EpisodeRows]) -> list[dict[str, Any]]:
                         "reward_components": end.reward_components,
                         "weight_versions": row.weight_versions,
                         "flags": list(row.flags),
+                        "group_incomplete": episode.group_incomplete,
                     },
                 }
             )
@@ -379,6 +447,7 @@ def hf_table(episodes: Sequence[EpisodeRows]) -> Any:
             ("span_sources", pa.list_(pa.string())),
             ("weight_versions", pa.list_(pa.string())),
             ("flags", pa.list_(pa.string())),
+            ("group_incomplete", pa.bool_()),
         ],
         metadata={
             b"agentkit.format": b"agentkit-training-rows",
@@ -407,6 +476,7 @@ def hf_table(episodes: Sequence[EpisodeRows]) -> Any:
                 "span_sources": [s.source.value for s in row.spans],
                 "weight_versions": row.weight_versions,
                 "flags": row.flags,
+                "group_incomplete": episode.group_incomplete,
             }
             for name, value in values.items():
                 columns[name].append(value)
@@ -431,13 +501,18 @@ def export(
     *,
     decode: Decoder | None = None,
     min_reward: float | None = None,
+    group_policy: GroupPolicy = "drop",
 ) -> ExportReport:
-    """Write one export format: JSONL for ``slime``/``verl``/``sft``, Parquet for ``hf``."""
+    """Write one export format: JSONL for ``slime``/``verl``/``sft``, Parquet for ``hf``.
+
+    RL formats apply ``group_policy`` to GRPO groups left uneven (``fail`` raises
+    :class:`IncompleteGroupError` before anything is written); SFT has no groups.
+    """
     report = ExportReport()
     if fmt == "sft":
         write_jsonl(sft_records(trajectories, report, min_reward=min_reward), out_path)
         return report
-    episodes = trainable_episodes(trajectories, report)
+    episodes = trainable_episodes(trajectories, report, group_policy=group_policy)
     if fmt == "slime":
         write_jsonl(slime_samples(episodes, decode=decode), out_path)
     elif fmt == "verl":
