@@ -135,9 +135,15 @@ LIMITS = BrowserLimits(
 )
 
 
+def _config(site: str) -> BrowserConfig:
+    """Loopback is refused unless named: these tests name their own page server only."""
+    policy = DomainPolicy(allow_private=(site.removeprefix("http://"),))
+    return BrowserConfig(limits=LIMITS, policy=policy)
+
+
 @pytest.fixture(scope="module")
-async def pool() -> AsyncIterator[BrowserPool]:
-    async with BrowserPool(BrowserConfig(limits=LIMITS)) as started:
+async def pool(site: str) -> AsyncIterator[BrowserPool]:
+    async with BrowserPool(_config(site)) as started:
         yield started
 
 
@@ -323,7 +329,7 @@ async def test_downloads_are_refused(pool: BrowserPool, site: str) -> None:
 
 @pytest.mark.anyio
 async def test_a_dead_browser_is_relaunched_for_the_next_run(site: str) -> None:
-    async with BrowserPool(BrowserConfig(limits=LIMITS)) as own:
+    async with BrowserPool(_config(site)) as own:
         async with own.session() as browser:
             await browser.open(site + "/")
         assert own._browser is not None
@@ -387,7 +393,7 @@ def _own_chromium_main_pids() -> list[int]:
 @pytest.mark.anyio
 async def test_a_killed_browser_is_relaunched_for_the_next_run(site: str) -> None:
     before = set(_own_chromium_main_pids())
-    async with BrowserPool(BrowserConfig(limits=LIMITS)) as own:
+    async with BrowserPool(_config(site)) as own:
         mine = set(_own_chromium_main_pids()) - before
         assert len(mine) == 1, "this pool's Chromium process was not found"
         first = own._browser

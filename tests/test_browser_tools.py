@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from agentkit.sandboxes.browser import BrowserLimits, BrowserPool, BrowserSession, find_chromium
+from agentkit.sandboxes.browser import (
+    BrowserConfig,
+    BrowserLimits,
+    BrowserPool,
+    BrowserSession,
+    DomainPolicy,
+    find_chromium,
+)
 from agentkit.tools.browser import browser_tools
 
 from agentkit.tool import RunContext, ToolStatus
@@ -58,11 +65,13 @@ def site() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-async def pool() -> AsyncIterator[BrowserPool]:
+async def pool(site: str) -> AsyncIterator[BrowserPool]:
     pytest.importorskip("playwright", reason="playwright is not installed")
     if find_chromium() is None:
         pytest.skip("Debian's chromium is not installed")
-    async with BrowserPool() as started:
+    # Loopback is refused unless named: allow this test's own page server only.
+    policy = DomainPolicy(allow_private=(site.removeprefix("http://"),))
+    async with BrowserPool(BrowserConfig(policy=policy)) as started:
         yield started
 
 
