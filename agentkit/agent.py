@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import AsyncIterator, Sequence
+import sys
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
-import anyio
 from pydantic import BaseModel
 
+from agentkit.agent_config import build_tools, check_limits, check_model, check_recorder
 from agentkit.conversation import FINAL_RESULT_TOOL, Conversation, EventHandler
-from agentkit.events import FinalEvent, RunEvent
 from agentkit.messages import Message
 from agentkit.models.base import Model, ModelSettings
 from agentkit.result import RunResult
-from agentkit.tool import RunContext, Tool, ToolLike, as_tool
+from agentkit.run_stream import RunStream, stop_all
+from agentkit.tool import RunContext, Tool, ToolLike
 from agentkit.trajectory.recorder import Recorder
 from agentkit.trajectory.records import EpisodeStart, new_episode_id
 
@@ -26,6 +26,10 @@ OutputT = TypeVar("OutputT")
 
 class Agent(Generic[DepsT, OutputT]):
     """An agent: a model, instructions, tools, limits and an optional structured output type.
+
+    Everything is checked here, so a bad configuration fails at the line that builds the agent
+    (``TypeError`` for a wrong kind of value, ``ValueError`` for a bad value), not at the first
+    run.
 
     >>> agent = Agent(model=SGLangChat(url), instructions="Be brief.", tools=[get_weather])
     >>> result = await agent.run("Weather in Paris?")
@@ -47,8 +51,18 @@ class Agent(Generic[DepsT, OutputT]):
         max_tool_calls_per_turn: int | None = None,
         name: str = "agent",
     ) -> None:
-        if max_turns < 1:
-            raise ValueError("max_turns must be at least 1")
+        check_model(model)
+        check_limits(
+            max_turns=max_turns,
+            output_retries=output_retries,
+            max_parallel_tools=max_parallel_tools,
+            max_tool_calls_per_turn=max_tool_calls_per_turn,
+        )
+        if settings is not None and not isinstance(settings, ModelSettings):
+            raise TypeError(f"settings must be a ModelSettings, not {type(settings).__name__}")
+        if instructions is not None and not isinstance(instructions, str):
+            raise TypeError(f"instructions must be a str, not {type(instructions).__name__}")
+        check_recorder(recorder, "recorder")
         self.model = model
         self.instructions = instructions
         self.thinking = thinking
@@ -64,14 +78,12 @@ class Agent(Generic[DepsT, OutputT]):
         self.max_parallel_tools = max_parallel_tools
         self.max_tool_calls_per_turn = max_tool_calls_per_turn
         self.name = name
-        self.streaming = False
-        self.tools: list[Tool] = [as_tool(t) for t in tools]
-        if self.output_type is not None:
-            self.tools.append(_final_result_tool(self.output_type))
+        extra = [_final_result_tool(self.output_type)] if self.output_type is not None else []
+        self.tools: list[Tool] = build_tools(tools, extra)
         self.tools_by_name = {t.name: t for t in self.tools}
-        if len(self.tools_by_name) != len(self.tools):
-            raise ValueError("two tools share a name")
         self.tool_schemas = [t.schema() for t in self.tools]
+        self._streams: set[Any] = set()  # runs of ``stream`` still going
+        self._stream_tasks: set[Any] = set()
 
     @property
     def system_prompt(self) -> str | None:
@@ -96,6 +108,8 @@ class Agent(Generic[DepsT, OutputT]):
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Stop any stream still running (its episode is closed as cancelled), close the model."""
+        await stop_all(self._streams)
         await self.model.aclose()
 
     def conversation(
@@ -113,6 +127,7 @@ class Agent(Generic[DepsT, OutputT]):
         label: Any = None,
     ) -> Conversation[DepsT, OutputT]:
         """Start a multi-turn conversation (one episode); ``send`` user messages to it."""
+        check_recorder(recorder, "recorder")
         think = self.thinking if thinking is None else thinking
         episode = EpisodeStart(
             episode_id=episode_id or new_episode_id(),
@@ -158,16 +173,9 @@ class Agent(Generic[DepsT, OutputT]):
             **episode,
         )
         result = await conv.send(prompt, event_handler=event_handler)
-        await conv.finish(
-            status=result.status,
-            output=result.output,
-            error=result.error,
-            failure=_attribution(result),
-            termination_reason=result.status.value,
-        )
-        return result
+        return await conv.close_with(result)
 
-    async def stream(
+    def stream(
         self,
         prompt: str,
         *,
@@ -176,45 +184,27 @@ class Agent(Generic[DepsT, OutputT]):
         recorder: Recorder | None = None,
         message_history: list[Message] | None = None,
         **episode: Any,
-    ) -> AsyncIterator[RunEvent]:
-        """Yield events while the run goes; the last event is :class:`FinalEvent`."""
-        send, receive = anyio.create_memory_object_stream[RunEvent](math.inf)
+    ) -> RunStream:
+        """Events while the run goes (``async for``); the last event is :class:`FinalEvent`.
 
-        async def runner() -> None:
-            async with send:
-                result = await self.run(
-                    prompt,
-                    deps=deps,
-                    thinking=thinking,
-                    recorder=recorder,
-                    message_history=message_history,
-                    event_handler=send.send,
-                    **episode,
-                )
-                await send.send(FinalEvent(result=result))
+        Leaving early (``break``, ``aclose()``, an outer cancel scope, task cancellation) is
+        clean: the episode is closed as ``cancelled`` and nothing is raised into the caller
+        but its own cancellation (see ``agentkit/run_stream.py``).
+        """
+        check_recorder(recorder, "recorder")
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(runner)
-            try:
-                async with receive:
-                    async for event in receive:
-                        yield event
-            finally:
-                tg.cancel_scope.cancel()
+        async def run(emit: EventHandler) -> RunResult[Any]:
+            return await self.run(
+                prompt,
+                deps=deps,
+                thinking=thinking,
+                recorder=recorder,
+                message_history=message_history,
+                event_handler=emit,
+                **episode,
+            )
 
-
-def _attribution(result: RunResult[Any]) -> Any:
-    from agentkit.trajectory.records import EpisodeStatus, FailureAttribution
-
-    if result.status is EpisodeStatus.MODEL_ERROR:
-        return FailureAttribution.INFRASTRUCTURE
-    if result.status in (
-        EpisodeStatus.MAX_TURNS,
-        EpisodeStatus.OUTPUT_INVALID,
-        EpisodeStatus.TRUNCATED,
-    ):
-        return FailureAttribution.POLICY
-    return None
+        return RunStream(run, self._streams, self._stream_tasks)
 
 
 def _final_result_tool(output_type: type[BaseModel]) -> Tool:
@@ -231,4 +221,5 @@ def _final_result_tool(output_type: type[BaseModel]) -> Tool:
         handler,
         validator=output_type,
         timeout=None,
+        max_output_chars=sys.maxsize,  # the answer is parsed back from this text: never cut it
     )

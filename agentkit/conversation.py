@@ -3,40 +3,49 @@
 Turn = model call -> parse -> run the tool calls concurrently -> append results -> repeat, until a
 final answer, a limit or cancellation. Unknown tools, invalid arguments, tool exceptions and
 malformed calls become error observations the model sees. Everything is recorded as it happens.
+
+Nothing but cancellation leaves ``send``: an unexpected error (a raising event handler or
+recorder, a backend bug) ends the episode ``failed`` with the error in the record, and a
+cancellation is re-raised only once the episode is closed as ``cancelled``.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import anyio
-from pydantic import BaseModel, ValidationError
 
 from agentkit.events import (
     ModelRetryEvent,
     ReasoningDelta,
     RunEvent,
     TextDelta,
-    ToolCallEvent,
     ToolCallStarted,
     ToolResultEvent,
     TurnEnd,
 )
+from agentkit.final_answer import (
+    OutputInvalid,
+    final_from_outcome,
+    final_text,
+    jsonable,
+    retry_prompt,
+    validate_output,
+)
 from agentkit.messages import (
-    AssistantMessage,
     Message,
+    SystemMessage,
     ToolCall,
     ToolMessage,
     UserMessage,
     to_openai,
 )
-from agentkit.models.base import ModelDelta, ModelError, ModelRequest, StreamDeltaKind
-from agentkit.result import RunResult
-from agentkit.tool import RunContext, ToolOutcome, ToolStatus
+from agentkit.models.base import ModelDelta, ModelError, ModelRequest, ModelSession, StreamDeltaKind
+from agentkit.result import RunResult, failure_attribution
+from agentkit.tool import RunContext, ToolOutcome, describe_exception
+from agentkit.tool_turn import TurnCalls, dialect_of, malformed_text
 from agentkit.trajectory.recorder import Record, Recorder
 from agentkit.trajectory.records import (
     EnvStepRecord,
@@ -44,6 +53,7 @@ from agentkit.trajectory.records import (
     EpisodeStart,
     EpisodeStatus,
     FailureAttribution,
+    ModelCallRecord,
     Trajectory,
     Usage,
 )
@@ -56,6 +66,10 @@ OutputT = TypeVar("OutputT")
 EventHandler = Callable[[RunEvent], Awaitable[None]]
 
 FINAL_RESULT_TOOL = "final_result"
+
+
+class RecordingFailed(Exception):
+    """A recorder raised while the run was writing its record (e.g. the disk is full)."""
 
 
 class Conversation(Generic[DepsT, OutputT]):
@@ -79,27 +93,51 @@ class Conversation(Generic[DepsT, OutputT]):
         self.deps = deps
         self.thinking = thinking
         self.recorders = recorders
-        self.session = agent.model.session(routing_key=episode.episode_id)
+        self._session: ModelSession | None = None
+        self._session_error: Exception | None = None
+        try:
+            self._session = agent.model.session(routing_key=episode.episode_id)
+        except Exception as exc:  # reported by the first send, as a failed episode
+            self._session_error = exc
         self.messages: list[Message] = list(message_history or [])
         if not self.messages and agent.system_prompt:
-            from agentkit.messages import SystemMessage
-
             self.messages.append(SystemMessage(content=agent.system_prompt))
         self.trajectory = Trajectory(start=episode)
         self.usage = Usage()
         self.turn = 0
+        self.record_errors: list[str] = []
         self._started = False
         self._t0 = time.perf_counter()
         self._step_index = 0
         self._announced_user: str | None = None
+        self._dialect = dialect_of(agent.model)
 
     @property
     def episode_id(self) -> str:
         return self.trajectory.episode_id
 
-    async def _record(self, item: Record) -> None:
+    @property
+    def session(self) -> ModelSession:
+        if self._session is None:
+            raise RuntimeError(
+                f"the model gave no session: {describe_exception(self._session_error or Exception())}"
+            )
+        return self._session
+
+    async def _record(self, item: Record, *, strict: bool = True) -> None:
+        """Give ``item`` to every recorder. A recorder that raises does not stop the others;
+        with ``strict`` the run then fails (its record is incomplete), else it goes on."""
+        failed: str | None = None
         for recorder in self.recorders:
-            await recorder.record(item)
+            try:
+                await recorder.record(item)
+            except anyio.get_cancelled_exc_class():
+                raise
+            except Exception as exc:
+                failed = f"recorder {type(recorder).__name__} failed: {describe_exception(exc)}"
+                self.record_errors.append(failed)
+        if failed is not None and strict:
+            raise RecordingFailed(failed)
 
     async def _ensure_started(self) -> None:
         if not self._started:
@@ -138,17 +176,21 @@ class Conversation(Generic[DepsT, OutputT]):
         failure: FailureAttribution | None = None,
         termination_reason: str = "",
     ) -> EpisodeEnd:
-        """Close the episode in the record (idempotent: a second call returns the first end)."""
+        """Close the episode in the record (idempotent: a second call returns the first end).
+
+        A recorder that fails here is noted in :attr:`record_errors`; nothing is raised."""
         if self.trajectory.end is not None:
             return self.trajectory.end
-        await self._ensure_started()
+        if not self._started:
+            self._started = True
+            await self._record(self.trajectory.start, strict=False)
         end = EpisodeEnd(
             episode_id=self.episode_id,
             status=status or EpisodeStatus.COMPLETED,
             termination_reason=termination_reason,
             failure=failure,
             error=error,
-            output=_jsonable(output),
+            output=jsonable(output),
             reward=reward,
             reward_components=reward_components or {},
             usage=self.usage.model_copy(),
@@ -156,14 +198,58 @@ class Conversation(Generic[DepsT, OutputT]):
             messages=to_openai(self.messages),
         )
         self.trajectory.end = end
-        await self._record(end)
+        await self._record(end, strict=False)
         return end
+
+    async def close_with(self, result: RunResult[OutputT]) -> RunResult[OutputT]:
+        """Close the episode with ``result`` (its status, output, error and the failure
+        attribution of its status); a recorder failing on the end record makes it ``failed``."""
+        errors = len(self.record_errors)
+        await self.finish(
+            status=result.status,
+            output=result.output,
+            error=result.error,
+            failure=failure_attribution(result.status),
+            termination_reason=result.status.value,
+        )
+        if len(self.record_errors) > errors and result.status is not EpisodeStatus.FAILED:
+            result.status = EpisodeStatus.FAILED
+            result.error = self.record_errors[-1]
+        return result
 
     async def send(
         self, prompt: str | None, *, event_handler: EventHandler | None = None
     ) -> RunResult[OutputT]:
-        """Add a user message (if any) and run turns until a final answer or a limit."""
+        """Add a user message (if any) and run turns until a final answer or a limit.
+
+        Never raises but cancellation (after the episode is closed as ``cancelled``); an
+        unexpected error closes the episode as ``failed`` and is returned as that status."""
         first_new = len(self.messages)
+        try:
+            await self._start_turns(prompt)
+            result = await self._loop(event_handler or _ignore)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self.finish(status=EpisodeStatus.CANCELLED, termination_reason="cancelled")
+            raise
+        except Exception as exc:
+            error = describe_exception(exc)
+            with anyio.CancelScope(shield=True):
+                await self.finish(
+                    status=EpisodeStatus.FAILED,
+                    error=error,
+                    failure=failure_attribution(EpisodeStatus.FAILED),
+                    termination_reason="exception",
+                )
+            result = self._result(EpisodeStatus.FAILED, None, "", error)
+        result.new_messages = self.messages[first_new:]
+        return result
+
+    async def _start_turns(self, prompt: str | None) -> None:
+        if self.trajectory.end is not None:
+            raise RuntimeError(
+                f"the episode is already closed ({self.trajectory.end.status.value})"
+            )
         if prompt is not None:
             if self._started and self._announced_user != prompt:
                 # later user turns are environment steps (the first is in the episode's prompt)
@@ -173,24 +259,6 @@ class Conversation(Generic[DepsT, OutputT]):
         if not self._started and not self.trajectory.start.prompt_messages:
             self.trajectory.start.prompt_messages = to_openai(self.messages)
         await self._ensure_started()
-        emit = event_handler or _ignore
-        try:
-            result = await self._loop(emit)
-        except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await self.finish(status=EpisodeStatus.CANCELLED, termination_reason="cancelled")
-            raise
-        except Exception as exc:
-            with anyio.CancelScope(shield=True):
-                await self.finish(
-                    status=EpisodeStatus.FAILED,
-                    error=f"{type(exc).__name__}: {exc}",
-                    failure=FailureAttribution.INFRASTRUCTURE,
-                    termination_reason="exception",
-                )
-            raise
-        result.new_messages = self.messages[first_new:]
-        return result
 
     def _result(
         self,
@@ -226,9 +294,7 @@ class Conversation(Generic[DepsT, OutputT]):
                 turn=turn,
                 call_index=len(self.trajectory.calls),
             )
-            on_delta = (
-                _delta_forwarder(emit, turn) if agent.streaming or emit is not _ignore else None
-            )
+            on_delta = _delta_forwarder(emit, turn) if emit is not _ignore else None
             try:
                 response = await self.session.generate(request, on_delta=on_delta)
             except ModelError as exc:
@@ -246,36 +312,31 @@ class Conversation(Generic[DepsT, OutputT]):
                 calls = calls[:limit]
                 message = message.model_copy(update={"tool_calls": calls})
                 self.messages[-1] = message
+            if response.finish_reason == "length":
+                # the reply was cut: a call in it may be cut too, so none of them is run
+                await self._turn_end(emit, turn, response.finish_reason)
+                cut = f"; its {len(calls)} tool call(s) were not run" if calls else ""
+                error = f"the reply hit the token limit (finish_reason=length){cut}"
+                return self._result(EpisodeStatus.TRUNCATED, None, message.content.strip(), error)
             if calls or response.malformed_calls:
                 final = await self._run_tools(calls, response.malformed_calls, turn, emit)
-                if emit is not _ignore:
-                    await emit(
-                        TurnEnd(turn=turn, finish_reason=response.finish_reason, usage=self.usage)
-                    )
+                await self._turn_end(emit, turn, response.finish_reason)
                 if final is not None:
-                    return await self._complete(final, _final_text(message))
+                    return await self._complete(final, final_text(message))
                 continue
-
-            if emit is not _ignore:
-                await emit(
-                    TurnEnd(turn=turn, finish_reason=response.finish_reason, usage=self.usage)
-                )
+            await self._turn_end(emit, turn, response.finish_reason)
             text = message.content.strip()
-            if response.finish_reason == "length":
-                return self._result(
-                    EpisodeStatus.TRUNCATED, None, text, "the reply hit the token limit"
-                )
             if agent.output_type is None:
                 return await self._complete(text, text)
             try:
-                value = _validate_output(agent.output_type, text)
-            except (ValidationError, ValueError) as exc:
+                value = validate_output(agent.output_type, text)
+            except OutputInvalid as exc:
                 output_failures += 1
                 if output_failures > agent.output_retries:
                     return self._result(
                         EpisodeStatus.OUTPUT_INVALID, None, text, f"final answer invalid: {exc}"
                     )
-                retry = _retry_prompt(agent.output_type, exc)
+                retry = retry_prompt(agent.output_type, exc)
                 await self.record_env_step("user", retry)
                 self._announced_user = None
                 self.messages.append(UserMessage(content=retry))
@@ -284,14 +345,33 @@ class Conversation(Generic[DepsT, OutputT]):
         return self._result(
             EpisodeStatus.MAX_TURNS,
             None,
-            _final_text(self.messages[-1]) if self.messages else "",
+            final_text(self.messages[-1]) if self.messages else "",
             f"stopped after max_turns={agent.max_turns} model calls without a final answer",
         )
+
+    async def _turn_end(self, emit: EventHandler, turn: int, finish_reason: str) -> None:
+        if emit is not _ignore:
+            await emit(TurnEnd(turn=turn, finish_reason=finish_reason, usage=self.usage))
 
     async def _complete(self, output: Any, text: str) -> RunResult[OutputT]:
         return self._result(EpisodeStatus.COMPLETED, output, text)
 
     async def _model_failed(self, exc: ModelError, turn: int) -> RunResult[OutputT]:
+        """Record the failed call (every attempt, with its cause) and end ``model_error``."""
+        record = exc.record
+        if record is None:  # a backend that does not build one: keep the attempts anyway
+            record = ModelCallRecord(
+                episode_id=self.episode_id,
+                index=len(self.trajectory.calls),
+                turn=turn,
+                mode="tokens" if self.agent.model.mode == "tokens" else "chat",
+                attempts=list(exc.attempts),
+                failed=True,
+                error=str(exc),
+                error_cause=exc.cause,
+            )
+        self.trajectory.calls.append(record)
+        await self._record(record)
         return self._result(EpisodeStatus.MODEL_ERROR, None, "", str(exc))
 
     async def _run_tools(
@@ -304,81 +384,47 @@ class Conversation(Generic[DepsT, OutputT]):
         """Run the calls concurrently; append results in call order. Returns the validated final
         output if the model called ``final_result`` successfully, else ``None``."""
         agent = self.agent
-        outcomes: list[ToolOutcome | None] = [None] * len(calls)
-        started_at = [0.0] * len(calls)
-        limit = agent.max_parallel_tools
-        limiter = anyio.CapacityLimiter(limit) if limit and limit < len(calls) else None
+        turn_calls = TurnCalls(calls, self._dialect)
 
-        async def run_one(i: int, call: ToolCall) -> None:
-            if limiter is None:
-                await run_call(i, call)
-            else:
-                async with limiter:
-                    await run_call(i, call)
+        def context(call: ToolCall) -> RunContext[Any]:
+            return RunContext(deps=self.deps, run_id=self.episode_id, turn=turn, call_id=call.id)
 
-        async def run_call(i: int, call: ToolCall) -> None:
-            started_at[i] = time.time()
-            if emit is not _ignore:
-                await emit(ToolCallEvent(turn=turn, call=call))
-            ctx = RunContext(deps=self.deps, run_id=self.episode_id, turn=turn, call_id=call.id)
-            target = agent.tools_by_name.get(call.name)
-            if target is None:
-                names = ", ".join(sorted(agent.tools_by_name)) or "none"
-                message = f"unknown tool {call.name!r}; available tools: {names}"
-                outcomes[i] = ToolOutcome(
-                    status=ToolStatus.UNKNOWN_TOOL,
-                    output=f"Error: {message}",
-                    error=message,
-                    error_type="UnknownTool",
-                )
-            else:
-                outcomes[i] = await target.call(call.arguments, ctx)
-
+        listener = emit if emit is not _ignore else None
         try:
-            if len(calls) == 1:
-                await run_one(0, calls[0])
-            else:
-                async with anyio.create_task_group() as tg:
-                    for i, call in enumerate(calls):
-                        tg.start_soon(run_one, i, call)
+            await turn_calls.run(
+                agent.tools_by_name, context, listener, turn, agent.max_parallel_tools
+            )
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 for i, call in enumerate(calls):
-                    if outcomes[i] is None:
-                        outcomes[i] = ToolOutcome(
-                            status=ToolStatus.CANCELLED,
-                            output="Error: the run was cancelled before this call finished",
-                            error="cancelled",
-                        )
-                    await self._append_tool_result(call, outcomes[i], turn, started_at[i])  # type: ignore[arg-type]
+                    outcome = turn_calls.finished(i)
+                    started = turn_calls.started_at[i]
+                    await self._append_tool_result(call, outcome, turn, started, strict=False)
             raise
         final: Any = None
         for i, call in enumerate(calls):
-            outcome = outcomes[i]
-            assert outcome is not None
-            await self._append_tool_result(call, outcome, turn, started_at[i])
-            if emit is not _ignore:
-                await emit(ToolResultEvent(turn=turn, call=call, outcome=outcome))
+            outcome = turn_calls.finished(i)
+            await self._append_tool_result(call, outcome, turn, turn_calls.started_at[i])
+            if listener is not None:
+                await listener(ToolResultEvent(turn=turn, call=call, outcome=outcome))
             if call.name == FINAL_RESULT_TOOL and outcome.ok:
-                final = _final_from_outcome(agent.output_type, outcome)
+                final = final_from_outcome(agent.output_type, outcome)
         for problem in malformed:
-            text = (
-                f"Error: your tool call could not be parsed ({problem}). Write each call as "
-                "<tool_call>NAME\n<arg_key>KEY</arg_key>\n<arg_value>VALUE</arg_value>\n</tool_call>."
-            )
-            outcome = ToolOutcome(
-                status=ToolStatus.INVALID_ARGUMENTS,
-                output=text,
-                error=problem,
-                error_type="MalformedToolCall",
-            )
+            outcome = malformed_text(problem, self._dialect)
             placeholder = ToolCall(id="", name="", arguments={})
             await self._append_tool_result(placeholder, outcome, turn, time.time())
-            await emit(ToolResultEvent(turn=turn, call=placeholder, outcome=outcome))
+            if listener is not None:
+                await listener(ToolResultEvent(turn=turn, call=placeholder, outcome=outcome))
         return final
 
     async def _append_tool_result(
-        self, call: ToolCall, outcome: ToolOutcome, turn: int, started_at: float
+        self,
+        call: ToolCall,
+        outcome: ToolOutcome,
+        turn: int,
+        started_at: float,
+        *,
+        strict: bool = True,
     ) -> None:
         self.usage.tool_calls += 1 if call.name else 0
         self.messages.append(
@@ -394,7 +440,7 @@ class Conversation(Generic[DepsT, OutputT]):
             index=self._next_step(),
             turn=turn,
             step_type="tool",
-            call=call if call.name else None,
+            call=call if call.name or call.parse_error else None,
             status=outcome.status.value,
             error=outcome.error,
             error_type=outcome.error_type,
@@ -402,10 +448,10 @@ class Conversation(Generic[DepsT, OutputT]):
             output=outcome.output,
             truncated=outcome.truncated,
             latency_s=outcome.elapsed_s,
-            started_at=started_at,
+            started_at=started_at or time.time(),
         )
         self.trajectory.steps.append(record)
-        await self._record(record)
+        await self._record(record, strict=strict)
 
 
 async def _ignore(event: RunEvent) -> None:
@@ -421,51 +467,14 @@ def _delta_forwarder(emit: EventHandler, turn: int) -> Callable[[ModelDelta], Aw
         elif delta.kind == StreamDeltaKind.TOOL_CALL_START:
             await emit(ToolCallStarted(turn=turn, index=delta.index or 0, name=delta.name or ""))
         elif delta.kind == StreamDeltaKind.RETRY and delta.attempt is not None:
-            await emit(ModelRetryEvent(turn=turn, attempt=delta.attempt))
+            attempt = delta.attempt
+            await emit(
+                ModelRetryEvent(
+                    turn=turn,
+                    attempt=attempt,
+                    discard_partial=attempt.partial,
+                    will_retry=attempt.backoff_s is not None,
+                )
+            )
 
     return forward
-
-
-def _final_text(message: Message) -> str:
-    return message.content.strip() if isinstance(message, AssistantMessage) else ""
-
-
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
-
-
-def _validate_output(output_type: type[BaseModel], text: str) -> BaseModel:
-    """Validate the final answer: a JSON object (optionally in a code fence) for the model."""
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1)
-    if not body.startswith("{"):
-        start, end = body.find("{"), body.rfind("}")
-        if start == -1 or end <= start:
-            raise ValueError("the final answer contains no JSON object")
-        body = body[start : end + 1]
-    return output_type.model_validate_json(body)
-
-
-def _final_from_outcome(output_type: type[BaseModel] | None, outcome: ToolOutcome) -> Any:
-    if output_type is None:
-        return outcome.output
-    return output_type.model_validate_json(outcome.output)
-
-
-def _retry_prompt(output_type: type[BaseModel], exc: Exception) -> str:
-    schema = json.dumps(output_type.model_json_schema(), ensure_ascii=False)
-    return (
-        f"Your final answer did not validate: {exc}\n"
-        f"Reply with only a JSON object that matches this schema:\n{schema}"
-    )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return value

@@ -1,4 +1,4 @@
-"""What a run returns."""
+"""What a run returns, and who is to blame when it did not complete."""
 
 from __future__ import annotations
 
@@ -6,9 +6,30 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from agentkit.messages import Message
-from agentkit.trajectory.records import EpisodeStatus, Trajectory, Usage
+from agentkit.trajectory.records import EpisodeStatus, FailureAttribution, Trajectory, Usage
 
 OutputT = TypeVar("OutputT")
+
+_POLICY_FAILURES = frozenset(
+    {EpisodeStatus.MAX_TURNS, EpisodeStatus.OUTPUT_INVALID, EpisodeStatus.TRUNCATED}
+)
+_INFRASTRUCTURE_FAILURES = frozenset({EpisodeStatus.MODEL_ERROR, EpisodeStatus.FAILED})
+
+
+def failure_attribution(status: EpisodeStatus) -> FailureAttribution | None:
+    """The one place that decides who caused an unsuccessful episode.
+
+    The policy caused running out of turns, an invalid final answer and a reply cut at the
+    token limit (these stay in training data, with reward 0). The model server (``model_error``)
+    and the runtime itself (``failed``: an unexpected error) are infrastructure, so the episode
+    is left out of training and rerun on resume. Completed and cancelled episodes blame no one
+    (a cancelled one is simply unfinished work: never exported, always rerun).
+    """
+    if status in _POLICY_FAILURES:
+        return FailureAttribution.POLICY
+    if status in _INFRASTRUCTURE_FAILURES:
+        return FailureAttribution.INFRASTRUCTURE
+    return None
 
 
 @dataclass
@@ -36,3 +57,8 @@ class RunResult(Generic[OutputT]):
     @property
     def episode_id(self) -> str:
         return self.trajectory.episode_id
+
+    @property
+    def failure(self) -> FailureAttribution | None:
+        """Who caused this result when it is not a success (see :func:`failure_attribution`)."""
+        return failure_attribution(self.status)

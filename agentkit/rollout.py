@@ -3,8 +3,9 @@
 :func:`rollout` runs ``n_per_task`` episodes of every task with at most ``concurrency`` at a
 time, scores each with ``reward_fn`` and closes it in the store with its reward. One failing
 episode never stops the batch: an exception becomes an infrastructure failure in the record.
-Rerunning the same rollout on the same store skips the (task, sample) pairs already complete,
-so a killed rollout resumes where it stopped.
+Rerunning the same rollout on the same store skips the (task, sample) pairs already finished,
+so a killed or interrupted rollout resumes where it stopped: episodes left unfinished, closed as
+``cancelled`` (SIGINT, cancellation) or failed for infrastructure reasons are run again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.agent import Agent
-from agentkit.result import RunResult
+from agentkit.result import RunResult, failure_attribution
+from agentkit.tool import describe_exception
 from agentkit.trajectory.records import EpisodeStatus, FailureAttribution, RunManifest
 from agentkit.trajectory.store import FsyncPolicy, JsonlStore, read_store
 
@@ -103,7 +105,10 @@ class Progress:
 
 
 def complete_pairs(path: str | Path, *, retry_infra: bool = True) -> set[tuple[str, int]]:
-    """The (task_id, sample_index) pairs a store already holds finished episodes for."""
+    """The (task_id, sample_index) pairs a store already holds finished episodes for.
+
+    A ``cancelled`` episode (interrupted: SIGINT, a cancelled rollout) never counts as done;
+    nor, with ``retry_infra``, does an infrastructure failure."""
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return set()
@@ -112,20 +117,12 @@ def complete_pairs(path: str | Path, *, retry_infra: bool = True) -> set[tuple[s
         start, end = traj.start, traj.end
         if start.task_id is None or start.sample_index is None or end is None:
             continue
+        if end.status in (EpisodeStatus.CANCELLED, EpisodeStatus.RUNNING):
+            continue
         if retry_infra and end.failure is FailureAttribution.INFRASTRUCTURE:
             continue
         done.add((start.task_id, start.sample_index))
     return done
-
-
-def _attribution(status: EpisodeStatus) -> FailureAttribution | None:
-    if status is EpisodeStatus.MODEL_ERROR:
-        return FailureAttribution.INFRASTRUCTURE
-    if status in (EpisodeStatus.MAX_TURNS, EpisodeStatus.OUTPUT_INVALID, EpisodeStatus.TRUNCATED):
-        return FailureAttribution.POLICY
-    if status is EpisodeStatus.FAILED:
-        return FailureAttribution.ENVIRONMENT
-    return None
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -135,7 +132,7 @@ async def _maybe_await(value: Any) -> Any:
 
 
 def _short(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
+    return describe_exception(exc)[:500]
 
 
 async def _run_episode(
@@ -159,16 +156,10 @@ async def _run_episode(
     start.prompt_messages = (
         [{"role": "system", "content": start.instructions}] if start.instructions else []
     ) + [{"role": "user", "content": task.prompt}]
-    try:
-        result = await conv.send(task.prompt)
-    except Exception as exc:
-        await conv.finish(
-            status=EpisodeStatus.FAILED,
-            failure=FailureAttribution.INFRASTRUCTURE,
-            error=_short(exc),
-            termination_reason="exception",
-        )
-        return conv.episode_id, _short(exc)
+    result = await conv.send(task.prompt)  # never raises but cancellation
+    if result.status is EpisodeStatus.FAILED:
+        await conv.close_with(result)
+        return conv.episode_id, result.error or "failed"
     reward: Reward | None = None
     try:
         if reward_fn is not None:
@@ -189,7 +180,7 @@ async def _run_episode(
         status=result.status,
         output=result.output,
         error=result.error,
-        failure=_attribution(result.status),
+        failure=failure_attribution(result.status),
         termination_reason=result.status.value,
         reward=reward.value if reward else None,
         reward_components=reward.components if reward else None,
@@ -210,11 +201,13 @@ async def rollout(
     progress: bool | IO[str] = True,
     retry_infra: bool = True,
     metadata: dict[str, Any] | None = None,
+    close_agents: bool = False,
 ) -> RolloutReport:
     """Run ``n_per_task`` samples of every task (one GRPO group per task) into ``store``.
 
-    ``agent_factory(task)`` gives the agent for an episode (it may return one shared agent; the
-    rollout does not close agents). ``reward_fn(task, result)`` returns a float, a
+    ``agent_factory(task)`` gives the agent for an episode (it may return one shared agent).
+    With ``close_agents`` every agent it gave is closed at the end, however the rollout ends
+    (the ``agentkit rollout`` command does this); else closing them is the caller's job. ``reward_fn(task, result)`` returns a float, a
     :class:`Reward` or ``None``; it may be async. Pairs (task, sample) already finished in the
     store are skipped (infrastructure failures are run again unless ``retry_infra=False``).
     """
@@ -237,9 +230,16 @@ async def rollout(
         stream=progress if not isinstance(progress, bool) else None,
         enabled=progress is not False,
     )
+    agents: dict[int, Agent[Any, Any]] = {}
+
+    async def make_agent(task: RolloutTask) -> Agent[Any, Any]:
+        agent: Agent[Any, Any] = await _maybe_await(agent_factory(task))
+        agents.setdefault(id(agent), agent)
+        return agent
+
     try:
         if jobs and _only_blank(path):
-            agent = await _maybe_await(agent_factory(jobs[0][0]))
+            agent = await make_agent(jobs[0][0])
             sink.write(
                 RunManifest(
                     model=agent.model.name,
@@ -257,7 +257,7 @@ async def rollout(
                 episode_id: str
                 error: str | None
                 try:
-                    agent = await _maybe_await(agent_factory(task))
+                    agent = await make_agent(task)
                 except Exception as exc:
                     episode_id, error = "", f"agent factory failed: {_short(exc)}"
                 else:
@@ -280,10 +280,21 @@ async def rollout(
             for _ in range(min(concurrency, max(len(jobs), 1))):
                 tg.start_soon(worker)
     finally:
+        if close_agents:
+            with anyio.CancelScope(shield=True):
+                await _close_all(agents.values())
         if owned:
             sink.close()
     report.elapsed_s = time.perf_counter() - t0
     return report
+
+
+async def _close_all(agents: Iterable[Agent[Any, Any]]) -> None:
+    for agent in agents:
+        try:
+            await agent.aclose()
+        except Exception as exc:  # closing one must not keep the others open
+            print(f"agentkit rollout: closing an agent failed: {_short(exc)}", file=sys.stderr)
 
 
 def _only_blank(path: Path) -> bool:

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar, get_origin, get_type_hints, overload
 import anyio
 import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import Field as PydField
 
 DepsT = TypeVar("DepsT")
 
@@ -157,14 +158,17 @@ class Tool:
         return {name: getattr(model, name) for name in type(model).model_fields}
 
     async def call(self, arguments: Mapping[str, Any], ctx: RunContext[Any]) -> ToolOutcome:
-        """Validate and run; never raises except for cancellation of the caller."""
+        """Validate, run and render; never raises except for cancellation of the caller."""
         started = time.perf_counter()
         try:
             values = self.validate(arguments)
         except ValidationError as exc:
             return self._fail(ToolStatus.INVALID_ARGUMENTS, _describe_validation(exc), exc, started)
         except ToolError as exc:
-            return self._fail(ToolStatus.INVALID_ARGUMENTS, str(exc), exc, started)
+            return self._fail(ToolStatus.INVALID_ARGUMENTS, safe_str(exc), exc, started)
+        except Exception as exc:  # a validator that crashed instead of rejecting
+            message = f"argument validation failed: {describe_exception(exc)}"
+            return self._fail(ToolStatus.INVALID_ARGUMENTS, message, exc, started)
         try:
             if self.timeout is None:
                 value = await self.handler(values, ctx)
@@ -175,14 +179,17 @@ class Tool:
             message = f"tool {self.name!r} timed out after {self.timeout:g} s"
             return self._fail(ToolStatus.TIMEOUT, message, exc, started)
         except ToolError as exc:
-            return self._fail(ToolStatus.ERROR, str(exc), exc, started)
+            return self._fail(ToolStatus.ERROR, safe_str(exc), exc, started)
         except anyio.get_cancelled_exc_class():
             raise
         except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
+            return self._fail(ToolStatus.ERROR, describe_exception(exc), exc, started)
+        try:
+            text = render_output(value)
+            shown, cut = truncate(text, self.max_output_chars)
+        except Exception as exc:  # e.g. a result whose __str__ raises
+            message = f"the result of {self.name!r} cannot be shown: {describe_exception(exc)}"
             return self._fail(ToolStatus.ERROR, message, exc, started)
-        text = render_output(value)
-        shown, cut = truncate(text, self.max_output_chars)
         return ToolOutcome(
             status=ToolStatus.OK,
             output=shown,
@@ -204,6 +211,19 @@ class Tool:
             truncated=cut,
             elapsed_s=time.perf_counter() - started,
         )
+
+
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in when the exception's own ``__str__`` fails."""
+    try:
+        return str(exc)
+    except Exception as inner:
+        return f"<{type(exc).__name__} whose message cannot be shown: {type(inner).__name__}>"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message`` for an error text the model or the record can show."""
+    return f"{type(exc).__name__}: {safe_str(exc)}"
 
 
 def _describe_validation(exc: ValidationError) -> str:
@@ -317,8 +337,6 @@ def tool_from_function(
             continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise TypeError(f"tool {fn.__name__}: *args/**kwargs are not supported")
-        from pydantic import Field as PydField
-
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[pname] = (annotation, PydField(default, description=arg_docs.get(pname) or None))
     model_name = "".join(part.title() for part in (name or fn.__name__).split("_")) + "Args"

@@ -42,6 +42,14 @@ _TOOLS_OUTRO = (
 _FENCE = re.compile(r"^```(?:json)?\s*\n?(.*?)\n?```$", re.DOTALL)
 
 
+def repair_hint() -> str:
+    """How a well-formed Hermes call is written: one JSON object per ``<tool_call>`` block."""
+    return (
+        'Write each call as <tool_call>\n{"name": NAME, "arguments": {...}}\n</tool_call>, '
+        "where the arguments are one valid JSON object (double-quoted keys and strings)."
+    )
+
+
 # -- formatting --------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .parse import parse
 from .render import format_assistant, render, render_continuation
+from .repair import repair_hint
 from .results import Parsed, ParsedToolCall, Problem, ProblemKind
 from .stream import (
     ContentDelta,
@@ -39,4 +40,5 @@ __all__ = [
     "parse",
     "render",
     "render_continuation",
+    "repair_hint",
 ]
