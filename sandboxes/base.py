@@ -38,15 +38,31 @@ class ExecResult(BaseModel):
     dir (a tmpfs) was emptied."""
     disk_full: bool = False
     """The writable work dir or /tmp is full."""
+    killed_processes: int = 0
+    """Processes of the sandbox killed after the command (timeout, process limit, a runner
+    that died), whatever they did to detach; none was left alive unless ``error`` says so."""
+    error: str | None = None
+    """The sandbox could not run or watch the command to its end (its runner died, a protocol
+    error, processes that would not die): the outcome is unknown and the command was not re-run."""
     duration_s: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        """Exit code 0 and no limit hit, no timeout, no error: the only success."""
+        return self.exit_code == 0 and not (
+            self.timed_out
+            or self.oom_killed
+            or self.pids_limit_hit
+            or self.disk_full
+            or self.restarted
+            or self.error
+        )
 
     def notes(self) -> list[str]:
         """One sentence per limit the command ran into, for the model to read."""
         out: list[str] = []
+        if self.error:
+            out.append(f"sandbox error: {self.error}")
         if self.timed_out:
             out.append("the command timed out and all its processes were killed")
         if self.oom_killed:
@@ -59,6 +75,8 @@ class ExecResult(BaseModel):
             out.append("the sandbox had to be restarted: its files were lost")
         if self.disk_full:
             out.append("the sandbox disk is full")
+        if self.killed_processes:
+            out.append(f"{self.killed_processes} process(es) left in the sandbox were killed")
         if self.truncated:
             out.append(
                 f"output was truncated (stdout {self.stdout_bytes} bytes, stderr {self.stderr_bytes} bytes)"
@@ -69,6 +87,8 @@ class ExecResult(BaseModel):
         """The observation a model sees: exit code, notes, stdout and stderr."""
         code = "none" if self.exit_code is None else str(self.exit_code)
         parts = [f"exit code: {code}"]
+        if self.exit_code == 0 and not self.ok:
+            parts.append("status: failed (see the notes)")
         parts += [f"note: {n}" for n in self.notes()]
         if self.stdout:
             parts.append("stdout:\n" + self.stdout.rstrip("\n"))

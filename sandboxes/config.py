@@ -12,6 +12,8 @@ DEFAULT_IMAGE = "agentkit/sandbox:bookworm"
 LABEL = "agentkit.sandbox"
 LABEL_OWNER_PID = "agentkit.owner_pid"
 LABEL_OWNER_HOST = "agentkit.owner_host"
+LABEL_OWNER_BOOT = "agentkit.owner_boot"
+LABEL_OWNER_START = "agentkit.owner_start"
 LABEL_POOL = "agentkit.pool"
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgKMG]?)[bB]?\s*$")
@@ -86,20 +88,48 @@ class SandboxConfig(BaseModel):
         return value
 
 
+def boot_id() -> str:
+    """This machine's boot id ("" when the kernel does not expose one)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def process_start(pid: int) -> str:
+    """A process's start time in clock ticks since boot ("" if it does not exist or is hidden);
+    with the boot id it names one process even after its pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            stat = handle.read()
+    except OSError:
+        return ""
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
 def owner_labels() -> dict[str, str]:
-    """Labels naming this process as the owner, used to reap containers of dead owners."""
+    """Labels naming this process as the owner, used to reap containers of dead owners: host,
+    pid, boot id and the pid's start time (so a reused pid is not taken for the owner)."""
+    pid = os.getpid()
     return {
         LABEL: "1",
-        LABEL_OWNER_PID: str(os.getpid()),
+        LABEL_OWNER_PID: str(pid),
         LABEL_OWNER_HOST: socket.gethostname(),
+        LABEL_OWNER_BOOT: boot_id(),
+        LABEL_OWNER_START: process_start(pid),
     }
 
 
 def owner_is_alive(labels: dict[str, str]) -> bool:
-    """Whether the process that made a container still runs (on this host; other hosts: assume
-    yes)."""
+    """Whether the process that made a container still runs. Other hosts: assume yes. Here: the
+    boot must be the same, the pid must exist and, when recorded, started at the same tick."""
     if labels.get(LABEL_OWNER_HOST) != socket.gethostname():
         return True
+    boot = labels.get(LABEL_OWNER_BOOT, "")
+    if boot and boot_id() and boot != boot_id():
+        return False
     try:
         pid = int(labels.get(LABEL_OWNER_PID, ""))
     except ValueError:
@@ -109,5 +139,6 @@ def owner_is_alive(labels: dict[str, str]) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    start = labels.get(LABEL_OWNER_START, "")
+    return not start or process_start(pid) in ("", start)

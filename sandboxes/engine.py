@@ -155,6 +155,44 @@ class Engine:
         volumes: list[dict[str, Any]] = (result or {}).get("Volumes") or []
         return volumes
 
+    # --- networks ------------------------------------------------------------------------------
+
+    async def network_create(self, name: str, labels: Mapping[str, str], *, internal: bool) -> str:
+        result = await self.request(
+            "POST",
+            "/networks/create",
+            body={
+                "Name": name,
+                "Driver": "bridge",
+                "Internal": internal,
+                "CheckDuplicate": True,
+                "Labels": dict(labels),
+            },
+        )
+        return str(result["Id"])
+
+    async def network_remove(self, nid: str) -> None:
+        try:
+            await self.request("DELETE", f"/networks/{nid}")
+        except EngineError as exc:
+            if exc.status != 404:
+                raise
+
+    async def network_connect(self, nid: str, cid: str, aliases: list[str] | None = None) -> None:
+        body: dict[str, Any] = {"Container": cid}
+        if aliases:
+            body["EndpointConfig"] = {"Aliases": aliases}
+        await self.request("POST", f"/networks/{nid}/connect", body=body)
+
+    async def network_inspect(self, nid: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", f"/networks/{nid}")
+        return result
+
+    async def networks_with_label(self, label: str) -> list[dict[str, Any]]:
+        filters = json.dumps({"label": [label]})
+        result = await self.request("GET", "/networks", params={"filters": filters})
+        return list(result or [])
+
     # --- containers ----------------------------------------------------------------------------
 
     async def container_create(self, name: str, config: Mapping[str, Any]) -> str:

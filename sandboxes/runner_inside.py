@@ -1,26 +1,41 @@
 """The command runner that lives inside a sandbox container (stdlib only, python3 >= 3.8).
 
-Started once per container with ``docker exec -i ... python3 -u -c <this file>`` as the job user,
+Started once per container with ``docker exec -i ... python3 -I -c <this file>`` as the job user,
 it reads one JSON request per line on stdin and answers one JSON line per request on stdout, so a
-warm command costs a pipe round trip instead of a new ``docker exec``. Each command runs in its own
-session (process group); a timeout kills the whole group. Output is captured head + tail within a
-byte limit. The cgroup's OOM-kill and pid-limit counters are read around each command.
+warm command costs a pipe round trip instead of a new ``docker exec``.
+
+The result channel is out of the commands' reach by construction: before reading anything the
+runner makes itself non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``), so the kernel refuses every
+other process of the same uid ``/proc/<runner>/fd``, ``environ``, ``mem`` and ptrace; a command
+can kill or stop the runner (the host then reports that command as failed and starts a new
+runner) but cannot write into its stdout or read its stdin. The runner refuses to start when that
+protection cannot be set.
+
+Each command runs in its own session. A timeout, or a pid-limit hit, kills every process of the
+job uid but the runner itself (``kill(-1, SIGKILL)`` until ``/proc`` shows none), whatever the
+command did to detach; the answer says how many were killed and whether any survived.
 
 Requests: ``{"id": n, "argv": [...], "cwd": "...", "env": {...}, "timeout": s, "limit": bytes}``,
-``{"id": n, "ping": true}``, ``{"kill": n}``, ``{"id": n, "reset": true, "paths": [...]}`` (kill
-every other process of the job user, empty the given directories).
+``{"id": n, "ping": true}``, ``{"kill": n}`` (kill a command's session), ``{"id": n, "killall":
+true}``, ``{"id": n, "reset": true, "paths": [...]}`` (kill every other job process, empty the
+directories, drop SysV IPC objects, then verify all of it).
 """
 
 import contextlib
+import ctypes
 import json
 import os
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import threading
-from typing import IO, Any
+import time
+from typing import Any
 
+_PR_SET_DUMPABLE, _PR_GET_DUMPABLE = 4, 3
+_IPC_RMID = 0
 _LOCK = threading.Lock()
 _PROCS: "dict[int, subprocess.Popen[bytes]]" = {}
 _COUNTERS = (
@@ -29,6 +44,15 @@ _COUNTERS = (
     ("/sys/fs/cgroup/pids/pids.events", "max", "pids"),
     ("/sys/fs/cgroup/pids.events", "max", "pids"),
 )
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _protect() -> None:
+    """Make this process non-dumpable; exit if the kernel does not confirm it."""
+    _LIBC.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if _LIBC.prctl(_PR_GET_DUMPABLE, 0, 0, 0, 0) != 0:
+        sys.stderr.write("agentkit runner: cannot make itself non-dumpable\n")
+        sys.exit(3)
 
 
 def _counters() -> "dict[str, int]":
@@ -77,17 +101,6 @@ class _Capture:
         return text, True
 
 
-def _pump(stream: "IO[bytes]", capture: _Capture) -> None:
-    try:
-        while True:
-            chunk = stream.read1(65536)  # type: ignore[attr-defined]
-            if not chunk:
-                break
-            capture.add(chunk)
-    except (OSError, ValueError):
-        pass
-
-
 def _send(message: "dict[str, Any]") -> None:
     data = (json.dumps(message) + "\n").encode()
     with _LOCK:
@@ -104,6 +117,96 @@ def _disk_full(paths: "list[str]") -> bool:
         if stat.f_bavail * stat.f_frsize < 64 * 1024:
             return True
     return False
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def _job_processes() -> "list[int]":
+    """Live (non-zombie) processes of this uid, except the runner itself."""
+    me, uid, found = os.getpid(), os.getuid(), []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/status") as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        except OSError:
+            continue
+        state = fields.get("State", "").split()
+        real_uid = fields.get("Uid", "").split()
+        if real_uid and int(real_uid[0]) == uid and state and state[0] not in ("Z", "X"):
+            found.append(int(name))
+    return found
+
+
+def _kill_all() -> "dict[str, int]":
+    """SIGKILL every process of this uid but the runner, until none is left (2 s at most)."""
+    killed = len(_job_processes())
+    deadline = time.monotonic() + 2.0
+    left = killed
+    while left:
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)  # every process we may signal, except ourselves
+        time.sleep(0.005)
+        left = len(_job_processes())
+        if time.monotonic() > deadline:
+            break
+    return {"killed": killed, "left": left}
+
+
+def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+# --- one command -----------------------------------------------------------------------------
+
+
+def _pump(proc: "subprocess.Popen[bytes]", out: _Capture, err: _Capture, timeout: float) -> bool:
+    """Read both pipes until they close; True if the timeout passed first. Once the process has
+    exited, background children that keep the pipes open get one more second."""
+    deadline = time.monotonic() + timeout
+    sel = selectors.DefaultSelector()
+    captures = {}
+    for pipe, capture in ((proc.stdout, out), (proc.stderr, err)):
+        if pipe is not None:
+            sel.register(pipe, selectors.EVENT_READ)
+            captures[pipe.fileno()] = (pipe, capture)
+    pidfd = -1
+    with contextlib.suppress(AttributeError, OSError):
+        pidfd = os.pidfd_open(proc.pid)  # type: ignore[attr-defined]
+        sel.register(pidfd, selectors.EVENT_READ)
+    exited_at = None
+    try:
+        while captures:
+            now = time.monotonic()
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+                if pidfd >= 0:
+                    sel.unregister(pidfd)
+            if exited_at is not None and now - exited_at > 1.0:
+                break
+            if exited_at is None and now >= deadline:
+                return True
+            wait = (deadline - now) if exited_at is None else 1.0 - (now - exited_at)
+            if pidfd < 0:
+                wait = min(wait, 0.01)
+            for key, _ in sel.select(max(wait, 0.0)):
+                if key.fd == pidfd:
+                    continue
+                pipe, capture = captures[key.fd]
+                chunk = os.read(key.fd, 65536)
+                if chunk:
+                    capture.add(chunk)
+                else:
+                    sel.unregister(pipe)
+                    del captures[key.fd]
+        return False
+    finally:
+        sel.close()
+        if pidfd >= 0:
+            os.close(pidfd)
 
 
 def _run(request: "dict[str, Any]") -> None:
@@ -125,35 +228,34 @@ def _run(request: "dict[str, Any]") -> None:
         )
     except OSError as exc:
         after = _counters()
+        pids = after["pids"] > before["pids"] or exc.errno == 11
         _send(
             {
                 "id": rid,
                 "exit_code": 126 if isinstance(exc, PermissionError) else 127,
                 "stdout": "",
                 "stderr": f"{exc.filename or request['argv'][0]}: {exc.strerror or exc}\n",
-                "pids": after["pids"] > before["pids"] or exc.errno == 11,
+                "pids": pids,
                 "oom": after["oom"] > before["oom"],
+                **(_kill_all() if pids else {}),
             }
         )
         return
     _PROCS[rid] = proc
-    pumps = [
-        threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stderr, err), daemon=True),
-    ]
-    for pump in pumps:
-        pump.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=request.get("timeout"))
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    timed_out = _pump(proc, out, err, request.get("timeout") or 1e9)
+    kills: dict[str, int] = {}
+    if timed_out:
         _kill_group(proc)
-        proc.wait()
-    for pump in pumps:
-        pump.join(timeout=1.0)  # background children may keep the pipes open: stop waiting
+        kills = _kill_all()
+    proc.wait()
     _PROCS.pop(rid, None)
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
     after = _counters()
+    pids = after["pids"] > before["pids"]
+    if pids and not kills:
+        kills = _kill_all()
     stdout, cut_out = out.result()
     stderr, cut_err = err.result()
     code = proc.returncode
@@ -168,59 +270,109 @@ def _run(request: "dict[str, Any]") -> None:
             "truncated": cut_out or cut_err,
             "timed_out": timed_out,
             "oom": after["oom"] > before["oom"],
-            "pids": after["pids"] > before["pids"],
+            "pids": pids,
             "disk_full": _disk_full(request.get("disk_paths") or []),
+            **kills,
         }
     )
 
 
-def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
+# --- reset between leases --------------------------------------------------------------------
+
+
+def _empty_dir(root: str, left: "list[str]") -> None:
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return
+    except OSError:
+        left.append(root)
+        return
+    for name in names:
+        path = os.path.join(root, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError:
+            pass
     with contextlib.suppress(OSError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        left.extend(os.path.join(root, name) for name in os.listdir(root))
+
+
+def _sysv_ipc(remove: bool) -> "list[str]":
+    """SysV shared memory, message queues and semaphores of this uid (removed if asked)."""
+    found = []
+    uid = os.getuid()
+    for kind, fn in (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl")):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as handle:
+                rows = [line.split() for line in handle.readlines()[1:]]
+        except OSError:
+            continue
+        for row in rows:
+            if len(row) < 2 or not row[1].isdigit():
+                continue
+            owner_col = {"shm": 7, "msg": 7, "sem": 4}[kind]
+            if len(row) > owner_col and row[owner_col] == str(uid):
+                found.append(f"{kind}:{row[1]}")
+                if remove:
+                    if kind == "sem":
+                        _LIBC.semctl(int(row[1]), 0, _IPC_RMID)
+                    else:
+                        getattr(_LIBC, fn)(int(row[1]), _IPC_RMID, None)
+    return found
 
 
 def _reset(request: "dict[str, Any]") -> "dict[str, Any]":
-    """Kill every other process of this user (kill(-1) spares the caller), empty the dirs."""
-    with contextlib.suppress(OSError):
-        os.kill(-1, signal.SIGKILL)
+    """Kill every other process of this uid, empty the dirs, drop IPC objects, verify."""
+    kills = _kill_all()
     _PROCS.clear()
-    left = []
+    left: list[str] = []
     for root in request.get("paths") or []:
+        _empty_dir(root, left)
+    _sysv_ipc(remove=True)
+    ipc_left = _sysv_ipc(remove=False)
+    procs_left = len(_job_processes())
+    ok = not left and not ipc_left and procs_left == 0 and kills["left"] == 0
+    return {
+        "id": request["id"],
+        "ok": ok,
+        "left": left + ipc_left,
+        "killed": kills["killed"],
+        "procs_left": procs_left,
+    }
+
+
+def _handle(request: "dict[str, Any]") -> None:
+    if "kill" in request:
+        proc = _PROCS.get(request["kill"])
+        if proc is not None:
+            _kill_group(proc)
+    elif request.get("reset"):
+        _send(_reset(request))
+    elif request.get("killall"):
+        _send({"id": request["id"], **_kill_all()})
+    elif request.get("ping"):
+        _send({"id": request["id"], "pong": os.getpid()})
+    else:
         try:
-            names = os.listdir(root)
-        except OSError:
-            continue
-        for name in names:
-            path = os.path.join(root, name)
-            try:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path)
-                else:
-                    os.unlink(path)
-            except OSError:
-                left.append(path)
-    return {"id": request["id"], "ok": not left, "left": left}
+            threading.Thread(target=_run, args=(request,), daemon=True).start()
+        except RuntimeError:  # cannot start a thread: the pid limit is reached
+            _send({"id": request["id"], "exit_code": None, "pids": True, **_kill_all()})
 
 
 def main() -> None:
+    _protect()
+    os.chdir("/")
     for line in sys.stdin.buffer:
         try:
             request = json.loads(line)
         except ValueError:
             continue
-        if "kill" in request:
-            proc = _PROCS.get(request["kill"])
-            if proc is not None:
-                _kill_group(proc)
-        elif request.get("reset"):
-            _send(_reset(request))
-        elif request.get("ping"):
-            _send({"id": request["id"], "pong": os.getpid()})
-        else:
-            try:
-                threading.Thread(target=_run, args=(request,), daemon=True).start()
-            except RuntimeError:  # cannot start a thread: the pid limit is reached
-                _send({"id": request["id"], "exit_code": None, "pids": True, "stderr": ""})
+        if isinstance(request, dict):
+            _handle(request)
     for proc in list(_PROCS.values()):
         _kill_group(proc)
 

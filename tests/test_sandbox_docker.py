@@ -184,7 +184,7 @@ async def test_missing_image_is_a_clear_error(engine: Engine) -> None:
 
 
 async def test_direct_exec_path_without_runner(sandbox: DockerSandbox) -> None:
-    """The one-exec-per-command path (images without python3, or a busy runner) behaves alike."""
+    """The one-exec-per-command path (images without python3) behaves alike."""
     sandbox.use_runner = False
     await sandbox._drop_runner()
     result = await sandbox.exec("echo out; echo err >&2; exit 5")
@@ -195,6 +195,13 @@ async def test_direct_exec_path_without_runner(sandbox: DockerSandbox) -> None:
     assert big.truncated and big.stdout_bytes == 50000
     oom = await sandbox.exec(["python3", "-c", "x = bytearray(1024**3)"])
     assert oom.oom_killed and oom.exit_code == 137
+    detached = await sandbox.exec("setsid sh -c 'sleep 300' & sleep 300", timeout=1)
+    assert detached.timed_out and detached.killed_processes >= 2 and detached.error is None
+    left = await sandbox.exec("ps -o args | grep -c -E '^sleep 300' || true")
+    assert left.stdout.strip() == "0"
+    bomb = await sandbox.exec(["python3", "-c", "import os\nwhile True:\n    os.fork()"])
+    assert bomb.pids_limit_hit and not bomb.ok
+    assert (await sandbox.exec("echo alive")).stdout == "alive\n"
 
 
 async def test_concurrent_commands_in_one_sandbox(sandbox: DockerSandbox) -> None:
@@ -214,8 +221,10 @@ async def test_commands_go_through_the_runner_and_survive_its_death(
 ) -> None:
     await sandbox.exec("true")
     assert sandbox._runner is not None and not sandbox._runner.closed
-    killed = await sandbox.exec("kill -9 -1")  # kills the runner too: falls back, then restarts
-    assert killed.exit_code is not None
+    killed = await sandbox.exec("echo once >> count.txt; kill -9 -1")  # kills the runner too
+    assert not killed.ok and killed.exit_code is None
+    assert killed.error and "runner died" in killed.error
+    assert (await sandbox.read_file("count.txt")) == b"once\n"  # it ran once, not re-run
     again = await sandbox.exec("echo ok")
     assert again.stdout == "ok\n"
     assert sandbox._runner is not None and not sandbox._runner.closed

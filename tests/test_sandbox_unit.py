@@ -1,4 +1,4 @@
-"""Sandbox pieces that need no Docker engine: results, capture, status line, config, recipes."""
+"""Sandbox pieces that need no Docker engine: results, capture, config, owners, recipes."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ import struct
 import pytest
 from agentkit.sandboxes.base import ExecResult
 from agentkit.sandboxes.config import (
+    LABEL_OWNER_BOOT,
     LABEL_OWNER_HOST,
     LABEL_OWNER_PID,
+    LABEL_OWNER_START,
     SandboxConfig,
     owner_is_alive,
     owner_labels,
     parse_size,
 )
-from agentkit.sandboxes.docker_sandbox import _Capture, _container_spec, _split_status
+from agentkit.sandboxes.direct_exec import Capture as _Capture
+from agentkit.sandboxes.docker_sandbox import container_spec
 from agentkit.sandboxes.engine import Engine, EngineUnavailable, _frames
 from agentkit.sandboxes.image import DEFAULT_RECIPE, Recipe, RecipeError
 from pydantic import ValidationError
@@ -53,14 +56,23 @@ def test_capture_small_output_is_untouched() -> None:
     assert cap.text() == "hello wörld"
 
 
-def test_status_line_is_split_off() -> None:
-    stderr, status = _split_status("warn\n\nNONCE 3 1 0\n", "NONCE")
-    assert stderr == "warn\n"
-    assert status == (3, True, False)
-    same, none = _split_status("no status here\n", "NONCE")
-    assert same == "no status here\n" and none is None
-    # a forged line with another nonce is not taken
-    assert _split_status("\nOTHER 0 0 0\n", "NONCE")[1] is None
+def test_a_limit_hit_or_an_error_is_never_success() -> None:
+    for flags in (
+        {"pids_limit_hit": True},
+        {"oom_killed": True},
+        {"disk_full": True},
+        {"timed_out": True},
+        {"restarted": True},
+        {"error": "the command runner died"},
+    ):
+        result = ExecResult(exit_code=0, **flags)  # type: ignore[arg-type]
+        assert not result.ok, flags
+        lines = result.render().splitlines()
+        assert lines[:2] == ["exit code: 0", "status: failed (see the notes)"], flags
+        assert any(line.startswith("note: ") for line in lines), flags
+    died = ExecResult(exit_code=None, error="the command runner died", killed_processes=2)
+    assert "note: sandbox error: the command runner died" in died.render()
+    assert "2 process(es) left in the sandbox were killed" in died.render()
 
 
 def test_parse_size() -> None:
@@ -73,7 +85,7 @@ def test_parse_size() -> None:
 
 
 def test_config_is_hardened_by_default() -> None:
-    spec = _container_spec(SandboxConfig(), {"a": "b"}, "vol")
+    spec = container_spec(SandboxConfig(), {"a": "b"}, "vol")
     host = spec["HostConfig"]
     assert host["NetworkMode"] == "none"
     assert host["ReadonlyRootfs"] is True
@@ -101,6 +113,12 @@ def test_owner_liveness() -> None:
     assert owner_is_alive(labels)
     assert not owner_is_alive({**labels, LABEL_OWNER_PID: "999999999"})
     assert owner_is_alive({**labels, LABEL_OWNER_HOST: "another-host", LABEL_OWNER_PID: "1"})
+    assert labels[LABEL_OWNER_START] and labels[LABEL_OWNER_BOOT]
+    # the same pid with another start time is a reused pid: the owner is gone
+    reused = {**labels, LABEL_OWNER_START: str(int(labels[LABEL_OWNER_START]) + 1)}
+    assert not owner_is_alive(reused)
+    # another boot of this host: every pid of the label is from the past
+    assert not owner_is_alive({**labels, LABEL_OWNER_BOOT: "00000000-0000-0000-0000-000000000000"})
 
 
 def test_recipe_parse_and_digest() -> None:

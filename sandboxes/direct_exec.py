@@ -1,0 +1,198 @@
+"""Commands through one ``docker exec`` each: the path for images without python3 (no runner).
+
+Nothing the command prints decides its result: the exit code comes from the engine
+(``exec_inspect``), and the cgroup's OOM-kill and pid-limit counters are read before and after by
+separate execs as the keeper user, whose processes the job user cannot touch. A timeout kills
+every process of the job user (``kill_job_processes``) and checks that none is left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import anyio
+
+from .base import ExecResult
+from .config import SandboxConfig
+from .engine import Engine, EngineError
+
+# As the job user: SIGKILL every process of this uid but the shell itself until /proc shows
+# none (builtins only, so it works at the pid limit once the shell runs); prints "killed left".
+KILL_SCRIPT = r"""
+me=$$
+count() {
+  n=0
+  for d in /proc/[0-9]*; do
+    p=${d#/proc/}
+    [ "$p" = "$me" ] && continue
+    [ -O "$d" ] || continue
+    st=
+    while read -r k v _; do [ "$k" = State: ] && st=$v && break; done < "$d/status" 2>/dev/null
+    [ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ] || n=$((n + 1))
+  done
+}
+count; first=$n; i=0
+while [ "$n" -gt 0 ] && [ $i -lt 200 ]; do kill -9 -1 2>/dev/null; count; i=$((i + 1)); done
+echo "$first $n"
+"""
+_COUNTER_FILES = (
+    ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill", "oom"),
+    ("/sys/fs/cgroup/memory.events", "oom_kill", "oom"),
+    ("/sys/fs/cgroup/pids/pids.events", "max", "pids"),
+    ("/sys/fs/cgroup/pids.events", "max", "pids"),
+)
+_DISK_FULL_MARKERS = ("No space left on device", "[Errno 28]")
+
+
+class Capture:
+    """Keeps the head and the tail of a byte stream within ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.head_limit = limit * 2 // 3
+        self.tail_limit = limit - self.head_limit
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.head_limit - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            if len(self.tail) > 2 * self.tail_limit + 65536:
+                del self.tail[: len(self.tail) - self.tail_limit]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > self.head_limit + self.tail_limit
+
+    def text(self) -> str:
+        tail = bytes(self.tail[-self.tail_limit :]) if self.tail_limit else b""
+        if not self.truncated:
+            return (bytes(self.head) + bytes(self.tail)).decode("utf-8", "replace")
+        cut = self.total - len(self.head) - len(tail)
+        return (
+            bytes(self.head).decode("utf-8", "replace")
+            + f"\n...[{cut} bytes truncated]...\n"
+            + tail.decode("utf-8", "replace")
+        )
+
+
+async def run_exec(
+    engine: Engine,
+    cid: str,
+    argv: list[str],
+    *,
+    user: str,
+    timeout: float = 30.0,  # noqa: ASYNC109
+) -> tuple[int | None, bytes, str]:
+    """Run one short helper command to its end: (exit code, stdout, stderr)."""
+    eid = await engine.exec_create(cid, argv, user=user, workdir="/")
+    out, err = bytearray(), bytearray()
+    with anyio.fail_after(timeout):
+        async with engine.exec_stream(eid) as frames:
+            async for stream, chunk in frames:
+                (err if stream == 2 else out).extend(chunk)
+    info = await engine.exec_inspect(eid)
+    code = info.get("ExitCode")
+    return (int(code) if code is not None else None), bytes(out), err.decode("utf-8", "replace")
+
+
+async def kill_job_processes(engine: Engine, cid: str, user: str) -> tuple[int, int]:
+    """SIGKILL every process of the job user: (how many there were, how many are left)."""
+    code, out, _err = await run_exec(engine, cid, ["/bin/sh", "-c", KILL_SCRIPT], user=user)
+    fields = out.decode("ascii", "replace").split()
+    if code != 0 or len(fields) != 2 or not all(f.isdigit() for f in fields):
+        raise EngineError(500, f"the kill script failed (exit {code}): {out[-200:]!r}")
+    return int(fields[0]), int(fields[1])
+
+
+async def read_counters(engine: Engine, cid: str, keeper: str) -> dict[str, int]:
+    """The cgroup's OOM-kill and pid-limit counters, read as the keeper user."""
+    paths = [path for path, _, _ in _COUNTER_FILES]
+    script = 'for f in "$@"; do echo "== $f"; cat "$f" 2>/dev/null; done'
+    _code, out, _err = await run_exec(
+        engine, cid, ["/bin/sh", "-c", script, "sh", *paths], user=keeper
+    )
+    totals = {"oom": 0, "pids": 0}
+    keys = {path: (key, name) for path, key, name in _COUNTER_FILES}
+    current: tuple[str, str] | None = None
+    for line in out.decode("utf-8", "replace").splitlines():
+        if line.startswith("== "):
+            current = keys.get(line[3:])
+            continue
+        parts = line.split()
+        if current and len(parts) == 2 and parts[0] == current[0] and parts[1].isdigit():
+            totals[current[1]] += int(parts[1])
+    return totals
+
+
+async def disk_full(engine: Engine, cid: str, config: SandboxConfig) -> bool:
+    script = f"df -P {config.workdir} /tmp | tail -n +2"
+    _code, out, _err = await run_exec(
+        engine, cid, ["/bin/sh", "-c", script], user=config.keeper_user
+    )
+    for line in out.decode("utf-8", "replace").splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[3] in ("0", "1", "2", "3", "4"):
+            return True
+    return False
+
+
+async def exec_direct(
+    engine: Engine,
+    cid: str,
+    config: SandboxConfig,
+    argv: Sequence[str],
+    *,
+    timeout: float,  # noqa: ASYNC109
+    limit: int,
+    cwd: str,
+    env: dict[str, str],
+) -> ExecResult:
+    """One ``docker exec`` for this command; the engine reports its exit code."""
+    started = time.perf_counter()
+    before = await read_counters(engine, cid, config.keeper_user)
+    eid = await engine.exec_create(cid, list(argv), user=config.job_user, workdir=cwd, env=env)
+    out, err = Capture(limit), Capture(limit)
+    with anyio.move_on_after(timeout) as scope:
+        async with engine.exec_stream(eid) as frames:
+            async for stream, chunk in frames:
+                (err if stream == 2 else out).add(chunk)
+    timed_out = scope.cancelled_caught
+    exit_code: int | None = 137
+    if not timed_out:
+        code = (await engine.exec_inspect(eid)).get("ExitCode")
+        exit_code = int(code) if code is not None else None
+    after = await read_counters(engine, cid, config.keeper_user)
+    pids = after["pids"] > before["pids"]
+    killed = left = 0
+    error = None
+    if timed_out or pids:
+        try:
+            killed, left = await kill_job_processes(engine, cid, config.job_user)
+        except (EngineError, TimeoutError, OSError) as exc:
+            error = f"could not kill the command's processes: {exc}"
+        if left:
+            error = f"{left} process(es) of the command survived SIGKILL"
+    combined = out.text() + err.text()
+    full = any(m in combined for m in _DISK_FULL_MARKERS) and await disk_full(engine, cid, config)
+    return ExecResult(
+        exit_code=exit_code,
+        stdout=out.text(),
+        stderr=err.text(),
+        timed_out=timed_out,
+        truncated=out.truncated or err.truncated,
+        stdout_bytes=out.total,
+        stderr_bytes=err.total,
+        oom_killed=after["oom"] > before["oom"],
+        pids_limit_hit=pids,
+        disk_full=full,
+        killed_processes=killed,
+        error=error,
+        duration_s=time.perf_counter() - started,
+    )
