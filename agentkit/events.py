@@ -55,9 +55,18 @@ class ToolResultEvent(_Event):
 
 
 class ModelRetryEvent(_Event):
+    """An attempt of the turn's model call failed (``attempt.cause`` says why).
+
+    ``discard_partial``: deltas of this turn had already been emitted from the failed attempt;
+    discard them, the next attempt (or the failure) starts the turn over. ``will_retry`` is
+    false for the last attempt: the run then ends ``model_error``.
+    """
+
     type: Literal["model_retry"] = "model_retry"
     turn: int
     attempt: Attempt
+    discard_partial: bool = False
+    will_retry: bool = True
 
 
 class TurnEnd(_Event):

@@ -11,23 +11,31 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentkit.messages import AssistantMessage, Message
-from agentkit.trajectory.records import Attempt, ModelCallRecord
+from agentkit.trajectory.records import Attempt, AttemptCause, ModelCallRecord
 
 
 class ModelSettings(BaseModel):
-    """Sampling settings. ``None`` leaves the server's default."""
+    """Sampling settings. ``None`` leaves the server's default. Invalid values raise a
+    ``ValueError`` (pydantic's ``ValidationError``) where the settings are built."""
 
     model_config = ConfigDict(frozen=True)
 
-    max_tokens: int = 4096
-    temperature: float | None = None
-    top_p: float | None = None
+    max_tokens: int = Field(4096, ge=1)
+    temperature: float | None = Field(None, ge=0.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
     top_k: int | None = None
     seed: int | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("top_k")
+    @classmethod
+    def _top_k(cls, value: int | None) -> int | None:
+        if value is not None and value != -1 and value < 1:
+            raise ValueError("top_k must be -1 (off) or at least 1")
+        return value
 
     def merged(self, other: ModelSettings | None) -> ModelSettings:
         if other is None:
@@ -59,16 +67,27 @@ class ModelResponse(BaseModel):
 
 
 class ModelError(Exception):
-    """A model call failed after every retry; ``attempts`` says what each try saw."""
+    """A model call failed after every retry; ``attempts`` says what each try saw.
+
+    ``cause`` is the typed reason of the last failure; ``record`` the failed call's record (set
+    by the session that made the call), which the loop writes to the trajectory.
+    """
 
     def __init__(
-        self, message: str, attempts: Sequence[Attempt] = (), *, can_fail_over: bool = True
+        self,
+        message: str,
+        attempts: Sequence[Attempt] = (),
+        *,
+        can_fail_over: bool = True,
+        cause: AttemptCause | None = None,
     ) -> None:
         super().__init__(message)
         self.attempts = list(attempts)
-        # False once part of a streamed reply reached the caller: replaying it elsewhere would
-        # duplicate what the caller already saw.
+        # False when another server would not help (the request itself was rejected).
         self.can_fail_over = can_fail_over
+        failed = [a.cause for a in self.attempts if a.cause is not None]
+        self.cause = cause or (failed[-1] if failed else AttemptCause.CLIENT_ERROR)
+        self.record: ModelCallRecord | None = None
 
 
 class StreamDeltaKind:
@@ -80,7 +99,8 @@ class StreamDeltaKind:
 
 
 class ModelDelta(BaseModel):
-    """A piece of a streamed reply, or a retry notice."""
+    """A piece of a streamed reply, or a retry notice. A retry notice whose attempt is
+    ``partial`` tells the consumer to discard what it received of this turn so far."""
 
     kind: str
     text: str = ""

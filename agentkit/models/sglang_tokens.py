@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,14 @@ from agentkit.messages import AssistantMessage, ToolCall, ToolMessage, UserMessa
 from agentkit.models.base import (
     DeltaCallback,
     ModelDelta,
+    ModelError,
     ModelRequest,
     ModelResponse,
     ModelSettings,
     StreamDeltaKind,
 )
+from agentkit.models.failures import failed_call_record
+from agentkit.models.generate_wire import generate_stream_consumer, validate_generate_reply
 from agentkit.models.transport import RetryPolicy, Transport
 from agentkit.models.urls import ServerPool
 from agentkit.tokenizer import Tokenizer, load_tokenizer
@@ -33,7 +37,9 @@ MALFORMED_CALL_KINDS = frozenset({"unclosed_tool_call", "malformed_arguments", "
 
 
 class SGLangTokens:
-    """A token-mode backend: GLM-4.5 template + tokenizer here, ``/generate`` on the server."""
+    """A token-mode backend: GLM-4.5 template + tokenizer here, ``/generate`` on the server.
+    ``base_url``: one server or a list; a trailing ``/v1`` is dropped, an invalid URL raises
+    ``ValueError`` here."""
 
     mode = "tokens"
 
@@ -49,6 +55,8 @@ class SGLangTokens:
         return_logprob: bool = True,
         max_concurrency_per_server: int | None = None,
     ) -> None:
+        if not isinstance(model, str) or not model:
+            raise ValueError("model must be a non-empty string (the served model name)")
         self.name = model
         self.servers = ServerPool(base_url, max_concurrency_per_server=max_concurrency_per_server)
         self.tokenizer = (
@@ -178,22 +186,48 @@ class TokenSession:
             if on_delta is not None:
                 await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
 
+        logprobs = self.model.return_logprob
+        consume = (
+            generate_stream_consumer(
+                on_delta, request.tools or None, thinking=request.thinking, logprobs=logprobs
+            )
+            if on_delta is not None
+            else None
+        )
+        validate = partial(validate_generate_reply, logprobs=logprobs)
+
         async def on_server(server: str) -> dict[str, Any]:
             url = f"{server}/generate"
-            if on_delta is not None:
-                return await self._stream(url, body, attempts, on_delta, request)
-            return await self.model.transport.post_json(
-                url, body, attempts=attempts, on_attempt=notify
+            transport = self.model.transport
+            if consume is not None:
+                return await transport.stream_sse(
+                    url, body, consume, attempts=attempts, on_attempt=notify
+                )
+            return await transport.request_json(
+                url, body, validate, attempts=attempts, on_attempt=notify
             )
 
-        data, server = await self.model.servers.call(self.routing_key, on_server)
-        text = str(data.get("text") or "")
-        output_ids = [int(i) for i in data.get("output_ids") or []]
-        meta: dict[str, Any] = data.get("meta_info") or {}
-        logprobs = [float(item[0]) for item in meta.get("output_token_logprobs") or []]
-        finish = meta.get("finish_reason") or {}
-        finish_type = str(finish.get("type") or "stop") if isinstance(finish, dict) else "stop"
-        matched = finish.get("matched") if isinstance(finish, dict) else None
+        try:
+            data, server = await self.model.servers.call(self.routing_key, on_server)
+        except ModelError as exc:
+            exc.record = failed_call_record(
+                request,
+                "tokens",
+                exc,
+                started=started,
+                elapsed_s=time.perf_counter() - t0,
+                sampling_params=body["sampling_params"],
+                input_ids=input_ids,
+                appended=appended,
+            )
+            raise
+        text = str(data["text"])
+        output_ids = [int(i) for i in data["output_ids"]]
+        meta: dict[str, Any] = data["meta_info"]
+        token_logprobs = [float(item[0]) for item in meta.get("output_token_logprobs") or []]
+        finish: dict[str, Any] = meta["finish_reason"]
+        finish_type = str(finish["type"])
+        matched = finish.get("matched")
         if output_ids:
             text = self.model.tokenizer.decode(output_ids)
         parsed = glm45.parse(text, request.tools or None, thinking=request.thinking)
@@ -221,7 +255,7 @@ class TokenSession:
             elapsed_s=time.perf_counter() - t0,
             input_ids=input_ids,
             output_ids=output_ids,
-            output_logprobs=logprobs if self.model.return_logprob else None,
+            output_logprobs=token_logprobs if logprobs else None,
             appended=appended,
             output_text=text,
             sampling_params=body["sampling_params"],
@@ -253,46 +287,4 @@ class TokenSession:
             problems=problems,
             malformed_calls=malformed,
             record=record,
-        )
-
-    async def _stream(
-        self,
-        url: str,
-        body: dict[str, Any],
-        attempts: list[Attempt],
-        on_delta: DeltaCallback,
-        request: ModelRequest,
-    ) -> dict[str, Any]:
-        parser = glm45.StreamParser(request.tools or None, thinking=request.thinking)
-        seen = 0
-        last: dict[str, Any] = {}
-
-        async def notify(attempt: Attempt) -> None:
-            await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
-
-        async for chunk in self.model.transport.stream_sse(
-            url, body, attempts=attempts, on_attempt=notify
-        ):
-            last = chunk
-            text = str(chunk.get("text") or "")
-            piece, seen = text[seen:], len(text)
-            for delta in parser.feed(piece):
-                await _forward(delta, on_delta)
-        for delta in parser.close():
-            await _forward(delta, on_delta)
-        return last
-
-
-async def _forward(delta: glm45.StreamDelta, on_delta: DeltaCallback) -> None:
-    if isinstance(delta, glm45.ReasoningDelta):
-        await on_delta(ModelDelta(kind=StreamDeltaKind.REASONING, text=delta.text))
-    elif isinstance(delta, glm45.ContentDelta):
-        await on_delta(ModelDelta(kind=StreamDeltaKind.CONTENT, text=delta.text))
-    elif isinstance(delta, glm45.ToolCallStart):
-        await on_delta(
-            ModelDelta(kind=StreamDeltaKind.TOOL_CALL_START, index=delta.index, name=delta.name)
-        )
-    elif isinstance(delta, glm45.ToolCallArgumentsDelta):
-        await on_delta(
-            ModelDelta(kind=StreamDeltaKind.TOOL_CALL_ARGUMENTS, index=delta.index, text=delta.text)
         )

@@ -3,6 +3,13 @@
 The hot path is aiohttp on asyncio: measured in ``benchmarks/`` it spends a fraction of httpx's
 client CPU per request under high concurrency (httpcore's pool bookkeeping rescans every
 connection per request). Under trio, where aiohttp cannot run, the same interface uses httpx.
+
+Every attempt is validated before it counts: the caller's ``validate`` (a JSON reply) or
+``consume`` (a stream) raises :class:`~agentkit.models.failures.ProtocolError` for a reply that
+is not complete, and a stream that ends without ``[DONE]`` or carries an ``{"error": ...}`` event
+fails here. Each failed attempt is recorded with its typed cause and retried per policy, a stream
+cut in the middle too: the attempt is marked ``partial`` so the caller knows to discard what it
+had received of that attempt. ``Retry-After`` (429/503) is honoured up to a cap.
 """
 
 from __future__ import annotations
@@ -10,8 +17,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import aiohttp
 import anyio
@@ -19,11 +26,42 @@ import httpx
 import sniffio
 
 from agentkit.models.base import ModelError
-from agentkit.trajectory.records import Attempt
+from agentkit.models.failures import (
+    RETRYABLE_STATUS,
+    AttemptFailure,
+    HTTPStatusError,
+    ProtocolError,
+    ServerErrorEvent,
+    classify,
+    retry_after_seconds,
+)
+from agentkit.trajectory.records import Attempt, AttemptCause
+
+try:  # Unix only; elsewhere the pool bound is the fixed default
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
+
+__all__ = [
+    "RETRYABLE_STATUS",
+    "HTTPStatusError",
+    "ProtocolError",
+    "RetryPolicy",
+    "Transport",
+    "default_max_connections",
+]
+
+T = TypeVar("T")
+AttemptCallback = Callable[[Attempt], Awaitable[None]]
+Events = AsyncIterator[dict[str, Any]]
+StreamConsumer = Callable[[Events], Awaitable[T]]
 
 
 class RetryPolicy:
-    """Exponential backoff with jitter on connection errors, timeouts, 429 and 5xx."""
+    """Exponential backoff with jitter on retryable failures (connection errors, timeouts,
+    protocol errors, 408/429/5xx). ``timeout_s`` is the longest wait for the server's next
+    bytes; ``max_retry_after_s`` caps how long a ``Retry-After`` may make the client wait
+    (default: ``max_backoff_s``)."""
 
     def __init__(
         self,
@@ -31,36 +69,66 @@ class RetryPolicy:
         initial_backoff_s: float = 0.25,
         max_backoff_s: float = 8.0,
         timeout_s: float = 600.0,
+        max_retry_after_s: float | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if initial_backoff_s < 0 or max_backoff_s < 0:
+            raise ValueError("backoffs must be >= 0")
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be > 0")
+        if max_retry_after_s is not None and max_retry_after_s < 0:
+            raise ValueError("max_retry_after_s must be >= 0")
         self.max_attempts = max_attempts
         self.initial_backoff_s = initial_backoff_s
         self.max_backoff_s = max_backoff_s
         self.timeout_s = timeout_s
+        self.max_retry_after_s = max_backoff_s if max_retry_after_s is None else max_retry_after_s
 
     def backoff(self, attempt: int) -> float:
         base = min(self.max_backoff_s, self.initial_backoff_s * (2 ** (attempt - 1)))
         return float(base * (0.5 + random.random() / 2))
 
+    def delay(self, attempt: int, retry_after_s: float | None) -> float:
+        """The wait before attempt ``attempt + 1``: the backoff, or the server's capped
+        ``Retry-After`` if that is longer."""
+        wait = self.backoff(attempt)
+        if retry_after_s is not None:
+            wait = max(wait, min(retry_after_s, self.max_retry_after_s))
+        return wait
 
-class HTTPStatusError(Exception):
-    def __init__(self, status: int, body: str) -> None:
-        super().__init__(f"HTTP {status}: {body[:500]}")
-        self.status = status
-        self.body = body
+
+def default_max_connections() -> int:
+    """The pool bound when none is given: 512, or half the soft file-descriptor limit if that
+    is lower (so a pool never takes every descriptor the process has)."""
+    bound = 512
+    if resource is not None:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            bound = min(bound, max(8, soft // 2))
+    return bound
 
 
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-AttemptCallback = Callable[[Attempt], Awaitable[None]]
+class _Tracker:
+    """What one attempt had delivered when it failed."""
+
+    __slots__ = ("partial",)
+
+    def __init__(self) -> None:
+        self.partial = False
 
 
 class Transport:
-    """One connection pool per event loop; ``aclose`` releases it."""
+    """One connection pool per event loop, bounded by ``max_connections`` (default
+    :func:`default_max_connections`); ``aclose`` releases it."""
 
-    def __init__(self, retry: RetryPolicy | None = None, max_connections: int = 0) -> None:
+    def __init__(
+        self, retry: RetryPolicy | None = None, max_connections: int | None = None
+    ) -> None:
+        if max_connections is not None and max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
         self.retry = retry or RetryPolicy()
-        self._max_connections = max_connections
+        self.max_connections = max_connections or default_max_connections()
         self._aiohttp: aiohttp.ClientSession | None = None
         self._httpx: httpx.AsyncClient | None = None
 
@@ -78,9 +146,14 @@ class Transport:
     def _session(self) -> aiohttp.ClientSession:
         if self._aiohttp is None or self._aiohttp.closed:
             connector = aiohttp.TCPConnector(
-                limit=self._max_connections, ttl_dns_cache=300, enable_cleanup_closed=True
+                limit=self.max_connections, ttl_dns_cache=300, enable_cleanup_closed=True
             )
-            timeout = aiohttp.ClientTimeout(total=self.retry.timeout_s)
+            # No total: waiting for a pooled connection is not the server's fault.
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=min(self.retry.timeout_s, 30.0),
+                sock_read=self.retry.timeout_s,
+            )
             self._aiohttp = aiohttp.ClientSession(
                 connector=connector, timeout=timeout, json_serialize=_dumps
             )
@@ -88,9 +161,14 @@ class Transport:
 
     def _client(self) -> httpx.AsyncClient:
         if self._httpx is None:
-            limits = httpx.Limits(max_connections=self._max_connections or None)
-            self._httpx = httpx.AsyncClient(timeout=self.retry.timeout_s, limits=limits)
+            limits = httpx.Limits(max_connections=self.max_connections)
+            timeout = httpx.Timeout(
+                self.retry.timeout_s, connect=min(self.retry.timeout_s, 30.0), pool=None
+            )
+            self._httpx = httpx.AsyncClient(timeout=timeout, limits=limits)
         return self._httpx
+
+    # --- public --------------------------------------------------------------------------------
 
     async def post_json(
         self,
@@ -100,19 +178,23 @@ class Transport:
         attempts: list[Attempt],
         on_attempt: AttemptCallback | None = None,
     ) -> dict[str, Any]:
-        """POST ``body``; retries per policy; every attempt is appended to ``attempts``."""
+        """POST ``body`` and return the JSON object; retries per policy."""
+        return await self.request_json(url, body, _as_is, attempts=attempts, on_attempt=on_attempt)
 
-        async def once() -> dict[str, Any]:
-            if self._use_aiohttp():
-                async with self._session().post(url, json=body) as resp:
-                    text = await resp.text()
-                    if resp.status >= 400:
-                        raise HTTPStatusError(resp.status, text)
-                    return _loads(text)
-            response = await self._client().post(url, content=_dumps(body), headers=_JSON)
-            if response.status_code >= 400:
-                raise HTTPStatusError(response.status_code, response.text)
-            return _loads(response.text)
+    async def request_json(
+        self,
+        url: str,
+        body: dict[str, Any],
+        validate: Callable[[dict[str, Any]], T],
+        *,
+        attempts: list[Attempt],
+        on_attempt: AttemptCallback | None = None,
+    ) -> T:
+        """POST ``body``; ``validate`` turns the JSON object into the result or raises
+        :class:`ProtocolError`. Every attempt is appended to ``attempts``."""
+
+        async def once(_: _Tracker) -> T:
+            return validate(await self._post_once(url, body))
 
         return await self._with_retries(url, once, attempts, on_attempt)
 
@@ -120,100 +202,134 @@ class Transport:
         self,
         url: str,
         body: dict[str, Any],
+        consume: StreamConsumer[T],
         *,
         attempts: list[Attempt],
         on_attempt: AttemptCallback | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """POST ``body`` and yield each SSE ``data:`` JSON object until ``[DONE]``.
+    ) -> T:
+        """POST ``body`` and hand the SSE ``data:`` objects of each attempt to ``consume``.
 
-        Retries apply only until the first event arrives: a stream cut in the middle raises,
-        because replaying it would duplicate what the caller already received.
+        The events end at ``[DONE]``; a stream that ends without it, a frame that is not JSON
+        and an ``{"error": ...}`` event fail the attempt. A failed attempt that had delivered
+        events is recorded ``partial``: ``on_attempt`` sees it before the retry, so the caller can
+        discard what ``consume`` forwarded.
         """
-        server = _server_of(url)
-        for number in range(1, self.retry.max_attempts + 1):
-            started = time.time()
-            t0 = time.perf_counter()
-            got_any = False
-            try:
-                async for event in self._stream_once(url, body):
-                    if not got_any:
-                        got_any = True
-                        attempts.append(_attempt(number, server, started, t0))
-                    yield event
-                return
-            except anyio.get_cancelled_exc_class():
-                raise
-            except Exception as exc:
-                attempt = _attempt(number, server, started, t0, exc)
-                attempts.append(attempt)
-                if on_attempt is not None:
-                    await on_attempt(attempt)
-                if got_any or not _retryable(exc) or number == self.retry.max_attempts:
-                    raise ModelError(
-                        f"model stream to {url} failed after {number} attempt(s): {attempt.error}",
-                        attempts,
-                        can_fail_over=not got_any,
-                    ) from exc
-                await anyio.sleep(self.retry.backoff(number))
 
-    async def _stream_once(self, url: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        async def once(tracker: _Tracker) -> T:
+            events = self._events(url, body, tracker)
+            try:
+                return await consume(events)
+            finally:
+                await events.aclose()
+
+        return await self._with_retries(url, once, attempts, on_attempt)
+
+    # --- one attempt ---------------------------------------------------------------------------
+
+    async def _post_once(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self._use_aiohttp():
+            async with self._session().post(url, json=body) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
+                return _loads(raw)
+        response = await self._client().post(url, content=_dumps(body), headers=_JSON)
+        if response.status_code >= 400:
+            raise _status_error(
+                response.status_code, response.content, response.headers.get("Retry-After")
+            )
+        return _loads(response.content)
+
+    async def _events(
+        self, url: str, body: dict[str, Any], tracker: _Tracker
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        frames = self._frames(url, body)
+        try:
+            async for frame in frames:
+                event = _sse_data(frame)
+                if event is _DONE:
+                    return
+                if event is None:
+                    continue
+                if "error" in event and not event.get("choices"):
+                    raise ServerErrorEvent(event["error"])
+                tracker.partial = True
+                yield event
+        finally:
+            await frames.aclose()
+        raise ProtocolError("the stream ended without [DONE]", cause=AttemptCause.INCOMPLETE_STREAM)
+
+    async def _frames(self, url: str, body: dict[str, Any]) -> AsyncGenerator[bytes, None]:
+        """The raw SSE frames of one streamed reply (the last one even without its blank line)."""
         if self._use_aiohttp():
             async with self._session().post(url, json=body) as resp:
                 if resp.status >= 400:
-                    raise HTTPStatusError(resp.status, await resp.text())
+                    raw = await resp.read()
+                    raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
                 buffer = b""
                 async for chunk in resp.content.iter_any():
                     buffer += chunk
                     while b"\n\n" in buffer:
                         frame, buffer = buffer.split(b"\n\n", 1)
-                        event = _sse_data(frame.decode("utf-8"))
-                        if event is _DONE:
-                            return
-                        if event is not None:
-                            yield event
+                        yield frame
+                if buffer.strip():
+                    yield buffer
             return
         async with self._client().stream("POST", url, content=_dumps(body), headers=_JSON) as r:
             if r.status_code >= 400:
-                raise HTTPStatusError(r.status_code, (await r.aread()).decode())
-            text_buffer = ""
-            async for piece in r.aiter_text():
-                text_buffer += piece
-                while "\n\n" in text_buffer:
-                    frame_text, text_buffer = text_buffer.split("\n\n", 1)
-                    event = _sse_data(frame_text)
-                    if event is _DONE:
-                        return
-                    if event is not None:
-                        yield event
+                raise _status_error(r.status_code, await r.aread(), r.headers.get("Retry-After"))
+            buffer = b""
+            async for piece in r.aiter_bytes():
+                buffer += piece
+                while b"\n\n" in buffer:
+                    frame, buffer = buffer.split(b"\n\n", 1)
+                    yield frame
+            if buffer.strip():
+                yield buffer
+
+    # --- retries -------------------------------------------------------------------------------
 
     async def _with_retries(
         self,
         url: str,
-        once: Callable[[], Awaitable[dict[str, Any]]],
+        once: Callable[[_Tracker], Awaitable[T]],
         attempts: list[Attempt],
         on_attempt: AttemptCallback | None,
-    ) -> dict[str, Any]:
+    ) -> T:
         server = _server_of(url)
         for number in range(1, self.retry.max_attempts + 1):
             started = time.time()
             t0 = time.perf_counter()
+            tracker = _Tracker()
             try:
-                result = await once()
-            except anyio.get_cancelled_exc_class():
-                raise
-            except Exception as exc:
-                attempt = _attempt(number, server, started, t0, exc)
+                result = await once(tracker)
+            except Exception as exc:  # cancellation is a BaseException and passes through
+                failure = classify(exc)
+                last = number == self.retry.max_attempts or not failure.retryable
+                delay = None if last else self.retry.delay(number, failure.retry_after_s)
+                attempt = _failed(number, server, started, t0, failure, tracker.partial, delay)
                 attempts.append(attempt)
                 if on_attempt is not None:
                     await on_attempt(attempt)
-                if not _retryable(exc) or number == self.retry.max_attempts:
+                if last:
                     raise ModelError(
                         f"model request to {url} failed after {number} attempt(s): {attempt.error}",
                         attempts,
+                        can_fail_over=_other_server_may_help(failure),
+                        cause=failure.cause,
                     ) from exc
-                await anyio.sleep(self.retry.backoff(number))
+                await anyio.sleep(delay or 0.0)
                 continue
-            attempts.append(_attempt(number, server, started, t0))
+            attempts.append(
+                Attempt(
+                    number=number,
+                    server=server,
+                    started_at=started,
+                    elapsed_s=time.perf_counter() - t0,
+                    ok=True,
+                    status_code=200,
+                )
+            )
             return result
         raise AssertionError("unreachable")
 
@@ -222,18 +338,28 @@ _JSON = {"content-type": "application/json"}
 _DONE: dict[str, Any] = {}
 
 
+def _as_is(value: dict[str, Any]) -> dict[str, Any]:
+    return value
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _loads(text: str) -> dict[str, Any]:
+def _loads(raw: bytes | str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise HTTPStatusError(502, f"server sent invalid JSON: {text[:200]!r}") from exc
+        value = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"the server sent invalid JSON: {raw[:200]!r}") from exc
     if not isinstance(value, dict):
-        raise HTTPStatusError(502, f"server sent JSON that is not an object: {text[:200]!r}")
+        raise ProtocolError(f"the server sent JSON that is not an object: {raw[:200]!r}")
     return value
+
+
+def _status_error(status: int, raw: bytes, retry_after: str | None) -> HTTPStatusError:
+    return HTTPStatusError(
+        status, raw.decode("utf-8", errors="replace"), retry_after_seconds(retry_after)
+    )
 
 
 def _server_of(url: str) -> str:
@@ -241,40 +367,49 @@ def _server_of(url: str) -> str:
     return url.split("/v1/")[0].removesuffix("/generate")
 
 
-def _attempt(
-    number: int, server: str, started: float, t0: float, exc: Exception | None = None
+def _failed(
+    number: int,
+    server: str,
+    started: float,
+    t0: float,
+    failure: AttemptFailure,
+    partial: bool,
+    delay: float | None,
 ) -> Attempt:
     return Attempt(
         number=number,
         server=server,
         started_at=started,
         elapsed_s=time.perf_counter() - t0,
-        ok=exc is None,
-        status_code=(exc.status if isinstance(exc, HTTPStatusError) else None)
-        if exc is not None
-        else 200,
-        error=f"{type(exc).__name__}: {exc}" if exc is not None else None,
+        ok=False,
+        status_code=failure.status,
+        error=f"{failure.cause.value}: {failure}",
+        cause=failure.cause,
+        retryable=failure.retryable,
+        partial=partial,
+        retry_after_s=failure.retry_after_s,
+        backoff_s=delay,
     )
 
 
-def _sse_data(frame: str) -> dict[str, Any] | None:
-    data_lines = [line[5:].lstrip() for line in frame.splitlines() if line.startswith("data:")]
+def _other_server_may_help(failure: AttemptFailure) -> bool:
+    """A dead, overloaded or misbehaving server, as opposed to a request it rejected."""
+    if failure.cause in (AttemptCause.CLIENT_ERROR, AttemptCause.ABORTED):
+        return False
+    if failure.cause in (AttemptCause.HTTP_STATUS, AttemptCause.SERVER_ERROR_EVENT):
+        return failure.retryable
+    return True
+
+
+def _sse_data(frame: bytes) -> dict[str, Any] | None:
+    try:
+        text = frame.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"an SSE frame is not UTF-8: {frame[:200]!r}") from exc
+    data_lines = [line[5:].lstrip() for line in text.splitlines() if line.startswith("data:")]
     if not data_lines:
         return None
     data = "\n".join(data_lines)
     if data.strip() == "[DONE]":
         return _DONE
     return _loads(data)
-
-
-def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, HTTPStatusError):
-        return exc.status in RETRYABLE_STATUS
-    return isinstance(
-        exc,
-        aiohttp.ClientConnectionError
-        | aiohttp.ClientPayloadError
-        | httpx.TransportError
-        | TimeoutError
-        | ConnectionError,
-    )

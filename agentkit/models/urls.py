@@ -13,6 +13,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -34,7 +35,13 @@ class ServerPool:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         if not urls:
             raise ValueError("at least one server base URL is needed")
-        self.urls = [u.rstrip("/") for u in urls]
+        self.urls = [normalize_base_url(u) for u in urls]
+        if len(set(self.urls)) != len(self.urls):
+            raise ValueError(f"the same server is listed twice: {self.urls}")
+        if max_concurrency_per_server is not None and max_concurrency_per_server < 1:
+            raise ValueError("max_concurrency_per_server must be at least 1")
+        if cooldown_s < 0:
+            raise ValueError("cooldown_s must be >= 0")
         self.cooldown_s = cooldown_s
         self.max_concurrency_per_server = max_concurrency_per_server
         self._down_until: dict[str, float] = {}
@@ -98,10 +105,38 @@ class ServerPool:
 
 
 def _infrastructure_failure(exc: ModelError) -> bool:
-    """A dead or overloaded server, as opposed to a request the server rejected (4xx)."""
-    if not exc.can_fail_over:
-        return False
-    if not exc.attempts:
-        return True
-    last = exc.attempts[-1]
-    return last.status_code is None or last.status_code >= 500 or last.status_code == 429
+    """A dead, overloaded or misbehaving server, as opposed to a request the server rejected
+    (4xx): the transport decides per typed cause (``ModelError.can_fail_over``)."""
+    return exc.can_fail_over
+
+
+def normalize_base_url(url: str) -> str:
+    """A server's base URL, checked: ``http(s)://host[:port][/prefix]`` without a trailing
+    ``/`` or ``/v1`` (the clients add ``/v1/...`` and ``/generate`` themselves).
+
+    Raises ``ValueError`` for an empty URL, one without a scheme or host, another scheme, a
+    query or fragment, or a port that is not a number.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"a server base URL must be a non-empty string, got {url!r}")
+    text = url.strip()
+    if "://" not in text:
+        raise ValueError(
+            f"server base URL {url!r} has no scheme; write it like http://127.0.0.1:30000"
+        )
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"server base URL {url!r}: the scheme must be http or https")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"server base URL {url!r}: invalid port") from exc
+    host = parts.hostname
+    if not host or any(c.isspace() for c in text) or (port is not None and port == 0):
+        raise ValueError(f"server base URL {url!r} has no valid host[:port]")
+    if parts.query or parts.fragment:
+        raise ValueError(f"server base URL {url!r} must not have a query or fragment")
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return f"{parts.scheme}://{parts.netloc}{path}"

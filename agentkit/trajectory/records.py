@@ -46,8 +46,36 @@ class TokenSegment(BaseModel):
     step_index: int | None = None
 
 
+class AttemptCause(StrEnum):
+    """Why an attempt of a model call failed (``None`` on the attempt when it succeeded).
+
+    ``http_status``: the server answered 4xx/5xx. ``connection``: refused, reset or cut
+    mid-reply. ``timeout``: no answer in time. ``protocol``: the reply was not what the protocol
+    requires (invalid JSON, missing fields, no finish reason). ``incomplete_stream``: a stream
+    ended without its terminator. ``server_error_event``: the server sent an error event in the
+    stream. ``aborted``: the server aborted the request (SGLang ``finish_reason.type ==
+    "abort"``). ``resource_exhausted``: this process ran out of file descriptors.
+    ``client_error``: anything else raised on the client side while calling.
+    """
+
+    HTTP_STATUS = "http_status"
+    CONNECTION = "connection"
+    TIMEOUT = "timeout"
+    PROTOCOL = "protocol"
+    INCOMPLETE_STREAM = "incomplete_stream"
+    SERVER_ERROR_EVENT = "server_error_event"
+    ABORTED = "aborted"
+    RESOURCE_EXHAUSTED = "resource_exhausted"
+    CLIENT_ERROR = "client_error"
+
+
 class Attempt(BaseModel):
-    """One HTTP attempt of a model call (retries are visible, not hidden)."""
+    """One HTTP attempt of a model call (retries are visible, not hidden).
+
+    ``partial``: part of a streamed reply had reached the caller before the attempt failed (the
+    caller was told to discard it). ``retry_after_s``: the server's ``Retry-After``;
+    ``backoff_s``: how long the client waited before the next attempt.
+    """
 
     number: int
     server: str
@@ -56,6 +84,11 @@ class Attempt(BaseModel):
     ok: bool
     status_code: int | None = None
     error: str | None = None
+    cause: AttemptCause | None = None
+    retryable: bool | None = None
+    partial: bool = False
+    retry_after_s: float | None = None
+    backoff_s: float | None = None
 
 
 class EpisodeStatus(StrEnum):
@@ -145,6 +178,11 @@ class ModelCallRecord(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
     attempts: list[Attempt] = Field(default_factory=list)
+    # A call that failed after every attempt: no output, ``error`` says why, ``attempts`` what
+    # each try saw. Its episode ends ``model_error`` (excluded from training exports).
+    failed: bool = False
+    error: str | None = None
+    error_cause: AttemptCause | None = None
 
 
 class EnvStepRecord(BaseModel):

@@ -1,0 +1,248 @@
+"""The chat-completions wire format: validated replies, streamed or not, and tool calls.
+
+A reply counts only when it is complete: a non-streamed one needs ``choices[0]`` with a
+``message`` object and a ``finish_reason``; a streamed one needs a ``finish_reason`` in some chunk
+(the transport checks ``[DONE]``). Anything else raises
+:class:`~agentkit.models.failures.ProtocolError`, which the transport retries. A missing finish
+reason never defaults to ``"stop"``. A finish reason of ``"abort"`` is the server's abort.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from agentkit.messages import ToolCall, new_call_id
+from agentkit.models.base import DeltaCallback, ModelDelta, StreamDeltaKind
+from agentkit.models.client_markup import MarkupStream
+from agentkit.models.failures import AbortedByServer, ProtocolError
+from agentkit.models.transport import Events, StreamConsumer
+
+
+class ChatReply(NamedTuple):
+    message: dict[str, Any]
+    usage: dict[str, Any]
+    finish: str
+    matched: Any
+    spec_verify_ct: int | None
+
+
+def validate_chat_reply(data: dict[str, Any]) -> ChatReply:
+    """A non-streamed ``/v1/chat/completions`` reply, or :class:`ProtocolError`."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise ProtocolError(f"the reply has no choices: {_short(data)}")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise ProtocolError(f"choices[0] is not an object: {_short(choice)}")
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise ProtocolError(f"choices[0] has no message object: {_short(choice)}")
+    finish = _finish(choice)
+    if finish is None:
+        raise ProtocolError(f"choices[0] has no finish_reason: {_short(choice)}")
+    usage = data.get("usage")
+    return ChatReply(
+        message,
+        usage if isinstance(usage, dict) else {},
+        finish,
+        choice.get("matched_stop"),
+        spec_verify_ct(choice.get("meta_info"), data.get("sglext")),
+    )
+
+
+def _finish(choice: dict[str, Any]) -> str | None:
+    finish = choice.get("finish_reason")
+    if finish is None:
+        return None
+    if not isinstance(finish, str) or not finish:
+        raise ProtocolError(f"finish_reason is not a string: {finish!r}")
+    if finish == "abort":
+        raise AbortedByServer(choice.get("matched_stop") or "finish_reason abort")
+    return finish
+
+
+class _StreamState:
+    """What one streamed attempt has accumulated."""
+
+    def __init__(self, markup: MarkupStream | None) -> None:
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.finish: str | None = None
+        self.matched: Any = None
+        self.usage: dict[str, Any] = {}
+        self.spec: int | None = None
+        self.markup = markup
+
+
+def chat_stream_consumer(
+    on_delta: DeltaCallback,
+    client_parser: str | None = None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+) -> StreamConsumer[ChatReply]:
+    """Read one streamed attempt into a :class:`ChatReply`, forwarding deltas as they come.
+
+    With ``client_parser``, content goes through the dialect's stream parser first, so raw
+    markup never reaches a content delta (a server that parsed tool calls itself sends none).
+    """
+
+    async def consume(events: Events) -> ChatReply:
+        state = _StreamState(MarkupStream(client_parser, tools) if client_parser else None)
+        async for chunk in events:
+            await _chunk(state, chunk, on_delta)
+        if state.markup is not None:
+            for delta in state.markup.close():
+                await on_delta(delta)
+        if state.finish is None:
+            raise ProtocolError("the stream ended without a finish_reason")
+        message: dict[str, Any] = {
+            "content": "".join(state.content),
+            "reasoning_content": "".join(state.reasoning) or None,
+            "tool_calls": [
+                {
+                    "id": slot["id"],
+                    "type": "function",
+                    "function": {"name": slot["name"], "arguments": slot["arguments"]},
+                }
+                for _, slot in sorted(state.calls.items())
+            ],
+        }
+        return ChatReply(message, state.usage, state.finish, state.matched, state.spec)
+
+    return consume
+
+
+async def _chunk(state: _StreamState, chunk: dict[str, Any], on_delta: DeltaCallback) -> None:
+    if isinstance(chunk.get("usage"), dict):
+        state.usage = chunk["usage"]
+    if chunk.get("sglext"):
+        state.spec = spec_verify_ct(None, chunk["sglext"]) or state.spec
+    choices = chunk.get("choices") or []
+    if not isinstance(choices, list):
+        raise ProtocolError(f"a stream chunk's choices is not a list: {_short(chunk)}")
+    for choice in choices:
+        if not isinstance(choice, dict):
+            raise ProtocolError(f"a stream choice is not an object: {_short(choice)}")
+        delta = choice.get("delta") or {}
+        if not isinstance(delta, dict):
+            raise ProtocolError(f"a stream delta is not an object: {_short(choice)}")
+        await _delta(state, delta, on_delta)
+        if choice.get("meta_info"):
+            state.spec = spec_verify_ct(choice["meta_info"], None) or state.spec
+        finish = _finish(choice)
+        if finish is not None:
+            state.finish = finish
+            state.matched = choice.get("matched_stop")
+
+
+async def _delta(state: _StreamState, delta: dict[str, Any], on_delta: DeltaCallback) -> None:
+    reasoning = delta.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        state.reasoning.append(reasoning)
+        await on_delta(ModelDelta(kind=StreamDeltaKind.REASONING, text=reasoning))
+    content = delta.get("content")
+    if isinstance(content, str) and content:
+        state.content.append(content)
+        if state.markup is None:
+            await on_delta(ModelDelta(kind=StreamDeltaKind.CONTENT, text=content))
+        else:
+            for piece in state.markup.feed(content):
+                await on_delta(piece)
+    tool_calls = delta.get("tool_calls") or []
+    if not isinstance(tool_calls, list):
+        raise ProtocolError(f"delta.tool_calls is not a list: {_short(delta)}")
+    for tc in tool_calls:
+        if not isinstance(tc, dict):
+            raise ProtocolError(f"a streamed tool call is not an object: {_short(tc)}")
+        index = tc.get("index", 0)
+        if not isinstance(index, int):
+            raise ProtocolError(f"a streamed tool call has no integer index: {_short(tc)}")
+        slot = state.calls.setdefault(index, {"id": None, "name": "", "arguments": ""})
+        fn = tc.get("function") or {}
+        if tc.get("id"):
+            slot["id"] = tc["id"]
+        if isinstance(fn, dict) and fn.get("name"):
+            slot["name"] = str(fn["name"])
+            await on_delta(
+                ModelDelta(kind=StreamDeltaKind.TOOL_CALL_START, index=index, name=slot["name"])
+            )
+        if isinstance(fn, dict) and isinstance(fn.get("arguments"), str) and fn["arguments"]:
+            slot["arguments"] += fn["arguments"]
+            await on_delta(
+                ModelDelta(
+                    kind=StreamDeltaKind.TOOL_CALL_ARGUMENTS, index=index, text=fn["arguments"]
+                )
+            )
+
+
+def tool_calls_from_wire(raw_calls: Any) -> tuple[list[ToolCall], list[str]]:
+    """The server's ``tool_calls`` as :class:`ToolCall` s. A call whose arguments are not a JSON
+    object keeps the raw text in ``raw_arguments`` and the real error in ``parse_error``; its wire
+    form is then ``{}`` so the server accepts the turn when it is sent back."""
+    calls: list[ToolCall] = []
+    problems: list[str] = []
+    if not isinstance(raw_calls, list):
+        return calls, problems
+    for raw in raw_calls:
+        if not isinstance(raw, dict):
+            problems.append(f"malformed_call: a tool call is not an object: {_short(raw)}")
+            continue
+        fn: dict[str, Any] = raw["function"] if isinstance(raw.get("function"), dict) else {}
+        name = str(fn.get("name") or "")
+        arguments, text, error = _arguments(fn.get("arguments"))
+        if not name:
+            error = "the tool call has no function name" + (f"; {error}" if error else "")
+        if error:
+            problems.append(f"malformed_arguments: {name or '?'}: {error}")
+        calls.append(
+            ToolCall(
+                id=str(raw.get("id") or new_call_id()),
+                name=name,
+                arguments=arguments,
+                raw_arguments=text,
+                parse_error=error,
+            )
+        )
+    return calls, problems
+
+
+def _arguments(value: Any) -> tuple[dict[str, Any], str | None, str | None]:
+    """``(arguments, raw text, parse error)`` of a call's ``function.arguments``."""
+    if isinstance(value, dict):
+        return value, json.dumps(value, ensure_ascii=False), None
+    if value is None:
+        return {}, None, None
+    if not isinstance(value, str):
+        return {}, json.dumps(value), f"arguments must be a JSON object, got {type(value).__name__}"
+    if not value.strip():
+        return {}, None, None
+    try:
+        parsed = json.loads(value, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        return {}, value, f"invalid JSON in arguments: {exc}"
+    if not isinstance(parsed, dict):
+        return {}, value, f"arguments must be a JSON object, got {type(parsed).__name__}"
+    return parsed, value, None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def spec_verify_ct(meta_info: Any, sglext: Any) -> int | None:
+    """``spec_verify_ct`` from ``choices[].meta_info`` (``return_meta_info``) or
+    ``sglext.spec_tokens_details`` (``return_spec_tokens_details``), where the server sent it."""
+    details = sglext.get("spec_tokens_details") if isinstance(sglext, dict) else None
+    for holder in (meta_info, details):
+        if isinstance(holder, dict):
+            value = holder.get("spec_verify_ct")
+            if isinstance(value, int) and value > 0:
+                return value
+    return None
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 300 else text[:300] + "..."

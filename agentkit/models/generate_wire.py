@@ -1,0 +1,96 @@
+"""SGLang's native ``/generate`` wire format, validated, streamed or not.
+
+A reply counts only when it has what SGLang sends: ``text`` (a string), ``output_ids`` (a list
+of token ids), ``meta_info`` with a ``finish_reason`` object carrying its ``type``, and
+``meta_info.output_token_logprobs`` when log-probs were asked for. A stream's last chunk must be
+such a reply (the transport checks ``[DONE]``). ``finish_reason.type == "abort"`` is the
+server's abort. Anything else raises :class:`~agentkit.models.failures.ProtocolError`, which the
+transport retries; a cut stream never passes for a finished turn.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agentkit.dialects import glm45
+from agentkit.models.base import DeltaCallback, ModelDelta, StreamDeltaKind
+from agentkit.models.failures import AbortedByServer, ProtocolError
+from agentkit.models.transport import Events, StreamConsumer
+
+
+def validate_generate_reply(data: dict[str, Any], *, logprobs: bool) -> dict[str, Any]:
+    """A complete ``/generate`` reply (or a stream's last chunk), or :class:`ProtocolError`."""
+    if not isinstance(data.get("text"), str):
+        raise ProtocolError(f"the /generate reply has no text: {_short(data)}")
+    ids = data.get("output_ids")
+    if not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    ):
+        raise ProtocolError(f"the /generate reply has no output_ids list: {_short(data)}")
+    meta = data.get("meta_info")
+    if not isinstance(meta, dict):
+        raise ProtocolError(f"the /generate reply has no meta_info: {_short(data)}")
+    finish = meta.get("finish_reason")
+    if finish is None:
+        raise ProtocolError("the /generate reply has no finish_reason (cut off?)")
+    if not isinstance(finish, dict) or not isinstance(finish.get("type"), str):
+        raise ProtocolError(f"meta_info.finish_reason has no type: {_short(finish)}")
+    if finish["type"] == "abort":
+        raise AbortedByServer(finish.get("message") or finish)
+    if logprobs and not isinstance(meta.get("output_token_logprobs"), list):
+        raise ProtocolError("log-probs were asked for but meta_info has no output_token_logprobs")
+    return data
+
+
+def generate_stream_consumer(
+    on_delta: DeltaCallback,
+    tools: Sequence[Mapping[str, Any]] | None,
+    *,
+    thinking: bool,
+    logprobs: bool,
+) -> StreamConsumer[dict[str, Any]]:
+    """Read one streamed ``/generate`` attempt (cumulative ``text``), forwarding parsed deltas;
+    returns the last chunk, validated as a complete reply."""
+
+    async def consume(events: Events) -> dict[str, Any]:
+        parser = glm45.StreamParser(tools or None, thinking=thinking)
+        seen = 0
+        last: dict[str, Any] | None = None
+        async for chunk in events:
+            text = chunk.get("text", "")
+            if not isinstance(text, str):
+                raise ProtocolError(f"a /generate chunk's text is not a string: {_short(chunk)}")
+            last = chunk
+            piece, seen = text[seen:], len(text)
+            for delta in parser.feed(piece):
+                await forward_glm_delta(delta, on_delta)
+        if last is None:
+            raise ProtocolError("the /generate stream had no chunks")
+        reply = validate_generate_reply(last, logprobs=logprobs)
+        for delta in parser.close():
+            await forward_glm_delta(delta, on_delta)
+        return reply
+
+    return consume
+
+
+async def forward_glm_delta(delta: glm45.StreamDelta, on_delta: DeltaCallback) -> None:
+    if isinstance(delta, glm45.ReasoningDelta):
+        await on_delta(ModelDelta(kind=StreamDeltaKind.REASONING, text=delta.text))
+    elif isinstance(delta, glm45.ContentDelta):
+        await on_delta(ModelDelta(kind=StreamDeltaKind.CONTENT, text=delta.text))
+    elif isinstance(delta, glm45.ToolCallStart):
+        await on_delta(
+            ModelDelta(kind=StreamDeltaKind.TOOL_CALL_START, index=delta.index, name=delta.name)
+        )
+    elif isinstance(delta, glm45.ToolCallArgumentsDelta):
+        await on_delta(
+            ModelDelta(kind=StreamDeltaKind.TOOL_CALL_ARGUMENTS, index=delta.index, text=delta.text)
+        )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 300 else text[:300] + "..."
