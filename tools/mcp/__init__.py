@@ -1,0 +1,24 @@
+"""MCP client tools: an MCP server's tools as agentkit tools (``pip install 'agentkit[mcp]'``).
+
+from agentkit.tools.mcp import MCPToolset, StdioServer, HttpServer
+
+async with MCPToolset(StdioServer(command="mcp-server-time")) as time_tools:
+    agent = Agent(model, tools=time_tools.tools)
+    result = await agent.run("What time is it in Tokyo?")
+"""
+
+from __future__ import annotations
+
+from .results import local_name, result_text
+from .servers import HttpServer, MCPServerSpec, StdioServer
+from .toolset import MCPConnectionError, MCPToolset
+
+__all__ = [
+    "HttpServer",
+    "MCPConnectionError",
+    "MCPServerSpec",
+    "MCPToolset",
+    "StdioServer",
+    "local_name",
+    "result_text",
+]
