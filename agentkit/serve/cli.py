@@ -13,7 +13,7 @@ import anyio
 import typer
 from pydantic import ValidationError
 
-from .config import ServeConfig, SpeculativeConfig
+from .config import MultiNodeError, ServeConfig, SpeculativeConfig
 from .presets import PRESETS
 from .process import SGLangServer, SGLangServerError
 
@@ -71,7 +71,17 @@ def serve(
         typer.Option("--extra", help="One more raw flag for launch_server (repeatable)."),
     ] = None,
     ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 1800.0,
-    dry_run: Annotated[bool, typer.Option(help="Print the exact command and exit.")] = False,
+    gpus_per_node: Annotated[int, typer.Option(help="GPUs on each node.")] = 8,
+    nnodes: Annotated[
+        int | None, typer.Option(help="Nodes to span (default: tp / gpus-per-node, rounded up).")
+    ] = None,
+    node_rank: Annotated[int, typer.Option(help="This node's rank (0 serves HTTP).")] = 0,
+    dist_init_addr: Annotated[
+        str | None, typer.Option(help="HOST:PORT of node 0, needed when the server spans nodes.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the exact command (one per node) and exit.")
+    ] = False,
 ) -> None:
     """Start the server, wait until it serves, stream its log, and stop it on Ctrl-C."""
     try:
@@ -99,11 +109,23 @@ def serve(
             reasoning_parser=reasoning_parser or None,
             host=host,
             port=port,
+            gpus_per_node=gpus_per_node,
+            nnodes=nnodes,
+            node_rank=node_rank,
+            dist_init_addr=dist_init_addr,
         )
+        commands = config.node_commands()
     except ValidationError as exc:
         raise typer.BadParameter(_first_error(exc)) from None
+    except MultiNodeError as exc:
+        raise typer.BadParameter(str(exc)) from None
     if dry_run:
-        typer.echo(config.shell_command())
+        if len(commands) == 1:
+            typer.echo(config.shell_command())
+            return
+        for rank in range(len(commands)):
+            typer.echo(f"# node {rank} of {len(commands)}")
+            typer.echo(config.shell_command(rank))
         return
     try:
         anyio.run(_run, config, ready_timeout)

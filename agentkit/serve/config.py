@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from collections.abc import Sequence
@@ -57,8 +58,19 @@ class SpeculativeConfig(BaseModel):
         ]
 
 
+class MultiNodeError(ValueError):
+    """The configuration needs several nodes but does not say how they find each other."""
+
+
 class ServeConfig(BaseModel):
-    """Everything ``python -m sglang.launch_server`` is started with."""
+    """Everything ``python -m sglang.launch_server`` is started with.
+
+    A tensor-parallel size larger than one node's GPUs (``gpus_per_node``) spans
+    ``ceil(tp_size / gpus_per_node)`` nodes: every node runs the same command with its own
+    ``--node-rank``, all pointing at rank 0's ``--dist-init-addr`` (HOST:PORT); rank 0 serves the
+    HTTP API. Such a configuration without ``dist_init_addr`` has no command: :meth:`command`
+    raises :class:`MultiNodeError` naming the fix.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -74,6 +86,35 @@ class ServeConfig(BaseModel):
     port: int = Field(default=30000, ge=1, le=65535)
     extra_args: tuple[str, ...] = ()
     python: str = Field(default_factory=lambda: sys.executable)
+    gpus_per_node: int = Field(default=8, ge=1, le=64)
+    nnodes: int | None = Field(default=None, ge=1, le=256)
+    node_rank: int = Field(default=0, ge=0)
+    dist_init_addr: str | None = None
+
+    @model_validator(mode="after")
+    def _check_nodes(self) -> ServeConfig:
+        nodes = self.nodes
+        if self.tp_size % nodes != 0 or self.tp_size // nodes > self.gpus_per_node:
+            raise ValueError(
+                f"tp_size {self.tp_size} does not split over {nodes} node(s) of "
+                f"{self.gpus_per_node} GPUs"
+            )
+        if self.node_rank >= nodes:
+            raise ValueError(f"node_rank {self.node_rank} is not below nnodes {nodes}")
+        if self.dist_init_addr is not None:
+            host, sep, port = self.dist_init_addr.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(
+                    f"dist_init_addr must be HOST:PORT of node 0, got {self.dist_init_addr!r}"
+                )
+        return self
+
+    @property
+    def nodes(self) -> int:
+        """How many nodes the server spans."""
+        if self.nnodes is not None:
+            return self.nnodes
+        return math.ceil(self.tp_size / self.gpus_per_node)
 
     @classmethod
     def for_model(
@@ -123,8 +164,19 @@ class ServeConfig(BaseModel):
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
 
-    def command(self) -> list[str]:
-        """The exact argv the server is started with."""
+    def command(self, node_rank: int | None = None) -> list[str]:
+        """The exact argv the server is started with (on ``node_rank``, default this config's)."""
+        rank = self.node_rank if node_rank is None else node_rank
+        if self.nodes > 1 and self.dist_init_addr is None:
+            per_node = self.tp_size // self.nodes
+            raise MultiNodeError(
+                f"tp_size {self.tp_size} needs {self.nodes} nodes of {per_node} GPUs "
+                f"({self.gpus_per_node} per node): pass --dist-init-addr NODE0_HOST:PORT and run "
+                "the printed command of each node on that node, or fit one node (--gpu H200, "
+                "--precision fp8, a smaller --tp, or --gpus-per-node)"
+            )
+        if not 0 <= rank < self.nodes:
+            raise MultiNodeError(f"node_rank {rank} is not below nnodes {self.nodes}")
         cmd = [self.python, "-m", "sglang.launch_server", "--model-path", self.model_path]
         if self.served_model_name:
             cmd += ["--served-model-name", self.served_model_name]
@@ -139,9 +191,17 @@ class ServeConfig(BaseModel):
             cmd += ["--mem-fraction-static", f"{self.mem_fraction_static:g}"]
         if self.context_length is not None:
             cmd += ["--context-length", str(self.context_length)]
+        if self.nodes > 1:
+            assert self.dist_init_addr is not None
+            cmd += ["--nnodes", str(self.nodes), "--node-rank", str(rank)]
+            cmd += ["--dist-init-addr", self.dist_init_addr]
         cmd += ["--host", self.host, "--port", str(self.port)]
         cmd += list(self.extra_args)
         return cmd
 
-    def shell_command(self) -> str:
-        return shlex.join(self.command())
+    def node_commands(self) -> list[list[str]]:
+        """One argv per node, rank 0 first (a single element on one node)."""
+        return [self.command(rank) for rank in range(self.nodes)]
+
+    def shell_command(self, node_rank: int | None = None) -> str:
+        return shlex.join(self.command(node_rank))
