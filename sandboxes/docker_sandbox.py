@@ -284,7 +284,7 @@ class DockerSandbox(SandboxFiles):
         }
         started = time.perf_counter()
         try:
-            with anyio.fail_after(timeout + 15):
+            with anyio.fail_after(timeout + 10):
                 raw = await runner.request(payload, rid)
             reply = _Reply.model_validate(raw)
         except RunnerGone as exc:

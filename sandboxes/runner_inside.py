@@ -245,8 +245,7 @@ def _run(request: "dict[str, Any]") -> None:
     timed_out = _pump(proc, out, err, request.get("timeout") or 1e9)
     kills: dict[str, int] = {}
     if timed_out:
-        _kill_group(proc)
-        kills = _kill_all()
+        kills = _kill_all()  # the command's group and whatever detached from it
     proc.wait()
     _PROCS.pop(rid, None)
     for pipe in (proc.stdout, proc.stderr):
@@ -291,14 +290,33 @@ def _empty_dir(root: str, left: "list[str]") -> None:
     for name in names:
         path = os.path.join(root, name)
         try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
+            _remove(path)
         except OSError:
-            pass
+            with contextlib.suppress(OSError):
+                _make_writable(path)
+                _remove(path)
     with contextlib.suppress(OSError):
         left.extend(os.path.join(root, name) for name in os.listdir(root))
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def _make_writable(path: str) -> None:
+    """chmod u+rwx every directory under ``path`` (a command may have made them read-only)."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        return
+    os.chmod(path, 0o700)
+    for dirpath, dirnames, _files in os.walk(path):
+        for name in dirnames:
+            sub = os.path.join(dirpath, name)
+            if not os.path.islink(sub):
+                with contextlib.suppress(OSError):
+                    os.chmod(sub, 0o700)
 
 
 def _sysv_ipc(remove: bool) -> "list[str]":
