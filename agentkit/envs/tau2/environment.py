@@ -36,6 +36,9 @@ class Tau2Environment:
 
     def sync(self) -> None:
         if self._sync is not None:
+            for kit in (self.tools, self.user_tools):
+                if kit is not None:
+                    kit.invalidate()
             self._sync(self)
 
     def toolkit(self, requestor: Requestor) -> Toolkit:

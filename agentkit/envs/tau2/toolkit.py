@@ -113,6 +113,11 @@ class Toolkit:
 
     def __init__(self, db: Any) -> None:
         self.db = db
+        self._hash: str | None = None
+
+    def invalidate(self) -> None:
+        """Forget the cached hash (after anything that may have changed the database)."""
+        self._hash = None
 
     def has_tool(self, name: str) -> bool:
         return name in self.tool_flags
@@ -123,17 +128,25 @@ class Toolkit:
     def use_tool(self, name: str, arguments: Mapping[str, Any]) -> Any:
         if name not in self.tool_flags:
             raise ValueError(f"Tool '{name}' not found.")
+        if self.tool_flags[name]:
+            self._hash = None
         return getattr(self, name)(**arguments)
 
     def call_function(self, name: str, arguments: Mapping[str, Any]) -> Any:
         """Any public method by name (initialisation actions and assertions)."""
         if name.startswith("__"):
             raise ValueError(f"Function {name} not found")
+        self._hash = None
         return getattr(self, name)(**arguments)
 
     def update_db(self, update: Mapping[str, Any]) -> None:
         merged = deep_merge(self.db.model_dump(), update)
         self.db = type(self.db).model_validate(merged)
+        self._hash = None
 
     def db_hash(self) -> str:
-        return model_hash(self.db)
+        """tau2's hash of the database; cached until a mutating tool, a helper function or
+        :meth:`invalidate` may have changed it (read-only tools leave it alone)."""
+        if self._hash is None:
+            self._hash = model_hash(self.db)
+        return self._hash

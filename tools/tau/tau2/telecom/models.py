@@ -29,7 +29,7 @@ class Plan(StrictModel):
     data_refueling_price_per_gb: float
 
 
-class DeviceType(str, Enum):
+class DeviceType(str, Enum):  # noqa: UP042 (tau2 shows these reprs)
     PHONE = "phone"
     ROUTER = "router"
     TABLET = "tablet"
@@ -48,7 +48,7 @@ class Device(StrictModel):
     last_esim_transfer_date: datetime.datetime | None = None
 
 
-class LineStatus(str, Enum):
+class LineStatus(str, Enum):  # noqa: UP042 (tau2 shows these reprs)
     ACTIVE = "Active"
     SUSPENDED = "Suspended"
     PENDING_ACTIVATION = "Pending Activation"
@@ -77,7 +77,7 @@ class LineItem(StrictModel):
     item_type: str
 
 
-class BillStatus(str, Enum):
+class BillStatus(str, Enum):  # noqa: UP042 (tau2 shows these reprs)
     DRAFT = "Draft"
     ISSUED = "Issued"
     AWAITING_PAYMENT = "Awaiting Payment"
@@ -98,14 +98,14 @@ class Bill(StrictModel):
     status: BillStatus = BillStatus.DRAFT
 
 
-class AccountStatus(str, Enum):
+class AccountStatus(str, Enum):  # noqa: UP042 (tau2 shows these reprs)
     ACTIVE = "Active"
     SUSPENDED = "Suspended"
     PENDING_VERIFICATION = "Pending Verification"
     CLOSED = "Closed"
 
 
-class PaymentMethodType(str, Enum):
+class PaymentMethodType(str, Enum):  # noqa: UP042 (tau2 shows these reprs)
     CREDIT_CARD = "Credit Card"
     DEBIT_CARD = "Debit Card"
     PAYPAL = "PayPal"

@@ -9,14 +9,14 @@ from pydantic import Field
 from agentkit.envs.tau2.toolkit import StrictModel
 
 
-class SimStatus(str, Enum):
+class SimStatus(str, Enum):  # noqa: UP042 (tau2 shows these reprs)
     ACTIVE = "active"
     MISSING = "missing"
     LOCKED_PIN = "locked_pin"
     LOCKED_PUK = "locked_puk"
 
 
-class NetworkTechnology(str, Enum):
+class NetworkTechnology(str, Enum):  # noqa: UP042 (tau2 shows these reprs)
     NONE = "none"
     TWO_G = "2G"
     THREE_G = "3G"
@@ -24,14 +24,14 @@ class NetworkTechnology(str, Enum):
     FIVE_G = "5G"
 
 
-class NetworkModePreference(str, Enum):
+class NetworkModePreference(str, Enum):  # noqa: UP042 (tau2 shows these reprs)
     FOUR_G_5G_PREFERRED = "4g_5g_preferred"
     FOUR_G_ONLY = "4g_only"
     THREE_G_ONLY = "3g_only"
     TWO_G_ONLY = "2g_only"
 
 
-class SignalStrength(str, Enum):
+class SignalStrength(str, Enum):  # noqa: UP042 (tau2 shows these reprs)
     NONE = "none"
     POOR = "poor"
     FAIR = "fair"
@@ -39,7 +39,7 @@ class SignalStrength(str, Enum):
     EXCELLENT = "excellent"
 
 
-class PerformanceLevel(str, Enum):
+class PerformanceLevel(str, Enum):  # noqa: UP042 (tau2 shows these reprs)
     UNKNOWN = "unknown"
     POOR = "poor"
     FAIR = "fair"
@@ -47,14 +47,14 @@ class PerformanceLevel(str, Enum):
     EXCELLENT = "excellent"
 
 
-class NetworkStatus(str, Enum):
+class NetworkStatus(str, Enum):  # noqa: UP042 (tau2 shows these reprs)
     CONNECTED = "connected"
     SEARCHING = "searching"
     NO_SERVICE = "no_service"
     EMERGENCY_ONLY = "emergency_only"
 
 
-class APNNames(str, Enum):
+class APNNames(str, Enum):  # noqa: UP042 (tau2 shows these reprs)
     INTERNET = "internet"
     BROKEN = "broken"
 
