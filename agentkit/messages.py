@@ -7,6 +7,7 @@ SGLang's ``/v1/chat/completions`` and the GLM-4.5 dialect both take.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -40,7 +41,7 @@ class ToolCall(BaseModel):
     def arguments_json(self) -> str:
         if self.raw_arguments is not None and self.parse_error is None:
             return self.raw_arguments
-        return json.dumps(self.arguments, ensure_ascii=False)
+        return _strict_json(self.arguments)
 
     def to_openai(self) -> dict[str, Any]:
         return {
@@ -48,6 +49,25 @@ class ToolCall(BaseModel):
             "type": "function",
             "function": {"name": self.name, "arguments": self.arguments_json()},
         }
+
+
+def _strict_json(value: Any) -> str:
+    """JSON text that a strict server accepts: a non-finite number (``inf``, ``nan``), which
+    ``json.dumps`` would write as ``Infinity``/``NaN``, is written as its text instead."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), ensure_ascii=False, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 class SystemMessage(BaseModel):

@@ -15,6 +15,7 @@ since small models often drop the tags.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -270,7 +271,8 @@ def _parse_call(
     *,
     closed: bool,
 ) -> ParsedToolCall | None:
-    obj, error = _json_object(body)
+    notes = _JsonNotes()
+    obj, error = _json_object(body, notes)
     if obj is None:
         kind = "malformed_arguments" if closed else "unclosed_tool_call"
         problems.append(
@@ -283,7 +285,7 @@ def _parse_call(
             Problem(kind="missing_tool_name", message="tool call has no name", call_index=index)
         )
         return None
-    arguments, arg_error = _arguments(obj)
+    arguments, arg_error = _arguments(obj, notes)
     if arguments is None:
         problems.append(
             Problem(
@@ -293,6 +295,7 @@ def _parse_call(
             )
         )
         return None
+    problems.extend(notes.problems(name, index))
     if not closed:
         problems.append(
             Problem(
@@ -308,15 +311,75 @@ def _parse_call(
     return ParsedToolCall(index=index, name=name, arguments=arguments, raw=raw)
 
 
-def _json_object(body: str) -> tuple[dict[str, Any] | None, str]:
+class _JsonNotes:
+    """What a strict reading of a call's JSON noticed: keys given twice (the last value is
+    kept, as ``json.loads`` does) and numbers JSON cannot hold (``1e999``: kept as text)."""
+
+    def __init__(self) -> None:
+        self.duplicates: list[str] = []
+        self.non_finite: list[str] = []
+        self.decoder = json.JSONDecoder(
+            object_pairs_hook=self._object, parse_float=self._float, parse_constant=_no_constant
+        )
+
+    def _object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in obj:
+                self.duplicates.append(key)
+            obj[key] = value
+        return obj
+
+    def _float(self, text: str) -> Any:
+        value = float(text)
+        if math.isfinite(value):
+            return value
+        self.non_finite.append(text)
+        return text
+
+    def loads(self, text: str) -> Any:
+        value, end = self.decoder.raw_decode(text)
+        if text[end:].strip():
+            raise ValueError(f"extra text after the JSON value: {text[end:].strip()[:80]!r}")
+        return value
+
+    def problems(self, name: str, index: int) -> list[Problem]:
+        found = [
+            Problem(
+                kind="duplicate_argument",
+                message=f"tool call {name!r}: key {key!r} is given more than once; the last "
+                "value is kept",
+                call_index=index,
+            )
+            for key in dict.fromkeys(self.duplicates)
+        ]
+        found += [
+            Problem(
+                kind="invalid_argument_value",
+                message=f"tool call {name!r}: the number {text} is not finite; kept as text",
+                call_index=index,
+            )
+            for text in self.non_finite
+        ]
+        return found
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_object(body: str, notes: _JsonNotes | None = None) -> tuple[dict[str, Any] | None, str]:
     stripped = body.strip()
     fenced = _FENCE.match(stripped)
     if fenced:
         stripped = fenced.group(1).strip()
+    reader = notes or _JsonNotes()
     try:
-        value, end = json.JSONDecoder().raw_decode(stripped)
+        value, end = reader.decoder.raw_decode(stripped)
     except json.JSONDecodeError as exc:
         return None, exc.msg
+    except ValueError as exc:
+        return None, str(exc)
     if stripped[end:].strip():
         return None, f"extra text after the JSON object: {stripped[end:].strip()[:80]!r}"
     if not isinstance(value, dict):
@@ -324,7 +387,9 @@ def _json_object(body: str) -> tuple[dict[str, Any] | None, str]:
     return value, ""
 
 
-def _arguments(obj: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+def _arguments(
+    obj: Mapping[str, Any], notes: _JsonNotes | None = None
+) -> tuple[dict[str, Any] | None, str]:
     value = obj.get("arguments", obj.get("parameters", {}))
     if value is None:
         return {}, ""
@@ -332,9 +397,11 @@ def _arguments(obj: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
         if not value.strip():
             return {}, ""
         try:
-            value = json.loads(value)
+            value = (notes or _JsonNotes()).loads(value.strip())
         except json.JSONDecodeError as exc:
             return None, f"arguments text is not valid JSON ({exc.msg})"
+        except ValueError as exc:
+            return None, f"arguments text is not valid JSON ({exc})"
     if not isinstance(value, dict):
         return None, f"arguments must be a JSON object, got {type(value).__name__}"
     return value, ""

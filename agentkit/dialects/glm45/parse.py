@@ -36,6 +36,8 @@ On malformed output nothing is dropped silently (SGLang drops all of these):
 - an unclosed ``<tool_call>`` keeps its text in content (``unclosed_tool_call``);
 - a name not followed by a newline is parsed up to the next tag (``missing_name_newline``);
 - a value that does not fit its schema type is kept as the raw text (``invalid_argument_value``);
+  so is an untyped number JSON cannot hold (``1e999``, which Python would read as ``inf``);
+- an argument key given twice keeps the last value, as SGLang does (``duplicate_argument``);
 - text after the calls is appended to content (``text_after_tool_calls``);
 - stray text inside a call is reported (``malformed_arguments``) and kept in the call's ``raw``;
 - ``<think>`` without ``</think>`` keeps everything as reasoning (``unclosed_think``); a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -16,6 +17,7 @@ ProblemKind = Literal[
     "missing_name_newline",
     "malformed_arguments",
     "invalid_argument_value",
+    "duplicate_argument",
     "text_after_tool_calls",
 ]
 
@@ -42,8 +44,28 @@ class ParsedToolCall(BaseModel):
     raw: str
 
     def arguments_json(self) -> str:
-        """The arguments as SGLang's chat API sends them (``json.dumps``, non-ASCII kept)."""
-        return json.dumps(self.arguments, ensure_ascii=False)
+        """The arguments as SGLang's chat API sends them (``json.dumps``, non-ASCII kept);
+        always valid JSON (a non-finite number, which the parser never gives, becomes text)."""
+        return strict_json(self.arguments)
+
+
+def strict_json(value: Any) -> str:
+    """``json.dumps`` that never writes ``NaN``/``Infinity`` (not JSON): such numbers are
+    written as their text instead."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), ensure_ascii=False, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 class Parsed(BaseModel):

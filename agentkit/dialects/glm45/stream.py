@@ -430,6 +430,14 @@ class StreamParser:
                 f"call {self._name!r}, argument {self._key!r}: {issue}; kept as text",
                 index,
             )
+        if self._key in self._arguments:
+            # SGLang's glm45 parser keeps the last value too, but says nothing
+            self._problem(
+                "duplicate_argument",
+                f"call {self._name!r}: argument {self._key!r} is given more than once; "
+                "the last value is kept",
+                index,
+            )
         self._arguments[self._key] = value
         if self._value_streams:
             fragment = '"'

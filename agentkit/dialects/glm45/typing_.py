@@ -205,7 +205,8 @@ def decode_value(raw: str, schema: Any) -> tuple[Any, str | None]:
 
     String-typed values are the raw text verbatim (the exact inverse of the template, which
     writes strings unquoted and unescaped). Untyped values are JSON when they parse as JSON,
-    else the raw text. Other types are decoded as JSON (or a Python literal, as SGLang falls back
+    else the raw text; a JSON number that is not finite (``1e999``) keeps the raw text, with a
+    problem, so the arguments always serialise as valid JSON. Other types are decoded as JSON (or a Python literal, as SGLang falls back
     to) and checked; a value that does not fit is kept as the raw text with a problem.
     """
     expected = infer_type(schema)
@@ -220,7 +221,11 @@ def decode_value(raw: str, schema: Any) -> tuple[Any, str | None]:
         "array",
         "null",
     }:
-        return (raw, None) if decoded is _NOT_DECODED else (decoded, None)
+        if decoded is _NOT_DECODED:
+            return raw, None
+        if not _jsonable(decoded):  # e.g. 1e999, which Python reads as inf: not JSON
+            return raw, f"value {_preview(raw)} has a number JSON cannot hold (not finite)"
+        return decoded, None
     if decoded is _NOT_DECODED:
         decoded = _literal(raw)
         if isinstance(decoded, tuple):
