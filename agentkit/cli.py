@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
 import os
 import sys
@@ -11,13 +12,45 @@ from typing import Annotated, Any
 
 import anyio
 import typer
+import typer.core
 
 app = typer.Typer(
     name="agentkit",
     help="Agent runtime for GLM-4.5 on SGLang: run agents, serve models, sandboxes, RL data.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
 )
+PROG_NAME = "agentkit"  # also under ``python -m agentkit.cli``: completion keys on this name
+
+
+def package_version() -> str:
+    """The installed distribution's version (``0+unknown`` for a source tree never installed)."""
+    try:
+        return importlib.metadata.version("agentkit")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"agentkit {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Agent runtime for GLM-4.5 on SGLang: run agents, serve models, sandboxes, RL data."""
+
 
 # Sub-command groups live next to what they drive; each module exposes a typer app.
 _SUBAPPS: list[tuple[str, str, str]] = [
@@ -203,9 +236,19 @@ def _jsonl_recorder(path: Path) -> Any:
     return JsonlStore(path)
 
 
+def plain_output_unless_terminal() -> None:
+    """Without a terminal (logs, pipes, CI), errors and help are click's plain text: an error is
+    one line, not a rich box wrapped to whatever width the environment claims, and tracebacks
+    are Python's own."""
+    if not sys.stderr.isatty():
+        typer.core.HAS_RICH = False  # what TYPER_USE_RICH=0 sets when typer is imported
+        app.pretty_exceptions_enable = False
+
+
 def main() -> None:
     _mount()
-    app()
+    plain_output_unless_terminal()
+    app(prog_name=PROG_NAME)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,19 @@
 from __future__ import annotations
 
 import pytest
+import typer.core
+
+pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py runs user test files
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _plain_cli_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLI errors as click prints them without a terminal: one line, no rich box wrapped to the
+    terminal's width (``agentkit`` does the same when stderr is not a TTY), so no test depends
+    on ``COLUMNS`` or the terminal it runs in."""
+    monkeypatch.setattr(typer.core, "HAS_RICH", False)

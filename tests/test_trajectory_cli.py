@@ -61,13 +61,32 @@ def test_export_from_compacted_store(store: Path, tmp_path: Path) -> None:
     assert from_parquet == [json.loads(x) for x in out2.read_text().splitlines()]
 
 
+def _flat(output: str) -> str:
+    """The words of a CLI message, wherever a terminal of any width wrapped or boxed them."""
+    return " ".join(output.replace("\u2502", " ").split())
+
+
 def test_bad_format_and_missing_store_are_clear_errors(store: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["export", str(store), str(tmp_path / "x"), "--format", "csv"])
     assert result.exit_code != 0
-    assert "slime, verl, sft, hf" in result.output
+    assert "slime, verl, sft, hf" in _flat(result.output)
     result = runner.invoke(app, ["export", str(tmp_path / "nope.jsonl"), str(tmp_path / "x")])
     assert result.exit_code != 0
-    assert "does not exist" in result.output
+    assert "does not exist" in _flat(result.output)
+
+
+def test_cli_errors_are_one_line_at_any_terminal_width(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No box and no wrapping: the whole message on one line, at 40 columns as at 200."""
+    lines = set()
+    for columns in ("40", "200"):
+        monkeypatch.setenv("COLUMNS", columns)
+        result = runner.invoke(app, ["export", str(store), str(tmp_path / "x"), "-f", "csv"])
+        assert result.exit_code == 2
+        [line] = [x for x in result.output.splitlines() if "slime, verl, sft, hf" in x]
+        lines.add(line)
+    assert len(lines) == 1
 
 
 def test_rollout_rejects_a_bad_agent_spec(tmp_path: Path) -> None:
