@@ -84,3 +84,29 @@ def test_h200_fits_one_node() -> None:
     assert result.exit_code == 0, result.output
     assert "--nnodes" not in result.output
     assert "--tp-size 8" in result.output
+
+
+def test_replicas_split_the_node_behind_a_router() -> None:
+    args = ["--model", "glm-4.5-air", "--replicas", "2", "--port", "30000", "--dry-run"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("CUDA_VISIBLE_DEVICES=0,1,2,3 ")
+    assert lines[1].startswith("CUDA_VISIBLE_DEVICES=4,5,6,7 ")
+    assert "--port 30001" in lines[0]
+    assert "--port 30002" in lines[1]
+    router = shlex.split(lines[2])
+    assert router[1:3] == ["-m", "sglang_router.launch_router"]
+    assert _flag(router, "--port") == "30000"
+    assert _flag(router, "--policy") == "manual"
+    assert "http://127.0.0.1:30001" in router
+    assert "http://127.0.0.1:30002" in router
+
+
+def test_replicas_that_do_not_fit_the_node_are_refused() -> None:
+    result = CliRunner().invoke(
+        app, ["--model", "glm-4.5-air", "--replicas", "3", "--dry-run"], terminal_width=200
+    )
+    assert result.exit_code == 2
+    assert "3 replicas of tp_size 4 need 12 GPUs" in result.output

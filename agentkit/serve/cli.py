@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
+from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import anyio
@@ -14,8 +16,10 @@ import typer
 from pydantic import ValidationError
 
 from .config import MultiNodeError, ServeConfig, SpeculativeConfig
+from .fleet import FleetPlan, SGLangFleet, plan_fleet
 from .presets import PRESETS
 from .process import SGLangServer, SGLangServerError
+from .router import RouterPolicy
 
 app = typer.Typer(
     help="Launch an SGLang server for GLM-4.5 / GLM-4.5-Air (or any model path).",
@@ -26,6 +30,7 @@ app = typer.Typer(
 
 _PRESET_NAMES = ", ".join(PRESETS)
 T = TypeVar("T", bound=str)
+P = TypeVar("P")
 
 
 @app.callback()
@@ -79,6 +84,16 @@ def serve(
     dist_init_addr: Annotated[
         str | None, typer.Option(help="HOST:PORT of node 0, needed when the server spans nodes.")
     ] = None,
+    replicas: Annotated[
+        int,
+        typer.Option(help="Servers on this node; more than 1 puts sglang-router on --port."),
+    ] = 1,
+    router_policy: Annotated[
+        str, typer.Option(help="Router policy: manual (episode affinity), cache_aware, ...")
+    ] = "manual",
+    router_tokenizer: Annotated[
+        str | None, typer.Option(help="Local tokenizer path for the router (else the hub's).")
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="Print the exact command (one per node) and exit.")
     ] = False,
@@ -115,10 +130,28 @@ def serve(
             dist_init_addr=dist_init_addr,
         )
         commands = config.node_commands()
+        fleet = (
+            plan_fleet(
+                config,
+                replicas,
+                policy=_literal(router_policy, _ROUTER_POLICIES, "--router-policy") or "manual",
+                tokenizer_path=router_tokenizer,
+            )
+            if replicas > 1
+            else None
+        )
     except ValidationError as exc:
         raise typer.BadParameter(_first_error(exc)) from None
-    except MultiNodeError as exc:
+    except (MultiNodeError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
+    if fleet is not None:
+        if dry_run:
+            for env, argv in fleet.commands():
+                prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+                typer.echo(f"{prefix} {shlex.join(argv)}" if prefix else shlex.join(argv))
+            return
+        _launch(_run_fleet, fleet, ready_timeout)
+        return
     if dry_run:
         if len(commands) == 1:
             typer.echo(config.shell_command())
@@ -127,8 +160,21 @@ def serve(
             typer.echo(f"# node {rank} of {len(commands)}")
             typer.echo(config.shell_command(rank))
         return
+    _launch(_run, config, ready_timeout)
+
+
+_ROUTER_POLICIES: tuple[RouterPolicy, ...] = (
+    "manual",
+    "cache_aware",
+    "power_of_two",
+    "round_robin",
+    "random",
+)
+
+
+def _launch(run: Callable[[P, float], Awaitable[None]], what: P, ready_timeout: float) -> None:
     try:
-        anyio.run(_run, config, ready_timeout)
+        anyio.run(run, what, ready_timeout)
     except SGLangServerError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
@@ -144,20 +190,36 @@ async def _run(config: ServeConfig, ready_timeout: float) -> None:
             "Ctrl-C stops it",
             err=True,
         )
-        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
-            async with anyio.create_task_group() as tg:
+        await _serve_until_stopped(server.wait_exited)
 
-                async def stop_on_signal() -> None:
-                    async for _ in signals:
-                        tg.cancel_scope.cancel()
-                        return
 
-                async def stop_on_exit() -> None:
-                    await server.wait_exited()
+async def _run_fleet(plan: FleetPlan, ready_timeout: float) -> None:
+    for env, argv in plan.commands():
+        typer.echo(f"$ {' '.join(f'{k}={v}' for k, v in env.items())} {shlex.join(argv)}", err=True)
+    async with SGLangFleet(plan, ready_timeout=ready_timeout, log=typer.echo) as fleet:
+        typer.echo(
+            f"agentkit: {len(plan.servers)} SGLang servers ready behind the router at "
+            f"{fleet.base_url}; Ctrl-C stops them",
+            err=True,
+        )
+        await _serve_until_stopped(fleet.wait_exited)
+
+
+async def _serve_until_stopped(exited: Callable[[], Awaitable[None]]) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tg:
+
+            async def stop_on_signal() -> None:
+                async for _ in signals:
                     tg.cancel_scope.cancel()
+                    return
 
-                tg.start_soon(stop_on_signal)
-                tg.start_soon(stop_on_exit)
+            async def stop_on_exit() -> None:
+                await exited()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(stop_on_signal)
+            tg.start_soon(stop_on_exit)
 
 
 def _literal(value: str | None, allowed: tuple[T, ...], flag: str) -> T | None:

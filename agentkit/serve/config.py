@@ -6,6 +6,7 @@ import math
 import shlex
 import sys
 from collections.abc import Sequence
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -73,6 +74,11 @@ class ServeConfig(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Readiness endpoints, in the order they are tried. ``/health_generate`` runs a one-token
+    #: generation, so it only answers 200 once the model can serve; ``/model_info`` is the
+    #: fallback for servers without it.
+    ready_paths: ClassVar[tuple[str, ...]] = ("/health_generate", "/model_info")
 
     model_path: str
     served_model_name: str | None = None

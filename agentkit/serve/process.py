@@ -14,6 +14,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Mapping
 from types import TracebackType
+from typing import Protocol
 
 import anyio
 import anyio.abc
@@ -23,10 +24,19 @@ from .config import ServeConfig
 
 LogSink = Callable[[str], None]
 
-#: Readiness endpoints, in the order they are tried. ``/health_generate`` runs a one-token
-#: generation, so it only answers 200 once the model can serve; ``/model_info`` is the
-#: fallback for servers without it.
-READY_PATHS = ("/health_generate", "/model_info")
+READY_PATHS = ServeConfig.ready_paths
+
+
+class Launchable(Protocol):
+    """What a managed server process is started from: an SGLang server or its router."""
+
+    @property
+    def ready_paths(self) -> tuple[str, ...]: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+    def command(self) -> list[str]: ...
 
 
 class SGLangServerError(RuntimeError):
@@ -52,7 +62,7 @@ class SGLangServer:
 
     def __init__(
         self,
-        config: ServeConfig,
+        config: Launchable,
         *,
         ready_timeout: float = 1800.0,
         poll_interval: float = 0.5,
@@ -127,6 +137,21 @@ class SGLangServer:
             )
 
     async def start(self) -> None:
+        """Launch the process and wait until it serves (stopping it again if it never does)."""
+        await self.launch()
+        try:
+            await self.wait_ready()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def launch(self) -> None:
+        """Spawn the process and start pumping its log; :meth:`wait_ready` waits for it.
+
+        ``launch`` and :meth:`stop` must run in the same task (they enter and leave the log
+        pump's task group); :meth:`wait_ready` may run in any task, so several servers can load
+        at once.
+        """
         if self._process is not None:
             raise RuntimeError("this SGLangServer was already started")
         env = {**os.environ, **(self._env or {}), "PYTHONUNBUFFERED": "1"}
@@ -142,11 +167,6 @@ class SGLangServer:
         await self._tasks.__aenter__()
         self._tasks.start_soon(self._pump_log)
         self._tasks.start_soon(self._watch_exit)
-        try:
-            await self._wait_ready()
-        except BaseException:
-            await self.stop()
-            raise
 
     async def stop(self) -> None:
         """Stop the whole process group: SIGTERM, then SIGKILL after ``stop_timeout``."""
@@ -202,8 +222,9 @@ class SGLangServer:
         if self._log is not None:
             self._log(line)
 
-    async def _wait_ready(self) -> None:
-        paths = list(READY_PATHS)
+    async def wait_ready(self) -> None:
+        """Poll the readiness endpoints until one answers 200; raise if the process dies first."""
+        paths = list(self.config.ready_paths)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=10.0) as client:
             with anyio.move_on_after(self.ready_timeout) as scope:
                 while True:
