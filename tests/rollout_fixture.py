@@ -21,7 +21,9 @@ _AGENTS: dict[str, Agent[Any, Any]] = {}
 def lookup(q: str) -> str:
     """Look a question up."""
     blocked = [b for b in os.environ.get("ROLLOUT_BLOCK", "").split(",") if b]
-    while any(b in q for b in blocked):  # hang until the process is killed
+    release = os.environ.get("ROLLOUT_RELEASE")
+    # hang until the process is killed (or until the release file exists)
+    while any(b in q for b in blocked) and not (release and os.path.exists(release)):
         time.sleep(0.05)
     return f"the answer to {q} is 42"
 
