@@ -34,6 +34,10 @@ class Tau2Environment:
         self._sync = sync
         self.sync()
 
+    @property
+    def has_sync(self) -> bool:
+        return self._sync is not None
+
     def sync(self) -> None:
         if self._sync is not None:
             for kit in (self.tools, self.user_tools):

@@ -92,8 +92,16 @@ def gold_environment(domain: Tau2Domain, task: Tau2Task) -> Tau2Environment:
 
 
 def predicted_environment(
-    domain: Tau2Domain, task: Tau2Task, calls: Sequence[LoggedCall]
+    domain: Tau2Domain,
+    task: Tau2Task,
+    calls: Sequence[LoggedCall],
+    live: Tau2Environment | None = None,
 ) -> Tau2Environment:
+    """The episode's final state rebuilt from its mutating calls. Without a sync hook that
+    is exactly the live environment's state (read-only tools change nothing), so ``live`` is
+    used as it is when given."""
+    if live is not None and not live.has_sync:
+        return live
     env = domain.fresh_env(task)
     for call in calls:
         if env.has_tool(call.name) and env.mutates(call.name):
@@ -141,13 +149,14 @@ def evaluate(
     *,
     ending: str | None = None,
     nl_verdicts: list[NLVerdict] | None = None,
+    live: Tau2Environment | None = None,
 ) -> Tau2Reward:
     """Score an episode's tool calls and agent messages against the task (see module doc).
     ``ending`` None scores the trajectory as if it had ended properly."""
     criteria = task.evaluation_criteria
     basis = list(criteria.reward_basis) if criteria else []
     gold = gold_environment(domain, task)
-    predicted = predicted_environment(domain, task, calls)
+    predicted = predicted_environment(domain, task, calls, live)
     result = Tau2Reward(
         reward=0.0,
         reward_basis=basis,

@@ -82,7 +82,7 @@ def replay_task(
     criteria = task.evaluation_criteria
     infos = (criteria.communicate_info or []) if criteria else []
     messages = [" ; ".join(infos)] if infos else []
-    reward = evaluate(domain, task, episode.calls, messages)
+    reward = evaluate(domain, task, episode.calls, messages, live=env)
     return Tau2ReplayResult(
         task_id=task.id,
         post_init_db_hash=post_init[0],

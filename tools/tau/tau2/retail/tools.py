@@ -5,8 +5,10 @@ shows them as ``Error: <message>``."""
 from __future__ import annotations
 
 import json
-from agentkit.envs.tau2.toolkit import Toolkit, tool
+
 from agentkit.tools.tau.common import calculate as safe_calculate
+
+from agentkit.envs.tau2.toolkit import Toolkit, tool
 
 from .models import (
     GiftCard,
