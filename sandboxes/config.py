@@ -6,7 +6,9 @@ import os
 import re
 import socket
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .egress import EgressPolicy
 
 DEFAULT_IMAGE = "agentkit/sandbox:bookworm"
 LABEL = "agentkit.sandbox"
@@ -66,6 +68,19 @@ class SandboxConfig(BaseModel):
         }
     )
     labels: dict[str, str] = Field(default_factory=dict)
+    egress: EgressPolicy | None = None
+    """Network opt-in with an allow-list: the sandbox stays on ``network="none"`` and reaches
+    only the allowed hosts, through a proxy container (see ``sandboxes/egress.py``)."""
+
+    @model_validator(mode="after")
+    def _check_egress(self) -> SandboxConfig:
+        if self.egress is not None and self.network != "none":
+            raise ValueError("egress= keeps the sandbox offline: leave network='none'")
+        return self
+
+    def command_env(self) -> dict[str, str]:
+        """The environment every command starts with (``env`` plus the egress proxy's)."""
+        return {**(self.egress.env() if self.egress else {}), **self.env}
 
     @field_validator("memory", "work_size", "tmp_size")
     @classmethod

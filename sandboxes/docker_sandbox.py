@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from .base import ExecResult, SandboxError
 from .config import LABEL_POOL, SandboxConfig, owner_labels, parse_size
 from .direct_exec import exec_direct, kill_job_processes, run_exec
+from .egress import SOCKET_DIR, start_proxy, stop_proxy
 from .engine import Engine, EngineError
 from .reaper import reap_orphans
 from .runner import Runner, RunnerGone
@@ -101,12 +102,16 @@ class DockerSandbox(SandboxFiles):
         uid, _, gid = config.job_user.partition(":")
         opts = f"size={parse_size(config.work_size)},uid={uid},gid={gid or uid},mode=0700"
         try:
+            if config.egress is not None:
+                await start_proxy(engine, config.egress, config.image, labels, f"{name}-egress")
             await engine.volume_create(name, labels, opts)
             cid = await engine.container_create(name, container_spec(config, labels, name))
         except BaseException as exc:
             with anyio.CancelScope(shield=True):  # also when cancelled mid-way: leave nothing
                 await engine.container_remove(name)
                 await engine.volume_remove(name)
+                if config.egress is not None:
+                    await stop_proxy(engine, f"{name}-egress")
             if (
                 isinstance(exc, EngineError)
                 and exc.status == 404
@@ -143,11 +148,13 @@ class DockerSandbox(SandboxFiles):
             for _ in range(50):  # the engine may still hold the volume for a moment
                 try:
                     await self.engine.volume_remove(self.volume)
-                    return
+                    break
                 except EngineError as exc:
                     if exc.status != 409:
                         raise
                     await anyio.sleep(0.1)
+            if self.config.egress is not None:
+                await stop_proxy(self.engine, f"{self.volume}-egress")
 
     async def __aenter__(self) -> DockerSandbox:
         return self
@@ -226,7 +233,7 @@ class DockerSandbox(SandboxFiles):
         timeout = self.config.exec_timeout if timeout is None else timeout
         limit = max_output_bytes or self.config.max_output_bytes
         cwd = self._resolve(workdir) if workdir else self.workdir
-        merged_env = {**self.config.env, **(env or {})}
+        merged_env = {**self.config.command_env(), **(env or {})}
         argv = _argv(command)
         self.uses += 1
         runner = await self._get_runner()
@@ -252,7 +259,10 @@ class DockerSandbox(SandboxFiles):
             return self._runner
         try:
             self._runner = await Runner.start(
-                self.engine, self.container_id, user=self.config.job_user, env=self.config.env
+                self.engine,
+                self.container_id,
+                user=self.config.job_user,
+                env=self.config.command_env(),
             )
         except (RunnerGone, EngineError, TimeoutError, OSError):
             self._runner_failures += 1
@@ -369,20 +379,26 @@ def container_spec(config: SandboxConfig, labels: dict[str, str], volume: str) -
     """The Engine API body that creates a hardened sandbox container."""
     memory = parse_size(config.memory)
     tmp = parse_size(config.tmp_size)
+    mounts: list[dict[str, Any]] = [{"Type": "volume", "Source": volume, "Target": config.workdir}]
+    command = ["sleep", "infinity"]
+    if config.egress is not None:  # the keeper's forwarder to the proxy is the main process
+        command = config.egress.forwarder_cmd()
+        sock = {"Type": "volume", "Source": f"{volume}-egress-sock", "Target": SOCKET_DIR}
+        mounts.append({**sock, "ReadOnly": True})
     return {
         "Image": config.image,
-        "Cmd": ["sleep", "infinity"],
+        "Cmd": command,
         "User": config.keeper_user,
         "WorkingDir": config.workdir,
         "Labels": labels,
-        "Env": [f"{k}={v}" for k, v in config.env.items()],
+        "Env": [f"{k}={v}" for k, v in config.command_env().items()],
         "HostConfig": {
             "Init": True,
             "NetworkMode": config.network,
             "IpcMode": "private",
             "ReadonlyRootfs": True,
             "Tmpfs": {"/tmp": f"rw,nosuid,nodev,size={tmp},mode=1777"},
-            "Mounts": [{"Type": "volume", "Source": volume, "Target": config.workdir}],
+            "Mounts": mounts,
             "Memory": memory,
             "MemorySwap": memory,
             "NanoCpus": int(config.cpus * 1e9),

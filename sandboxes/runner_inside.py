@@ -175,7 +175,7 @@ def _pump(proc: "subprocess.Popen[bytes]", out: _Capture, err: _Capture, timeout
             captures[pipe.fileno()] = (pipe, capture)
     pidfd = -1
     with contextlib.suppress(AttributeError, OSError):
-        pidfd = os.pidfd_open(proc.pid)  # type: ignore[attr-defined]
+        pidfd = os.pidfd_open(proc.pid)
         sel.register(pidfd, selectors.EVENT_READ)
     exited_at = None
     try:
