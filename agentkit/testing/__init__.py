@@ -22,7 +22,22 @@ model::
     # concurrent episodes: one script per first user message, chosen by turn number
     DialoguePolicy({"Weather in Paris?": [...], "Book a table": [...]})
 
-Fault injection for client tests: ``server.fail_next(2, status=503)``, ``server.drop_next()``.
+Fault injection, to test an agent against a failing server (:mod:`agentkit.testing.faults`)::
+
+    from agentkit.testing import Fault, FaultKind
+
+    server.inject(Fault(FaultKind.TRUNCATED_STREAM))             # the next request only
+    server.inject(Fault(FaultKind.RATE_LIMITED, retry_after_s=2))  # 429 + Retry-After
+    server.inject(Fault(FaultKind.HANG, times=None, hang_s=30))    # every request, until
+    server.clear_faults()                                          # ... this
+
+Kinds: ``http_error`` (5xx), ``rate_limited`` (429 + ``Retry-After``), ``connection_reset``,
+``hang``, ``invalid_json``, ``wrong_shape``, ``truncated_stream``, ``error_event`` (SSE
+``{"error": ...}``), ``malformed_tool_call`` (the model's mistake: invalid JSON arguments in
+chat mode, an unclosed ``<tool_call>`` on ``/generate``) and ``server_death`` (stops listening,
+back after ``revive_after_s`` or never). Streamed faults strike after ``after_events`` events.
+``server.injected`` lists what each faulted request got. The older shortcuts remain:
+``server.fail_next(2, status=503)``, ``server.drop_next()``.
 Engine knobs: ``latency_s``, ``chunk_delay_s``, ``accept_length`` (EAGLE mean accept length,
 ``None`` = off), ``stream_tokens_per_chunk``, ``enable_cache_report``, ``weight_version``.
 As a process: ``python -m agentkit.testing serve --policy pkg.module:policy`` prints
@@ -31,6 +46,7 @@ As a process: ``python -m agentkit.testing serve --policy pkg.module:policy`` pr
 
 from __future__ import annotations
 
+from .faults import Fault, FaultKind
 from .policy import (
     Completion,
     DialoguePolicy,
@@ -54,6 +70,8 @@ __all__ = [
     "GLM45_VOCAB_SIZE",
     "Completion",
     "DialoguePolicy",
+    "Fault",
+    "FaultKind",
     "Policy",
     "PolicyExhausted",
     "PolicyRequest",

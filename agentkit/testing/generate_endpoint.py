@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .engine import Generation
+from .faults import FAULT_KEY, Fault, FaultKind, malform_completion
 from .policy import PolicyRequest
 from .prompt_parsing import parse_prompt
 from .sse import common_prefix_length, open_sse, send_done, send_event
@@ -163,6 +164,9 @@ async def handle_generate(
         completion = await state.policy(policy_request)
     except Exception as exc:
         return error_response(f"policy failed: {type(exc).__name__}: {exc}", 500, openai=False)
+    fault = request.get(FAULT_KEY)
+    if isinstance(fault, Fault) and fault.kind is FaultKind.MALFORMED_TOOL_CALL:
+        completion = malform_completion(completion)
     if state.options.latency_s:
         await asyncio.sleep(state.options.latency_s)
     max_new = params.max_new_tokens

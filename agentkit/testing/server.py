@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,6 +31,8 @@ from aiohttp import web
 from agentkit.tokenizer import HFTokenizersTokenizer, load_tokenizer
 
 from .chat_endpoint import handle_chat_completions
+from .fault_routes import after_answer, before_answer
+from .faults import FAULT_KEY, Fault
 from .generate_endpoint import handle_generate
 from .policy import Policy, PolicyRunner
 from .state import RequestRecord, ServerOptions, ServerState, error_response, json_response
@@ -65,6 +67,14 @@ def _generation_route(
             record.dropped = True
             record.status = 0
             return _drop(request)
+        fault = state.faults.take() if status is None else None
+        if fault is not None:
+            record.fault = fault
+            request[FAULT_KEY] = fault
+            stream = isinstance(body, dict) and bool(body.get("stream"))
+            early = await before_answer(state, request, record, fault, openai, stream=stream)
+            if early is not None:
+                return early
         if status is not None:
             response: web.StreamResponse = error_response(
                 f"injected failure (status {status})", status, openai=openai
@@ -76,6 +86,8 @@ def _generation_route(
         record.status = response.status
         if isinstance(response, web.Response) and record.response is None and response.text:
             record.response = json.loads(response.text)
+        if fault is not None and isinstance(response, web.Response):
+            return await after_answer(request, record, fault, response)
         return response
 
     return route
@@ -300,6 +312,20 @@ class SGLangTestServer:
         """Close the connection of the next ``count`` generation requests without answering."""
         self._state.drop_next(count)
 
+    def inject(self, fault: Fault) -> None:
+        """Make the next generation request(s) fail as ``fault`` says (see
+        :mod:`agentkit.testing.faults`); faults apply in the order injected."""
+        self._state.faults.add(fault)
+
+    def clear_faults(self) -> None:
+        """Drop every fault not yet applied (``always`` faults included)."""
+        self._state.faults.clear()
+
+    @property
+    def injected(self) -> list[Fault]:
+        """The fault each faulted request got, in order."""
+        return list(self._state.faults.injected)
+
     def flush_cache(self) -> None:
         self._state.engine.cache.flush()
 
@@ -367,12 +393,37 @@ class SGLangTestServer:
             server = site._server
             sockets = getattr(server, "sockets", None) or []
             self.port = int(sockets[0].getsockname()[1]) if sockets else self._requested_port
+            self._state.die = self._dier(runner, site)
             self._ready.set()
             if on_ready is not None:
                 on_ready(self.base_url)
             await self._stop_event.wait()
         finally:
             await runner.cleanup()
+
+    def _dier(
+        self, runner: web.AppRunner, site: web.TCPSite
+    ) -> Callable[[float | None], Coroutine[Any, Any, None]]:
+        """Server death: stop listening, cut every connection, listen again after a delay."""
+        current = [site]
+        port = self.port
+
+        async def die(revive_after_s: float | None) -> None:
+            with contextlib.suppress(RuntimeError):
+                await current[0].stop()
+            if runner.server is not None:
+                for handler in list(runner.server.connections):
+                    transport = handler.transport
+                    if transport is not None:
+                        transport.abort()
+            if revive_after_s is None:
+                return
+            await asyncio.sleep(revive_after_s)
+            revived = web.TCPSite(runner, self.host, port, reuse_address=True, backlog=4096)
+            await revived.start()
+            current[0] = revived
+
+        return die
 
     def _run_thread(self) -> None:
         try:

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from agentkit.tokenizer import HFTokenizersTokenizer
 
 from .engine import Engine
+from .faults import Fault, FaultPlan
 from .policy import PolicyRunner
 from .segment_cache import SegmentCachedEncoder
 
@@ -52,6 +54,7 @@ class RequestRecord:
     response: Any = None
     chunks: list[Any] = field(default_factory=list)
     dropped: bool = False
+    fault: Fault | None = None
 
 
 def _dumps(payload: Any) -> str:
@@ -101,6 +104,9 @@ class ServerState:
         self._drop = 0
         self._aborted: set[str] = set()
         self._abort_all_epoch = 0
+        self.faults = FaultPlan()
+        # Set by the running server: stop listening, and listen again after a delay (None: never).
+        self.die: Callable[[float | None], Coroutine[Any, Any, None]] | None = None
 
     # fault injection -------------------------------------------------------------------------
     def fail_next(self, count: int, status: int) -> None:
