@@ -12,22 +12,33 @@ from typing import Annotated, Any
 import anyio
 import typer
 
-from .registry import DOMAINS, load_domain
+from .registry import BENCHMARKS, DOMAINS, TAU2_DOMAINS, load_domain, load_tau2_domain
 
 app = typer.Typer(
     name="tau",
-    help="TAU-style customer-support environments (retail, airline from tau-bench data; demo).",
+    help=(
+        "TAU-style customer-support environments: tau-bench (retail, airline; demo) and, with "
+        "--benchmark tau2, tau2-bench (telecom with dual control, retail, airline)."
+    ),
     no_args_is_help=True,
     add_completion=False,
 )
 
-DomainOpt = Annotated[str, typer.Option("--domain", help=f"One of: {', '.join(DOMAINS)}.")]
+DomainOpt = Annotated[
+    str,
+    typer.Option(
+        "--domain",
+        help=f"tau: {', '.join(DOMAINS)}; tau2: {', '.join(TAU2_DOMAINS)}.",
+    ),
+]
 DataDirOpt = Annotated[
     Path | None,
     typer.Option(
-        "--data-dir", help="tau-bench's data folder for the domain (not needed for demo)."
+        "--data-dir",
+        help="The domain's data folder: tau-bench's (not needed for demo) or tau2's.",
     ),
 ]
+BenchmarkOpt = Annotated[str, typer.Option("--benchmark", help=f"One of: {', '.join(BENCHMARKS)}.")]
 
 
 def _load(domain: str, data_dir: Path | None, split: str = "test") -> Any:
@@ -37,18 +48,48 @@ def _load(domain: str, data_dir: Path | None, split: str = "test") -> Any:
         raise typer.BadParameter(str(exc)) from exc
 
 
+def _load_tau2(domain: str, data_dir: Path | None) -> Any:
+    try:
+        return load_tau2_domain(domain, data_dir)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _check_benchmark(benchmark: str) -> None:
+    if benchmark not in BENCHMARKS:
+        raise typer.BadParameter(f"--benchmark must be one of {', '.join(BENCHMARKS)}")
+
+
 @app.command()
 def replay(
     domain: DomainOpt,
     actions: Annotated[
-        Path, typer.Option("--actions", help='JSON list of {"name": ..., "kwargs": {...}}.')
-    ],
+        Path | None,
+        typer.Option(
+            "--actions",
+            help='JSON list of {"name": ..., "kwargs": {...}} (tau2: "arguments" and '
+            '"requestor": assistant|user; default: the task\'s gold actions).',
+        ),
+    ] = None,
     data_dir: DataDirOpt = None,
+    benchmark: BenchmarkOpt = "tau",
+    task_id: Annotated[
+        str | None, typer.Option("--task-id", help="tau2: the task whose initial state to apply.")
+    ] = None,
 ) -> None:
-    """Run actions through the domain's tools on a fresh database; print observations and hash."""
+    """Run actions through the domain's tools on a fresh database; print observations and hash.
+    With --benchmark tau2: apply the task's initial state first; print post-initialisation
+    hashes, each observation, the final hashes of both databases and the non-LLM reward
+    components."""
     from .replay import load_actions
     from .replay import replay as run_replay
 
+    _check_benchmark(benchmark)
+    if benchmark == "tau2":
+        _replay_tau2(domain, data_dir, task_id, actions)
+        return
+    if actions is None:
+        raise typer.BadParameter("--actions is required for tau-bench replays")
     loaded = _load(domain, data_dir)
     try:
         parsed = load_actions(actions)
@@ -56,6 +97,23 @@ def replay(
         raise typer.BadParameter(f"--actions: {exc}") from exc
     result = anyio.run(run_replay, loaded, parsed)
     sys.stdout.write(json.dumps(result.model_dump(), ensure_ascii=False) + "\n")
+
+
+def _replay_tau2(
+    domain: str, data_dir: Path | None, task_id: str | None, actions: Path | None
+) -> None:
+    from .tau2.commands import replay_command
+
+    if task_id is None:
+        raise typer.BadParameter("--benchmark tau2 replays need --task-id")
+    loaded = _load_tau2(domain, data_dir)
+    try:
+        text = replay_command(loaded, task_id, actions)
+    except KeyError as exc:
+        raise typer.BadParameter(f"--task-id: {exc.args[0]}") from exc
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(f"--actions: {exc}") from exc
+    sys.stdout.write(text + "\n")
 
 
 @app.command()
@@ -86,7 +144,10 @@ def run(
     ] = "default",
     temperature: Annotated[float, typer.Option(help="Agent temperature (tau-bench: 0).")] = 0.0,
     thinking: Annotated[bool, typer.Option(help="Let the agent think (GLM-4.5).")] = True,
-    max_steps: Annotated[int, typer.Option(help="Model calls per episode before reward 0.")] = 30,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(help="Model calls per episode before reward 0 (tau: 30, tau2: 100)."),
+    ] = None,
     one_call_per_turn: Annotated[
         bool,
         typer.Option(
@@ -101,10 +162,57 @@ def run(
         bool,
         typer.Option(help="No model: a scripted agent plays the gold actions (smoke test)."),
     ] = False,
+    benchmark: BenchmarkOpt = "tau",
+    user: Annotated[
+        str,
+        typer.Option(
+            help="tau2 user simulator: model (an LLM) or gold (replays gold user actions)."
+        ),
+    ] = "model",
+    user_thinking: Annotated[
+        bool, typer.Option(help="tau2: let the user simulator think.")
+    ] = False,
+    judge_model: Annotated[
+        str | None,
+        typer.Option(help="tau2: served model name judging NL assertions (default: no judge)."),
+    ] = None,
+    judge_base_url: Annotated[
+        list[str] | None,
+        typer.Option("--judge-base-url", help="tau2: judge's SGLang URL (default: the user's)."),
+    ] = None,
+    scripted_broken: Annotated[
+        bool,
+        typer.Option(help="tau2, no model: a scripted agent that never calls a tool (smoke test)."),
+    ] = False,
 ) -> None:
-    """Run episodes of tasks x trials; print rewards per task and pass^k."""
+    """Run episodes of tasks x trials; print rewards per task and pass^k (tau2: and the reward
+    components each failed episode missed)."""
     from .tasks import parse_range
 
+    _check_benchmark(benchmark)
+    urls = base_url or [u for u in os.environ.get("AGENTKIT_BASE_URL", "").split(",") if u]
+    if benchmark == "tau2":
+        tau2_options = _RunOptions(
+            urls=urls,
+            user_urls=user_base_url or urls,
+            judge_urls=judge_base_url,
+            mode=mode,
+            tokenizer=tokenizer,
+            model=model,
+            user_model=user_model,
+            judge_model=judge_model,
+            temperature=temperature,
+            thinking=thinking,
+            user_thinking=user_thinking,
+            max_steps=max_steps or 100,
+            trials=trials,
+            concurrency=concurrency,
+            scripted_gold=scripted_gold,
+            scripted_broken=scripted_broken,
+            user=user,
+        )
+        _run_tau2(domain, data_dir, split, tasks, out, tau2_options)
+        return
     loaded = _load(domain, data_dir, split)
     if not loaded.tasks:
         raise typer.BadParameter(f"no tasks_{split} file found for {domain} in {data_dir}")
@@ -112,7 +220,6 @@ def run(
         indices = parse_range(tasks, len(loaded.tasks))
     except ValueError as exc:
         raise typer.BadParameter(f"--tasks: {exc}") from exc
-    urls = base_url or [u for u in os.environ.get("AGENTKIT_BASE_URL", "").split(",") if u]
     if not urls and not scripted_gold:
         raise typer.BadParameter("give --base-url (or $AGENTKIT_BASE_URL), or --scripted-gold")
     folder = out or Path("tau-runs") / f"{domain}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -125,7 +232,7 @@ def run(
         user_model=user_model,
         temperature=temperature,
         thinking=thinking,
-        max_steps=max_steps,
+        max_steps=max_steps or 30,
         one_call_per_turn=one_call_per_turn,
         trials=trials,
         concurrency=concurrency,
@@ -136,6 +243,35 @@ def run(
     from .runner import render_table
 
     sys.stdout.write(render_table(summary) + "\n")
+    sys.stdout.write(f"trajectories: {folder / 'trajectories.jsonl'}\n")
+
+
+def _run_tau2(
+    domain: str, data_dir: Path | None, split: str, tasks: str, out: Path | None, options: Any
+) -> None:
+    from .tasks import parse_range
+    from .tau2.commands import USER_KINDS, render_tau2_table, run_command, select_tasks
+
+    if options.user not in USER_KINDS:
+        raise typer.BadParameter(f"--user must be one of {', '.join(USER_KINDS)}")
+    scripted = options.scripted_gold or options.scripted_broken
+    if not options.urls and not scripted:
+        raise typer.BadParameter("give --base-url (or $AGENTKIT_BASE_URL), or --scripted-gold")
+    loaded = _load_tau2(domain, data_dir)
+    assert data_dir is not None  # _load_tau2 checked it
+    try:
+        pool = select_tasks(loaded, Path(data_dir), split)
+        indices = [pool[i] for i in parse_range(tasks, len(pool))]
+    except ValueError as exc:
+        raise typer.BadParameter(f"--split/--tasks: {exc}") from exc
+    folder = out or Path("tau-runs") / f"tau2-{domain}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def make_model(urls: list[str], name: str, temperature: float | None) -> Any:
+        return _model(urls, options, name, temperature)
+
+    summary = anyio.run(run_command, loaded, indices, options, folder, make_model)
+    sys.stdout.write(render_tau2_table(summary) + "\n")
     sys.stdout.write(f"trajectories: {folder / 'trajectories.jsonl'}\n")
 
 
