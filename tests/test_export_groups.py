@@ -139,3 +139,16 @@ def test_cli_reports_dropped_groups(tmp_path: Path) -> None:
     )
     assert bad.exit_code == 1
     assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_a_rerun_sample_replaces_its_interrupted_attempt() -> None:
+    episodes = [
+        token_episode("g-0", task_id="g", sample_index=0, seed=1, reward=1.0),
+        token_episode("g-1-killed", task_id="g", sample_index=1, seed=2, finished=False),
+        token_episode("g-1", task_id="g", sample_index=1, seed=3, reward=0.0),
+    ]
+    report = ExportReport()
+    kept = trainable_episodes(episodes, report)
+    assert [e.trajectory.episode_id for e in kept] == ["g-0", "g-1"]
+    assert report.dropped_groups == []
+    assert {x.episode_id: x.reason for x in report.excluded} == {"g-1-killed": "unfinished"}

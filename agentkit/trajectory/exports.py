@@ -23,6 +23,7 @@ from agentkit.trajectory.groups import (
     census,
     group_key,
     incomplete_groups,
+    member_key,
 )
 from agentkit.trajectory.records import (
     EpisodeStatus,
@@ -160,7 +161,7 @@ def _apply_group_policy(
 ) -> list[EpisodeRows]:
     members: dict[str, set[str]] = {}
     for item in kept:
-        members.setdefault(_group_key(item.trajectory), set()).add(item.trajectory.episode_id)
+        members.setdefault(_group_key(item.trajectory), set()).add(member_key(item.trajectory))
     excluded = {x.episode_id: x.reason for x in report.excluded}
     uneven = incomplete_groups(census(trajectories), members, excluded)
     if not uneven:

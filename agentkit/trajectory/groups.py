@@ -53,12 +53,19 @@ class IncompleteGroupError(ValueError):
         self.groups = list(groups)
 
 
+def member_key(traj: Trajectory) -> str:
+    """A group member: its sample index (a rerun of a sample replaces the attempt before it),
+    or the episode itself when it has none."""
+    index = traj.start.sample_index
+    return f"sample {index}" if index is not None else f"episode {traj.episode_id}"
+
+
 @dataclass
 class _GroupCensus:
     recorded_size: int = 0
     max_index: int = -1
-    episodes: set[str] = field(default_factory=set)
-    indices: set[int] = field(default_factory=set)
+    members: dict[str, list[str]] = field(default_factory=dict)
+    """member key -> the episode ids recorded for it (several when a sample was rerun)"""
 
 
 def census(trajectories: Iterable[Trajectory]) -> dict[str, _GroupCensus]:
@@ -66,13 +73,12 @@ def census(trajectories: Iterable[Trajectory]) -> dict[str, _GroupCensus]:
     groups: dict[str, _GroupCensus] = {}
     for traj in trajectories:
         entry = groups.setdefault(group_key(traj), _GroupCensus())
-        entry.episodes.add(traj.episode_id)
+        entry.members.setdefault(member_key(traj), []).append(traj.episode_id)
         size = traj.start.metadata.get("group_size")
         if isinstance(size, int) and size > entry.recorded_size:
             entry.recorded_size = size
         index = traj.start.sample_index
         if index is not None:
-            entry.indices.add(index)
             entry.max_index = max(entry.max_index, index)
     return groups
 
@@ -82,21 +88,26 @@ def incomplete_groups(
     kept: dict[str, set[str]],
     excluded: dict[str, str],
 ) -> list[IncompleteGroup]:
-    """Groups whose kept episodes fall short of the expected size.
+    """Groups whose kept members fall short of the expected size.
 
-    ``kept`` maps a group to the episode ids that would be exported, ``excluded`` an episode id to
-    the reason it was left out.
+    ``kept`` maps a group to the member keys (:func:`member_key`) that would be exported,
+    ``excluded`` an episode id to the reason it was left out.
     """
     out: list[IncompleteGroup] = []
     for gid, entry in groups.items():
-        expected = max(entry.recorded_size, len(entry.episodes), entry.max_index + 1)
+        expected = max(entry.recorded_size, len(entry.members), entry.max_index + 1)
         have = kept.get(gid, set())
         if len(have) >= expected:
             continue
-        reasons = {eid: excluded.get(eid, "not exported") for eid in sorted(entry.episodes - have)}
-        never_seen = sorted(set(range(expected)) - entry.indices) if entry.indices else []
-        for k in never_seen[: max(0, expected - len(entry.episodes))]:
-            reasons[f"sample {k}"] = "never recorded"
+        reasons: dict[str, str] = {}
+        for key, episode_ids in entry.members.items():
+            if key not in have:
+                for eid in episode_ids:
+                    reasons[eid] = excluded.get(eid, "not exported")
+        if entry.max_index >= 0 or entry.recorded_size:
+            for k in range(expected):
+                if f"sample {k}" not in entry.members:
+                    reasons[f"sample {k}"] = "never recorded"
         out.append(
             IncompleteGroup(
                 group_id=gid, expected=expected, kept=len(have), missing_reasons=reasons

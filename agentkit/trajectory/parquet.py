@@ -24,7 +24,12 @@ from agentkit.trajectory.records import (
     RunManifest,
     TokenSegment,
 )
-from agentkit.trajectory.store import StoreContents, decode_record, group_records, iter_jsonl
+from agentkit.trajectory.store import (
+    StoreContents,
+    decode_record,
+    group_records,
+    iter_store_records,
+)
 
 FORMAT_NAME = "agentkit-trajectory-records"
 META_FORMAT = b"agentkit.format"
@@ -120,14 +125,15 @@ def write_parquet(
 
 
 def compact(jsonl_path: str | Path, parquet_path: str | Path | None = None) -> Path:
-    """Compact a JSONL store into Parquet (written to a temporary name, then renamed).
+    """Compact a JSONL store, or every shard of a sharded store, into one Parquet file (written
+    to a temporary name, then renamed).
 
     Torn or bad lines are left out, as the reader does; unfinished episodes are kept with what
     they recorded, so the Parquet file reports them as unfinished too.
     """
     jsonl_path = Path(jsonl_path)
     target = Path(parquet_path) if parquet_path else jsonl_path.with_suffix(".parquet")
-    return write_parquet(list(iter_jsonl(jsonl_path)), target)
+    return write_parquet(list(iter_store_records(jsonl_path)), target)
 
 
 def _record(row: dict[str, Any]) -> Record:

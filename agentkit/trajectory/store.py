@@ -31,6 +31,7 @@ from agentkit.trajectory.records import (
     Trajectory,
     TrajectoryItem,
 )
+from agentkit.trajectory.shards import is_sharded, shard_paths
 
 _ITEM = TypeAdapter[Record](TrajectoryItem)
 
@@ -145,6 +146,8 @@ class BadLine(BaseModel):
     line: int
     error: str
     torn: bool = False
+    file: str | None = None
+    """the shard the line is in (sharded stores)"""
 
 
 class StoreContents(BaseModel):
@@ -235,9 +238,32 @@ def read_jsonl(path: str | Path) -> StoreContents:
     return contents
 
 
+def iter_store_records(path: str | Path, bad: list[BadLine] | None = None) -> Iterator[Record]:
+    """Every record of a JSONL store, or of every JSONL shard of a sharded store in order."""
+    if not is_sharded(path):
+        yield from iter_jsonl(path, bad)
+        return
+    for shard in shard_paths(path):
+        shard_bad: list[BadLine] = []
+        yield from iter_jsonl(shard, shard_bad)
+        if bad is not None:
+            bad.extend(b.model_copy(update={"file": shard.name}) for b in shard_bad)
+
+
+def read_sharded(path: str | Path) -> StoreContents:
+    """Read a sharded store (a folder of shards, see :mod:`.shards`) as one store."""
+    bad: list[BadLine] = []
+    contents = group_records(list(iter_store_records(path, bad)))
+    contents.bad_lines = bad
+    return contents
+
+
 def read_store(path: str | Path) -> StoreContents:
-    """Read a store written by :class:`JsonlStore` (``.jsonl``) or :func:`compact` (``.parquet``)."""
+    """Read a store written by :class:`JsonlStore` (``.jsonl``), a sharded store (a folder with
+    ``shards.json``) or one made by :func:`compact` (``.parquet``)."""
     path = Path(path)
+    if is_sharded(path):
+        return read_sharded(path)
     if path.suffix == ".parquet":
         from agentkit.trajectory.parquet import read_parquet
 

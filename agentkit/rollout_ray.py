@@ -1,0 +1,334 @@
+"""Rollouts on Ray: the same (task, sample) pairs as :func:`agentkit.rollout.rollout`, spread over
+Ray actors on any number of machines.
+
+Each worker is an async Ray actor with its own event loop, agents (made on its node by the
+agent factory) and crash-safe shard of one sharded store (:mod:`agentkit.trajectory.shards`).
+The driver hands each worker at most ``in_flight_per_worker`` episodes at a time (back-pressure:
+the queue stays on the driver) and collects results as they finish. A worker that dies
+(SIGKILL, a lost node) loses nothing it recorded: its shard keeps every line written, its
+unfinished episodes stay unfinished (so exports and resumes ignore them), the pairs it was
+running go back to the queue, and a replacement actor with a new shard takes its place (up to
+``max_worker_restarts`` per worker). Resuming reads every shard, exactly as the single-process
+rollout reads its store. GRPO groups stay whole whatever worker ran each sample: groups are
+named by task, and exports read all shards as one store.
+
+Ray is optional (``pip install 'agentkit[ray]'``); without an address a local Ray instance is
+started for the rollout and stopped after it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+from pydantic import BaseModel, Field
+
+from agentkit.rollout import (
+    AgentFactory,
+    EpisodeFailure,
+    Progress,
+    RewardFn,
+    RolloutReport,
+    RolloutTask,
+    _close_all,
+    _maybe_await,
+    _run_episode,
+    _short,
+    complete_pairs,
+)
+from agentkit.trajectory.records import RunManifest
+from agentkit.trajectory.shards import ShardedStore
+from agentkit.trajectory.store import FsyncPolicy, JsonlStore
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError("rollouts on Ray need Ray: pip install 'agentkit[ray]'") from exc
+    return ray
+
+
+class RayRolloutReport(RolloutReport):
+    """A rollout report plus what the cluster did."""
+
+    workers: int = 0
+    worker_restarts: int = 0
+    shards: list[str] = Field(default_factory=list)
+
+
+class RolloutWorker:
+    """The body of one Ray actor: agents, a shard, and episodes run on request."""
+
+    def __init__(
+        self,
+        agent_factory: AgentFactory,
+        reward_fn: RewardFn | None,
+        shard: str,
+        fsync: str,
+        manifest_metadata: dict[str, Any],
+    ) -> None:
+        self.agent_factory = agent_factory
+        self.reward_fn = reward_fn
+        self.store = JsonlStore(shard, fsync=fsync)
+        self.manifest_metadata = manifest_metadata
+        self.agents: dict[int, Any] = {}
+        self._manifest_written = False
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    async def run(self, task: RolloutTask, sample_index: int) -> tuple[str, str | None]:
+        """Run one episode into this worker's shard: (episode id, error or None)."""
+        try:
+            agent = await _maybe_await(self.agent_factory(task))
+        except Exception as exc:
+            return "", f"agent factory failed: {_short(exc)}"
+        self.agents.setdefault(id(agent), agent)
+        if not self._manifest_written:
+            self._manifest_written = True
+            self.store.write(
+                RunManifest(
+                    model=agent.model.name,
+                    mode="tokens" if agent.model.mode == "tokens" else "chat",
+                    metadata=self.manifest_metadata,
+                )
+            )
+        try:
+            return await _run_episode(agent, task, sample_index, self.store, self.reward_fn)
+        except Exception as exc:  # e.g. the shard's disk is full
+            return "", f"episode failed: {_short(exc)}"
+
+    async def close(self) -> None:
+        await _close_all(self.agents.values())
+        self.store.close()
+
+
+@dataclass
+class _Slot:
+    """One worker as the driver sees it."""
+
+    index: int
+    actor: Any
+    shard: Path
+    generation: int = 0
+    restarts: int = 0
+    alive: bool = True
+
+
+class _Cluster:
+    """Starts, replaces and closes the worker actors of one rollout."""
+
+    def __init__(
+        self,
+        ray: Any,
+        store: ShardedStore,
+        make_args: tuple[Any, ...],
+        actor_options: dict[str, Any],
+    ) -> None:
+        self.ray = ray
+        self.store = store
+        self.make_args = make_args
+        self.remote_cls = ray.remote(RolloutWorker).options(**actor_options)
+        self.restarts = 0
+
+    def start(self, index: int) -> _Slot:
+        shard = self.store.add_shard(f"worker-{index}")
+        return _Slot(index=index, actor=self._spawn(shard), shard=shard)
+
+    def _spawn(self, shard: Path) -> Any:
+        agent_factory, reward_fn, fsync, metadata = self.make_args
+        return self.remote_cls.remote(agent_factory, reward_fn, str(shard), fsync, metadata)
+
+    def replace(self, slot: _Slot) -> None:
+        slot.shard = self.store.add_shard(f"worker-{slot.index}")
+        slot.actor = self._spawn(slot.shard)
+        slot.generation += 1
+        slot.restarts += 1
+        self.restarts += 1
+
+    async def close(self, slots: Iterable[_Slot]) -> None:
+        for slot in slots:
+            if not slot.alive:
+                continue
+            try:
+                await slot.actor.close.remote()
+            except Exception as exc:  # a worker that died while closing has nothing to close
+                print(
+                    f"agentkit rollout: closing worker {slot.index}: {_short(exc)}", file=sys.stderr
+                )
+            self.ray.kill(slot.actor)
+
+
+async def ray_rollout(
+    agent_factory: AgentFactory,
+    tasks: Iterable[RolloutTask],
+    n_per_task: int = 1,
+    reward_fn: RewardFn | None = None,
+    store: str | Path = "rollout.shards",
+    *,
+    address: str | None = None,
+    workers: int = 2,
+    in_flight_per_worker: int = 8,
+    max_worker_restarts: int = 3,
+    fsync: FsyncPolicy | str = FsyncPolicy.EPISODE,
+    progress: bool | IO[str] = True,
+    retry_infra: bool = True,
+    metadata: dict[str, Any] | None = None,
+    actor_options: dict[str, Any] | None = None,
+    init_options: dict[str, Any] | None = None,
+) -> RayRolloutReport:
+    """Run ``n_per_task`` samples of every task on ``workers`` Ray actors into a sharded store.
+
+    ``agent_factory`` and ``reward_fn`` are shipped to the workers (Ray pickles them), so they
+    must be importable or picklable there; agents are made on the workers' nodes. ``address``
+    is a running Ray cluster (``"auto"``, ``"ray://host:10001"``, ...); ``None`` starts a local
+    instance for this rollout. ``actor_options`` go to ``ray.remote(...).options`` (e.g.
+    ``{"num_cpus": 1}`` or a node resource to pin workers to sandbox hosts).
+    """
+    if n_per_task < 1 or workers < 1 or in_flight_per_worker < 1:
+        raise ValueError("n_per_task, workers and in_flight_per_worker must be at least 1")
+    task_list: Sequence[RolloutTask] = list(tasks)
+    ids = [t.id for t in task_list]
+    if len(set(ids)) != len(ids):
+        raise ValueError("task ids must be unique (they name the GRPO groups)")
+    ray = _ray()
+    t0 = time.perf_counter()
+    sharded = ShardedStore(store)
+    done = complete_pairs(sharded.path, retry_infra=retry_infra)
+    queue = deque(
+        (task, k) for task in task_list for k in range(n_per_task) if (task.id, k) not in done
+    )
+    report = RayRolloutReport(planned=len(task_list) * n_per_task)
+    report.skipped = report.planned - len(queue)
+    if not queue:
+        report.shards = list(sharded.manifest.shards)
+        return report
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(address=address, **(init_options or {"log_to_driver": False}))
+    manifest_meta = {"n_per_task": n_per_task, "executor": "ray", **(metadata or {})}
+    cluster = _Cluster(
+        ray,
+        sharded,
+        (agent_factory, reward_fn, str(FsyncPolicy(fsync)), manifest_meta),
+        actor_options or {},
+    )
+    bar = Progress(
+        len(queue),
+        stream=progress if not isinstance(progress, bool) else None,
+        enabled=progress is not False,
+    )
+    slots = [cluster.start(i) for i in range(workers)]
+    report.workers = workers
+    try:
+        await _drive(
+            ray, cluster, slots, queue, in_flight_per_worker, max_worker_restarts, report, bar
+        )
+    finally:
+        with anyio.CancelScope(shield=True):
+            await cluster.close(slots)
+            if started_ray:
+                ray.shutdown()
+    report.worker_restarts = cluster.restarts
+    report.shards = list(sharded.manifest.shards)
+    report.elapsed_s = time.perf_counter() - t0
+    return report
+
+
+async def _drive(
+    ray: Any,
+    cluster: _Cluster,
+    slots: list[_Slot],
+    queue: deque[tuple[RolloutTask, int]],
+    in_flight: int,
+    max_restarts: int,
+    report: RolloutReport,
+    bar: Progress,
+) -> None:
+    """Feed the queue to every worker's slots until it is empty and nothing is in flight."""
+    actor_died = ray.exceptions.RayActorError
+    busy = [0]  # episodes in flight, all workers: a slot with an empty queue waits for them
+    wake = anyio.Event()
+
+    async def slot_loop(slot: _Slot) -> None:
+        nonlocal wake
+        while True:
+            if not queue:
+                if busy[0] == 0 or not slot.alive:
+                    return
+                await wake.wait()  # a failed episode may come back to the queue
+                continue
+            task, k = queue.popleft()
+            generation = slot.generation
+            busy[0] += 1
+            try:
+                episode_id, error = await slot.actor.run.remote(task, k)
+            except actor_died as exc:
+                queue.appendleft((task, k))  # rerun elsewhere: nothing recorded is lost
+                if slot.generation == generation:
+                    if slot.restarts >= max_restarts:
+                        slot.alive = False
+                    else:
+                        cluster.replace(slot)
+                if not slot.alive:
+                    _fail_rest_if_no_worker(slots, queue, report, bar, _short(exc))
+                    return
+                continue
+            finally:
+                busy[0] -= 1
+                wake.set()
+                wake = anyio.Event()
+            _count(report, bar, task, k, episode_id, error)
+
+    async with anyio.create_task_group() as tg:
+        for slot in slots:
+            for _ in range(in_flight):
+                tg.start_soon(slot_loop, slot)
+
+
+def _count(
+    report: RolloutReport,
+    bar: Progress,
+    task: RolloutTask,
+    k: int,
+    episode_id: str,
+    error: str | None,
+) -> None:
+    report.ran += 1
+    if episode_id:
+        report.episode_ids.append(episode_id)
+    if error is None:
+        report.completed += 1
+    else:
+        report.failures.append(EpisodeFailure(task_id=task.id, sample_index=k, error=error))
+    bar.advance(failed=error is not None)
+
+
+def _fail_rest_if_no_worker(
+    slots: list[_Slot],
+    queue: deque[tuple[RolloutTask, int]],
+    report: RolloutReport,
+    bar: Progress,
+    why: str,
+) -> None:
+    if any(s.alive for s in slots):
+        return
+    while queue:
+        task, k = queue.popleft()
+        _count(report, bar, task, k, "", f"no rollout worker left: {why}")
+
+
+class RayOptions(BaseModel):
+    """How ``agentkit rollout --ray`` runs (the CLI's view of :func:`ray_rollout`)."""
+
+    address: str | None = None
+    workers: int = 2
+    in_flight_per_worker: int = 8

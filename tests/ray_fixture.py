@@ -1,0 +1,43 @@
+"""Agents for the Ray rollout test, made on the Ray workers (importable there: the repo root is
+on the workers' PYTHONPATH). A lookup of a blocked question records the worker's pid and hangs
+until a release file exists, so the test can kill that worker mid-episode."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from agentkit import Agent, tool
+from agentkit.models.sglang_tokens import SGLangTokens
+from agentkit.rollout import RolloutTask
+from agentkit.testing import build_test_tokenizer
+
+_AGENTS: dict[str, Agent[Any, Any]] = {}
+
+
+@tool(timeout=None)
+def lookup(q: str) -> str:
+    """Look a question up."""
+    blocked = os.environ.get("RAY_TEST_BLOCK", "")
+    release = Path(os.environ.get("RAY_TEST_RELEASE", "/nonexistent"))
+    if blocked and q == blocked and not release.exists():
+        stuck = Path(os.environ["RAY_TEST_STUCK_DIR"]) / str(os.getpid())
+        stuck.write_text(q)
+        deadline = time.monotonic() + 120  # bounded: the test releases or kills us first
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return f"the answer to {q} is 42"
+
+
+def make_agent(task: RolloutTask | None = None) -> Agent[Any, Any]:
+    url = os.environ["RAY_TEST_SERVER_URL"]
+    if url not in _AGENTS:
+        _AGENTS[url] = Agent(
+            model=SGLangTokens(url, build_test_tokenizer()),
+            instructions="Answer with the help of lookup.",
+            tools=[lookup],
+            max_turns=4,
+        )
+    return _AGENTS[url]

@@ -1,0 +1,132 @@
+"""Rollouts on a local Ray cluster (a driver and two worker actors), one worker SIGKILLed in the
+middle of an episode: nothing recorded is lost, the killed pairs rerun on a replacement, and the
+sharded store holds the same pairs and the same tokens as a single-process rollout."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from agentkit.rollout import rollout
+from agentkit.testing import SGLangTestServer
+from agentkit.trajectory.exports import ExportReport, slime_samples, trainable_episodes
+from agentkit.trajectory.parquet import compact
+from agentkit.trajectory.records import Trajectory
+from agentkit.trajectory.store import read_store
+from tests import ray_fixture
+from tests import rollout_fixture as fx
+from tests.shared import REPO_ROOT
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("ray") is None, reason="ray is not installed (agentkit[ray])"
+    ),
+]
+
+N_TASKS, N_SAMPLES = 4, 3
+
+
+def _by_pair(episodes: list[Trajectory]) -> dict[tuple[str, int], Trajectory]:
+    out: dict[tuple[str, int], Trajectory] = {}
+    for traj in episodes:
+        assert traj.start.task_id is not None and traj.start.sample_index is not None
+        out[(traj.start.task_id, traj.start.sample_index)] = traj
+    return out
+
+
+def _tokens(traj: Trajectory) -> list[tuple[Any, ...]]:
+    return [(c.input_ids, c.output_ids, c.finish_reason) for c in traj.calls]
+
+
+async def test_killed_worker_loses_nothing_and_matches_single_process(tmp_path: Path) -> None:
+    from agentkit.rollout_ray import ray_rollout
+
+    stuck_dir = tmp_path / "stuck"
+    stuck_dir.mkdir()
+    release = tmp_path / "release"
+    async with SGLangTestServer(policy=fx.policy) as server:
+        reference = tmp_path / "single.jsonl"
+        await rollout(
+            lambda t: fx.make_agent(t, server.base_url), fx.tasks(N_TASKS), N_SAMPLES, 3,
+            reward_fn=fx.reward, store=reference, progress=False,
+        )  # fmt: skip
+        await fx.close_agents()
+        env = {
+            "RAY_TEST_SERVER_URL": server.base_url,
+            "RAY_TEST_BLOCK": "question 2?",
+            "RAY_TEST_RELEASE": str(release),
+            "RAY_TEST_STUCK_DIR": str(stuck_dir),
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
+        store = tmp_path / "ray-store"
+        killed: list[int] = []
+
+        async def kill_the_stuck_worker() -> None:
+            with anyio.fail_after(120):
+                while not any(stuck_dir.iterdir()):  # noqa: ASYNC110 (another process writes it)
+                    await anyio.sleep(0.1)
+            pid = int(next(stuck_dir.iterdir()).name)
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            release.touch()  # the reruns may finish now
+
+        report: Any = None
+
+        async def run() -> None:
+            nonlocal report
+            report = await ray_rollout(
+                ray_fixture.make_agent, fx.tasks(N_TASKS), N_SAMPLES, fx.reward, store,
+                workers=2, in_flight_per_worker=2, progress=False,
+                init_options={
+                    "num_cpus": 2, "include_dashboard": False, "log_to_driver": False,
+                    "runtime_env": {"env_vars": env},
+                },
+                actor_options={"num_cpus": 0},
+            )  # fmt: skip
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(kill_the_stuck_worker)
+            tg.start_soon(run)
+
+    assert killed
+    assert report.completed == N_TASKS * N_SAMPLES
+    assert report.failures == []
+    assert report.worker_restarts >= 1
+    assert len(report.shards) >= 3  # two workers and at least one replacement
+
+    contents = read_store(store)
+    assert contents.bad_lines == []
+    finished = _by_pair(contents.finished)
+    single = _by_pair(read_store(reference).finished)
+    assert (
+        set(finished)
+        == set(single)
+        == {(f"t{i}", k) for i in range(N_TASKS) for k in range(N_SAMPLES)}
+    )
+    # the killed worker's episode(s) stay in its shard, unfinished, with what they recorded
+    assert any(t.start.task_id == "t2" and t.calls for t in contents.unfinished)
+    for pair, traj in finished.items():
+        other = single[pair]
+        assert traj.end is not None and other.end is not None
+        assert traj.end.status == other.end.status
+        assert traj.end.reward == other.end.reward == 1.0
+        assert _tokens(traj) == _tokens(other)
+
+    # exports and compaction read the shards as one store; the groups are whole
+    report_x = ExportReport()
+    samples = slime_samples(trainable_episodes(contents.episodes, report_x))
+    assert report_x.dropped_groups == []
+    sizes: dict[str, int] = {}
+    for sample in samples:
+        sizes[sample["metadata"]["group_id"]] = sizes.get(sample["metadata"]["group_id"], 0) + 1
+    assert sizes == {f"t{i}": N_SAMPLES for i in range(N_TASKS)}
+    parquet = compact(store, tmp_path / "ray.parquet")
+    assert set(_by_pair(read_store(parquet).finished)) == set(finished)
