@@ -145,7 +145,7 @@ class DockerSandbox(SandboxFiles):
         with anyio.CancelScope(shield=True):
             await self._drop_runner()
             await self.engine.container_remove(self.container_id)
-            for _ in range(50):  # the engine may still hold the volume for a moment
+            for _ in range(150):  # the engine may still hold the volume for a moment (load)
                 try:
                     await self.engine.volume_remove(self.volume)
                     break

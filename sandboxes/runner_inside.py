@@ -242,7 +242,14 @@ def _run(request: "dict[str, Any]") -> None:
         )
         return
     _PROCS[rid] = proc
-    timed_out = _pump(proc, out, err, request.get("timeout") or 1e9)
+    timeout = request.get("timeout") or 1e9
+    deadline = time.monotonic() + timeout
+    timed_out = _pump(proc, out, err, timeout)
+    if not timed_out:  # the pipes closed; the process may still run (it closed its output)
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            timed_out = True
     kills: dict[str, int] = {}
     if timed_out:
         kills = _kill_all()  # the command's group and whatever detached from it

@@ -238,6 +238,14 @@ async def test_timeout_kills_detached_processes(pool: SandboxPool) -> None:
     await assert_pool_usable(pool)
 
 
+async def test_timeout_holds_when_the_command_closes_its_output(pool: SandboxPool) -> None:
+    async with pool.sandbox() as box:
+        result = await box.exec("exec >/dev/null 2>&1 </dev/null; sleep 300", timeout=1)
+        assert result.timed_out and not result.ok and result.error is None, result.render()
+        assert await other_procs(box) == 0
+    await assert_pool_usable(pool)
+
+
 async def test_fork_bomb_is_never_a_success(pool: SandboxPool) -> None:
     async with pool.sandbox() as box:
         bomb = await box.exec("f() { f | f & }; f; exit 0", timeout=20)
