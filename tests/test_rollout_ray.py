@@ -5,6 +5,7 @@ sharded store holds the same pairs and the same tokens as a single-process rollo
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 from pathlib import Path
@@ -130,3 +131,33 @@ async def test_killed_worker_loses_nothing_and_matches_single_process(tmp_path: 
     assert sizes == {f"t{i}": N_SAMPLES for i in range(N_TASKS)}
     parquet = compact(store, tmp_path / "ray.parquet")
     assert set(_by_pair(read_store(parquet).finished)) == set(finished)
+
+
+def test_rollout_command_runs_on_ray_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from agentkit.trajectory.cli import cli_app
+
+    with SGLangTestServer(policy=fx.policy) as server:
+        env = {
+            "RAY_TEST_SERVER_URL": server.base_url,
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
+        for key, value in env.items():  # the local Ray instance and its workers inherit them
+            monkeypatch.setenv(key, value)
+        store = tmp_path / "cli-store"
+        args = [
+            "rollout", "--agent", "tests.ray_fixture:make_agent",
+            "--tasks", "tests.rollout_fixture:default_tasks",
+            "--reward", "tests.rollout_fixture:reward", "--store", str(store),
+            "--n", "2", "--ray", "--workers", "2", "--concurrency", "2", "--no-progress",
+        ]  # fmt: skip
+        first = CliRunner().invoke(cli_app, args)
+        assert first.exit_code == 0, first.output
+        summary = json.loads(first.output.strip().splitlines()[-1])
+        assert (summary["completed"], summary["workers"]) == (8, 2)
+        again = CliRunner().invoke(cli_app, args)
+        assert again.exit_code == 0, again.output
+        assert json.loads(again.output.strip().splitlines()[-1])["skipped"] == 8

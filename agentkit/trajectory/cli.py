@@ -136,7 +136,9 @@ def rollout(
         str, typer.Option(help="package.module:factory - factory(task) returns an Agent.")
     ],
     tasks: Annotated[str, typer.Option(help="Tasks JSONL file, or package.module:attribute.")],
-    store: Annotated[Path, typer.Option(help="JSONL trajectory store (resumed if it exists).")],
+    store: Annotated[
+        Path, typer.Option(help="Trajectory store, resumed if it exists (a folder with --ray).")
+    ],
     n: Annotated[int, typer.Option("--n", help="Samples per task (GRPO group size).")] = 1,
     concurrency: Annotated[int, typer.Option(help="Episodes running at once.")] = 8,
     reward: Annotated[
@@ -147,8 +149,23 @@ def rollout(
     compact_to: Annotated[
         Path | None, typer.Option("--compact", help="Also write this Parquet file at the end.")
     ] = None,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray", help="Run on Ray workers; --store is then a sharded store (a folder)."
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster to join ('auto', 'ray://host:10001'); default: local."),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Ray worker actors (with --ray).")] = 2,
 ) -> None:
-    """Run N samples of every task into a store; rerunning skips finished episodes."""
+    """Run N samples of every task into a store; rerunning skips finished episodes.
+
+    With --ray the episodes run on Ray worker actors (--concurrency episodes each), every worker
+    writing its own shard of the store folder; a worker that dies has its pairs rerun.
+    """
     from agentkit.rollout import rollout as run_rollout
 
     factory = _load(agent, "--agent")
@@ -157,6 +174,21 @@ def rollout(
     policy = FsyncPolicy(fsync)
 
     async def main() -> Any:
+        if ray:
+            from agentkit.rollout_ray import ray_rollout
+
+            return await ray_rollout(
+                factory,
+                task_list,
+                n_per_task=n,
+                reward_fn=reward_fn,
+                store=store,
+                address=ray_address,
+                workers=workers,
+                in_flight_per_worker=concurrency,
+                fsync=policy,
+                progress=progress,
+            )
         return await run_rollout(
             factory,
             task_list,
@@ -183,6 +215,11 @@ def rollout(
                 "completed": report.completed,
                 "failed": len(report.failures),
                 "elapsed_s": round(report.elapsed_s, 3),
+                **(
+                    {"workers": report.workers, "worker_restarts": report.worker_restarts}
+                    if ray
+                    else {}
+                ),
             }
         )
     )
