@@ -135,8 +135,11 @@ class EgressProxy:
                 await upstream.send(leftover)
             rewrite = method.upper() != "CONNECT" and "upgrade" not in _header_names(header_lines)
             async with anyio.create_task_group() as group:
-                group.start_soon(_pump, client, upstream)
                 group.start_soon(_pump_back, upstream, client, rewrite)
+                # The exchange ends when the client is done with it, whatever the other side
+                # (an origin that ignores "Connection: close" cannot hold it open).
+                await _pump(client, upstream)
+                group.cancel_scope.cancel()
 
     def _record(self, blocked: BlockedRequest) -> None:
         self.blocked.append(blocked)
