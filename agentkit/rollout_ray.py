@@ -62,6 +62,8 @@ class RayRolloutReport(RolloutReport):
     workers: int = 0
     worker_restarts: int = 0
     shards: list[str] = Field(default_factory=list)
+    worker_cpu_s: list[float] = Field(default_factory=list)
+    """CPU seconds each worker process that closed cleanly used (agents, tools, records)."""
 
 
 class RolloutWorker:
@@ -106,9 +108,11 @@ class RolloutWorker:
         except Exception as exc:  # e.g. the shard's disk is full
             return "", f"episode failed: {_short(exc)}"
 
-    async def close(self) -> None:
+    async def close(self) -> float:
+        """Close agents and shard; returns this process's CPU seconds so far."""
         await _close_all(self.agents.values())
         self.store.close()
+        return time.process_time()
 
 
 @dataclass
@@ -154,17 +158,19 @@ class _Cluster:
         slot.restarts += 1
         self.restarts += 1
 
-    async def close(self, slots: Iterable[_Slot]) -> None:
+    async def close(self, slots: Iterable[_Slot]) -> list[float]:
+        cpu: list[float] = []
         for slot in slots:
             if not slot.alive:
                 continue
             try:
-                await slot.actor.close.remote()
+                cpu.append(float(await slot.actor.close.remote()))
             except Exception as exc:  # a worker that died while closing has nothing to close
                 print(
                     f"agentkit rollout: closing worker {slot.index}: {_short(exc)}", file=sys.stderr
                 )
             self.ray.kill(slot.actor)
+        return cpu
 
 
 async def ray_rollout(
@@ -234,7 +240,7 @@ async def ray_rollout(
         )
     finally:
         with anyio.CancelScope(shield=True):
-            await cluster.close(slots)
+            report.worker_cpu_s = await cluster.close(slots)
             if started_ray:
                 ray.shutdown()
     report.worker_restarts = cluster.restarts

@@ -1,0 +1,1 @@
+"""Scale benchmark: rollouts of many episodes, one process against local Ray."""
