@@ -134,6 +134,10 @@ class RunStream:
     async def aclose(self) -> None:
         """Stop the run (if still going) and wait until its episode is closed in the record."""
         self._finished = True
+        # cancel before closing the reader, so the run ends ``cancelled`` at its next step
+        # instead of failing on an event it can no longer deliver
+        if self._background is not None:
+            self._background.scope.cancel()
         if self._receive is not None:
             self._receive.close()
         if self._background is not None:
@@ -153,9 +157,11 @@ class RunStream:
     def __del__(self) -> None:
         # ``break`` out of ``async for`` drops the iterator without closing it: stop the run.
         background = self._background
-        if background is not None and not background.done.is_set():
-            with suppress(Exception):  # never raise from a finaliser (the loop may be gone)
+        with suppress(Exception):  # never raise from a finaliser (the loop may be gone)
+            if background is not None and not background.done.is_set():
                 background.scope.cancel()
+            if self._receive is not None:
+                self._receive.close()
 
 
 async def stop_all(registry: set[_Background]) -> None:
