@@ -6,10 +6,12 @@ import pytest
 
 from agentkit import Agent, tool
 from agentkit.dialects.glm45 import format_assistant
+from agentkit.events import ModelRetryEvent, RunEvent
 from agentkit.models import SGLangChat
 from agentkit.models.sglang_tokens import SGLangTokens
 from agentkit.models.transport import RetryPolicy
-from agentkit.testing import SGLangTestServer, build_test_tokenizer
+from agentkit.testing import Fault, FaultKind, SGLangTestServer, build_test_tokenizer
+from agentkit.trajectory.records import AttemptCause, EpisodeStatus
 
 trio = pytest.importorskip("trio")
 pytestmark = pytest.mark.anyio
@@ -64,3 +66,39 @@ async def test_retries_work_under_trio() -> None:
             result = await agent.run("hi")
     assert result.ok
     assert [a.status_code for a in result.trajectory.calls[0].attempts] == [503, 200]
+
+
+@pytest.mark.parametrize("always", [False, True], ids=["once", "always"])
+@pytest.mark.parametrize(
+    ("kind", "cause"),
+    [
+        (FaultKind.CONNECTION_RESET, AttemptCause.CONNECTION),
+        (FaultKind.TRUNCATED_STREAM, AttemptCause.INCOMPLETE_STREAM),
+        (FaultKind.RATE_LIMITED, AttemptCause.HTTP_STATUS),
+        (FaultKind.HANG, AttemptCause.TIMEOUT),
+    ],
+    ids=lambda v: getattr(v, "value", None),
+)
+async def test_stream_faults_are_typed_under_trio(
+    kind: FaultKind, cause: AttemptCause, always: bool
+) -> None:
+    retry = RetryPolicy(
+        max_attempts=2, initial_backoff_s=0.01, max_retry_after_s=0.05, timeout_s=0.5
+    )
+    with SGLangTestServer(policy=[format_assistant("x", "hello", [])] * 3) as server:
+        server.inject(Fault(kind, times=None if always else 1, retry_after_s=1, hang_s=5))
+        events: list[RunEvent] = []
+
+        async def collect(event: RunEvent) -> None:
+            events.append(event)
+
+        async with Agent(model=SGLangChat(server.base_url, retry=retry)) as agent:
+            result = await agent.run("hi", event_handler=collect)
+    first = result.trajectory.calls[0]
+    assert first.attempts[0].cause is cause
+    assert any(isinstance(e, ModelRetryEvent) for e in events)
+    if always:
+        assert result.status is EpisodeStatus.MODEL_ERROR and first.failed
+    else:
+        assert result.ok, result.error
+        assert result.output == "hello" and first.attempts[-1].ok

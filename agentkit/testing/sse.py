@@ -59,15 +59,21 @@ class FaultyStream(web.StreamResponse):
             await self.strike()
             if self.ended:
                 return
-        await _write(self, payload)
+        try:
+            await _write(self, payload)
+        except ConnectionResetError:  # the client gave up on the broken stream
+            self.ended = True
         self.sent += 1
 
     async def done(self) -> None:
         if not self.ended and self.fault.kind in _MID_STREAM and not self.fired:
             await self.strike()
         if not self.ended:
-            await self.write(b"data: [DONE]\n\n")
-            await self.write_eof()
+            try:
+                await self.write(b"data: [DONE]\n\n")
+                await self.write_eof()
+            except ConnectionResetError:
+                self.ended = True
 
     async def strike(self) -> None:
         self.fired = True
