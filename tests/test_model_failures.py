@@ -259,9 +259,13 @@ def test_malformed_arguments_keep_the_raw_text_and_the_real_error() -> None:
         {"id": "c3", "function": {"name": "add", "arguments": '{"a": NaN}'}},
         {"id": "c4", "function": {"name": "add", "arguments": '{"a": 1, "b": 2}'}},
         {"id": "c5", "function": {"arguments": "{}"}},
+        {"id": "c6", "function": {"name": "add", "arguments": '{"a": 1e999}'}},
+        {"id": "c7", "function": {"name": "add", "arguments": '{"a": 1, "a": 2}'}},
     ]
     calls, problems = tool_calls_from_wire(raw)
-    bad, not_object, nan, good, nameless = calls
+    bad, not_object, nan, good, nameless, huge, twice = calls
+    assert huge.parse_error and "out of range" in huge.parse_error
+    assert twice.parse_error and "'a' is given twice" in twice.parse_error
     assert bad.parse_error and "Expecting property name" in bad.parse_error
     assert bad.raw_arguments == "{'a': 1}" and bad.arguments == {}
     assert not_object.parse_error and "JSON object" in not_object.parse_error
@@ -270,7 +274,7 @@ def test_malformed_arguments_keep_the_raw_text_and_the_real_error() -> None:
     assert nameless.parse_error and "name" in nameless.parse_error
     for call in calls:  # the wire form is always valid JSON, so the server accepts the turn
         assert isinstance(json.loads(call.to_openai()["function"]["arguments"]), dict)
-    assert len(problems) == 4
+    assert len(problems) == 6
 
 
 # --- OpenAI-compatible servers -----------------------------------------------------------------

@@ -219,9 +219,16 @@ def _arguments(value: Any) -> tuple[dict[str, Any], str | None, str | None]:
     if not value.strip():
         return {}, None, None
     try:
-        parsed = json.loads(value, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError) as exc:
+        parsed = json.loads(
+            value,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
+        )
+    except json.JSONDecodeError as exc:
         return {}, value, f"invalid JSON in arguments: {exc}"
+    except ValueError as exc:
+        return {}, value, f"invalid arguments: {exc}"
     if not isinstance(parsed, dict):
         return {}, value, f"arguments must be a JSON object, got {type(parsed).__name__}"
     return parsed, value, None
@@ -229,6 +236,22 @@ def _arguments(value: Any) -> tuple[dict[str, Any], str | None, str | None]:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text} is out of range")
+    return number
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in out:
+            raise ValueError(f"the key {key!r} is given twice")
+        out[key] = item
+    return out
 
 
 def spec_verify_ct(meta_info: Any, sglext: Any) -> int | None:
