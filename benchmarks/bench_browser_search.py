@@ -1,9 +1,11 @@
 """Browser and search figures: browser start, action latency, index build rate and query latency.
 
     nice python benchmarks/bench_browser_search.py [--docs 10000] [--rounds 30] [--skip-browser]
+        [--skip-search]
 
-Browser: pool start (Playwright driver + Chromium launch), a fresh per-run context, and the
-latency of each action against pages served on 127.0.0.1 (p50/p95 over ``--rounds``).
+Browser: pool start (Playwright driver + Chromium launch), a fresh per-run context (with its
+egress proxy), and the latency of each action against pages served on 127.0.0.1 (p50/p95 over
+``--rounds``); every request goes through the session's policy-checking proxy.
 Search: the same corpus (chunks of the Python standard library's source text) indexed by
 SQLite FTS5 (agentkit's index), and by tantivy and bm25s when they are installed, for
 comparison; build rate in documents per second and query latency p50/p95 (top 10, OR queries).
@@ -12,6 +14,7 @@ comparison; build rate in documents per second and query latency p50/p95 (top 10
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.server
 import random
 import re
@@ -26,7 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from agentkit.sandboxes.browser import BrowserPool, BrowserSession, find_chromium
+from agentkit.sandboxes.browser import (
+    BrowserConfig,
+    BrowserPool,
+    BrowserSession,
+    DomainPolicy,
+    EgressProxy,
+    find_chromium,
+)
 from agentkit.tools.search import Document, LocalIndex
 
 PAGE = """<!doctype html><html><head><title>Page {n}</title></head><body>
@@ -99,7 +109,9 @@ async def bench_browser(rounds: int) -> None:
         print("browser: skipped (no chromium)")
         return
     with serve() as site:
-        pool = BrowserPool()
+        # Loopback is refused unless named: the bench names its own page server.
+        policy = DomainPolicy(allow_private=(site.removeprefix("http://"),))
+        pool = BrowserPool(BrowserConfig(policy=policy))
         started = time.perf_counter()
         await pool.start()
         print(f"browser start (driver + launch): {(time.perf_counter() - started) * 1000:.0f} ms")
@@ -116,6 +128,33 @@ async def bench_browser(rounds: int) -> None:
         for parallel in (4, 8):
             await bench_parallel(pool, site, parallel)
         await pool.close()
+    await bench_proxy_hop(rounds * 5)
+
+
+async def _get(port: int, request: bytes) -> None:
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        await stream.send(request)
+        with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+            while True:
+                await stream.receive()
+
+
+async def bench_proxy_hop(rounds: int) -> None:
+    """One page fetched directly and through a session's egress proxy (policy check, connect to
+    the checked address, relay): the proxy's own cost per request, without the browser."""
+    with serve() as site:
+        port = int(site.rsplit(":", 1)[1])
+        direct = b"GET /page/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        proxied = f"GET {site}/page/1 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        policy = DomainPolicy(allow_private=(site.removeprefix("http://"),))
+        samples: dict[str, list[float]] = {"direct": [], "proxied": []}
+        async with EgressProxy(policy) as proxy:
+            for _ in range(rounds):
+                await timed(samples["direct"], lambda: _get(port, direct))
+                await timed(samples["proxied"], lambda: _get(proxy.port, proxied))
+        print(f"one HTTP request over {rounds} rounds (a 4 kB page on 127.0.0.1):")
+        for name, values in samples.items():
+            print(f"  {name:12s} {ms(values)}")
 
 
 async def bench_parallel(pool: BrowserPool, site: str, parallel: int) -> None:
@@ -249,8 +288,10 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--skip-search", action="store_true")
     options = parser.parse_args()
-    bench_search(options.docs)
+    if not options.skip_search:
+        bench_search(options.docs)
     if not options.skip_browser:
         anyio.run(bench_browser, options.rounds)
 
