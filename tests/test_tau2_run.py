@@ -108,7 +108,9 @@ def test_a_model_user_calls_its_device_tools_on_the_same_episode() -> None:
         async with agent_server, user_server:
             agent_model = SGLangChat([agent_server.base_url], model="default")
             user_model = SGLangChat([user_server.base_url], model="default")
-            agent = Agent(agent_model, instructions=domain.policy, tools=domain.tools())
+            agent: Agent[Any, Any] = Agent(
+                agent_model, instructions=domain.policy, tools=domain.tools()
+            )
             try:
                 return await run_tau2_episode(agent, domain, index, Tau2ModelUser(user_model))
             finally:

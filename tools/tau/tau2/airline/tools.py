@@ -214,15 +214,15 @@ class AirlineTools(Toolkit):
             user_id=user_id,
             origin=origin,
             destination=destination,
-            flight_type=flight_type,  # type: ignore[arg-type]
-            cabin=cabin,  # type: ignore[arg-type]
+            flight_type=flight_type,
+            cabin=cabin,
             flights=[],
             passengers=deepcopy(passengers),
             payment_history=deepcopy(payment_methods),
             created_at=NOW,
             total_baggages=total_baggages,
             nonfree_baggages=nonfree_baggages,
-            insurance=insurance,  # type: ignore[arg-type]
+            insurance=insurance,
         )
         total_price = 0
         booked: list[FlightDateStatusAvailable] = []
@@ -250,7 +250,7 @@ class AirlineTools(Toolkit):
             if payment.payment_id not in user.payment_methods:
                 raise ValueError(f"Payment method {payment.payment_id} not found")
             method = user.payment_methods[payment.payment_id]
-            if method.source in {"gift_card", "certificate"} and method.amount < payment.amount:  # type: ignore[union-attr]
+            if method.source in {"gift_card", "certificate"} and method.amount < payment.amount:
                 raise ValueError(f"Not enough balance in payment method {payment.payment_id}")
         total_payment = sum(payment.amount for payment in payment_methods)
         if total_payment != total_price:
