@@ -1,0 +1,3 @@
+from agentkit.trajectory.viewer.cli import main
+
+main()
