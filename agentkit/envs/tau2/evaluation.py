@@ -62,6 +62,7 @@ class Tau2Reward(BaseModel):
     nl_assertions: list[NLVerdict] | None = None
     ending: str | None = None
     missed: list[str] = Field(default_factory=list)
+    unevaluated: list[str] = Field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -155,6 +156,8 @@ def evaluate(
     ``ending`` None scores the trajectory as if it had ended properly."""
     criteria = task.evaluation_criteria
     basis = list(criteria.reward_basis) if criteria else []
+    if nl_verdicts is None and not (criteria and criteria.nl_assertions):
+        nl_verdicts = []  # nothing to judge: the component holds vacuously
     gold = gold_environment(domain, task)
     predicted = predicted_environment(domain, task, calls, live)
     result = Tau2Reward(
@@ -177,6 +180,7 @@ def evaluate(
     for kind in basis:
         value = result.component(kind)
         if value is None:
+            result.unevaluated.append(kind.value)
             continue
         if value < 1.0:
             missed.append(kind.value)
