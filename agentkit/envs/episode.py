@@ -129,6 +129,8 @@ async def run_episode(
                 return await infrastructure(f"agent: {type(exc).__name__}: {exc}")
         if run.status is EpisodeStatus.MODEL_ERROR:
             return await infrastructure(f"agent model: {run.error}")
+        if run.status is EpisodeStatus.FAILED:  # send() returns an internal error, never raises
+            return await infrastructure(f"agent: {run.error}")
         if state.terminated:
             ending = Ending.TRANSFER
             break
