@@ -9,10 +9,12 @@ from __future__ import annotations
 from .base import ExecResult, FileEntry, Sandbox, SandboxError
 from .config import SandboxConfig
 from .docker_sandbox import DockerSandbox
+from .egress import EgressPolicy
 from .pool import SandboxPool
 
 __all__ = [
     "DockerSandbox",
+    "EgressPolicy",
     "ExecResult",
     "FileEntry",
     "Sandbox",

@@ -1,10 +1,10 @@
 """``SandboxPool``: N containers started ahead, handed out at once, reset or replaced after use.
 
 Handing out a warm sandbox is a receive from an in-memory stream. Returned sandboxes are reset
-in the background (every job process killed, work dir and /tmp wiped); one whose reset fails, or
-that has been handed out ``max_uses`` times, is removed and replaced by a fresh container. On start the
-pool removes containers left by dead owner processes (``reap_orphans``); on exit it removes all
-of its own.
+in the background and verified (every job process killed; work dir, /tmp, /dev/shm, /dev/mqueue
+and SysV IPC emptied); one whose reset fails or cannot be proven, or that has been handed out
+``max_uses`` times, is removed and replaced by a fresh container. On start the pool removes
+containers left by dead owner processes (``reap_orphans``); on exit it removes all of its own.
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ def code_tools(
         )
         box = _sandbox_of(sandbox, ctx)
         result = await box.exec(script, timeout=60, env={"AGENTKIT_PATCH": diff.rstrip("\n")})
-        if result.exit_code != 0:
+        if not result.ok:  # a limit hit or a sandbox error is a failure too
             raise ToolError("patch did not apply, nothing was changed:\n" + result.render())
         return result.stdout.strip() or "patch applied"
 
