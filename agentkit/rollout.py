@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.agent import Agent
@@ -207,9 +208,10 @@ async def rollout(
 
     ``agent_factory(task)`` gives the agent for an episode (it may return one shared agent).
     With ``close_agents`` every agent it gave is closed at the end, however the rollout ends
-    (the ``agentkit rollout`` command does this); else closing them is the caller's job. ``reward_fn(task, result)`` returns a float, a
-    :class:`Reward` or ``None``; it may be async. Pairs (task, sample) already finished in the
-    store are skipped (infrastructure failures are run again unless ``retry_infra=False``).
+    (the ``agentkit rollout`` command does this); else closing them is the caller's job.
+    ``reward_fn(task, result)`` returns a float, a :class:`Reward` or ``None``; it may be async.
+    Pairs (task, sample) already finished in the store are skipped (infrastructure failures
+    are run again unless ``retry_infra=False``; cancelled episodes always are).
     """
     if n_per_task < 1 or concurrency < 1:
         raise ValueError("n_per_task and concurrency must be at least 1")
@@ -230,16 +232,10 @@ async def rollout(
         stream=progress if not isinstance(progress, bool) else None,
         enabled=progress is not False,
     )
-    agents: dict[int, Agent[Any, Any]] = {}
-
-    async def make_agent(task: RolloutTask) -> Agent[Any, Any]:
-        agent: Agent[Any, Any] = await _maybe_await(agent_factory(task))
-        agents.setdefault(id(agent), agent)
-        return agent
-
+    run = _Workers(agent_factory, reward_fn, sink, report, bar)
     try:
         if jobs and _only_blank(path):
-            agent = await make_agent(jobs[0][0])
+            agent = await run.agent(jobs[0][0])
             sink.write(
                 RunManifest(
                     model=agent.model.name,
@@ -251,42 +247,69 @@ async def rollout(
         for job in jobs:
             send.send_nowait(job)
         send.close()
-
-        async def worker() -> None:
-            async for task, k in receive:
-                episode_id: str
-                error: str | None
-                try:
-                    agent = await make_agent(task)
-                except Exception as exc:
-                    episode_id, error = "", f"agent factory failed: {_short(exc)}"
-                else:
-                    try:
-                        episode_id, error = await _run_episode(agent, task, k, sink, reward_fn)
-                    except Exception as exc:  # e.g. the store itself failed (disk full)
-                        episode_id, error = "", f"episode failed: {_short(exc)}"
-                report.ran += 1
-                if episode_id:
-                    report.episode_ids.append(episode_id)
-                if error is None:
-                    report.completed += 1
-                else:
-                    report.failures.append(
-                        EpisodeFailure(task_id=task.id, sample_index=k, error=error)
-                    )
-                bar.advance(failed=error is not None)
-
         async with receive, anyio.create_task_group() as tg:
             for _ in range(min(concurrency, max(len(jobs), 1))):
-                tg.start_soon(worker)
+                tg.start_soon(run.work, receive)
     finally:
         if close_agents:
             with anyio.CancelScope(shield=True):
-                await _close_all(agents.values())
+                await _close_all(run.agents.values())
         if owned:
             sink.close()
     report.elapsed_s = time.perf_counter() - t0
     return report
+
+
+class _Workers:
+    """What the rollout's workers share: the factory, the store, the report and the agents."""
+
+    def __init__(
+        self,
+        factory: AgentFactory,
+        reward_fn: RewardFn | None,
+        sink: JsonlStore,
+        report: RolloutReport,
+        bar: Progress,
+    ) -> None:
+        self.factory = factory
+        self.reward_fn = reward_fn
+        self.sink = sink
+        self.report = report
+        self.bar = bar
+        self.agents: dict[int, Agent[Any, Any]] = {}  # every agent the factory gave
+
+    async def agent(self, task: RolloutTask) -> Agent[Any, Any]:
+        agent: Agent[Any, Any] = await _maybe_await(self.factory(task))
+        self.agents.setdefault(id(agent), agent)
+        return agent
+
+    async def work(self, receive: MemoryObjectReceiveStream[tuple[RolloutTask, int]]) -> None:
+        async for task, k in receive:
+            episode_id: str
+            error: str | None
+            try:
+                agent = await self.agent(task)
+            except Exception as exc:
+                episode_id, error = "", f"agent factory failed: {_short(exc)}"
+            else:
+                try:
+                    episode_id, error = await _run_episode(
+                        agent, task, k, self.sink, self.reward_fn
+                    )
+                except Exception as exc:  # e.g. the store itself failed (disk full)
+                    episode_id, error = "", f"episode failed: {_short(exc)}"
+            self._count(task, k, episode_id, error)
+
+    def _count(self, task: RolloutTask, k: int, episode_id: str, error: str | None) -> None:
+        report = self.report
+        report.ran += 1
+        if episode_id:
+            report.episode_ids.append(episode_id)
+        if error is None:
+            report.completed += 1
+        else:
+            report.failures.append(EpisodeFailure(task_id=task.id, sample_index=k, error=error))
+        self.bar.advance(failed=error is not None)
 
 
 async def _close_all(agents: Iterable[Agent[Any, Any]]) -> None:
