@@ -1,7 +1,7 @@
 """Browser and search figures: browser start, action latency, index build rate and query latency.
 
     nice python benchmarks/bench_browser_search.py [--docs 10000] [--rounds 30] [--skip-browser]
-        [--skip-search]
+        [--skip-search] [--no-parallel] [--cdp]
 
 Browser: pool start (Playwright driver + Chromium launch), a fresh per-run context (with its
 egress proxy), and the latency of each action against pages served on 127.0.0.1 (p50/p95 over
@@ -19,6 +19,7 @@ import http.server
 import random
 import re
 import statistics
+import subprocess
 import sysconfig
 import tempfile
 import threading
@@ -30,6 +31,7 @@ from typing import Any
 
 import anyio
 from agentkit.sandboxes.browser import (
+    CHROMIUM_ARGS,
     BrowserConfig,
     BrowserPool,
     BrowserSession,
@@ -104,7 +106,10 @@ async def one_run(browser: BrowserSession, url: str, samples: dict[str, list[flo
     await timed(samples["screenshot"], lambda: browser.screenshot())
 
 
-async def bench_browser(rounds: int) -> None:
+NAMES = ("session", "open", "click", "type+submit", "read text", "snapshot", "screenshot")
+
+
+async def bench_browser(rounds: int, *, cdp: bool = False, parallel: bool = True) -> None:
     if find_chromium() is None:
         print("browser: skipped (no chromium)")
         return
@@ -115,20 +120,51 @@ async def bench_browser(rounds: int) -> None:
         started = time.perf_counter()
         await pool.start()
         print(f"browser start (driver + launch): {(time.perf_counter() - started) * 1000:.0f} ms")
-        names = ("session", "open", "click", "type+submit", "read text", "snapshot", "screenshot")
-        samples: dict[str, list[float]] = {name: [] for name in names}
-        for n in range(rounds):
-            began = time.perf_counter()
-            async with pool.session() as browser:
-                samples["session"].append(time.perf_counter() - began)
-                await one_run(browser, f"{site}/page/{n}", samples)
-        print(f"browser actions over {rounds} runs (each in a fresh context):")
-        for name in names:
-            print(f"  {name:12s} {ms(samples[name])}")
-        for parallel in (4, 8):
-            await bench_parallel(pool, site, parallel)
+        await bench_runs(pool, site, rounds, "launched (pipe)")
+        for runs in (4, 8) if parallel else ():
+            await bench_parallel(pool, site, runs)
         await pool.close()
+        if cdp:
+            with cdp_chromium() as endpoint:
+                config = BrowserConfig(policy=policy, cdp_endpoint=endpoint)
+                async with BrowserPool(config) as remote:
+                    await bench_runs(remote, site, rounds, "connected over CDP (TCP)")
     await bench_proxy_hop(rounds * 5)
+
+
+async def bench_runs(pool: BrowserPool, site: str, rounds: int, label: str) -> None:
+    samples: dict[str, list[float]] = {name: [] for name in NAMES}
+    for n in range(rounds):
+        began = time.perf_counter()
+        async with pool.session() as browser:
+            samples["session"].append(time.perf_counter() - began)
+            await one_run(browser, f"{site}/page/{n}", samples)
+    print(f"browser actions over {rounds} runs (each in a fresh context), {label}:")
+    for name in NAMES:
+        print(f"  {name:12s} {ms(samples[name])}")
+
+
+@contextmanager
+def cdp_chromium() -> Iterator[str]:
+    """A Chromium of our own with a DevTools port on 127.0.0.1, as a container would run it:
+    the pool then talks CDP over TCP instead of Playwright's pipe."""
+    executable = find_chromium()
+    assert executable is not None
+    with tempfile.TemporaryDirectory() as profile:
+        args = [executable, "--headless", "--remote-debugging-address=127.0.0.1"]
+        args += ["--remote-debugging-port=0", f"--user-data-dir={profile}", *CHROMIUM_ARGS]
+        process = subprocess.Popen([*args, "about:blank"], stderr=subprocess.PIPE, text=True)
+        try:
+            assert process.stderr is not None
+            for line in process.stderr:
+                if line.startswith("DevTools listening on "):
+                    yield line.split(" on ", 1)[1].strip()
+                    break
+            else:
+                raise RuntimeError("Chromium printed no DevTools endpoint")
+        finally:
+            process.terminate()
+            process.wait(10)
 
 
 async def _get(port: int, request: bytes) -> None:
@@ -159,8 +195,7 @@ async def bench_proxy_hop(rounds: int) -> None:
 
 async def bench_parallel(pool: BrowserPool, site: str, parallel: int) -> None:
     """``parallel`` runs at once on the pooled browser, each in its own context."""
-    samples: dict[str, list[float]] = {name: [] for name in ("open", "click", "type+submit")}
-    samples |= {name: [] for name in ("read text", "snapshot", "screenshot")}
+    samples: dict[str, list[float]] = {name: [] for name in NAMES[1:]}
 
     async def run(n: int) -> None:
         async with pool.session() as browser:
@@ -289,11 +324,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
+    parser.add_argument("--no-parallel", action="store_true")
+    parser.add_argument(
+        "--cdp", action="store_true", help="also drive a Chromium over CDP/TCP (container cost)"
+    )
     options = parser.parse_args()
     if not options.skip_search:
         bench_search(options.docs)
     if not options.skip_browser:
-        anyio.run(bench_browser, options.rounds)
+        anyio.run(
+            lambda: bench_browser(options.rounds, cdp=options.cdp, parallel=not options.no_parallel)
+        )
 
 
 if __name__ == "__main__":

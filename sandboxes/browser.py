@@ -88,24 +88,31 @@ class BrowserPool:
         async with self._start_lock:
             if self.started:
                 return
-            executable = self.config.executable_path or find_chromium()
-            if executable is None or not await anyio.Path(executable).exists():
-                raise BrowserError(
-                    "Chromium not found: install Debian's chromium (apt-get install chromium) "
-                    "or set AGENTKIT_CHROMIUM to the executable"
-                )
             try:
                 from playwright.async_api import async_playwright
             except ImportError as exc:
                 raise BrowserError("playwright is not installed: pip install playwright") from exc
+            endpoint = self.config.cdp_endpoint
+            executable = self.config.executable_path or find_chromium()
+            if endpoint is None and (
+                executable is None or not await anyio.Path(executable).exists()
+            ):
+                raise BrowserError(
+                    "Chromium not found: install Debian's chromium (apt-get install chromium) "
+                    "or set AGENTKIT_CHROMIUM to the executable"
+                )
             if self._playwright is None:
                 self._playwright = await async_playwright().start()
+            chromium = self._playwright.chromium
             try:
-                self._browser = await self._playwright.chromium.launch(
-                    executable_path=executable,
-                    headless=self.config.headless,
-                    args=list(self.config.args),
-                )
+                if endpoint is not None:
+                    self._browser = await chromium.connect_over_cdp(endpoint)
+                else:
+                    self._browser = await chromium.launch(
+                        executable_path=executable,
+                        headless=self.config.headless,
+                        args=list(self.config.args),
+                    )
             except Exception as exc:
                 raise BrowserError(f"Chromium failed to start: {exc}") from exc
 

@@ -87,6 +87,11 @@ class BrowserConfig(BaseModel):
     executable_path: str | None = None
     headless: bool = True
     args: tuple[str, ...] = CHROMIUM_ARGS
+    cdp_endpoint: str | None = Field(
+        None,
+        description="Connect over CDP to a Chromium started elsewhere (another process, a "
+        "container) instead of launching one; its owner must give it CONTAINMENT_ARGS.",
+    )
     max_sessions: int = Field(8, gt=0, description="Concurrent contexts on one browser.")
     policy: DomainPolicy = DomainPolicy()
     limits: BrowserLimits = BrowserLimits()

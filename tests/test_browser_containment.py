@@ -15,8 +15,11 @@ import base64
 import hashlib
 import http.server
 import socket
+import subprocess
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -454,3 +457,42 @@ async def test_without_the_containment_flags_webrtc_would_leak(site: Server) -> 
             with anyio.fail_after(20):
                 while not udp.received():  # noqa: ASYNC110 (a datagram is the event)
                     await anyio.sleep(0.05)
+
+
+@contextmanager
+def _chromium_with_devtools_port() -> Iterator[str]:
+    """A Chromium started by the test with the containment flags and a DevTools port on
+    127.0.0.1, as one in a container would be: the pool connects to it over CDP."""
+    executable = find_chromium()
+    assert executable is not None
+    with tempfile.TemporaryDirectory() as profile:
+        args = [executable, "--headless", "--remote-debugging-port=0"]
+        args += [f"--user-data-dir={profile}", *CHROMIUM_ARGS, "about:blank"]
+        process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+        try:
+            assert process.stderr is not None
+            for line in process.stderr:
+                if line.startswith("DevTools listening on "):
+                    yield line.split(" on ", 1)[1].strip()
+                    return
+            raise AssertionError("Chromium printed no DevTools endpoint")
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+@pytest.mark.anyio
+async def test_a_chromium_reached_over_cdp_is_contained_the_same_way(
+    site: Server, secret: Server
+) -> None:
+    policy = DomainPolicy(allow_private=(site.authority,))
+    with _chromium_with_devtools_port() as endpoint:
+        config = BrowserConfig(policy=policy, limits=LIMITS, cdp_endpoint=endpoint)
+        async with BrowserPool(config) as remote, remote.session() as browser:
+            site.pages["/attack-cdp"] = _attack("websocket", secret.url) + _attack(
+                "fetch", secret.url
+            )
+            await browser.open(site.url + "/attack-cdp")
+            assert "loopback address" in await _wait_for_block(browser, secret.port)
+            assert (await browser.open(site.url + "/")).title == "Home"
+    assert secret.hits == []
