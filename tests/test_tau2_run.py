@@ -160,3 +160,42 @@ def test_tau_replay_tau2_needs_a_task_id() -> None:
     result = runner.invoke(app, args)
     assert result.exit_code != 0
     assert "--task-id" in result.output
+
+
+def test_token_mode_rows_never_train_on_the_users_words(tmp_path: Path) -> None:
+    from agentkit.envs.tau2.users import GoldScriptedUser
+    from agentkit.models.sglang_tokens import SGLangTokens
+    from agentkit.testing import build_test_tokenizer
+    from agentkit.trajectory.records import TokenSource
+    from agentkit.trajectory.rows import build_rows
+    from agentkit.trajectory.store import JsonlStore, read_store
+
+    domain, _ = _telecom()
+    index = next(i for i, t in enumerate(domain.tasks) if t.id == OVERDUE)
+    store_path = tmp_path / "trajectories.jsonl"
+
+    async def go() -> Any:
+        async with SGLangTestServer(policy=Tau2GoldPolicy(domain)) as server:
+            model = SGLangTokens(server.base_url, build_test_tokenizer())
+            agent: Agent[Any, Any] = Agent(model, instructions=domain.policy, tools=domain.tools())
+            try:
+                with JsonlStore(store_path) as store:
+                    return await run_tau2_episode(
+                        agent, domain, index, GoldScriptedUser(), recorder=store
+                    )
+            finally:
+                await agent.aclose()
+
+    result = anyio.run(go)
+    assert result.reward is not None and result.reward.reward == 1.0
+    (trajectory,) = read_store(store_path).finished
+    rows = build_rows(trajectory)
+    user_positions = [
+        (row, pos)
+        for row in rows
+        for pos in range(row.prompt_len, len(row.tokens))
+        if row.source_at(pos) is TokenSource.USER
+    ]
+    assert user_positions, "the user's later messages are in the rows as context"
+    assert all(row.loss_mask[pos - row.prompt_len] == 0 for row, pos in user_positions)
+    assert any(m == 1 for row in rows for m in row.loss_mask)
