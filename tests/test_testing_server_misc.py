@@ -6,20 +6,25 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+import typer
 
 from agentkit.dialects.glm45 import render
 from agentkit.testing import (
     Completion,
     DialoguePolicy,
+    Fault,
+    FaultKind,
     SGLangTestServer,
     parse_prompt,
 )
+from agentkit.testing.cli import parse_fault
 
 TOOLS = [
     {
@@ -340,3 +345,55 @@ def test_cli_rejects_a_bad_policy_spec() -> None:
     )
     assert result.returncode != 0
     assert "package.module:attribute" in result.stderr
+
+
+def test_fault_specs_parse() -> None:
+    assert parse_fault("hang") == Fault(FaultKind.HANG)
+    assert parse_fault("http_error:3").times == 3
+    always = parse_fault("server_death:always")
+    assert always.times is None and always.revive_after_s is None
+    for bad in ("nope", "hang:0", "hang:soon"):
+        with pytest.raises(typer.BadParameter):
+            parse_fault(bad)
+
+
+def test_faults_apply_in_order_and_count_down() -> None:
+    body = {"input_ids": [1, 2, 3], "sampling_params": {"max_new_tokens": 4}}
+    with SGLangTestServer(policy=lambda request: "hi") as server:
+        server.inject(Fault(FaultKind.HTTP_ERROR, times=2, status=502))
+        server.inject(Fault(FaultKind.RATE_LIMITED, retry_after_s=3))
+        with httpx.Client(base_url=server.base_url) as client:
+            answers = [client.post("/generate", json=body) for _ in range(4)]
+        server.inject(Fault(FaultKind.WRONG_SHAPE, times=None))
+        with httpx.Client(base_url=server.base_url) as client:
+            shaped = [client.post("/generate", json=body).json() for _ in range(2)]
+            server.clear_faults()
+            healthy = client.post("/generate", json=body).json()
+        kinds = [f.kind for f in server.injected]
+    assert [a.status_code for a in answers] == [502, 502, 429, 200]
+    assert answers[2].headers["Retry-After"] == "3"
+    assert all("meta_info" not in s for s in shaped) and "meta_info" in healthy
+    assert (
+        kinds == [FaultKind.HTTP_ERROR] * 2 + [FaultKind.RATE_LIMITED] + [FaultKind.WRONG_SHAPE] * 2
+    )
+
+
+def test_a_dead_server_comes_back_only_when_told_to() -> None:
+    body = {"input_ids": [1, 2, 3], "sampling_params": {"max_new_tokens": 4}}
+    with SGLangTestServer(policy=lambda request: "hi") as server:
+        server.inject(Fault(FaultKind.SERVER_DEATH, revive_after_s=0.05))
+        with pytest.raises(httpx.TransportError):
+            httpx.post(f"{server.base_url}/generate", json=body)
+        for _ in range(100):  # it listens again after the delay
+            try:
+                revived = httpx.post(f"{server.base_url}/generate", json=body)
+                break
+            except httpx.ConnectError:
+                time.sleep(0.02)
+        assert revived.status_code == 200
+        server.inject(Fault(FaultKind.SERVER_DEATH, revive_after_s=None))
+        with pytest.raises(httpx.TransportError):
+            httpx.post(f"{server.base_url}/generate", json=body)
+        time.sleep(0.1)
+        with pytest.raises(httpx.ConnectError):
+            httpx.post(f"{server.base_url}/generate", json=body)

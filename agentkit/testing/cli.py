@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .faults import Fault, FaultKind
 from .policy import Policy
 from .server import SGLangTestServer
 
@@ -46,6 +47,28 @@ def load_policy(spec: str) -> Policy:
     return target  # type: ignore[no-any-return]
 
 
+def parse_fault(spec: str) -> Fault:
+    """``KIND`` (once), ``KIND:N`` (the next N requests) or ``KIND:always``."""
+    kind_text, _, times_text = spec.partition(":")
+    try:
+        kind = FaultKind(kind_text.strip())
+    except ValueError:
+        names = ", ".join(k.value for k in FaultKind)
+        raise typer.BadParameter(
+            f"unknown fault {kind_text!r}; one of {names}", param_hint="--fault"
+        ) from None
+    times: int | None = 1
+    if times_text == "always":
+        times = None
+    elif times_text:
+        if not times_text.isdigit() or int(times_text) < 1:
+            raise typer.BadParameter(
+                f"{spec!r}: the count must be a positive integer or 'always'", param_hint="--fault"
+            )
+        times = int(times_text)
+    return Fault(kind, times=times, revive_after_s=None if times is None else 0.2)
+
+
 @app.command()
 def serve(
     policy: Annotated[str, typer.Option(help="package.module:attribute (list or callable)")],
@@ -60,8 +83,13 @@ def serve(
     accept_length: Annotated[
         float, typer.Option(help="simulated EAGLE accept length (0 = off)")
     ] = 2.0,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="inject a fault: KIND, KIND:N (N requests) or KIND:always; repeatable"),
+    ] = None,
 ) -> None:
     """Serve until interrupted; prints ``READY http://HOST:PORT`` once it accepts requests."""
+    faults = [parse_fault(spec) for spec in fault or []]
     server = SGLangTestServer(
         load_policy(policy),
         tokenizer=tokenizer,
@@ -72,6 +100,9 @@ def serve(
         chunk_delay_s=chunk_delay,
         accept_length=accept_length or None,
     )
+
+    for item in faults:
+        server.inject(item)
 
     def ready(url: str) -> None:
         sys.stdout.write(f"READY {url}\n")
