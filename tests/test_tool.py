@@ -147,3 +147,45 @@ async def test_raw_schema_tool_checks_required_and_types() -> None:
 def test_bad_tool_names_are_refused() -> None:
     with pytest.raises(ValueError, match="tool name"):
         Tool("has space", "", {}, lambda a, c: anyio.lowlevel.checkpoint())  # type: ignore[arg-type,return-value]
+
+
+class _NoText:
+    def __str__(self) -> str:
+        raise RuntimeError("cannot render")
+
+    __repr__ = __str__
+
+
+class _SilentError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no message either")
+
+
+async def test_results_and_errors_that_cannot_be_shown_are_tool_errors() -> None:
+    @tool
+    def unprintable() -> object:
+        """Returns an object without text."""
+        return _NoText()
+
+    @tool
+    def silent() -> str:
+        """Raises an exception without text."""
+        raise _SilentError
+
+    shown = await unprintable.call({}, CTX)
+    assert shown.status is ToolStatus.ERROR
+    assert "cannot be shown" in shown.output and "cannot render" in shown.output
+    failed = await silent.call({}, CTX)
+    assert failed.status is ToolStatus.ERROR and failed.error_type == "_SilentError"
+    assert "whose message cannot be shown" in failed.output
+
+
+async def test_a_crashing_argument_check_is_invalid_arguments() -> None:
+    async def handler(arguments: dict[str, object], ctx: RunContext[None]) -> str:
+        return "never"
+
+    schema = {"type": "object", "properties": {"x": {"type": [{}]}}}  # a broken schema
+    broken = Tool("broken", "Broken schema.", schema, handler)
+    outcome = await broken.call({"x": 1}, CTX)
+    assert outcome.status is ToolStatus.INVALID_ARGUMENTS
+    assert "argument validation failed" in outcome.output
