@@ -393,8 +393,13 @@ def _failed(
 
 
 def _other_server_may_help(failure: AttemptFailure) -> bool:
-    """A dead, overloaded or misbehaving server, as opposed to a request it rejected."""
-    if failure.cause in (AttemptCause.CLIENT_ERROR, AttemptCause.ABORTED):
+    """A dead, overloaded or misbehaving server, as opposed to a request it rejected or a
+    problem of this process (out of descriptors: another server would not help)."""
+    if failure.cause in (
+        AttemptCause.CLIENT_ERROR,
+        AttemptCause.ABORTED,
+        AttemptCause.RESOURCE_EXHAUSTED,
+    ):
         return False
     if failure.cause in (AttemptCause.HTTP_STATUS, AttemptCause.SERVER_ERROR_EVENT):
         return failure.retryable

@@ -41,7 +41,8 @@ back after ``revive_after_s`` or never). Streamed faults strike after ``after_ev
 Engine knobs: ``latency_s``, ``chunk_delay_s``, ``accept_length`` (EAGLE mean accept length,
 ``None`` = off), ``stream_tokens_per_chunk``, ``enable_cache_report``, ``weight_version``.
 As a process: ``python -m agentkit.testing serve --policy pkg.module:policy`` prints
-``READY http://127.0.0.1:PORT``.
+``READY http://127.0.0.1:PORT``; ``--fault KIND``, ``--fault KIND:N`` or ``--fault KIND:always``
+(repeatable) injects faults from the start.
 """
 
 from __future__ import annotations
