@@ -3,8 +3,8 @@
 A page server on 127.0.0.1 is the one origin the policy names (``allow_private``); a second
 server on another loopback port (and one on [::1] when the host has IPv6) plays a service on the
 host that no page may reach. Each hostile page tries one way out (fetch, XHR, WebSocket,
-EventSource, iframe, image, worker, beacon, form, script navigation, popup, redirect, and every
-spelling of a loopback address); each test asserts that the secret service saw nothing, that the
+EventSource, iframe, image, worker, beacon, form, script navigation, popup, prefetch, stylesheet,
+meta refresh, redirect, and every spelling of a loopback address); each test asserts that the secret service saw nothing, that the
 proxy recorded the refusal, that the model sees it in the next observation, and that the session
 and the pool go on working. No request leaves loopback.
 """
@@ -198,6 +198,13 @@ def _attack(name: str, target: str) -> str:
         "navigation": f"location.href = '{target}/navigated';",
         "popup": f"const r = window.open('{target}/popup') ? 'opened' : 'refused'; {DONE}",
     }
+    markup = {
+        "prefetch": f"<link rel=prefetch href='{target}/prefetch'>",
+        "stylesheet": f"<link rel=stylesheet href='{target}/style.css'>",
+        "refresh": f"<meta http-equiv=refresh content='0; url={target}/refreshed'>",
+    }
+    if name in markup:
+        return f"<title>{name}</title>{markup[name]}<body>hostile</body>"
     return f"<title>{name}</title><body><script>{scripts[name]}</script></body>"
 
 
@@ -213,6 +220,9 @@ VECTORS = [
     "form",
     "navigation",
     "popup",
+    "prefetch",
+    "stylesheet",
+    "refresh",
 ]
 
 
