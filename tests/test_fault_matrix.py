@@ -23,7 +23,8 @@ from agentkit.models.sglang_tokens import SGLangTokens
 from agentkit.models.transport import RetryPolicy
 from agentkit.testing import Fault, FaultKind, PolicyRequest, SGLangTestServer, build_test_tokenizer
 from agentkit.tokenizer import Tokenizer
-from agentkit.trajectory.records import AttemptCause, EpisodeStatus
+from agentkit.trajectory.exports import exclusion_reason
+from agentkit.trajectory.records import AttemptCause, EpisodeStatus, FailureAttribution
 from agentkit.trajectory.store import JsonlStore, read_jsonl
 
 pytestmark = pytest.mark.anyio
@@ -140,6 +141,10 @@ def check_store(store_path: Path, result: Any) -> None:
     assert [c.model_dump() for c in stored.calls] == [
         c.model_dump() for c in result.trajectory.calls
     ]
+    if result.status is EpisodeStatus.MODEL_ERROR:
+        # a server failure is never training data (nor a policy failure with reward 0)
+        assert stored.end.failure is FailureAttribution.INFRASTRUCTURE
+        assert exclusion_reason(stored) is not None
 
 
 @pytest.mark.parametrize("always", [False, True], ids=["once", "always"])
