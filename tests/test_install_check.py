@@ -1,0 +1,256 @@
+"""What a plain ``pip install .`` gets: every import the package makes is declared.
+
+A fresh install has only the core ``dependencies``; the dev environment has everything, so an
+undeclared import passes the suite and fails a new user (``sniffio`` did). These tests read the
+source and the project metadata, so they catch it here; ``scripts/clean_install_check.sh``
+checks the same for real in a fresh virtualenv. Also covers the drift report's comparison.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata as md
+import importlib.util
+import re
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE_DIRS = ("agentkit", "tools", "sandboxes")
+
+# Imported lazily for an optional fallback, never needed: declared by no extra on purpose.
+UNDECLARED_OPTIONAL = {"transformers": "agentkit/tokenizer.py falls back to it when installed"}
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_name(requirement: str) -> str:
+    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement.strip())
+    assert match, requirement
+    return _normalize(match.group(0))
+
+
+def _project() -> dict[str, object]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = data["project"]
+    assert isinstance(project, dict)
+    return project
+
+
+def _core() -> set[str]:
+    return {_requirement_name(r) for r in _project()["dependencies"]}  # type: ignore[attr-defined]
+
+
+def _extras() -> dict[str, set[str]]:
+    extras = _project()["optional-dependencies"]
+    assert isinstance(extras, dict)
+    return {name: {_requirement_name(r) for r in reqs} for name, reqs in extras.items()}
+
+
+def _is_guarded(handlers: list[ast.ExceptHandler]) -> bool:
+    names = {ast.unparse(h.type) for h in handlers if h.type is not None}
+    return bool(names & {"ImportError", "ModuleNotFoundError"}) or any(
+        "ImportError" in n for n in names
+    )
+
+
+def _imports(tree: ast.Module) -> Iterator[tuple[str, bool]]:
+    """(top-level name, runs at import time unguarded) for every absolute import."""
+
+    def walk(nodes: list[ast.stmt], eager: bool) -> Iterator[tuple[str, bool]]:
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                yield from ((a.name.split(".")[0], eager) for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                yield node.module.split(".")[0], eager
+            elif isinstance(node, ast.Try):
+                yield from walk(node.body, eager and not _is_guarded(node.handlers))
+                for handler in node.handlers:
+                    yield from walk(handler.body, eager)
+                yield from walk(node.orelse + node.finalbody, eager)
+            elif isinstance(node, ast.If):
+                type_checking = "TYPE_CHECKING" in ast.unparse(node.test)
+                yield from walk(node.body, eager and not type_checking)
+                yield from walk(node.orelse, eager)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                yield from walk(node.body if isinstance(node.body, list) else [], False)
+            elif isinstance(node, ast.ClassDef | ast.With | ast.AsyncWith | ast.For | ast.While):
+                yield from walk(node.body, eager)
+
+    yield from walk(tree.body, True)
+
+
+def _guarded_extras(tree: ast.Module) -> set[str]:
+    """Extras named by a module-level ``except ImportError: raise ImportError("... agentkit[x]")``."""
+    named: set[str] = set()
+    for node in tree.body:
+        if not isinstance(node, ast.Try) or not _is_guarded(node.handlers):
+            continue
+        for handler in node.handlers:
+            for raised in (n for n in ast.walk(handler) if isinstance(n, ast.Raise)):
+                named |= set(re.findall(r"agentkit\[([\w.-]+)\]", ast.unparse(raised)))
+    return named
+
+
+def _module_guards(path: Path) -> set[str]:
+    """Extras that importing ``path`` says it needs: its own guard or a parent package's
+    (``import agentkit.x.y`` runs ``agentkit/x/__init__.py`` first)."""
+    named = _guarded_extras(ast.parse(path.read_text()))
+    for parent in path.parents:
+        if parent == ROOT:
+            break
+        init = parent / "__init__.py"
+        if init.is_file() and init != path:
+            named |= _guarded_extras(ast.parse(init.read_text()))
+    return named
+
+
+def _sources() -> Iterator[tuple[str, Path]]:
+    for folder in SOURCE_DIRS:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            yield str(path.relative_to(ROOT)), path
+
+
+def _third_party_imports() -> dict[str, dict[str, bool]]:
+    """import name -> {file: eager} over the whole installed package."""
+    found: dict[str, dict[str, bool]] = {}
+    for rel, path in _sources():
+        for name, eager in _imports(ast.parse(path.read_text(), rel)):
+            if name in sys.stdlib_module_names or name in {"agentkit", "__future__"}:
+                continue
+            files = found.setdefault(name, {})
+            files[rel] = files.get(rel, False) or eager
+    return found
+
+
+def _distributions(import_name: str) -> set[str]:
+    return {_normalize(d) for d in md.packages_distributions().get(import_name, [])}
+
+
+def test_every_import_at_import_time_is_a_core_dependency() -> None:
+    """``import agentkit.x`` must work after a plain ``pip install .`` for every core module;
+    a module that needs an extra guards its import and names the extra."""
+    core, extras = _core(), _extras()
+    missing = []
+    for name, files in sorted(_third_party_imports().items()):
+        dists = _distributions(name) or {_normalize(name)}
+        if dists & core:
+            continue
+        needed_by = {
+            e for e, names in extras.items() if dists & names and e not in ("dev", "bench")
+        }
+        for rel in sorted(f for f, is_eager in files.items() if is_eager):
+            if not needed_by & _module_guards(ROOT / rel):
+                wanted = "|".join(sorted(needed_by)) or "? (declare it in an extra)"
+                missing.append(
+                    f"{rel} imports {name}, not a core dependency, at import time, with no"
+                    f" module-level `except ImportError: raise ImportError(... agentkit[{wanted}])`"
+                )
+    assert not missing, "\n".join(missing)
+
+
+def test_every_lazy_import_is_declared_by_some_extra() -> None:
+    declared = _core().union(*_extras().values())
+    undeclared = []
+    for name, files in sorted(_third_party_imports().items()):
+        dists = _distributions(name) or {_normalize(name)}
+        if not dists & declared and name not in UNDECLARED_OPTIONAL:
+            undeclared.append(f"{name} imported by {', '.join(sorted(files))}")
+    assert not undeclared, "declared by no extra:\n" + "\n".join(undeclared)
+
+
+def test_a_guard_counts_only_when_it_raises_naming_the_extra() -> None:
+    guarded = ast.parse(
+        "try:\n    import numpy\nexcept ImportError as exc:\n"
+        "    raise ImportError(\"pip install 'agentkit[embedded]'\") from exc\n"
+    )
+    silent = ast.parse("try:\n    import numpy\nexcept ImportError:\n    numpy = None\n")
+    assert _guarded_extras(guarded) == {"embedded"}
+    assert _guarded_extras(silent) == set()
+
+
+def test_the_scan_sees_guarded_and_lazy_imports() -> None:
+    tree = ast.parse(
+        "import a\n"
+        "try:\n    import b\nexcept ImportError:\n    b = None\n"
+        "if TYPE_CHECKING:\n    import c\n"
+        "def f():\n    import d\n"
+        "from .e import x\n"
+    )
+    assert dict(_imports(tree)) == {"a": True, "b": False, "c": False, "d": False}
+
+
+def _load_script(name: str) -> ModuleType:
+    path = ROOT / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name.replace("-", "_"), path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def installed_check() -> ModuleType:
+    return _load_script("installed_check")
+
+
+def test_clear_extra_errors_are_told_from_broken_modules(installed_check: ModuleType) -> None:
+    extras = set(_extras())
+    clear = ImportError("the embedded model needs numpy: pip install 'agentkit[embedded]'")
+    assert installed_check.named_extra(clear, extras) == "embedded"
+    assert (
+        installed_check.named_extra(ModuleNotFoundError("No module named 'sniffio'"), extras)
+        is None
+    )
+    assert installed_check.named_extra(ImportError("pip install 'agentkit[nope]'"), extras) is None
+
+
+def test_the_walk_reports_a_module_without_a_clear_error(
+    installed_check: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pkg = tmp_path / "demo_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "fine.py").write_text("X = 1\n")
+    (pkg / "extra.py").write_text(
+        "raise ImportError(\"needs numpy: pip install 'agentkit[embedded]'\")\n"
+    )
+    (pkg / "broken.py").write_text("import not_a_real_module_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    report = installed_check.walk_modules("demo_pkg", {"embedded"})
+    assert report.imported == ["demo_pkg", "demo_pkg.fine"]
+    assert report.needs_extra == {"demo_pkg.extra": "embedded"}
+    assert list(report.broken) == ["demo_pkg.broken"]
+    assert "not_a_real_module_xyz" in report.broken["demo_pkg.broken"]
+
+
+def test_drift_report_lists_changed_added_and_missing() -> None:
+    drift = _load_script("constraints_drift")
+    pinned = drift.parse_constraints("# header\nanyio==4.16.0\nSniffio==1.3.1\nold-pkg==1.0\n")
+    resolved = {"anyio": "4.17.0", "sniffio": "1.3.1", "new-pkg": "2.0"}
+    lines = drift.drift_lines(pinned, resolved)
+    assert lines == [
+        "  anyio: 4.16.0 -> 4.17.0",
+        "  new-pkg: (not pinned) -> 2.0",
+        "  old-pkg: 1.0 -> (not resolved)",
+    ]
+    assert (
+        drift.drift_lines(pinned, {"anyio": "4.16.0", "sniffio": "1.3.1", "old-pkg": "1.0"}) == []
+    )
+
+
+def test_constraints_pin_every_core_dependency() -> None:
+    drift = _load_script("constraints_drift")
+    pinned = drift.parse_constraints((ROOT / "constraints.txt").read_text())
+    assert _core() <= set(pinned), sorted(_core() - set(pinned))
+    assert "torch" not in pinned
+    for extra, names in _extras().items():
+        assert names <= set(pinned), (extra, sorted(names - set(pinned)))
