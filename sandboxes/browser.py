@@ -91,7 +91,9 @@ class BrowserPool:
             try:
                 from playwright.async_api import async_playwright
             except ImportError as exc:
-                raise BrowserError("playwright is not installed: pip install playwright") from exc
+                raise BrowserError(
+                    "playwright is not installed: pip install 'agentkit[browser]'"
+                ) from exc
             endpoint = self.config.cdp_endpoint
             executable = self.config.executable_path or find_chromium()
             if endpoint is None and (

@@ -424,9 +424,17 @@ def sft_records(
     return out
 
 
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+    except ImportError as exc:  # depends on the install
+        raise ImportError("the hf export needs pyarrow: pip install 'agentkit[rl]'") from exc
+    return pyarrow
+
+
 def hf_table(episodes: Sequence[EpisodeRows]) -> Any:
     """The training rows as a pyarrow Table (int32 tokens, int8 mask, float32 log-probs)."""
-    import pyarrow as pa
+    pa = _pyarrow()
 
     from agentkit.trajectory.records import SCHEMA_VERSION
 
@@ -519,6 +527,7 @@ def export(
     elif fmt == "verl":
         write_jsonl(verl_rows(episodes), out_path)
     elif fmt == "hf":
+        _pyarrow()
         import pyarrow.parquet as pq
 
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)

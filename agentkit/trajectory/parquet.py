@@ -166,6 +166,7 @@ def _record(row: dict[str, Any]) -> Record:
 
 def iter_parquet(path: str | Path) -> list[Record]:
     """Every record of a compacted store, in written order."""
+    _pa()
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
