@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .base import SandboxError
 from .engine import Engine, EngineError
 
 SOURCE = Path(__file__).with_name("egress_inside.py").read_text()
@@ -110,8 +111,13 @@ async def start_proxy(
         await engine.volume_create(volume, labels, "size=1m,uid=65532,gid=65532,mode=0755")
         cid = await engine.container_create(name, proxy_spec(policy, image, labels, volume))
         await engine.container_start(cid)
-    except BaseException:
+    except BaseException as exc:
         await stop_proxy(engine, name)
+        if isinstance(exc, EngineError) and exc.status == 404 and "network" in exc.message:
+            raise SandboxError(
+                f"egress network {policy.network!r} not found: create it "
+                "('docker network create NAME') or name another in EgressPolicy(network=...)"
+            ) from exc
         raise
     return volume
 

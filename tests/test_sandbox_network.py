@@ -11,6 +11,7 @@ import secrets
 from collections.abc import AsyncIterator
 
 import pytest
+from agentkit.sandboxes.base import SandboxError
 from agentkit.sandboxes.config import LABEL, SandboxConfig, owner_labels
 from agentkit.sandboxes.docker_sandbox import DockerSandbox
 from agentkit.sandboxes.egress import EgressPolicy
@@ -157,6 +158,14 @@ async def test_allowed_host_is_reached_and_others_are_not(
         await box.destroy()
     left = await engine.containers_with_label(f"{LABEL}=1")
     assert not any(box.volume in name for c in left for name in c.get("Names", []))
+
+
+@pytest.mark.docker
+@pytest.mark.anyio
+async def test_a_missing_egress_network_is_a_clear_error(engine: Engine) -> None:
+    policy = EgressPolicy(allow=("a.test",), network="agentkit-no-such-network")
+    with pytest.raises(SandboxError, match="docker network create"):
+        await DockerSandbox.create(engine, TEST_CONFIG.model_copy(update={"egress": policy}))
 
 
 @pytest.mark.docker

@@ -95,6 +95,30 @@ def test_config_is_hardened_by_default() -> None:
     assert host["Init"] is True and host["Privileged"] is False
     assert not any("docker.sock" in str(m) for m in host["Mounts"])
     assert spec["User"] != "0" and not spec["User"].startswith("root")
+    assert host["IpcMode"] == "private"
+    assert spec["Cmd"] == ["sleep", "infinity"]
+
+
+def test_egress_keeps_the_sandbox_offline() -> None:
+    from agentkit.sandboxes.egress import SOCKET_DIR, EgressPolicy, proxy_spec
+
+    policy = EgressPolicy(allow=("pypi.org",), network="upstream")
+    config = SandboxConfig(egress=policy)
+    spec = container_spec(config, {"a": "b"}, "vol")
+    assert spec["HostConfig"]["NetworkMode"] == "none"
+    assert spec["Cmd"][:3] == ["python3", "-I", "-c"] and spec["Cmd"][-3:-1] == [
+        "forward",
+        "127.0.0.1",
+    ]
+    sock = [m for m in spec["HostConfig"]["Mounts"] if m["Target"] == SOCKET_DIR]
+    assert sock == [
+        {"Type": "volume", "Source": "vol-egress-sock", "Target": SOCKET_DIR, "ReadOnly": True}
+    ]
+    assert "HTTPS_PROXY=http://127.0.0.1:3128" in spec["Env"]
+    proxy = proxy_spec(policy, config.image, {}, "vol-egress-sock")
+    assert proxy["HostConfig"]["NetworkMode"] == "upstream"
+    assert proxy["HostConfig"]["CapDrop"] == ["ALL"] and proxy["HostConfig"]["ReadonlyRootfs"]
+    assert proxy["User"] == "65532:65532"
 
 
 def test_config_rejects_host_network_and_bad_values() -> None:
