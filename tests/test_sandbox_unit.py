@@ -106,10 +106,8 @@ def test_egress_keeps_the_sandbox_offline() -> None:
     config = SandboxConfig(egress=policy)
     spec = container_spec(config, {"a": "b"}, "vol")
     assert spec["HostConfig"]["NetworkMode"] == "none"
-    assert spec["Cmd"][:3] == ["python3", "-I", "-c"] and spec["Cmd"][-3:-1] == [
-        "forward",
-        "127.0.0.1",
-    ]
+    assert spec["Cmd"][:3] == ["python3", "-I", "-c"]
+    assert spec["Cmd"][-4:] == ["forward", "127.0.0.1", "3128", f"{SOCKET_DIR}/proxy.sock"]
     sock = [m for m in spec["HostConfig"]["Mounts"] if m["Target"] == SOCKET_DIR]
     assert sock == [
         {"Type": "volume", "Source": "vol-egress-sock", "Target": SOCKET_DIR, "ReadOnly": True}
