@@ -52,6 +52,7 @@ class _Reply(BaseModel):
     disk_full: bool = False
     killed: int = 0
     left: int = 0
+    error: str | None = None
 
 
 def _argv(command: str | Sequence[str]) -> list[str]:
@@ -310,7 +311,7 @@ class DockerSandbox(SandboxFiles):
                 await runner.kill(rid)
             raise
         restarted = False
-        error = None
+        error = reply.error
         if reply.left:
             error = f"{reply.left} process(es) survived SIGKILL: the container was restarted"
             restarted = await self._restart_quietly()

@@ -210,6 +210,14 @@ def _pump(proc: "subprocess.Popen[bytes]", out: _Capture, err: _Capture, timeout
 
 
 def _run(request: "dict[str, Any]") -> None:
+    """Run one command and answer; any failure of the runner itself is answered too."""
+    try:
+        _run_command(request)
+    except Exception as exc:  # a bad request or a runner bug: that command fails, with why
+        _send({"id": request.get("id"), "exit_code": None, "error": f"runner: {exc!r}"})
+
+
+def _run_command(request: "dict[str, Any]") -> None:
     rid = request["id"]
     before = _counters()
     out = _Capture(request.get("limit", 64000))

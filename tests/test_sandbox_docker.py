@@ -245,3 +245,10 @@ def test_image_build_is_cached() -> None:
     report = build_image()
     assert not report.built
     assert report.seconds == 0.0
+
+
+async def test_a_request_the_runner_cannot_run_fails_alone(sandbox: DockerSandbox) -> None:
+    bad = await sandbox.exec(["true", 1])  # type: ignore[list-item]
+    assert not bad.ok and bad.exit_code is None
+    assert bad.error and bad.error.startswith("runner: TypeError")
+    assert (await sandbox.exec("echo ok")).stdout == "ok\n"
