@@ -13,6 +13,11 @@ code at all. Span and attribute names follow the OpenTelemetry GenAI semantic co
 
 from __future__ import annotations
 
+try:  # checked once here, so that every submodule says what to install
+    import opentelemetry.trace  # noqa: F401
+except ImportError as exc:  # depends on the install
+    raise ImportError("agentkit.tracing needs OpenTelemetry: pip install 'agentkit[otel]'") from exc
+
 from .agent import InstrumentedAgent, get_tracer, instrument
 from .model import InstrumentedModel, InstrumentedSession
 from .tools import InstrumentedTool

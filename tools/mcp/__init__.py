@@ -9,6 +9,11 @@ async with MCPToolset(StdioServer(command="mcp-server-time")) as time_tools:
 
 from __future__ import annotations
 
+try:  # checked once here, so that every submodule says what to install
+    import mcp  # noqa: F401
+except ImportError as exc:  # depends on the install
+    raise ImportError("MCP tools need the mcp SDK: pip install 'agentkit[mcp]'") from exc
+
 from .results import local_name, result_text
 from .servers import HttpServer, MCPServerSpec, StdioServer
 from .toolset import MCPConnectionError, MCPToolset
