@@ -47,7 +47,43 @@ def dict_hash(value: Any) -> str:
 
 
 def model_hash(model: BaseModel) -> str:
-    return dict_hash(model.model_dump())
+    """:func:`dict_hash` of ``model.model_dump()``. Databases made of tables of records
+    (``{table: {key: record}}``, as retail and airline) are hashed record by record: each
+    record's text is cached under its ``model_dump_json`` fingerprint (which tells ``1`` from
+    ``1.0`` and a date from a datetime), so unchanged records are not serialised again. The
+    result is the same digest."""
+    tables = {name: getattr(model, name) for name in type(model).model_fields}
+    if not all(_is_table(table) for table in tables.values()):
+        return dict_hash(model.model_dump())
+    parts = [json.dumps(name) + ": " + _table_text(table) for name, table in sorted(tables.items())]
+    text = "{" + ", ".join(parts) + "}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_RECORD_TEXT: dict[tuple[type[BaseModel], bytes], str] = {}
+_RECORD_CACHE_LIMIT = 200_000
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(key, str) and isinstance(item, BaseModel) for key, item in value.items()
+    )
+
+
+def _record_text(record: BaseModel) -> str:
+    key = (type(record), record.__pydantic_serializer__.to_json(record))
+    text = _RECORD_TEXT.get(key)
+    if text is None:
+        text = json.dumps(record.model_dump(), sort_keys=True, default=str)
+        if len(_RECORD_TEXT) >= _RECORD_CACHE_LIMIT:
+            _RECORD_TEXT.clear()
+        _RECORD_TEXT[key] = text
+    return text
+
+
+def _table_text(table: dict[str, BaseModel]) -> str:
+    items = [json.dumps(key) + ": " + _record_text(table[key]) for key in sorted(table)]
+    return "{" + ", ".join(items) + "}"
 
 
 def deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
