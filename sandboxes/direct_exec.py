@@ -153,10 +153,13 @@ async def exec_direct(
     limit: int,
     cwd: str,
     env: dict[str, str],
+    counters: dict[str, int] | None = None,
 ) -> ExecResult:
-    """One ``docker exec`` for this command; the engine reports its exit code."""
+    """One ``docker exec`` for this command; the engine reports its exit code. ``counters``
+    carries the cgroup counters from one command to the next (read once after each command;
+    counts are monotonic), so a command costs two execs instead of three."""
     started = time.perf_counter()
-    before = await read_counters(engine, cid, config.keeper_user)
+    before = dict(counters) if counters else await read_counters(engine, cid, config.keeper_user)
     eid = await engine.exec_create(cid, list(argv), user=config.job_user, workdir=cwd, env=env)
     out, err = Capture(limit), Capture(limit)
     with anyio.move_on_after(timeout) as scope:
@@ -169,6 +172,8 @@ async def exec_direct(
         code = (await engine.exec_inspect(eid)).get("ExitCode")
         exit_code = int(code) if code is not None else None
     after = await read_counters(engine, cid, config.keeper_user)
+    if counters is not None:
+        counters.update(after)
     pids = after["pids"] > before["pids"]
     killed = left = 0
     error = None

@@ -82,6 +82,8 @@ class DockerSandbox(SandboxFiles):
         self._on_close: Callable[[DockerSandbox], Awaitable[None]] | None = None
         self._runner: Runner | None = None
         self._runner_failures = 0
+        self._counters: dict[str, int] = {}
+        """The cgroup's counters after the last direct exec (see ``exec_direct``)."""
         self.use_runner = True
         """Run commands through the in-container runner (fast); False: one docker exec each."""
 
@@ -166,6 +168,7 @@ class DockerSandbox(SandboxFiles):
     async def restart(self) -> None:
         """Restart the container: every process dies, and the work dir (a tmpfs) is emptied."""
         await self._drop_runner()
+        self._counters.clear()  # a new cgroup counts from zero
         await self.engine.container_restart(self.container_id)
 
     async def reset(self) -> bool:
@@ -248,6 +251,7 @@ class DockerSandbox(SandboxFiles):
                 limit=limit,
                 cwd=cwd,
                 env=merged_env,
+                counters=self._counters,
             )
         return await self._exec_in_runner(runner, argv, timeout, limit, cwd, merged_env)
 

@@ -94,6 +94,8 @@ class Runner:
                 async with self._read_lock:
                     if rid in self._replies:
                         break
+                    if self.closed:
+                        raise RunnerGone(self.reason or "runner is closed")
                     self._file(await self._read_line())
             answered = True
             return self._replies.pop(rid)
