@@ -10,184 +10,46 @@ so a killed or interrupted rollout resumes where it stopped: episodes left unfin
 
 from __future__ import annotations
 
-import inspect
-import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
-from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.agent import Agent
-from agentkit.result import RunResult, failure_attribution
-from agentkit.tool import describe_exception
-from agentkit.trajectory.records import EpisodeStatus, FailureAttribution, RunManifest
-from agentkit.trajectory.store import FsyncPolicy, JsonlStore, read_store
+from agentkit.rollout_episode import (
+    AgentFactory,
+    EpisodeFailure,
+    Progress,
+    Reward,
+    RewardFn,
+    RolloutReport,
+    RolloutTask,
+    close_all,
+    complete_pairs,
+    maybe_await,
+    run_episode,
+    short_error,
+)
+from agentkit.trajectory.records import RunManifest
+from agentkit.trajectory.store import FsyncPolicy, JsonlStore
 
-
-class RolloutTask(BaseModel):
-    """One task: the user prompt, its ground truth and whatever the tools need (``deps``)."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    id: str
-    prompt: str
-    label: Any = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    deps: Any = Field(default=None, exclude=True)
-
-
-class Reward(BaseModel):
-    """A reward with its components (a reward function may also return a plain float)."""
-
-    value: float
-    components: dict[str, Any] = Field(default_factory=dict)
-
-
-AgentFactory = Callable[[RolloutTask], "Agent[Any, Any] | Awaitable[Agent[Any, Any]]"]
-RewardFn = Callable[
-    [RolloutTask, RunResult[Any]], "float | Reward | Awaitable[float | Reward | None] | None"
+__all__ = [
+    "AgentFactory",
+    "EpisodeFailure",
+    "Executor",
+    "Progress",
+    "Reward",
+    "RewardFn",
+    "RolloutReport",
+    "RolloutTask",
+    "complete_pairs",
+    "rollout",
 ]
 
-
-class EpisodeFailure(BaseModel):
-    task_id: str
-    sample_index: int
-    error: str
-
-
-class RolloutReport(BaseModel):
-    """What a rollout did: planned, skipped as already complete, run, and what failed."""
-
-    planned: int = 0
-    skipped: int = 0
-    ran: int = 0
-    completed: int = 0
-    failures: list[EpisodeFailure] = Field(default_factory=list)
-    episode_ids: list[str] = Field(default_factory=list)
-    elapsed_s: float = 0.0
-
-
-class Progress:
-    """A one-line progress bar on a text stream (stderr by default), redrawn at most 10x/s."""
-
-    def __init__(self, total: int, *, stream: IO[str] | None = None, enabled: bool = True) -> None:
-        self.total = total
-        self.done = 0
-        self.failed = 0
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self._last = 0.0
-        self._t0 = time.monotonic()
-
-    def advance(self, *, failed: bool = False) -> None:
-        self.done += 1
-        self.failed += int(failed)
-        now = time.monotonic()
-        if now - self._last >= 0.1 or self.done == self.total:
-            self._last = now
-            self.draw()
-
-    def draw(self) -> None:
-        if not self.enabled:
-            return
-        width = 30
-        filled = width * self.done // self.total if self.total else width
-        rate = self.done / max(time.monotonic() - self._t0, 1e-9)
-        line = (
-            f"\rrollout [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
-            f" failed {self.failed}  {rate:.1f} ep/s"
-        )
-        self.stream.write(line + ("\n" if self.done == self.total else ""))
-        self.stream.flush()
-
-
-def complete_pairs(path: str | Path, *, retry_infra: bool = True) -> set[tuple[str, int]]:
-    """The (task_id, sample_index) pairs a store already holds finished episodes for.
-
-    A ``cancelled`` episode (interrupted: SIGINT, a cancelled rollout) never counts as done;
-    nor, with ``retry_infra``, does an infrastructure failure."""
-    path = Path(path)
-    if not path.exists() or path.stat().st_size == 0:
-        return set()
-    done: set[tuple[str, int]] = set()
-    for traj in read_store(path).finished:
-        start, end = traj.start, traj.end
-        if start.task_id is None or start.sample_index is None or end is None:
-            continue
-        if end.status in (EpisodeStatus.CANCELLED, EpisodeStatus.RUNNING):
-            continue
-        if retry_infra and end.failure is FailureAttribution.INFRASTRUCTURE:
-            continue
-        done.add((start.task_id, start.sample_index))
-    return done
-
-
-async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
-def _short(exc: BaseException) -> str:
-    return describe_exception(exc)[:500]
-
-
-async def _run_episode(
-    agent: Agent[Any, Any],
-    task: RolloutTask,
-    sample_index: int,
-    store: JsonlStore,
-    reward_fn: RewardFn | None,
-) -> tuple[str, str | None]:
-    """Run one episode; returns its id and an error text if it failed for any reason."""
-    conv = agent.conversation(
-        deps=task.deps,
-        recorder=store,
-        task_id=task.id,
-        group_id=task.id,
-        sample_index=sample_index,
-        metadata=dict(task.metadata),
-    )
-    start = conv.trajectory.start
-    start.label = task.label
-    start.prompt_messages = (
-        [{"role": "system", "content": start.instructions}] if start.instructions else []
-    ) + [{"role": "user", "content": task.prompt}]
-    result = await conv.send(task.prompt)  # never raises but cancellation
-    if result.status is EpisodeStatus.FAILED:
-        await conv.close_with(result)
-        return conv.episode_id, result.error or "failed"
-    reward: Reward | None = None
-    try:
-        if reward_fn is not None:
-            raw = await _maybe_await(reward_fn(task, result))
-            if raw is not None:
-                reward = raw if isinstance(raw, Reward) else Reward(value=float(raw))
-    except Exception as exc:
-        # the verifier broke, not the policy: keep the episode out of training
-        await conv.finish(
-            status=result.status,
-            output=result.output,
-            failure=FailureAttribution.INFRASTRUCTURE,
-            error=f"reward function failed: {_short(exc)}",
-            termination_reason="reward_error",
-        )
-        return conv.episode_id, f"reward function failed: {_short(exc)}"
-    end = await conv.finish(
-        status=result.status,
-        output=result.output,
-        error=result.error,
-        failure=failure_attribution(result.status),
-        termination_reason=result.status.value,
-        reward=reward.value if reward else None,
-        reward_components=reward.components if reward else None,
-    )
-    failed = end.failure is FailureAttribution.INFRASTRUCTURE
-    return conv.episode_id, (result.error or result.status.value) if failed else None
+Executor = Literal["local", "ray"]
 
 
 async def rollout(
@@ -203,8 +65,16 @@ async def rollout(
     retry_infra: bool = True,
     metadata: dict[str, Any] | None = None,
     close_agents: bool = False,
+    executor: Executor = "local",
+    ray_options: dict[str, Any] | None = None,
 ) -> RolloutReport:
     """Run ``n_per_task`` samples of every task (one GRPO group per task) into ``store``.
+
+    ``executor="ray"`` runs the same pairs on Ray worker actors instead (``store`` is then a
+    sharded store folder; ``concurrency`` is the episodes in flight per worker; ``ray_options``
+    go to :func:`agentkit.rollout_ray.ray_rollout`: ``address``, ``workers``,
+    ``max_worker_restarts``, ``actor_options``, ``init_options``). Workers make and close
+    their own agents.
 
     ``agent_factory(task)`` gives the agent for an episode (it may return one shared agent).
     With ``close_agents`` every agent it gave is closed at the end, however the rollout ends
@@ -215,6 +85,18 @@ async def rollout(
     """
     if n_per_task < 1 or concurrency < 1:
         raise ValueError("n_per_task and concurrency must be at least 1")
+    if executor == "ray":
+        if isinstance(store, JsonlStore):
+            raise ValueError("executor='ray' writes a sharded store: pass its folder path")
+        from agentkit.rollout_ray import ray_rollout
+
+        return await ray_rollout(
+            agent_factory, tasks, n_per_task, reward_fn, store,
+            in_flight_per_worker=concurrency, fsync=fsync, progress=progress,
+            retry_infra=retry_infra, metadata=metadata, **(ray_options or {}),
+        )  # fmt: skip
+    if executor != "local":
+        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
     task_list: Sequence[RolloutTask] = list(tasks)
     ids = [t.id for t in task_list]
     if len(set(ids)) != len(ids):
@@ -253,7 +135,7 @@ async def rollout(
     finally:
         if close_agents:
             with anyio.CancelScope(shield=True):
-                await _close_all(run.agents.values())
+                await close_all(run.agents.values())
         if owned:
             sink.close()
     report.elapsed_s = time.perf_counter() - t0
@@ -279,7 +161,7 @@ class _Workers:
         self.agents: dict[int, Agent[Any, Any]] = {}  # every agent the factory gave
 
     async def agent(self, task: RolloutTask) -> Agent[Any, Any]:
-        agent: Agent[Any, Any] = await _maybe_await(self.factory(task))
+        agent: Agent[Any, Any] = await maybe_await(self.factory(task))
         self.agents.setdefault(id(agent), agent)
         return agent
 
@@ -290,14 +172,12 @@ class _Workers:
             try:
                 agent = await self.agent(task)
             except Exception as exc:
-                episode_id, error = "", f"agent factory failed: {_short(exc)}"
+                episode_id, error = "", f"agent factory failed: {short_error(exc)}"
             else:
                 try:
-                    episode_id, error = await _run_episode(
-                        agent, task, k, self.sink, self.reward_fn
-                    )
+                    episode_id, error = await run_episode(agent, task, k, self.sink, self.reward_fn)
                 except Exception as exc:  # e.g. the store itself failed (disk full)
-                    episode_id, error = "", f"episode failed: {_short(exc)}"
+                    episode_id, error = "", f"episode failed: {short_error(exc)}"
             self._count(task, k, episode_id, error)
 
     def _count(self, task: RolloutTask, k: int, episode_id: str, error: str | None) -> None:
@@ -310,14 +190,6 @@ class _Workers:
         else:
             report.failures.append(EpisodeFailure(task_id=task.id, sample_index=k, error=error))
         self.bar.advance(failed=error is not None)
-
-
-async def _close_all(agents: Iterable[Agent[Any, Any]]) -> None:
-    for agent in agents:
-        try:
-            await agent.aclose()
-        except Exception as exc:  # closing one must not keep the others open
-            print(f"agentkit rollout: closing an agent failed: {_short(exc)}", file=sys.stderr)
 
 
 def _only_blank(path: Path) -> bool:

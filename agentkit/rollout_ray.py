@@ -30,18 +30,18 @@ from typing import IO, Any
 import anyio
 from pydantic import BaseModel, Field
 
-from agentkit.rollout import (
+from agentkit.rollout_episode import (
     AgentFactory,
     EpisodeFailure,
     Progress,
     RewardFn,
     RolloutReport,
     RolloutTask,
-    _close_all,
-    _maybe_await,
-    _run_episode,
-    _short,
+    close_all,
     complete_pairs,
+    maybe_await,
+    run_episode,
+    short_error,
 )
 from agentkit.trajectory.records import RunManifest
 from agentkit.trajectory.shards import ShardedStore
@@ -90,9 +90,9 @@ class RolloutWorker:
     async def run(self, task: RolloutTask, sample_index: int) -> tuple[str, str | None]:
         """Run one episode into this worker's shard: (episode id, error or None)."""
         try:
-            agent = await _maybe_await(self.agent_factory(task))
+            agent = await maybe_await(self.agent_factory(task))
         except Exception as exc:
-            return "", f"agent factory failed: {_short(exc)}"
+            return "", f"agent factory failed: {short_error(exc)}"
         self.agents.setdefault(id(agent), agent)
         if not self._manifest_written:
             self._manifest_written = True
@@ -104,13 +104,13 @@ class RolloutWorker:
                 )
             )
         try:
-            return await _run_episode(agent, task, sample_index, self.store, self.reward_fn)
+            return await run_episode(agent, task, sample_index, self.store, self.reward_fn)
         except Exception as exc:  # e.g. the shard's disk is full
-            return "", f"episode failed: {_short(exc)}"
+            return "", f"episode failed: {short_error(exc)}"
 
     async def close(self) -> float:
         """Close agents and shard; returns this process's CPU seconds so far."""
-        await _close_all(self.agents.values())
+        await close_all(self.agents.values())
         self.store.close()
         return time.process_time()
 
@@ -167,7 +167,8 @@ class _Cluster:
                 cpu.append(float(await slot.actor.close.remote()))
             except Exception as exc:  # a worker that died while closing has nothing to close
                 print(
-                    f"agentkit rollout: closing worker {slot.index}: {_short(exc)}", file=sys.stderr
+                    f"agentkit rollout: closing worker {slot.index}: {short_error(exc)}",
+                    file=sys.stderr,
                 )
             self.ray.kill(slot.actor)
         return cpu
@@ -285,7 +286,7 @@ async def _drive(
                     else:
                         cluster.replace(slot)
                 if not slot.alive:
-                    _fail_rest_if_no_worker(slots, queue, report, bar, _short(exc))
+                    _fail_rest_if_no_worker(slots, queue, report, bar, short_error(exc))
                     return
                 continue
             finally:

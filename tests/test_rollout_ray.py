@@ -48,8 +48,6 @@ def _tokens(traj: Trajectory) -> list[tuple[Any, ...]]:
 
 
 async def test_killed_worker_loses_nothing_and_matches_single_process(tmp_path: Path) -> None:
-    from agentkit.rollout_ray import ray_rollout
-
     stuck_dir = tmp_path / "stuck"
     stuck_dir.mkdir()
     release = tmp_path / "release"
@@ -83,14 +81,17 @@ async def test_killed_worker_loses_nothing_and_matches_single_process(tmp_path: 
 
         async def run() -> None:
             nonlocal report
-            report = await ray_rollout(
-                ray_fixture.make_agent, fx.tasks(N_TASKS), N_SAMPLES, fx.reward, store,
-                workers=2, in_flight_per_worker=2, progress=False,
-                init_options={
-                    "num_cpus": 2, "include_dashboard": False, "log_to_driver": False,
-                    "runtime_env": {"env_vars": env},
+            report = await rollout(
+                ray_fixture.make_agent, fx.tasks(N_TASKS), N_SAMPLES, 2, fx.reward, store,
+                progress=False, executor="ray",
+                ray_options={
+                    "workers": 2,
+                    "init_options": {
+                        "num_cpus": 2, "include_dashboard": False, "log_to_driver": False,
+                        "runtime_env": {"env_vars": env},
+                    },
+                    "actor_options": {"num_cpus": 0},
                 },
-                actor_options={"num_cpus": 0},
             )  # fmt: skip
 
         async with anyio.create_task_group() as tg:

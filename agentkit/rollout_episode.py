@@ -1,0 +1,194 @@
+"""One rollout episode and the types every rollout executor shares.
+
+:class:`RolloutTask` (the task), :class:`Reward`, :class:`RolloutReport`, the progress bar,
+:func:`complete_pairs` (what a store already holds, for resume) and :func:`run_episode` (one
+sample of one task, scored and closed in the store). The single-process executor
+(:mod:`agentkit.rollout`) and the Ray one (:mod:`agentkit.rollout_ray`) both build on these.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentkit.agent import Agent
+from agentkit.result import RunResult, failure_attribution
+from agentkit.tool import describe_exception
+from agentkit.trajectory.records import EpisodeStatus, FailureAttribution
+from agentkit.trajectory.store import JsonlStore, read_store
+
+
+class RolloutTask(BaseModel):
+    """One task: the user prompt, its ground truth and whatever the tools need (``deps``)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: str
+    prompt: str
+    label: Any = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    deps: Any = Field(default=None, exclude=True)
+
+
+class Reward(BaseModel):
+    """A reward with its components (a reward function may also return a plain float)."""
+
+    value: float
+    components: dict[str, Any] = Field(default_factory=dict)
+
+
+AgentFactory = Callable[[RolloutTask], "Agent[Any, Any] | Awaitable[Agent[Any, Any]]"]
+RewardFn = Callable[
+    [RolloutTask, RunResult[Any]], "float | Reward | Awaitable[float | Reward | None] | None"
+]
+
+
+class EpisodeFailure(BaseModel):
+    task_id: str
+    sample_index: int
+    error: str
+
+
+class RolloutReport(BaseModel):
+    """What a rollout did: planned, skipped as already complete, run, and what failed."""
+
+    planned: int = 0
+    skipped: int = 0
+    ran: int = 0
+    completed: int = 0
+    failures: list[EpisodeFailure] = Field(default_factory=list)
+    episode_ids: list[str] = Field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+class Progress:
+    """A one-line progress bar on a text stream (stderr by default), redrawn at most 10x/s."""
+
+    def __init__(self, total: int, *, stream: IO[str] | None = None, enabled: bool = True) -> None:
+        self.total = total
+        self.done = 0
+        self.failed = 0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self._last = 0.0
+        self._t0 = time.monotonic()
+
+    def advance(self, *, failed: bool = False) -> None:
+        self.done += 1
+        self.failed += int(failed)
+        now = time.monotonic()
+        if now - self._last >= 0.1 or self.done == self.total:
+            self._last = now
+            self.draw()
+
+    def draw(self) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        filled = width * self.done // self.total if self.total else width
+        rate = self.done / max(time.monotonic() - self._t0, 1e-9)
+        line = (
+            f"\rrollout [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
+            f" failed {self.failed}  {rate:.1f} ep/s"
+        )
+        self.stream.write(line + ("\n" if self.done == self.total else ""))
+        self.stream.flush()
+
+
+def complete_pairs(path: str | Path, *, retry_infra: bool = True) -> set[tuple[str, int]]:
+    """The (task_id, sample_index) pairs a store already holds finished episodes for.
+
+    A ``cancelled`` episode (interrupted: SIGINT, a cancelled rollout) never counts as done;
+    nor, with ``retry_infra``, does an infrastructure failure."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    done: set[tuple[str, int]] = set()
+    for traj in read_store(path).finished:
+        start, end = traj.start, traj.end
+        if start.task_id is None or start.sample_index is None or end is None:
+            continue
+        if end.status in (EpisodeStatus.CANCELLED, EpisodeStatus.RUNNING):
+            continue
+        if retry_infra and end.failure is FailureAttribution.INFRASTRUCTURE:
+            continue
+        done.add((start.task_id, start.sample_index))
+    return done
+
+
+async def maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def short_error(exc: BaseException) -> str:
+    return describe_exception(exc)[:500]
+
+
+async def run_episode(
+    agent: Agent[Any, Any],
+    task: RolloutTask,
+    sample_index: int,
+    store: JsonlStore,
+    reward_fn: RewardFn | None,
+) -> tuple[str, str | None]:
+    """Run one episode; returns its id and an error text if it failed for any reason."""
+    conv = agent.conversation(
+        deps=task.deps,
+        recorder=store,
+        task_id=task.id,
+        group_id=task.id,
+        sample_index=sample_index,
+        metadata=dict(task.metadata),
+    )
+    start = conv.trajectory.start
+    start.label = task.label
+    start.prompt_messages = (
+        [{"role": "system", "content": start.instructions}] if start.instructions else []
+    ) + [{"role": "user", "content": task.prompt}]
+    result = await conv.send(task.prompt)  # never raises but cancellation
+    if result.status is EpisodeStatus.FAILED:
+        await conv.close_with(result)
+        return conv.episode_id, result.error or "failed"
+    reward: Reward | None = None
+    try:
+        if reward_fn is not None:
+            raw = await maybe_await(reward_fn(task, result))
+            if raw is not None:
+                reward = raw if isinstance(raw, Reward) else Reward(value=float(raw))
+    except Exception as exc:
+        # the verifier broke, not the policy: keep the episode out of training
+        await conv.finish(
+            status=result.status,
+            output=result.output,
+            failure=FailureAttribution.INFRASTRUCTURE,
+            error=f"reward function failed: {short_error(exc)}",
+            termination_reason="reward_error",
+        )
+        return conv.episode_id, f"reward function failed: {short_error(exc)}"
+    end = await conv.finish(
+        status=result.status,
+        output=result.output,
+        error=result.error,
+        failure=failure_attribution(result.status),
+        termination_reason=result.status.value,
+        reward=reward.value if reward else None,
+        reward_components=reward.components if reward else None,
+    )
+    failed = end.failure is FailureAttribution.INFRASTRUCTURE
+    return conv.episode_id, (result.error or result.status.value) if failed else None
+
+
+async def close_all(agents: Iterable[Agent[Any, Any]]) -> None:
+    for agent in agents:
+        try:
+            await agent.aclose()
+        except Exception as exc:  # closing one must not keep the others open
+            print(f"agentkit rollout: closing an agent failed: {short_error(exc)}", file=sys.stderr)
