@@ -1,7 +1,7 @@
 """Browser and search figures: browser start, action latency, index build rate and query latency.
 
     nice python benchmarks/bench_browser_search.py [--docs 10000] [--rounds 30] [--skip-browser]
-        [--skip-search] [--no-parallel] [--cdp]
+        [--skip-search] [--no-parallel] [--cdp] [--container]
 
 Browser: pool start (Playwright driver + Chromium launch), a fresh per-run context (with its
 egress proxy), and the latency of each action against pages served on 127.0.0.1 (p50/p95 over
@@ -33,6 +33,7 @@ import anyio
 from agentkit.sandboxes.browser import (
     CHROMIUM_ARGS,
     BrowserConfig,
+    BrowserContainer,
     BrowserPool,
     BrowserSession,
     DomainPolicy,
@@ -109,7 +110,9 @@ async def one_run(browser: BrowserSession, url: str, samples: dict[str, list[flo
 NAMES = ("session", "open", "click", "type+submit", "read text", "snapshot", "screenshot")
 
 
-async def bench_browser(rounds: int, *, cdp: bool = False, parallel: bool = True) -> None:
+async def bench_browser(
+    rounds: int, *, cdp: bool = False, container: bool = False, parallel: bool = True
+) -> None:
     if find_chromium() is None:
         print("browser: skipped (no chromium)")
         return
@@ -129,6 +132,12 @@ async def bench_browser(rounds: int, *, cdp: bool = False, parallel: bool = True
                 config = BrowserConfig(policy=policy, cdp_endpoint=endpoint)
                 async with BrowserPool(config) as remote:
                     await bench_runs(remote, site, rounds, "connected over CDP (TCP)")
+        if container:
+            config = BrowserConfig(policy=policy, container=BrowserContainer())
+            started = time.perf_counter()
+            async with BrowserPool(config) as boxed:
+                print(f"container start + launch: {(time.perf_counter() - started) * 1000:.0f} ms")
+                await bench_runs(boxed, site, rounds, "in a Docker container (no network)")
     await bench_proxy_hop(rounds * 5)
 
 
@@ -326,6 +335,9 @@ def main() -> None:
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--no-parallel", action="store_true")
     parser.add_argument(
+        "--container", action="store_true", help="also run Chromium in a Docker container"
+    )
+    parser.add_argument(
         "--cdp", action="store_true", help="also drive a Chromium over CDP/TCP (container cost)"
     )
     options = parser.parse_args()
@@ -333,7 +345,12 @@ def main() -> None:
         bench_search(options.docs)
     if not options.skip_browser:
         anyio.run(
-            lambda: bench_browser(options.rounds, cdp=options.cdp, parallel=not options.no_parallel)
+            lambda: bench_browser(
+                options.rounds,
+                cdp=options.cdp,
+                container=options.container,
+                parallel=not options.no_parallel,
+            )
         )
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .browser_container import BrowserContainer, ContainerLaunch
 from .browser_models import (
     CHROMIUM_ARGS,
     CHROMIUM_CANDIDATES,
@@ -47,6 +48,7 @@ __all__ = [
     "BlockedRequest",
     "BrowserActionError",
     "BrowserConfig",
+    "BrowserContainer",
     "BrowserError",
     "BrowserLimits",
     "BrowserPool",
@@ -60,6 +62,10 @@ __all__ = [
 ]
 
 
+class _BrowserDied(Exception):
+    """No context could be opened on the running browser."""
+
+
 class BrowserPool:
     """One Chromium process shared by many runs; each run gets its own context via
     :meth:`session`. Start-up is paid once (lazily on first use, or by :meth:`start`)."""
@@ -71,6 +77,11 @@ class BrowserPool:
         self._start_lock = anyio.Lock()
         self._slots = anyio.Semaphore(self.config.max_sessions)
         self.sessions_opened = 0
+        self._launch: ContainerLaunch | None = None
+        container = self.config.container
+        if container is not None and container.slots < self.config.max_sessions:
+            raise ValueError("container.slots must be at least max_sessions")
+        self._free_ports = list(range(container.slots if container else 0))
 
     async def __aenter__(self) -> BrowserPool:
         await self.start()
@@ -110,6 +121,11 @@ class BrowserPool:
                 if endpoint is not None:
                     self._browser = await chromium.connect_over_cdp(endpoint)
                 else:
+                    if self.config.container is not None:
+                        assert executable is not None
+                        self._drop_launch()
+                        self._launch = ContainerLaunch(self.config.container, executable)
+                        executable = str(self._launch.wrapper)
                     self._browser = await chromium.launch(
                         executable_path=executable,
                         headless=self.config.headless,
@@ -127,6 +143,12 @@ class BrowserPool:
                     await _quietly(browser.close())
                 if playwright is not None:
                     await _quietly(playwright.stop())
+            self._drop_launch()
+
+    def _drop_launch(self) -> None:
+        if self._launch is not None:
+            self._launch.cleanup()
+            self._launch = None
 
     async def _new_context(self, limits: BrowserLimits, proxy: str) -> BrowserContext:
         await self.start()
@@ -149,20 +171,45 @@ class BrowserPool:
         async with self._slots:
             lim = limits or self.config.limits
             chosen = policy or self.config.policy
-            async with EgressProxy(chosen, connect_timeout_s=lim.navigation_timeout_s) as proxy:
+            for attempt in (1, 2):
+                await self.start()
+                port = self._free_ports.pop() if self._launch is not None else None
                 try:
-                    context = await self._new_context(lim, proxy.server)
-                except BrowserError:
-                    raise
-                except Exception:
-                    # The browser died since its last use (crash, OOM kill): relaunch once.
+                    async with self._session(chosen, lim, port) as session:
+                        yield session
+                        return
+                except _BrowserDied:
+                    # Crash or OOM kill since its last use: relaunch once, then give up.
                     await self.close()
-                    context = await self._new_context(lim, proxy.server)
-                self.sessions_opened += 1
-                session = BrowserSession(context, chosen, lim, proxy)
-                try:
-                    await session.setup()
-                    yield session
+                    if attempt == 2:
+                        raise BrowserError("Chromium died twice while opening a session") from None
                 finally:
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                        await _quietly(context.close())
+                    if port is not None:
+                        self._free_ports.append(port)
+
+    @asynccontextmanager
+    async def _session(
+        self, policy: DomainPolicy, limits: BrowserLimits, port: int | None
+    ) -> AsyncIterator[BrowserSession]:
+        launch = self._launch
+        where = launch.socket_path(port) if launch is not None and port is not None else None
+        proxy = EgressProxy(policy, connect_timeout_s=limits.navigation_timeout_s, unix_path=where)
+        async with proxy:
+            if launch is not None and port is not None:
+                server = launch.proxy_server(port)
+            else:
+                server = proxy.server
+            try:
+                context = await self._new_context(limits, server)
+            except BrowserError:
+                raise
+            except Exception as exc:
+                raise _BrowserDied from exc
+            self.sessions_opened += 1
+            session = BrowserSession(context, policy, limits, proxy)
+            try:
+                await session.setup()
+                yield session
+            finally:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                    await _quietly(context.close())

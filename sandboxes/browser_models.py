@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .browser_container import BrowserContainer
 from .browser_policy import DomainPolicy
 
 CHROMIUM_CANDIDATES = (
@@ -91,6 +92,9 @@ class BrowserConfig(BaseModel):
         None,
         description="Connect over CDP to a Chromium started elsewhere (another process, a "
         "container) instead of launching one; its owner must give it CONTAINMENT_ARGS.",
+    )
+    container: BrowserContainer | None = Field(
+        None, description="Run Chromium in a Docker container with no network (see there)."
     )
     max_sessions: int = Field(8, gt=0, description="Concurrent contexts on one browser.")
     policy: DomainPolicy = DomainPolicy()

@@ -13,6 +13,7 @@ a short page for plain HTTP) and is recorded as a :class:`BlockedRequest`.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -20,7 +21,6 @@ from contextlib import suppress
 import anyio
 import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
-from anyio.streams.stapled import MultiListener
 from pydantic import BaseModel
 
 from .browser_policy import DomainPolicy
@@ -53,26 +53,40 @@ class EgressProxy:
         *,
         connect_timeout_s: float = 10.0,
         on_block: Callable[[BlockedRequest], None] | None = None,
+        unix_path: str | None = None,
     ) -> None:
+        """``unix_path``: listen on that Unix socket instead of a loopback port (for a browser
+        in a container, which reaches it through a forwarder)."""
         self.policy = policy
+        self.unix_path = unix_path
         self.connect_timeout_s = connect_timeout_s
         self.blocked: list[BlockedRequest] = []
         self.connections = 0
         self._on_block = on_block
-        self._listener: MultiListener[anyio.abc.SocketStream] | None = None
+        self._listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = None
+        self._port: int | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
-        assert self._listener is not None, "the proxy is not running"
-        return int(self._listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
+        assert self._port is not None, "the proxy is not listening on a loopback port"
+        return self._port
 
     @property
     def server(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> EgressProxy:
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        listener: anyio.abc.Listener[anyio.abc.SocketStream]
+        if self.unix_path is not None:
+            with suppress(FileNotFoundError):
+                os.unlink(self.unix_path)
+            listener = await anyio.create_unix_listener(self.unix_path)
+            os.chmod(self.unix_path, 0o666)  # the container's unprivileged user connects
+        else:
+            tcp = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+            self._port = int(tcp.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
+            listener = tcp
         self._listener = listener
         # A task of its own rather than a task group around the caller's block: the caller's
         # exceptions and cancellations then pass through untouched.
@@ -86,6 +100,9 @@ class EgressProxy:
         with anyio.CancelScope(shield=True):
             await asyncio.wait([self._task])
             await self._listener.aclose()
+        if self.unix_path is not None:
+            with suppress(FileNotFoundError):
+                os.unlink(self.unix_path)
 
     # --- one client connection -----------------------------------------------------------------
 
