@@ -185,6 +185,28 @@ class AirlineTools(Toolkit):
     def transfer_to_human_agents(self, summary: str) -> str:
         return "Transfer successful"
 
+    def _charge(self, user: User, payments: list[Payment], total_price: int) -> None:
+        """Check the booking's payments (known methods, balances, the sum) and take them:
+        gift cards are debited, certificates used up."""
+        for payment in payments:
+            if payment.payment_id not in user.payment_methods:
+                raise ValueError(f"Payment method {payment.payment_id} not found")
+            method = user.payment_methods[payment.payment_id]
+            if method.source in {"gift_card", "certificate"} and method.amount < payment.amount:
+                raise ValueError(f"Not enough balance in payment method {payment.payment_id}")
+        total_payment = sum(payment.amount for payment in payments)
+        if total_payment != total_price:
+            raise ValueError(
+                f"Payment amount does not add up, total price is {total_price}, "
+                f"but paid {total_payment}"
+            )
+        for payment in payments:
+            method = user.payment_methods[payment.payment_id]
+            if method.source == "gift_card":
+                method.amount -= payment.amount
+            elif method.source == "certificate":
+                user.payment_methods.pop(payment.payment_id)
+
     @tool(mutates=True)
     def book_reservation(
         self,
@@ -246,24 +268,7 @@ class AirlineTools(Toolkit):
         if insurance == "yes":
             total_price += 30 * len(passengers)
         total_price += 50 * nonfree_baggages
-        for payment in payment_methods:
-            if payment.payment_id not in user.payment_methods:
-                raise ValueError(f"Payment method {payment.payment_id} not found")
-            method = user.payment_methods[payment.payment_id]
-            if method.source in {"gift_card", "certificate"} and method.amount < payment.amount:
-                raise ValueError(f"Not enough balance in payment method {payment.payment_id}")
-        total_payment = sum(payment.amount for payment in payment_methods)
-        if total_payment != total_price:
-            raise ValueError(
-                f"Payment amount does not add up, total price is {total_price}, "
-                f"but paid {total_payment}"
-            )
-        for payment in payment_methods:
-            method = user.payment_methods[payment.payment_id]
-            if method.source == "gift_card":
-                method.amount -= payment.amount
-            elif method.source == "certificate":
-                user.payment_methods.pop(payment.payment_id)
+        self._charge(user, payment_methods, total_price)
         for day in booked:
             day.available_seats[cabin] -= len(passengers)  # type: ignore[index]
         self.db.reservations[reservation_id] = reservation
