@@ -199,3 +199,36 @@ def test_token_mode_rows_never_train_on_the_users_words(tmp_path: Path) -> None:
     assert user_positions, "the user's later messages are in the rows as context"
     assert all(row.loss_mask[pos - row.prompt_len] == 0 for row, pos in user_positions)
     assert any(m == 1 for row in rows for m in row.loss_mask)
+
+
+def test_scripted_dual_control_episodes_score_like_the_gold_replays() -> None:
+    """A sample of the shared telecom tasks played as whole episodes (scripted agent on the test
+    server, gold user on the phone) ends user_stop with tau2's gold reward."""
+    from agentkit.envs.tau2.users import GoldScriptedUser
+
+    domain, data_dir = _telecom()
+    gold = json.loads((data_dir / "gold_replay.json").read_text())
+    sample = gold["replays"][::8]
+    index = {task.id: i for i, task in enumerate(domain.tasks)}
+
+    async def go() -> list[Any]:
+        async with SGLangTestServer(policy=Tau2GoldPolicy(domain)) as server:
+            model = SGLangChat([server.base_url], model="default")
+            agent: Agent[Any, Any] = Agent(model, instructions=domain.policy, tools=domain.tools())
+            try:
+                return [
+                    await run_tau2_episode(agent, domain, index[r["task_id"]], GoldScriptedUser())
+                    for r in sample
+                ]
+            finally:
+                await agent.aclose()
+
+    results = anyio.run(go)
+    for want, got in zip(sample, results, strict=True):
+        assert got.ending is Tau2Ending.USER_STOP, got.error
+        assert [(c.requestor, c.name) for c in got.calls] == [
+            (s["requestor"], s["name"]) for s in want["steps"]
+        ]
+        assert [c.observation for c in got.calls] == [s["observation"] for s in want["steps"]]
+        assert got.reward is not None
+        assert got.reward.reward == want["gold_reward_without_nl"], got.reward.missed
