@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 from enum import Enum
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from agentkit.envs.tau2.toolkit import StrictModel
 
@@ -144,7 +144,6 @@ class TelecomDB(StrictModel):
 
 __all__ = [
     "TODAY",
-    "BaseModel",
     "Bill",
     "BillStatus",
     "Customer",
