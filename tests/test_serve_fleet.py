@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agentkit import Agent
+from agentkit.models import SGLangChat, SGLangTokens
 from agentkit.serve import ServeConfig
 from agentkit.serve.fleet import SGLangFleet, plan_fleet
 from agentkit.serve.router import ROUTING_KEY_HEADER
@@ -93,6 +95,19 @@ async def test_router_keeps_each_routing_key_on_one_server(tmp_path: Path) -> No
                 assert reply.status_code == 200, reply.text
                 content = reply.json()["choices"][0]["message"]["content"]
                 seen[key].add(content.strip())
+        # agentkit's clients send each episode's routing key: its turns stay on one server
+        for backend in (
+            SGLangChat(fleet.base_url, model=model),
+            SGLangTokens(fleet.base_url, tokenizer, model=model),
+        ):
+            async with Agent(model=backend, max_turns=2) as agent:
+                for episode in range(4):
+                    conv = agent.conversation()
+                    first = await conv.send(f"{backend.mode} episode {episode}")
+                    second = await conv.send("and again")
+                    assert first.status.value == second.status.value == "completed"
+                    key = f"{backend.mode}-{episode}"
+                    seen[key] = {first.text.strip(), second.text.strip()}
     assert not [line for line in log if "huggingface" in line.lower()]
     assert all(len(ports) == 1 for ports in seen.values()), seen
     used = {next(iter(p)) for p in seen.values()}

@@ -35,7 +35,7 @@ from agentkit.models.client_markup import (
 )
 from agentkit.models.failures import failed_call_record
 from agentkit.models.transport import RetryPolicy, Transport
-from agentkit.models.urls import ServerPool
+from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
 from agentkit.trajectory.records import Attempt, ModelCallRecord
 
 ServerFlavour = Literal["sglang", "openai"]
@@ -100,6 +100,10 @@ class ChatSession:
     def __init__(self, model: SGLangChat, routing_key: str) -> None:
         self.model = model
         self.routing_key = routing_key
+        # SGLang's router keeps every request with this key on one server behind it
+        self.headers: dict[str, str] | None = (
+            {ROUTING_KEY_HEADER: routing_key} if model.server == "sglang" else None
+        )
 
     def _body(self, request: ModelRequest, stream: bool) -> dict[str, Any]:
         settings = self.model.settings
@@ -153,10 +157,15 @@ class ChatSession:
             transport = self.model.transport
             if consume is not None:
                 return await transport.stream_sse(
-                    url, body, consume, attempts=attempts, on_attempt=notify
+                    url, body, consume, attempts=attempts, on_attempt=notify, headers=self.headers
                 )
             return await transport.request_json(
-                url, body, validate_chat_reply, attempts=attempts, on_attempt=notify
+                url,
+                body,
+                validate_chat_reply,
+                attempts=attempts,
+                on_attempt=notify,
+                headers=self.headers,
             )
 
         try:

@@ -28,7 +28,7 @@ from agentkit.models.base import (
 from agentkit.models.failures import failed_call_record
 from agentkit.models.generate_wire import generate_stream_consumer, validate_generate_reply
 from agentkit.models.transport import RetryPolicy, Transport
-from agentkit.models.urls import ServerPool
+from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
 from agentkit.tokenizer import Tokenizer, load_tokenizer
 from agentkit.trajectory.records import Attempt, ModelCallRecord, TokenSegment, TokenSource
 
@@ -83,6 +83,8 @@ class TokenSession:
     def __init__(self, model: SGLangTokens, routing_key: str) -> None:
         self.model = model
         self.routing_key = routing_key
+        # SGLang's router keeps every request with this key on one server behind it
+        self.headers: dict[str, str] | None = {ROUTING_KEY_HEADER: routing_key}
         self.ids: list[int] = []
         self.consumed = 0
         self.last_stop: str | None = None
@@ -201,10 +203,10 @@ class TokenSession:
             transport = self.model.transport
             if consume is not None:
                 return await transport.stream_sse(
-                    url, body, consume, attempts=attempts, on_attempt=notify
+                    url, body, consume, attempts=attempts, on_attempt=notify, headers=self.headers
                 )
             return await transport.request_json(
-                url, body, validate, attempts=attempts, on_attempt=notify
+                url, body, validate, attempts=attempts, on_attempt=notify, headers=self.headers
             )
 
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -177,9 +177,12 @@ class Transport:
         *,
         attempts: list[Attempt],
         on_attempt: AttemptCallback | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """POST ``body`` and return the JSON object; retries per policy."""
-        return await self.request_json(url, body, _as_is, attempts=attempts, on_attempt=on_attempt)
+        return await self.request_json(
+            url, body, _as_is, attempts=attempts, on_attempt=on_attempt, headers=headers
+        )
 
     async def request_json(
         self,
@@ -189,12 +192,14 @@ class Transport:
         *,
         attempts: list[Attempt],
         on_attempt: AttemptCallback | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> T:
         """POST ``body``; ``validate`` turns the JSON object into the result or raises
-        :class:`ProtocolError`. Every attempt is appended to ``attempts``."""
+        :class:`ProtocolError`. Every attempt is appended to ``attempts``. ``headers`` are sent
+        with the request (e.g. the router's routing key)."""
 
         async def once(_: _Tracker) -> T:
-            return validate(await self._post_once(url, body))
+            return validate(await self._post_once(url, body, headers))
 
         return await self._with_retries(url, once, attempts, on_attempt)
 
@@ -206,6 +211,7 @@ class Transport:
         *,
         attempts: list[Attempt],
         on_attempt: AttemptCallback | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> T:
         """POST ``body`` and hand the SSE ``data:`` objects of each attempt to ``consume``.
 
@@ -216,7 +222,7 @@ class Transport:
         """
 
         async def once(tracker: _Tracker) -> T:
-            events = self._events(url, body, tracker)
+            events = self._events(url, body, tracker, headers)
             try:
                 return await consume(events)
             finally:
@@ -226,14 +232,16 @@ class Transport:
 
     # --- one attempt ---------------------------------------------------------------------------
 
-    async def _post_once(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post_once(
+        self, url: str, body: dict[str, Any], headers: Mapping[str, str] | None
+    ) -> dict[str, Any]:
         if self._use_aiohttp():
-            async with self._session().post(url, json=body) as resp:
+            async with self._session().post(url, json=body, headers=headers) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
                 return _loads(raw)
-        response = await self._client().post(url, content=_dumps(body), headers=_JSON)
+        response = await self._client().post(url, content=_dumps(body), headers=_with_json(headers))
         if response.status_code >= 400:
             raise _status_error(
                 response.status_code, response.content, response.headers.get("Retry-After")
@@ -241,9 +249,13 @@ class Transport:
         return _loads(response.content)
 
     async def _events(
-        self, url: str, body: dict[str, Any], tracker: _Tracker
+        self,
+        url: str,
+        body: dict[str, Any],
+        tracker: _Tracker,
+        headers: Mapping[str, str] | None,
     ) -> AsyncGenerator[dict[str, Any], None]:
-        frames = self._frames(url, body)
+        frames = self._frames(url, body, headers)
         try:
             async for frame in frames:
                 event = _sse_data(frame)
@@ -259,10 +271,12 @@ class Transport:
             await frames.aclose()
         raise ProtocolError("the stream ended without [DONE]", cause=AttemptCause.INCOMPLETE_STREAM)
 
-    async def _frames(self, url: str, body: dict[str, Any]) -> AsyncGenerator[bytes, None]:
+    async def _frames(
+        self, url: str, body: dict[str, Any], headers: Mapping[str, str] | None
+    ) -> AsyncGenerator[bytes, None]:
         """The raw SSE frames of one streamed reply (the last one even without its blank line)."""
         if self._use_aiohttp():
-            async with self._session().post(url, json=body) as resp:
+            async with self._session().post(url, json=body, headers=headers) as resp:
                 if resp.status >= 400:
                     raw = await resp.read()
                     raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
@@ -275,7 +289,9 @@ class Transport:
                 if buffer.strip():
                     yield buffer
             return
-        async with self._client().stream("POST", url, content=_dumps(body), headers=_JSON) as r:
+        async with self._client().stream(
+            "POST", url, content=_dumps(body), headers=_with_json(headers)
+        ) as r:
             if r.status_code >= 400:
                 raise _status_error(r.status_code, await r.aread(), r.headers.get("Retry-After"))
             buffer = b""
@@ -335,6 +351,12 @@ class Transport:
 
 
 _JSON = {"content-type": "application/json"}
+
+
+def _with_json(headers: Mapping[str, str] | None) -> Mapping[str, str]:
+    return _JSON if not headers else {**_JSON, **headers}
+
+
 _DONE: dict[str, Any] = {}
 
 

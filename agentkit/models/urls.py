@@ -5,6 +5,10 @@ key (the episode id), so that server's radix cache keeps hitting. When the serve
 refused, timeouts, 5xx after the transport's retries), the conversation's current call moves to
 another live server and stays there; the failed server is probed again after a cool-down.
 Each server can have a concurrency limit.
+
+A base URL may also be SGLang's router (``sglang-router``) in front of many servers: every
+request of a conversation carries its routing key in :data:`ROUTING_KEY_HEADER`, which the
+router's ``manual`` policy uses to keep the conversation on one server behind it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ import anyio
 from agentkit.models.base import ModelError
 
 T = TypeVar("T")
+
+#: The header SGLang's router reads a request's routing key from.
+ROUTING_KEY_HEADER = "X-SMG-Routing-Key"
 
 
 class ServerPool:

@@ -19,8 +19,9 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-#: The header the router reads a request's routing key from (its default routing-key header).
-ROUTING_KEY_HEADER = "X-SMG-Routing-Key"
+from agentkit.models.urls import ROUTING_KEY_HEADER
+
+__all__ = ["ROUTING_KEY_HEADER", "AssignmentMode", "RouterConfig", "RouterPolicy"]
 
 RouterPolicy = Literal["manual", "cache_aware", "power_of_two", "round_robin", "random"]
 AssignmentMode = Literal["random", "min_load", "min_group"]
