@@ -506,3 +506,27 @@ async def test_a_chromium_reached_over_cdp_is_contained_the_same_way(
             assert "loopback address" in await _wait_for_block(browser, secret.port)
             assert (await browser.open(site.url + "/")).title == "Home"
     assert secret.hits == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("contained", [True, False])
+async def test_chromium_itself_resolves_no_host_name(site: Server, contained: bool) -> None:
+    """The backstop behind the proxy: with ``CONTAINMENT_ARGS`` a context that had no proxy
+    could not even resolve ``localhost`` (the control, without the flags, reaches the page)."""
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import async_playwright
+
+    args = CHROMIUM_ARGS if contained else tuple(a for a in CHROMIUM_ARGS if "resolver" not in a)
+    async with async_playwright() as driver:
+        chromium = await driver.chromium.launch(executable_path=find_chromium(), args=list(args))
+        try:
+            page = await (await chromium.new_context()).new_page()
+            target = f"http://localhost:{site.port}/"
+            if contained:
+                with pytest.raises(PlaywrightError, match="ERR_NAME_NOT_RESOLVED"):
+                    await page.goto(target)
+            else:
+                await page.goto(target)
+                assert await page.title() == "Home"
+        finally:
+            await chromium.close()
