@@ -92,8 +92,9 @@ class _Run:
             if self.errors() >= max_errors:
                 return Tau2Ending.TOO_MANY_ERRORS
             run = await conv.send(None)
-        if run.status is EpisodeStatus.MODEL_ERROR:
-            raise RuntimeError(f"agent model: {run.error}")
+        if run.status in (EpisodeStatus.MODEL_ERROR, EpisodeStatus.FAILED):
+            # the server or the runtime failed, not the policy: an infrastructure ending
+            raise RuntimeError(f"agent {run.status.value}: {run.error}")
         if self.errors() >= max_errors:
             return Tau2Ending.TOO_MANY_ERRORS
         if len(conv.trajectory.calls) >= max_steps:
