@@ -111,17 +111,27 @@ async def kill_job_processes(engine: Engine, cid: str, user: str) -> tuple[int, 
     return int(fields[0]), int(fields[1])
 
 
-async def read_counters(engine: Engine, cid: str, keeper: str) -> dict[str, int]:
-    """The cgroup's OOM-kill and pid-limit counters, read as the keeper user."""
+async def read_counters(engine: Engine, cid: str, keeper: str) -> dict[str, int] | None:
+    """The cgroup's OOM-kill and pid-limit counters, read as the keeper user with shell builtins
+    only (it must work when the job user holds every pid); None when they could not be read."""
     paths = [path for path, _, _ in _COUNTER_FILES]
-    script = 'for f in "$@"; do echo "== $f"; cat "$f" 2>/dev/null; done'
-    _code, out, _err = await run_exec(
-        engine, cid, ["/bin/sh", "-c", script, "sh", *paths], user=keeper
+    script = (
+        'for f in "$@"; do echo "== $f"; [ -r "$f" ] || continue; '
+        'while read -r k v; do echo "$k $v"; done < "$f"; done; echo "== end"'
     )
+    try:
+        _code, out, _err = await run_exec(
+            engine, cid, ["/bin/sh", "-c", script, "sh", *paths], user=keeper, timeout=15
+        )
+    except (EngineError, TimeoutError, OSError):
+        return None
+    text = out.decode("utf-8", "replace")
+    if not text.rstrip().endswith("== end"):
+        return None
     totals = {"oom": 0, "pids": 0}
     keys = {path: (key, name) for path, key, name in _COUNTER_FILES}
     current: tuple[str, str] | None = None
-    for line in out.decode("utf-8", "replace").splitlines():
+    for line in text.splitlines():
         if line.startswith("== "):
             current = keys.get(line[3:])
             continue
@@ -131,11 +141,36 @@ async def read_counters(engine: Engine, cid: str, keeper: str) -> dict[str, int]
     return totals
 
 
+async def _counters_after(
+    engine: Engine, cid: str, config: SandboxConfig
+) -> tuple[dict[str, int] | None, tuple[int, int] | None]:
+    """Counters after a command; when they cannot be read (every pid taken, most likely), kill
+    every job process first and read again. Returns (counters, (killed, left) if it killed)."""
+    after = await read_counters(engine, cid, config.keeper_user)
+    if after is not None:
+        return after, None
+    kills = await _kill_retrying(engine, cid, config.job_user)
+    return await read_counters(engine, cid, config.keeper_user), kills
+
+
+async def _kill_retrying(engine: Engine, cid: str, user: str) -> tuple[int, int] | None:
+    """``kill_job_processes``, tried three times (its exec needs a free pid); None if it failed."""
+    for attempt in range(3):
+        try:
+            return await kill_job_processes(engine, cid, user)
+        except (EngineError, TimeoutError, OSError):
+            await anyio.sleep(0.1 * (attempt + 1))
+    return None
+
+
 async def disk_full(engine: Engine, cid: str, config: SandboxConfig) -> bool:
     script = f"df -P {config.workdir} /tmp | tail -n +2"
-    _code, out, _err = await run_exec(
-        engine, cid, ["/bin/sh", "-c", script], user=config.keeper_user
-    )
+    try:
+        _code, out, _err = await run_exec(
+            engine, cid, ["/bin/sh", "-c", script], user=config.keeper_user, timeout=15
+        )
+    except (EngineError, TimeoutError, OSError):
+        return True  # the markers said so and it cannot be checked: believe them
     for line in out.decode("utf-8", "replace").splitlines():
         fields = line.split()
         if len(fields) >= 4 and fields[3] in ("0", "1", "2", "3", "4"):
@@ -160,30 +195,39 @@ async def exec_direct(
     counts are monotonic), so a command costs two execs instead of three."""
     started = time.perf_counter()
     before = dict(counters) if counters else await read_counters(engine, cid, config.keeper_user)
-    eid = await engine.exec_create(cid, list(argv), user=config.job_user, workdir=cwd, env=env)
     out, err = Capture(limit), Capture(limit)
-    with anyio.move_on_after(timeout) as scope:
-        async with engine.exec_stream(eid) as frames:
-            async for stream, chunk in frames:
-                (err if stream == 2 else out).add(chunk)
-    timed_out = scope.cancelled_caught
     exit_code: int | None = 137
-    if not timed_out:
-        code = (await engine.exec_inspect(eid)).get("ExitCode")
-        exit_code = int(code) if code is not None else None
-    after = await read_counters(engine, cid, config.keeper_user)
-    if counters is not None:
-        counters.update(after)
-    pids = after["pids"] > before["pids"]
-    killed = left = 0
     error = None
-    if timed_out or pids:
+    with anyio.move_on_after(timeout) as scope:
         try:
-            killed, left = await kill_job_processes(engine, cid, config.job_user)
-        except (EngineError, TimeoutError, OSError) as exc:
-            error = f"could not kill the command's processes: {exc}"
-        if left:
-            error = f"{left} process(es) of the command survived SIGKILL"
+            eid = await engine.exec_create(
+                cid, list(argv), user=config.job_user, workdir=cwd, env=env
+            )
+            async with engine.exec_stream(eid) as frames:
+                async for stream, chunk in frames:
+                    (err if stream == 2 else out).add(chunk)
+            code = (await engine.exec_inspect(eid)).get("ExitCode")
+            exit_code = int(code) if code is not None else None
+        except EngineError as exc:  # could not even start (the pid limit, a vanished dir...)
+            exit_code, error = None, f"the command could not be started: {exc.message}"
+    timed_out = scope.cancelled_caught
+    if timed_out:
+        exit_code = 137
+    after, kills = await _counters_after(engine, cid, config)
+    if counters is not None:
+        counters.clear()
+        counters.update(after or {})
+    if after is None or before is None:
+        error = error or "the sandbox's limit counters could not be read"
+    pids = after is not None and before is not None and after["pids"] > before["pids"]
+    oom = after is not None and before is not None and after["oom"] > before["oom"]
+    if (timed_out or pids) and kills is None:
+        kills = await _kill_retrying(engine, cid, config.job_user)
+        if kills is None:
+            error = "could not kill the command's processes"
+    killed, left = kills or (0, 0)
+    if left:
+        error = f"{left} process(es) of the command survived SIGKILL"
     combined = out.text() + err.text()
     full = any(m in combined for m in _DISK_FULL_MARKERS) and await disk_full(engine, cid, config)
     return ExecResult(
@@ -194,7 +238,7 @@ async def exec_direct(
         truncated=out.truncated or err.truncated,
         stdout_bytes=out.total,
         stderr_bytes=err.total,
-        oom_killed=after["oom"] > before["oom"],
+        oom_killed=oom,
         pids_limit_hit=pids,
         disk_full=full,
         killed_processes=killed,
