@@ -20,6 +20,8 @@ from agentkit.models.base import ModelDelta, StreamDeltaKind
 ClientParser = Literal["hermes", "glm45"]
 CLIENT_PARSERS: tuple[str, ...] = ("hermes", "glm45")
 _MARKERS = ("<tool_call>", "<think>", "</think>")
+# Parser problems that mean the model tried to call a tool but no runnable call came out.
+MALFORMED_CALL_KINDS = frozenset({"unclosed_tool_call", "malformed_arguments", "missing_tool_name"})
 
 
 def needs_client_parse(content: str) -> bool:
@@ -33,6 +35,40 @@ def _parse(dialect: str, text: str, tools: Sequence[Mapping[str, Any]] | None) -
     return glm45.parse(text, tools or None, thinking=False)
 
 
+def calls_from_parsed(parsed: glm45.Parsed) -> tuple[list[ToolCall], list[str]]:
+    """The parsed calls of a GLM-4.5 reply, and the problems that gave no call at all.
+
+    A call whose arguments were malformed (a problem of kind ``malformed_arguments`` naming its
+    ``call_index``, e.g. an ``<arg_key>`` without ``<arg_value>``) becomes a call with
+    ``parse_error`` set, which the loop answers with that error instead of running it with
+    partial arguments; ``raw_arguments`` keeps the markup the model wrote. The other malformed
+    call problems (an unclosed call, no tool name) name no call and are returned as texts.
+    """
+    errors: dict[int, list[str]] = {}
+    for problem in parsed.problems:
+        if problem.kind == "malformed_arguments" and problem.call_index is not None:
+            errors.setdefault(problem.call_index, []).append(problem.message)
+    calls = [
+        ToolCall(name=c.name, arguments=dict(c.arguments))
+        if c.index not in errors
+        else ToolCall(
+            name=c.name,
+            arguments=dict(c.arguments),
+            raw_arguments=c.raw,
+            parse_error="; ".join(errors[c.index]),
+        )
+        for c in parsed.tool_calls
+    ]
+    known = {c.index for c in parsed.tool_calls}
+    malformed = [
+        p.message
+        for p in parsed.problems
+        if p.kind in MALFORMED_CALL_KINDS
+        and not (p.kind == "malformed_arguments" and p.call_index in known)
+    ]
+    return calls, malformed
+
+
 def parse_client_side(
     dialect: str,
     content: str,
@@ -42,7 +78,11 @@ def parse_client_side(
 ) -> tuple[str, str | None, list[ToolCall], list[str]]:
     """``(content, reasoning, calls, problems)`` of a reply whose markup is still in content."""
     parsed = _parse(dialect, content, tools)
-    calls = [ToolCall(name=c.name, arguments=dict(c.arguments)) for c in parsed.tool_calls]
+    if dialect == "hermes":
+        # hermes numbers calls by those parsed so far: a problem's index may be the next call's
+        calls = [ToolCall(name=c.name, arguments=dict(c.arguments)) for c in parsed.tool_calls]
+    else:
+        calls, _ = calls_from_parsed(parsed)
     found = [f"{p.kind}: {p.message}" for p in parsed.problems]
     return parsed.content, parsed.reasoning or reasoning, calls, problems + found
 

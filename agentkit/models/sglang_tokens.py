@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.dialects import glm45
-from agentkit.messages import AssistantMessage, ToolCall, ToolMessage, UserMessage
+from agentkit.messages import AssistantMessage, ToolMessage, UserMessage
 from agentkit.models.base import (
     DeltaCallback,
     ModelDelta,
@@ -25,15 +25,13 @@ from agentkit.models.base import (
     ModelSettings,
     StreamDeltaKind,
 )
+from agentkit.models.client_markup import calls_from_parsed
 from agentkit.models.failures import failed_call_record
 from agentkit.models.generate_wire import generate_stream_consumer, validate_generate_reply
 from agentkit.models.transport import RetryPolicy, Transport
 from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
 from agentkit.tokenizer import Tokenizer, load_tokenizer
 from agentkit.trajectory.records import Attempt, ModelCallRecord, TokenSegment, TokenSource
-
-# Parser problems that mean the model tried to call a tool but no runnable call came out.
-MALFORMED_CALL_KINDS = frozenset({"unclosed_tool_call", "malformed_arguments", "missing_tool_name"})
 
 
 class SGLangTokens:
@@ -236,9 +234,8 @@ class TokenSession:
         stop = parsed.stop
         if stop is None and isinstance(matched, int):
             stop = self.model._stop_by_id.get(matched)
-        calls = [ToolCall(name=c.name, arguments=dict(c.arguments)) for c in parsed.tool_calls]
+        calls, malformed = calls_from_parsed(parsed)
         problems = [f"{p.kind}: {p.message}" for p in parsed.problems]
-        malformed = [p.message for p in parsed.problems if p.kind in MALFORMED_CALL_KINDS]
         message = AssistantMessage(
             content=parsed.content, reasoning_content=parsed.reasoning, tool_calls=calls
         )
