@@ -10,7 +10,11 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/agentkit-clean-install.XXXXXX")
 drift_pid=""
-trap '[ -n "$drift_pid" ] && kill "$drift_pid" 2>/dev/null; rm -rf "$work"' EXIT
+cleanup() {
+  if [ -n "$drift_pid" ]; then kill "$drift_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 # The drift report resolves in the background meanwhile (pip metadata only, no install).
 python3 scripts/constraints_drift.py >"$work/drift.txt" 2>&1 &
