@@ -1,7 +1,8 @@
-"""Search: an embedded SQLite FTS5 index, web search providers and a page reader, as tools."""
+"""Search: an embedded SQLite FTS5 index (with optional semantic vectors), web search providers and a page reader, as tools."""
 
 from .documents import Document, SearchHit, read_folder
-from .index import BuildReport, LocalIndex, SearchIndexError
+from .embeddings import EmbeddingUnavailable, MiniLMEmbedder, semantic_available
+from .index import BuildReport, LocalIndex, SearchIndexError, SearchMode
 from .providers import (
     BraveSearch,
     HttpSearch,
@@ -18,19 +19,23 @@ __all__ = [
     "BraveSearch",
     "BuildReport",
     "Document",
+    "EmbeddingUnavailable",
     "HttpSearch",
     "LocalIndex",
     "LocalSearch",
+    "MiniLMEmbedder",
     "PageReader",
     "ReadError",
     "ReadPage",
     "SearchError",
     "SearchHit",
     "SearchIndexError",
+    "SearchMode",
     "SearchProvider",
     "SearxngSearch",
     "TavilySearch",
     "read_folder",
     "render_hits",
     "search_tools",
+    "semantic_available",
 ]
