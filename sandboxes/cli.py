@@ -44,7 +44,8 @@ def reap_command(
         bool, typer.Option("--all", help="Remove every agentkit sandbox, not only orphans")
     ] = False,
 ) -> None:
-    """Remove sandbox containers whose owning process is gone."""
+    """Remove sandbox containers, volumes and networks whose owning process is gone (a pid
+    reused by another process does not count as the owner)."""
 
     async def run() -> int:
         async with Engine() as engine:
