@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.messages import ToolCall
+from agentkit.trajectory.packed import RaggedInts, RoutedExperts
 
 SCHEMA_VERSION = 1
 
@@ -100,6 +101,8 @@ class EpisodeStatus(StrEnum):
     MODEL_ERROR = "model_error"
     CANCELLED = "cancelled"
     FAILED = "failed"
+    # paused until a person decides on its pending tool calls (unfinished: never exported)
+    AWAITING_APPROVAL = "awaiting_approval"
 
 
 class FailureAttribution(StrEnum):
@@ -159,9 +162,17 @@ class ModelCallRecord(BaseModel):
     started_at: float = 0.0
     elapsed_s: float = 0.0
     input_ids: list[int] | None = None
+    # Linear storage: a store line may omit ``input_ids`` when it is the previous call's
+    # ``input_ids + output_ids`` followed by ``appended`` (the append-only invariant); this is
+    # then its length, and the reader rebuilds it. ``None`` on lines that carry ``input_ids``.
+    input_elided: int | None = None
     output_ids: list[int] | None = None
     output_logprobs: list[float] | None = None
     appended: list[TokenSegment] = Field(default_factory=list)
+    # MoE routing replay (SGLang ``return_routed_experts``) and the top-p/top-k sampling mask
+    # (``return_sampling_mask``: the kept token ids of each generated token), when asked for.
+    routed_experts: RoutedExperts | None = None
+    sampling_mask: RaggedInts | None = None
     output_text: str = ""
     sampling_params: dict[str, Any] = Field(default_factory=dict)
     finish_reason: str | None = None
@@ -192,7 +203,9 @@ class EnvStepRecord(BaseModel):
     episode_id: str
     index: int
     turn: int
-    step_type: Literal["tool", "user", "agent_reply"] = "tool"
+    # ``approval``: the run paused for approval (``status`` "awaiting_approval") or went on
+    # with the decisions (``status`` "decided"); ``output`` holds them as JSON
+    step_type: Literal["tool", "user", "agent_reply", "approval"] = "tool"
     call: ToolCall | None = None
     status: str = "ok"
     error: str | None = None
@@ -213,6 +226,8 @@ class Usage(BaseModel):
     cached_tokens: int = 0
     spec_verify_ct: int = 0
     tool_calls: int = 0
+    # US dollars, when the agent has a price for its model (see agentkit.pricing)
+    cost: float | None = None
 
     @property
     def accept_length(self) -> float | None:

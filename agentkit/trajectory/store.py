@@ -6,6 +6,12 @@ of the process (``kill -9``); only a power loss needs ``fsync``, which :class:`F
 chooses. Concurrent episodes of one process share a store safely: a line is written whole,
 with no ``await`` in between.
 
+Storage is linear in episode length: a token-mode call's line omits ``input_ids`` when they are
+the previous call's ``input_ids + output_ids`` followed by the call's ``appended`` segments (the
+append-only invariant of token mode), keeping only their length (``input_elided``);
+:func:`group_records` rebuilds them, so readers see full records. Lines written with full
+``input_ids`` (older stores, or a call that does not extend the previous one) read as before.
+
 The reader keeps every complete, valid line, skips a torn last line (the process died in the
 middle of a write), reports any other bad line instead of raising, and lists episodes that have
 a start but no end as unfinished.
@@ -59,6 +65,61 @@ def decode_record(line: bytes | str) -> Record:
     return _ITEM.validate_json(line)
 
 
+def _flat(call: ModelCallRecord) -> list[int]:
+    return [i for seg in call.appended for i in seg.ids]
+
+
+class PrefixTracker:
+    """Per episode, the token context a call's ``input_ids`` extends: the previous successful
+    call's ``input_ids + output_ids`` (a failed call changes nothing, as in the token session)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, list[int]] = {}
+
+    def elide(self, call: ModelCallRecord) -> ModelCallRecord:
+        """The call as a store line keeps it: ``input_ids`` omitted when derivable."""
+        ids = call.input_ids
+        held = self._held.get(call.episode_id)
+        out = call
+        if ids is not None and held is not None and call.input_elided is None:
+            appended = _flat(call)
+            if (
+                len(ids) == len(held) + len(appended)
+                and ids[len(held) :] == appended
+                and ids[: len(held)] == held
+            ):
+                out = call.model_copy(update={"input_ids": None, "input_elided": len(ids)})
+        self.advance(call)
+        return out
+
+    def restore(self, call: ModelCallRecord) -> tuple[ModelCallRecord, str | None]:
+        """The call with ``input_ids`` rebuilt (or an error text when they cannot be)."""
+        error: str | None = None
+        if call.input_ids is None and call.input_elided is not None:
+            held = self._held.get(call.episode_id)
+            if held is None:
+                error = f"call {call.index}: input_ids omitted but no earlier call to extend"
+            else:
+                ids = held + _flat(call)
+                if len(ids) != call.input_elided:
+                    error = (
+                        f"call {call.index}: rebuilt input_ids have {len(ids)} tokens, "
+                        f"the line says {call.input_elided}"
+                    )
+                else:
+                    call = call.model_copy(update={"input_ids": ids, "input_elided": None})
+        self.advance(call)
+        return call, error
+
+    def advance(self, call: ModelCallRecord) -> None:
+        if call.failed or call.input_ids is None or call.output_ids is None:
+            return
+        self._held[call.episode_id] = call.input_ids + call.output_ids
+
+    def forget(self, episode_id: str) -> None:
+        self._held.pop(episode_id, None)
+
+
 class JsonlStore:
     """Appends records to a JSONL file; implements the loop's ``Recorder`` protocol.
 
@@ -78,6 +139,7 @@ class JsonlStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.lines_written = 0
+        self._prefixes = PrefixTracker()
         size = os.fstat(self._fd).st_size
         if size and not _ends_with_newline(self.path, size):
             os.write(self._fd, b"\n")
@@ -108,6 +170,10 @@ class JsonlStore:
     def _write_line(self, item: Record) -> int:
         if self._fd is None:
             raise ValueError(f"the store {self.path} is closed")
+        if isinstance(item, ModelCallRecord):
+            item = self._prefixes.elide(item)
+        elif isinstance(item, EpisodeEnd):
+            self._prefixes.forget(item.episode_id)
         data = encode_record(item)
         view = memoryview(data)
         while view:
@@ -185,6 +251,7 @@ def group_records(items: Iterable[Record]) -> StoreContents:
     as orphans, not raised)."""
     contents = StoreContents()
     by_id: dict[str, Trajectory] = {}
+    prefixes = PrefixTracker()
     for item in items:
         if isinstance(item, RunManifest):
             if contents.manifest is None:
@@ -198,11 +265,15 @@ def group_records(items: Iterable[Record]) -> StoreContents:
             if found is None:
                 contents.orphans += 1
             elif isinstance(item, ModelCallRecord):
-                found.calls.append(item)
+                call, error = prefixes.restore(item)
+                if error is not None:
+                    contents.bad_lines.append(BadLine(line=0, error=f"{item.episode_id}: {error}"))
+                found.calls.append(call)
             elif isinstance(item, EnvStepRecord):
                 found.steps.append(item)
             else:
                 found.end = item
+                prefixes.forget(item.episode_id)
     return contents
 
 
@@ -234,7 +305,7 @@ def read_jsonl(path: str | Path) -> StoreContents:
     """Read a JSONL store back, tolerating a torn last line and reporting unfinished episodes."""
     bad: list[BadLine] = []
     contents = group_records(iter_jsonl(path, bad))
-    contents.bad_lines = bad
+    contents.bad_lines = bad + contents.bad_lines
     return contents
 
 
@@ -254,7 +325,7 @@ def read_sharded(path: str | Path) -> StoreContents:
     """Read a sharded store (a folder of shards, see :mod:`.shards`) as one store."""
     bad: list[BadLine] = []
     contents = group_records(list(iter_store_records(path, bad)))
-    contents.bad_lines = bad
+    contents.bad_lines = bad + contents.bad_lines
     return contents
 
 
