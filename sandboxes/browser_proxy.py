@@ -107,13 +107,21 @@ class EgressProxy:
     # --- one client connection -----------------------------------------------------------------
 
     async def _handle(self, client: anyio.abc.SocketStream) -> None:
+        """One client connection. Nothing a client sends can stop the proxy: every error ends
+        this connection only (an exception here would end the listener's task group)."""
         async with client:
             try:
                 await self._serve(client)
             except (_BadRequest, UnicodeDecodeError, ValueError):
                 await _send_quietly(client, _reply(400, "Bad Request"))
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError, TimeoutError):
+            except anyio.DelimiterNotFound:
+                await _send_quietly(client, _reply(431, "Request Header Fields Too Large"))
+            except (anyio.EndOfStream, anyio.IncompleteRead, OSError, TimeoutError):
                 pass
+            except anyio.get_cancelled_exc_class():
+                raise
+            except Exception as exc:  # a bug here must not take the session's network down
+                await _send_quietly(client, _reply(502, "Bad Gateway", type(exc).__name__))
 
     async def _serve(self, client: anyio.abc.SocketStream) -> None:
         buffered = BufferedByteReceiveStream(client)

@@ -195,6 +195,10 @@ async def test_garbage_is_a_bad_request_and_the_proxy_goes_on(origin: int) -> No
         assert (await _exchange(proxy.port, b"GET /relative HTTP/1.1\r\n\r\n")).startswith(
             b"HTTP/1.1 400"
         )
+        huge = b"GET http://127.0.0.1:1/ HTTP/1.1\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
+        assert (await _exchange(proxy.port, huge)).startswith(b"HTTP/1.1 431")
+        async with await anyio.connect_tcp("127.0.0.1", proxy.port) as half:
+            await half.send(b"GET http://127.0.0.1:1/ HTT")  # then hangs up mid-head
         again = await _exchange(
             proxy.port, f"GET http://127.0.0.1:{origin}/ok HTTP/1.1\r\n\r\n".encode()
         )

@@ -12,7 +12,10 @@ For a single fixed session (a script, a notebook) pass it instead: ``browser_too
 
 Every tool answers with a compact text observation: the tab, title and URL, then the page's
 accessibility snapshot (elements carry refs such as ``e12`` to click by) or its readable text,
-with truncation reported. Failures become :class:`~agentkit.ToolError` messages for the model.
+with truncation reported. Requests the session's network policy refused since the previous
+observation are listed as ``[blocked by the network policy: <target> (<reason>)]`` lines.
+Failures (a refused URL or redirect included) become :class:`~agentkit.ToolError` messages for
+the model.
 """
 
 from __future__ import annotations
