@@ -145,7 +145,7 @@ async def _run_main(
     backend: str,
 ) -> int:
     from agentkit.agent import Agent
-    from agentkit.demo import DEMO_TOOLS, scripted_calculator_policy
+    from agentkit.demo import DEMO_TOOLS, answer_check, scripted_calculator_policy
     from agentkit.events import ReasoningDelta, TextDelta, ToolCallEvent, ToolResultEvent
     from agentkit.models.base import Model
 
@@ -187,6 +187,9 @@ async def _run_main(
         )
         if not result.ok:
             sys.stderr.write(f"error: {result.error}\n")
+        check = answer_check(result)
+        if check is not None:  # the embedded model's answers are checked against the tool
+            sys.stderr.write(check.line + "\n")
         return 0 if result.ok else 1
 
     if urls:

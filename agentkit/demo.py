@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import json
 import operator
 import re
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from agentkit.tool import ToolError, tool
 
@@ -48,12 +52,17 @@ def _evaluate(node: ast.AST) -> float | int:
     raise ToolError(f"unsupported expression element: {type(node).__name__}")
 
 
+ARITHMETIC = "arithmetic-expression"  # a JSON-schema format; constrained models obey it
+
+
 @tool
-def calculator(expression: str) -> str:
+def calculator(
+    expression: Annotated[str, Field(json_schema_extra={"format": ARITHMETIC})],
+) -> str:
     """Evaluate an arithmetic expression exactly (+ - * / // % ** and parentheses).
 
     Args:
-        expression: The expression, e.g. "(17 + 25) * 3".
+        expression: The whole expression, e.g. "(2 + 3) * 4".
     """
     try:
         tree = ast.parse(expression, mode="eval")
@@ -96,3 +105,31 @@ def scripted_calculator_policy(request: Any) -> str:
             f"<arg_value>{found.strip()}</arg_value>\n</tool_call>"
         )
     return "<think>I will check the time.</think>\n<tool_call>current_time\n</tool_call>"
+
+
+@dataclass(frozen=True)
+class AnswerCheckNote:
+    ok: bool
+    line: str
+
+
+def answer_check(result: Any) -> AnswerCheckNote | None:
+    """The embedded model's check of its final answer against the last tool result, as one line
+    for the terminal (None when the run's last model call carried no check)."""
+    calls = result.trajectory.calls
+    meta = calls[-1].engine_meta if calls else None
+    check = meta.get("answer_check") if isinstance(meta, dict) else None
+    if not isinstance(check, dict):
+        return None
+    ok = bool(check.get("ok"))
+    detail = str(check.get("detail", ""))
+    if ok:
+        return AnswerCheckNote(True, f"[answer check: ok] {detail}")
+    if check.get("corrected"):
+        wrote = json.dumps(str(check.get("model_answer", "")), ensure_ascii=False)
+        return AnswerCheckNote(
+            False,
+            f"[answer check: CORRECTED] {detail}; the model wrote {wrote}, so the answer above "
+            "is the tool's result, not the model's",
+        )
+    return AnswerCheckNote(False, f"[answer check: FAILED] {detail}")

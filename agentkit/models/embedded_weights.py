@@ -1,0 +1,370 @@
+"""The embedded model's weights, read from a GGUF file and kept quantised in memory.
+
+A GGUF ``Q4_1`` or ``Q8_0`` tensor is a matrix cut along its columns into blocks of 32 weights,
+each block ``scale * q + offset`` with small integers ``q`` (0..15 for Q4_1, -128..127 for Q8_0).
+:class:`BlockMatrix` keeps ``q`` as one byte per weight plus the float32 scales and offsets,
+a quarter of the float32 size, and multiplies without ever holding the whole float32 matrix:
+
+- a few rows of activations (decoding): ``x @ W.T`` per block, ``scale * (q_b @ x_b) + offset *
+  sum(x_b)``, summed over blocks; ``q`` is widened to float32 chunk by chunk, which stays in the
+  CPU cache. Equal to the float32 product up to float rounding (the sums run in another order).
+- many rows (a prompt): the float32 weights are rebuilt exactly as ``gguf`` dequantises them
+  (``scale * q + offset``), one matrix at a time, and multiplied with BLAS; the result is the
+  same, bit for bit, as with float32 weights held in memory.
+
+Other tensor types are dequantised to float32 (:class:`DenseMatrix`; types other than F32 and
+F16 need the ``gguf`` package).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+try:
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("the embedded model needs numpy: pip install 'agentkit[embedded]'") from exc
+
+from .gguf_file import (
+    F16_TYPE,
+    F32_TYPE,
+    Q4_1_TYPE,
+    Q8_0_TYPE,
+    GgufFile,
+    GgufFormatError,
+    TensorInfo,
+)
+
+F32 = npt.NDArray[np.float32]
+Ids = npt.NDArray[np.int64]
+
+BLOCK = 32
+# From this many activation rows on, a product rebuilds the float32 weights and uses one BLAS call.
+DENSE_FROM_ROWS = 12
+# Rows of weights widened at once on the per-block path (keeps the float32 chunk in cache).
+CHUNK_ROWS = 4096
+
+
+class EmbeddedModelUnavailable(RuntimeError):
+    """The weights file or the ``gguf`` reader is not installed."""
+
+
+class Matrix(Protocol):
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+    def matmul(self, x: F32) -> F32:
+        """``x @ W.T`` for activations ``x`` of shape (n, columns)."""
+        ...
+
+    def matmul_rows(self, x: F32, rows: Ids) -> F32:
+        """``x @ W[rows].T``: the product with a subset of the rows only."""
+        ...
+
+    def take_rows(self, rows: Ids) -> F32:
+        """``W[rows]`` in float32 (an embedding lookup)."""
+        ...
+
+    def dense(self) -> F32: ...
+
+
+@dataclass(frozen=True)
+class DenseMatrix:
+    w: F32
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.w.shape[0]), int(self.w.shape[1]))
+
+    def matmul(self, x: F32) -> F32:
+        out: F32 = x @ self.w.T
+        return out
+
+    def matmul_rows(self, x: F32, rows: Ids) -> F32:
+        out: F32 = x @ self.w[rows].T
+        return out
+
+    def take_rows(self, rows: Ids) -> F32:
+        out: F32 = self.w[rows]
+        return out
+
+    def dense(self) -> F32:
+        return self.w
+
+
+@dataclass(frozen=True)
+class BlockMatrix:
+    """``W[r, 32 * b + j] = scale[r, b] * q[r, b, j] + offset[r, b]`` (offset 0 when ``None``)."""
+
+    q: npt.NDArray[np.uint8] | npt.NDArray[np.int8]  # (rows, blocks, 32)
+    scale: F32  # (rows, blocks)
+    offset: F32 | None  # (rows, blocks)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        rows, blocks, _ = self.q.shape
+        return (int(rows), int(blocks) * BLOCK)
+
+    @staticmethod
+    def concat(parts: list[BlockMatrix]) -> BlockMatrix:
+        """The matrices stacked row-wise (all with offsets or all without)."""
+        offsets = [p.offset for p in parts if p.offset is not None]
+        return BlockMatrix(
+            q=np.concatenate([p.q for p in parts]),
+            scale=np.concatenate([p.scale for p in parts]),
+            offset=np.concatenate(offsets) if len(offsets) == len(parts) else None,
+        )
+
+    def _dense(self, rows: slice | Ids) -> F32:
+        q = self.q[rows]
+        out = np.multiply(q, self.scale[rows, :, None], dtype=np.float32)
+        if self.offset is not None:
+            out += self.offset[rows, :, None]
+        dense: F32 = out.reshape(q.shape[0], -1)
+        return dense
+
+    def dense(self) -> F32:
+        return self._dense(slice(None))
+
+    def take_rows(self, rows: Ids) -> F32:
+        return self._dense(rows)
+
+    def _per_block(self, x: F32, rows: slice | Ids) -> F32:
+        n_x = x.shape[0]
+        blocks = self.q.shape[1]
+        xb = x.reshape(n_x, blocks, BLOCK)
+        widened = self.q[rows].astype(np.float32)  # (n, blocks, 32)
+        partial = np.matmul(widened.transpose(1, 0, 2), xb.transpose(1, 2, 0))  # (blocks, n, n_x)
+        out: F32 = np.einsum("bnt,nb->tn", partial, self.scale[rows])
+        if self.offset is not None:
+            out += xb.sum(axis=2) @ self.offset[rows].T
+        return out
+
+    def matmul(self, x: F32) -> F32:
+        rows = self.q.shape[0]
+        if x.shape[0] >= DENSE_FROM_ROWS:
+            dense: F32 = x @ self.dense().T
+            return dense
+        if rows <= CHUNK_ROWS:
+            return self._per_block(x, slice(None))
+        return np.concatenate(
+            [
+                self._per_block(x, slice(start, start + CHUNK_ROWS))
+                for start in range(0, rows, CHUNK_ROWS)
+            ],
+            axis=1,
+        )
+
+    def matmul_rows(self, x: F32, rows: Ids) -> F32:
+        return self._per_block(x, rows)
+
+
+def _blocks(data: npt.NDArray[np.uint8], block_bytes: int) -> npt.NDArray[np.uint8]:
+    rows = data.shape[0]
+    return np.asarray(data).reshape(rows, -1, block_bytes)
+
+
+def _halves(blocks: npt.NDArray[np.uint8], start: int) -> F32:
+    """The float16 at byte ``start`` of every block, as float32 laid out (rows, blocks)."""
+    raw = np.ascontiguousarray(blocks[:, :, start : start + 2]).view(np.float16)[:, :, 0]
+    return raw.astype(np.float32)
+
+
+def _q4_1(data: npt.NDArray[np.uint8]) -> BlockMatrix:
+    blocks = _blocks(data, 4 + BLOCK // 2)
+    packed = blocks[:, :, 4:]
+    q = np.empty((blocks.shape[0], blocks.shape[1], BLOCK), dtype=np.uint8)
+    np.bitwise_and(packed, 0x0F, out=q[:, :, : BLOCK // 2])
+    np.right_shift(packed, 4, out=q[:, :, BLOCK // 2 :])
+    return BlockMatrix(q=q, scale=_halves(blocks, 0), offset=_halves(blocks, 2))
+
+
+def _q8_0(data: npt.NDArray[np.uint8]) -> BlockMatrix:
+    blocks = _blocks(data, 2 + BLOCK)
+    q = np.ascontiguousarray(blocks[:, :, 2:]).view(np.int8)
+    return BlockMatrix(q=q, scale=_halves(blocks, 0), offset=None)
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    n_layers: int
+    dim: int
+    n_heads: int
+    n_kv_heads: int
+    rope_base: float
+    norm_eps: float
+    context_length: int
+    vocab_size: int
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+
+@dataclass(frozen=True)
+class Layer:
+    attn_norm: F32
+    wqkv: Matrix  # (q + k + v outputs, dim)
+    wo: Matrix
+    ffn_norm: F32
+    w_gate_up: Matrix  # (2 * hidden, dim)
+    w_down: Matrix
+
+
+@dataclass(frozen=True)
+class GgufModel:
+    config: LlamaConfig
+    embedding: Matrix  # (vocab, dim), also the output projection when tied
+    output_norm: F32
+    output: Matrix | None
+    layers: list[Layer]
+    tokens: list[str]
+    token_types: list[int]
+    merges: list[str]
+    name: str
+
+
+def _raw_size(info: TensorInfo) -> int:
+    count = int(np.prod(info.dims))
+    if info.ggml_type == F32_TYPE:
+        return 4 * count
+    if info.ggml_type == F16_TYPE:
+        return 2 * count
+    if info.ggml_type == Q4_1_TYPE:
+        return count // BLOCK * (4 + BLOCK // 2)
+    if info.ggml_type == Q8_0_TYPE:
+        return count // BLOCK * (2 + BLOCK)
+    block, size = _gguf_package(info).GGML_QUANT_SIZES[info.ggml_type]
+    return int(count // block * size)
+
+
+def _gguf_package(info: TensorInfo) -> Any:
+    try:
+        import gguf
+    except ImportError as exc:  # pragma: no cover - depends on the file and environment
+        raise EmbeddedModelUnavailable(
+            f"tensor {info.name} has ggml type {info.ggml_type}; reading it needs: pip install gguf"
+        ) from exc
+    return gguf
+
+
+def _float32(info: TensorInfo, raw: npt.NDArray[np.uint8]) -> F32:
+    if info.ggml_type == F32_TYPE:
+        values: F32 = raw.view(np.float32).reshape(info.shape)
+        return values
+    if info.ggml_type == F16_TYPE:
+        return raw.view(np.float16).reshape(info.shape).astype(np.float32)
+    gguf = _gguf_package(info)
+    rows = info.shape[0] if len(info.shape) > 1 else 1
+    dequantised = gguf.quants.dequantize(
+        raw.reshape(rows, -1), gguf.GGMLQuantizationType(info.ggml_type)
+    )
+    return np.ascontiguousarray(dequantised, dtype=np.float32).reshape(info.shape)
+
+
+def _matrix(info: TensorInfo, raw: npt.NDArray[np.uint8]) -> Matrix:
+    rows = info.shape[0]
+    if info.ggml_type == Q4_1_TYPE:
+        return _q4_1(raw.reshape(rows, -1))
+    if info.ggml_type == Q8_0_TYPE:
+        return _q8_0(raw.reshape(rows, -1))
+    return DenseMatrix(_float32(info, raw))
+
+
+def _stack(parts: list[Matrix]) -> Matrix:
+    if all(isinstance(p, BlockMatrix) for p in parts):
+        blocks = [p for p in parts if isinstance(p, BlockMatrix)]
+        if len({p.offset is None for p in blocks}) == 1:
+            return BlockMatrix.concat(blocks)
+    return DenseMatrix(np.concatenate([p.dense() for p in parts]))
+
+
+def read_gguf(path: Path) -> GgufModel:
+    """The model in ``path`` (a llama-architecture GGUF), its matrices still quantised."""
+    file = GgufFile(path)
+
+    def field(key: str) -> Any:
+        if key not in file.fields:
+            raise GgufFormatError(f"{path.name}: GGUF field {key} is missing")
+        return file.fields[key]
+
+    arch = field("general.architecture")
+    if arch != "llama":
+        raise GgufFormatError(
+            f"{path.name}: only llama-architecture GGUF files run here, not {arch}"
+        )
+    vectors: dict[str, F32] = {}
+    matrices: dict[str, Matrix] = {}
+    for info in file.tensors:
+        raw = file.read(info, _raw_size(info))
+        if len(info.dims) == 1:
+            vectors[info.name] = _float32(info, raw)
+        else:
+            matrices[info.name] = _matrix(info, raw)
+        del raw
+    embedding = matrices["token_embd.weight"]
+    config = LlamaConfig(
+        n_layers=int(field("llama.block_count")),
+        dim=int(field("llama.embedding_length")),
+        n_heads=int(field("llama.attention.head_count")),
+        n_kv_heads=int(field("llama.attention.head_count_kv")),
+        rope_base=float(field("llama.rope.freq_base")),
+        norm_eps=float(field("llama.attention.layer_norm_rms_epsilon")),
+        context_length=int(field("llama.context_length")),
+        vocab_size=embedding.shape[0],
+    )
+    layers = [_layer(f"blk.{i}.", vectors, matrices) for i in range(config.n_layers)]
+    return GgufModel(
+        config=config,
+        embedding=embedding,
+        output_norm=vectors["output_norm.weight"],
+        output=matrices.get("output.weight"),
+        layers=layers,
+        tokens=[str(t) for t in field("tokenizer.ggml.tokens")],
+        token_types=[int(t) for t in field("tokenizer.ggml.token_type")],
+        merges=[str(m) for m in field("tokenizer.ggml.merges")],
+        name=str(file.fields.get("general.name") or path.stem),
+    )
+
+
+def _layer(p: str, vectors: dict[str, F32], matrices: dict[str, Matrix]) -> Layer:
+    return Layer(
+        attn_norm=vectors[p + "attn_norm.weight"],
+        wqkv=_stack([matrices[p + f"attn_{x}.weight"] for x in "qkv"]),
+        wo=matrices[p + "attn_output.weight"],
+        ffn_norm=vectors[p + "ffn_norm.weight"],
+        w_gate_up=_stack([matrices[p + "ffn_gate.weight"], matrices[p + "ffn_up.weight"]]),
+        w_down=matrices[p + "ffn_down.weight"],
+    )
+
+
+def dense_copy(model: GgufModel) -> GgufModel:
+    """The same model with every matrix dequantised to float32 (the reference for tests)."""
+
+    def dense(m: Matrix) -> Matrix:
+        return DenseMatrix(m.dense())
+
+    return GgufModel(
+        config=model.config,
+        embedding=dense(model.embedding),
+        output_norm=model.output_norm,
+        output=None if model.output is None else dense(model.output),
+        layers=[
+            Layer(
+                attn_norm=layer.attn_norm,
+                wqkv=dense(layer.wqkv),
+                wo=dense(layer.wo),
+                ffn_norm=layer.ffn_norm,
+                w_gate_up=dense(layer.w_gate_up),
+                w_down=dense(layer.w_down),
+            )
+            for layer in model.layers
+        ],
+        tokens=model.tokens,
+        token_types=model.token_types,
+        merges=model.merges,
+        name=model.name,
+    )

@@ -1,0 +1,128 @@
+"""A small reader for GGUF files (version 2 and 3): metadata, tensor table, tensor bytes.
+
+It reads what the embedded model needs and nothing more: the key/value metadata as Python
+values and, per tensor, its raw bytes read straight from the file (no memory map, so nothing
+stays resident after a tensor has been converted). The layout follows the GGUF specification:
+a header, ``kv_count`` typed key/value pairs, ``tensor_count`` tensor descriptions, then the
+tensor data, aligned to ``general.alignment`` (32 by default).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+
+MAGIC = b"GGUF"
+
+# ggml tensor types this project reads (the rest go through the ``gguf`` package, if installed)
+F32_TYPE = 0
+F16_TYPE = 1
+Q4_1_TYPE = 3
+Q8_0_TYPE = 8
+
+_SCALARS: dict[int, str] = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
+_STRING, _ARRAY = 8, 9
+
+
+class GgufFormatError(ValueError):
+    """The file is not a GGUF file this reader understands."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    dims: tuple[int, ...]  # ggml order: dims[0] varies fastest
+    ggml_type: int
+    offset: int  # from the start of the data section
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The numpy shape (slowest dimension first), in elements."""
+        return tuple(reversed(self.dims))
+
+
+class _Cursor:
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def take(self, fmt: str) -> Any:
+        size = struct.calcsize(fmt)
+        raw = self.stream.read(size)
+        if len(raw) != size:
+            raise GgufFormatError("the file ends inside its header")
+        return struct.unpack(fmt, raw)[0]
+
+    def string(self) -> str:
+        length = self.take("<Q")
+        raw = self.stream.read(length)
+        if len(raw) != length:
+            raise GgufFormatError("the file ends inside a string")
+        return raw.decode("utf-8", errors="replace")
+
+    def value(self, kind: int) -> Any:
+        if kind == _STRING:
+            return self.string()
+        if kind == _ARRAY:
+            item_kind, count = self.take("<I"), self.take("<Q")
+            if item_kind in _SCALARS:
+                fmt = _SCALARS[item_kind]
+                raw = self.stream.read(struct.calcsize(fmt) * count)
+                return list(struct.unpack(f"<{count}{fmt[1]}", raw))
+            return [self.value(item_kind) for _ in range(count)]
+        if kind in _SCALARS:
+            return self.take(_SCALARS[kind])
+        raise GgufFormatError(f"unknown metadata value type {kind}")
+
+
+class GgufFile:
+    """``GgufFile(path)``: ``.fields`` (metadata), ``.tensors`` (table), ``.read(tensor)``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with path.open("rb") as stream:
+            cursor = _Cursor(stream)
+            if stream.read(4) != MAGIC:
+                raise GgufFormatError(f"{path.name} is not a GGUF file")
+            version = cursor.take("<I")
+            if version not in (2, 3):
+                raise GgufFormatError(f"{path.name}: GGUF version {version} is not supported")
+            tensor_count, kv_count = cursor.take("<Q"), cursor.take("<Q")
+            self.fields: dict[str, Any] = {}
+            for _ in range(kv_count):
+                key = cursor.string()
+                self.fields[key] = cursor.value(cursor.take("<I"))
+            self.tensors: list[TensorInfo] = []
+            for _ in range(tensor_count):
+                name = cursor.string()
+                n_dims = cursor.take("<I")
+                dims = tuple(cursor.take("<Q") for _ in range(n_dims))
+                self.tensors.append(TensorInfo(name, dims, cursor.take("<I"), cursor.take("<Q")))
+            alignment = int(self.fields.get("general.alignment", 32))
+            position = stream.tell()
+            self.data_start = -(-position // alignment) * alignment
+
+    def read(self, tensor: TensorInfo, nbytes: int) -> npt.NDArray[np.uint8]:
+        """The tensor's ``nbytes`` raw bytes as a fresh array (the caller knows its type's size)."""
+        with self.path.open("rb") as stream:
+            stream.seek(self.data_start + tensor.offset)
+            raw = np.fromfile(stream, dtype=np.uint8, count=nbytes)
+        if raw.size != nbytes:
+            raise GgufFormatError(f"{self.path.name}: tensor {tensor.name} is cut short")
+        return raw

@@ -1,0 +1,279 @@
+"""A tool call that a small model states in words before it writes it.
+
+Inside a call's JSON a 135M model copies badly: asked for ``(17 + 25) * 3`` it writes
+``17 + 25``. In a sentence it copies well. So the constrained turn is::
+
+    I will use the calculator tool to calculate (17 + 25) * 3.
+    <tool_call>
+    {"name": "calculator", "arguments": {"expression": "(17 + 25) * 3"}}
+    </tool_call>
+
+The model picks the tool by name in the sentence and writes each arithmetic argument (a string
+with ``"format": "arithmetic-expression"``) after "to calculate", within the expression grammar
+of :mod:`agentkit.models.grammar_arithmetic`; the call itself is then forced, the argument
+copied from what the model wrote. Other arguments are written inside the JSON as usual. The
+runtime never reads the user's message: every choice is the model's, the grammar only decides
+what is well formed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .grammar import (
+    CALL_PREFIX,
+    CALL_SUFFIX,
+    Choice,
+    ConstraintState,
+    Literal,
+    Step,
+    Vocabulary,
+    _function,
+    _Segment,
+    _value_segments,
+)
+from .grammar_arithmetic import _CHARS, FORMAT, ExpressionState, _simulate
+
+
+def _split(raw: bytes) -> tuple[bytes, bytes]:
+    """A token's leading run of expression characters and the rest."""
+    cut = 0
+    while cut < len(raw) and raw[cut] in _CHARS:
+        cut += 1
+    return raw[:cut], raw[cut:]
+
+
+@dataclass
+class ArithmeticText:
+    """An expression written in prose: first token with its leading space, then expression
+    tokens; the model ends it, once complete, with any token that is not expression text (a
+    token's leading expression characters, like ``)`` of ``),``, still count). A ``.`` after a
+    complete expression is the sentence's full stop unless the model follows it with a digit."""
+
+    state: ExpressionState = field(default_factory=ExpressionState)
+    text: bytes = b""
+    tail: bytes = b""  # expression characters of the ending token, emitted with what follows
+    period: bool = False  # the sentence already ended with "."
+    _started: bool = False
+    _done: bool = False
+
+    def step(self, vocab: Vocabulary) -> Step | None:
+        if self._done:
+            return None
+        if not self._started:
+            candidates = vocab.cached_ids(
+                "arithmetic_prose_start", lambda r: r[:1] == b" " and set(r[1:]) <= _CHARS
+            )
+            allowed = [t for t in candidates if _simulate(self.state, vocab.token_bytes[t][1:])]
+            return Step(allowed=np.asarray(allowed, dtype=np.int64))
+        if self.period:  # after "expression.": a digit makes it a decimal point, else it ended
+            digits = [
+                int(t)
+                for t in vocab.digit_ids
+                if _simulate(self.state, b"." + vocab.token_bytes[t])
+            ]
+            return Step(allowed=np.asarray(digits + self._endings(vocab), dtype=np.int64))
+        body = vocab.cached_ids("arithmetic", lambda r: set(r) <= _CHARS)
+        allowed = [int(t) for t in body if _simulate(self.state, vocab.token_bytes[t])]
+        if self.state.complete:
+            allowed = [t for t in allowed if vocab.token_bytes[t] != b"."]
+        allowed.extend(self._endings(vocab))
+        if not allowed:
+            raise ValueError(f"no token continues the expression from {self.state!r}")
+        return Step(allowed=np.asarray(allowed, dtype=np.int64))
+
+    def _endings(self, vocab: Vocabulary) -> list[int]:
+        plain = vocab.cached_ids("prose_end", lambda r: r[:1] not in _single(_CHARS))
+        mixed = vocab.cached_ids(
+            "prose_end_mixed", lambda r: bool(_split(r)[0].rstrip(b" ")) and bool(_split(r)[1])
+        )
+        out = [int(t) for t in plain] if self.state.complete else []
+        if self.state.complete and not self.period:
+            out.append(vocab.bytes_to_id[b"."])
+        if self.period:
+            return out
+        for token in mixed:
+            head = _split(vocab.token_bytes[token])[0].rstrip(b" ")
+            after = _simulate(self.state, head)
+            if after is not None and after.complete:
+                out.append(int(token))
+        return out
+
+    def accept(self, vocab: Vocabulary, token_id: int) -> bool:
+        raw = vocab.token_bytes[token_id]
+        if not self._started:
+            self._started, raw = True, raw[1:]
+        elif self.period and set(raw) <= _CHARS:  # a digit: the "." was a decimal point
+            raw = b"." + raw
+            self.period = False
+        elif raw == b"." and self.state.complete:
+            self.period = True
+            return True
+        elif not set(raw) <= _CHARS:  # an ending token: keep its expression head, drop the rest
+            head = b"" if self.period else _split(raw)[0].rstrip(b" ")
+            self.state = _simulate(self.state, head) or self.state
+            self.text, self.tail, self._done = self.text + head, head, True
+            return False
+        after = _simulate(self.state, raw)
+        if after is None:
+            raise ValueError(f"token {raw!r} is outside the expression grammar")
+        self.state, self.text = after, self.text + raw
+        return True
+
+
+def _single(chars: frozenset[int]) -> tuple[bytes, ...]:
+    return tuple(bytes([c]) for c in chars)
+
+
+@dataclass
+class LazyLiteral:
+    """Forced text known only when it is reached (it copies what the model wrote before)."""
+
+    make: Callable[[], str]
+    _inner: Literal | None = None
+
+    def step(self, vocab: Vocabulary) -> Step | None:
+        if self._inner is None:
+            self._inner = Literal(self.make())
+        return self._inner.step(vocab)
+
+    def accept(self, vocab: Vocabulary, token_id: int) -> bool:
+        raise AssertionError("a literal accepts no sampled token")
+
+
+def _copy(key_text: str, written: ArithmeticText) -> Callable[[], str]:
+    """The JSON text ``"key": "<what the model wrote>"``, once it has been written."""
+    return lambda: key_text + json.dumps(written.text.decode())
+
+
+class ReasonedCallConstraint:
+    """One call to one of ``tools``, announced in a sentence (see the module docstring)."""
+
+    def __init__(
+        self, tools: Sequence[Mapping[str, Any]], *, names: Sequence[str] | None = None
+    ) -> None:
+        functions = [_function(tool) for tool in tools]
+        self.parameters = {f["name"]: f.get("parameters") or {} for f in functions}
+        self.names = list(names) if names is not None else list(self.parameters)
+        unknown = [n for n in self.names if n not in self.parameters]
+        if unknown or not self.names:
+            raise ValueError(f"tool choice {unknown or self.names!r} is not among the tools")
+
+    def start(self, vocab: Vocabulary) -> ConstraintState:
+        return _ReasonedState(self, vocab)
+
+
+def _arguments(parameters: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(the required keys in schema order, those of them that are arithmetic expressions)."""
+    properties = parameters.get("properties") or {}
+    required = parameters.get("required")
+    keys = [k for k in properties if required is None or k in required]
+    arithmetic = [
+        k
+        for k in keys
+        if isinstance(properties[k], Mapping) and properties[k].get("format") == FORMAT
+    ]
+    return keys, arithmetic
+
+
+class _ReasonedState:
+    def __init__(self, constraint: ReasonedCallConstraint, vocab: Vocabulary) -> None:
+        self.constraint = constraint
+        self.vocab = vocab
+        # the names with their leading space, as the tokenizer writes a word inside a sentence
+        self.name_choice = Choice([" " + name for name in constraint.names])
+        self.queue: list[_Segment] = [Literal("I will use the"), self.name_choice]
+        self.expanded = False
+
+    def _expand(self) -> list[_Segment]:
+        name = (self.name_choice.value or "").removeprefix(" ")
+        parameters = self.constraint.parameters[name]
+        properties = parameters.get("properties") or {}
+        keys, arithmetic = _arguments(parameters)
+        written = {key: ArithmeticText() for key in arithmetic}
+        segments: list[_Segment] = []
+        for position, key in enumerate(arithmetic):
+            words = " tool. The expression is" if position == 0 else " and"
+            segments += [Literal(words), written[key]]
+        head = CALL_PREFIX + json.dumps(name)[1:] + ', "arguments": {'
+
+        def opening() -> str:
+            if not arithmetic:
+                return f" tool.\n{head}"
+            last = written[arithmetic[-1]]
+            return f"{last.tail.decode()}{'' if last.period else '.'}\n{head}"
+
+        segments.append(LazyLiteral(opening))
+        for position, key in enumerate(keys):
+            separator = ", " if position else ""
+            key_text = f"{separator}{json.dumps(key, ensure_ascii=False)}: "
+            if key in written:
+                segments.append(LazyLiteral(_copy(key_text, written[key])))
+            else:
+                schema = properties[key] if isinstance(properties[key], Mapping) else {}
+                segments += [Literal(key_text), *_value_segments(schema)]
+        segments.append(Literal(CALL_SUFFIX))
+        return segments
+
+    def next_step(self) -> Step:
+        while self.queue:
+            segment = self.queue[0]
+            step = segment.step(self.vocab)
+            if step is not None:
+                return step
+            self.queue.pop(0)
+            if segment is self.name_choice and not self.expanded:
+                self.expanded = True
+                self.queue = self._expand()
+        return Step(done=True)
+
+    def accept(self, token_id: int) -> bool:
+        return self.queue[0].accept(self.vocab, token_id)
+
+
+class FirstLine:
+    """Free text up to the end of its first line (the newline is not written), so a small
+    model's answer is one line. A line that starts a ``<tool_call>`` runs on to its
+    ``</tool_call>`` (the model may call again) unless ``calls`` is False."""
+
+    def __init__(self, *, calls: bool = True) -> None:
+        self.calls = calls
+
+    def start(self, vocab: Vocabulary) -> ConstraintState:
+        return _FirstLineState(vocab, self.calls)
+
+
+class _FirstLineState:
+    def __init__(self, vocab: Vocabulary, calls: bool) -> None:
+        self.vocab = vocab
+        self.calls = calls
+        self.text = b""
+        self.done = False
+
+    def next_step(self) -> Step:
+        if self.done:
+            return Step(done=True)
+        return Step(allowed=None)
+
+    def _in_call(self) -> bool:
+        head = self.text.lstrip()
+        opening = CALL_PREFIX.split("\n", 1)[0].encode()
+        return self.calls and (head.startswith(opening) or opening.startswith(head))
+
+    def accept(self, token_id: int) -> bool:
+        raw = self.vocab.token_bytes[token_id]
+        if token_id in self.vocab.special_ids or (b"\n" in raw and not self._in_call()):
+            if b"\n" in raw and not self.text.strip():  # a leading newline: go on
+                self.text += raw
+                return True
+            self.done = True
+            return False
+        self.text += raw
+        if self._in_call() and b"</tool_call>" in self.text:
+            self.done = True
+        return True
