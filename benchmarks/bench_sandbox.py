@@ -104,7 +104,7 @@ async def bench_exec(engine: Engine, config: SandboxConfig, n: int) -> dict[str,
         }
         box.use_runner = False
         results |= {
-            "sandbox.exec direct (one docker exec, aiohttp)": summary(
+            "sandbox.exec direct (the docker exec + a counter exec, aiohttp)": summary(
                 await timed(n, lambda: box.exec("true"))
             ),
             "raw Engine API exec (aiohttp)": summary(await timed(n, raw_exec)),
