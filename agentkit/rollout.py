@@ -67,6 +67,7 @@ async def rollout(
     close_agents: bool = False,
     executor: Executor = "local",
     ray_options: dict[str, Any] | None = None,
+    max_sample_retries: int = 2,
 ) -> RolloutReport:
     """Run ``n_per_task`` samples of every task (one GRPO group per task) into ``store``.
 
@@ -82,9 +83,18 @@ async def rollout(
     ``reward_fn(task, result)`` returns a float, a :class:`Reward` or ``None``; it may be async.
     Pairs (task, sample) already finished in the store are skipped (infrastructure failures
     are run again unless ``retry_infra=False``; cancelled episodes always are).
+
+    A sample that fails for infrastructure reasons (the model server, the runtime, a reward
+    function that raised) is run again within the run, up to ``max_sample_retries`` more
+    times, so one transient failure does not leave its GRPO group uneven; every attempt stays
+    in the store (the export keeps the last one of a sample) and each retry is listed in
+    ``report.retried``. Every episode records ``group_size`` (``n_per_task``) in its metadata,
+    which the exports' group policy reads (:mod:`agentkit.trajectory.groups`).
     """
     if n_per_task < 1 or concurrency < 1:
         raise ValueError("n_per_task and concurrency must be at least 1")
+    if max_sample_retries < 0:
+        raise ValueError("max_sample_retries must be at least 0")
     if executor == "ray":
         if isinstance(store, JsonlStore):
             raise ValueError("executor='ray' writes a sharded store: pass its folder path")
@@ -97,7 +107,7 @@ async def rollout(
         )  # fmt: skip
     if executor != "local":
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
-    task_list: Sequence[RolloutTask] = list(tasks)
+    task_list: Sequence[RolloutTask] = [_with_group_size(t, n_per_task) for t in tasks]
     ids = [t.id for t in task_list]
     if len(set(ids)) != len(ids):
         raise ValueError("task ids must be unique (they name the GRPO groups)")
@@ -114,7 +124,7 @@ async def rollout(
         stream=progress if not isinstance(progress, bool) else None,
         enabled=progress is not False,
     )
-    run = _Workers(agent_factory, reward_fn, sink, report, bar)
+    run = _Workers(agent_factory, reward_fn, sink, report, bar, max_sample_retries)
     try:
         if jobs and _only_blank(path):
             agent = await run.agent(jobs[0][0])
@@ -152,8 +162,10 @@ class _Workers:
         sink: JsonlStore,
         report: RolloutReport,
         bar: Progress,
+        max_retries: int = 0,
     ) -> None:
         self.factory = factory
+        self.max_retries = max_retries
         self.reward_fn = reward_fn
         self.sink = sink
         self.report = report
@@ -167,18 +179,29 @@ class _Workers:
 
     async def work(self, receive: MemoryObjectReceiveStream[tuple[RolloutTask, int]]) -> None:
         async for task, k in receive:
-            episode_id: str
-            error: str | None
-            try:
-                agent = await self.agent(task)
-            except Exception as exc:
-                episode_id, error = "", f"agent factory failed: {short_error(exc)}"
-            else:
-                try:
-                    episode_id, error = await run_episode(agent, task, k, self.sink, self.reward_fn)
-                except Exception as exc:  # e.g. the store itself failed (disk full)
-                    episode_id, error = "", f"episode failed: {short_error(exc)}"
+            episode_id, error = await self.attempt(task, k)
+            for _ in range(self.max_retries):
+                if error is None:
+                    break
+                # the failed attempt stays in the store; its rerun replaces it in the exports
+                self.report.retried.append(
+                    EpisodeFailure(task_id=task.id, sample_index=k, error=error)
+                )
+                if episode_id:
+                    self.report.episode_ids.append(episode_id)
+                episode_id, error = await self.attempt(task, k)
             self._count(task, k, episode_id, error)
+
+    async def attempt(self, task: RolloutTask, k: int) -> tuple[str, str | None]:
+        """One attempt at sample ``k`` of ``task``: its episode id and the error, if any."""
+        try:
+            agent = await self.agent(task)
+        except Exception as exc:
+            return "", f"agent factory failed: {short_error(exc)}"
+        try:
+            return await run_episode(agent, task, k, self.sink, self.reward_fn)
+        except Exception as exc:  # e.g. the store itself failed (disk full)
+            return "", f"episode failed: {short_error(exc)}"
 
     def _count(self, task: RolloutTask, k: int, episode_id: str, error: str | None) -> None:
         report = self.report
@@ -190,6 +213,11 @@ class _Workers:
         else:
             report.failures.append(EpisodeFailure(task_id=task.id, sample_index=k, error=error))
         self.bar.advance(failed=error is not None)
+
+
+def _with_group_size(task: RolloutTask, n_per_task: int) -> RolloutTask:
+    """The task with its GRPO group size in the metadata each episode records."""
+    return task.model_copy(update={"metadata": {**task.metadata, "group_size": n_per_task}})
 
 
 def _only_blank(path: Path) -> bool:

@@ -63,6 +63,8 @@ class RolloutReport(BaseModel):
     ran: int = 0
     completed: int = 0
     failures: list[EpisodeFailure] = Field(default_factory=list)
+    retried: list[EpisodeFailure] = Field(default_factory=list)
+    """failed attempts run again within the rollout (the sample's final outcome is counted once)"""
     episode_ids: list[str] = Field(default_factory=list)
     elapsed_s: float = 0.0
 
