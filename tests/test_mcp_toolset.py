@@ -184,3 +184,12 @@ async def test_unreachable_server_fails_to_open() -> None:
     with pytest.raises(MCPConnectionError, match="could not connect"):
         async with MCPToolset(HttpServer(url=f"http://127.0.0.1:{port}/mcp"), connect_timeout=10):
             pass
+
+
+async def test_a_command_that_does_not_start_fails_to_open(tmp_path: Path) -> None:
+    missing = StdioServer(command=str(tmp_path / "no-such-server"), name="ghost")
+    with pytest.raises(
+        MCPConnectionError, match="could not connect to MCP server ghost: FileNotFoundError"
+    ):
+        async with MCPToolset(missing, connect_timeout=10):
+            pass
