@@ -10,15 +10,25 @@ from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel
 
-from agentkit.agent_config import build_tools, check_limits, check_model, check_recorder
+from agentkit.agent_config import (
+    build_tools,
+    check_hook,
+    check_limits,
+    check_model,
+    check_recorder,
+)
+from agentkit.approvals import Decisions
 from agentkit.conversation import FINAL_RESULT_TOOL, Conversation, EventHandler
+from agentkit.hooks import AfterToolCall, BeforeToolCall
 from agentkit.messages import Message
 from agentkit.models.base import Model, ModelSettings
+from agentkit.pricing import Prices, as_price_table
 from agentkit.result import RunResult
+from agentkit.run_state import RunState
 from agentkit.run_stream import RunStream, stop_all
 from agentkit.tool import RunContext, Tool, ToolLike
 from agentkit.trajectory.recorder import Recorder
-from agentkit.trajectory.records import EpisodeStart, new_episode_id
+from agentkit.trajectory.records import EpisodeStart, EpisodeStatus, new_episode_id
 
 DepsT = TypeVar("DepsT")
 OutputT = TypeVar("OutputT")
@@ -30,6 +40,10 @@ class Agent(Generic[DepsT, OutputT]):
     Everything is checked here, so a bad configuration fails at the line that builds the agent
     (``TypeError`` for a wrong kind of value, ``ValueError`` for a bad value), not at the first
     run.
+
+    ``before_tool_call`` / ``after_tool_call``: hooks around every tool call (see
+    :mod:`agentkit.hooks`); ``prices``: dollars per 1M tokens, giving ``usage.cost`` (see
+    :mod:`agentkit.pricing`). Tools that require approval pause the run (see :meth:`resume`).
 
     >>> agent = Agent(model=SGLangChat(url), instructions="Be brief.", tools=[get_weather])
     >>> result = await agent.run("Weather in Paris?")
@@ -50,6 +64,9 @@ class Agent(Generic[DepsT, OutputT]):
         max_parallel_tools: int | None = None,
         max_tool_calls_per_turn: int | None = None,
         name: str = "agent",
+        before_tool_call: BeforeToolCall | None = None,
+        after_tool_call: AfterToolCall | None = None,
+        prices: Prices | None = None,
     ) -> None:
         check_model(model)
         check_limits(
@@ -63,6 +80,11 @@ class Agent(Generic[DepsT, OutputT]):
         if instructions is not None and not isinstance(instructions, str):
             raise TypeError(f"instructions must be a str, not {type(instructions).__name__}")
         check_recorder(recorder, "recorder")
+        check_hook(before_tool_call, "before_tool_call")
+        check_hook(after_tool_call, "after_tool_call")
+        self.prices = as_price_table(prices)
+        self.before_tool_call = before_tool_call
+        self.after_tool_call = after_tool_call
         self.model = model
         self.instructions = instructions
         self.thinking = thinking
@@ -173,6 +195,35 @@ class Agent(Generic[DepsT, OutputT]):
             **episode,
         )
         result = await conv.send(prompt, event_handler=event_handler)
+        if result.status is EpisodeStatus.AWAITING_APPROVAL:
+            return result  # the episode stays open: resume it with decisions
+        return await conv.close_with(result)
+
+    async def resume(
+        self,
+        state: RunState | str | bytes,
+        decisions: Decisions,
+        *,
+        deps: DepsT = None,  # type: ignore[assignment]
+        recorder: Recorder | None = None,
+        event_handler: EventHandler | None = None,
+    ) -> RunResult[OutputT]:
+        """Go on with a run that paused for approval (``result.state``, or its JSON), in this
+        process or another: ``decisions`` answer every pending call (approve, deny with a
+        message, edit the arguments). The same episode goes on in the record (pass the store
+        as this agent's or as ``recorder``); its end is written once the run really ends. It
+        may pause again. ``ValueError`` (nothing recorded) when the decisions or the agent do
+        not fit the state."""
+        check_recorder(recorder, "recorder")
+        if isinstance(state, str | bytes):
+            state = RunState.model_validate_json(state)
+        if not isinstance(state, RunState):
+            raise TypeError(f"state must be a RunState or its JSON, not {type(state).__name__}")
+        recorders = [r for r in (self.recorder, recorder) if r is not None]
+        conv = Conversation.from_state(self, state, deps=deps, recorders=recorders)
+        result = await conv.resume(decisions, event_handler=event_handler)
+        if result.status is EpisodeStatus.AWAITING_APPROVAL:
+            return result
         return await conv.close_with(result)
 
     def stream(

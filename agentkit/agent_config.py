@@ -64,6 +64,11 @@ def check_recorder(recorder: Any, name: str) -> None:
         )
 
 
+def check_hook(hook: Any, name: str) -> None:
+    if hook is not None and not callable(hook):
+        raise TypeError(f"{name} must be a callable (a hook), not {type(hook).__name__}")
+
+
 def build_tools(tools: Any, extra: Sequence[Tool] = ()) -> list[Tool]:
     """The agent's tools from ``tools`` (functions or :class:`Tool`), plus ``extra`` (built-in
     tools such as ``final_result``). Rejects a non-tool item, a bad name and a name used twice."""

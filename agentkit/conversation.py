@@ -11,21 +11,15 @@ cancellation is re-raised only once the episode is closed as ``cancelled``.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import anyio
 
-from agentkit.events import (
-    ModelRetryEvent,
-    ReasoningDelta,
-    RunEvent,
-    TextDelta,
-    ToolCallStarted,
-    ToolResultEvent,
-    TurnEnd,
-)
+from agentkit.approvals import Decisions, PendingCall, check_decisions, pending_approvals
+from agentkit.events import RunEvent, ToolResultEvent, TurnEnd, delta_forwarder
 from agentkit.final_answer import (
     OutputInvalid,
     final_from_outcome,
@@ -34,6 +28,7 @@ from agentkit.final_answer import (
     retry_prompt,
     validate_output,
 )
+from agentkit.hooks import CallGate
 from agentkit.messages import (
     Message,
     SystemMessage,
@@ -42,8 +37,10 @@ from agentkit.messages import (
     UserMessage,
     to_openai,
 )
-from agentkit.models.base import ModelDelta, ModelError, ModelRequest, ModelSession, StreamDeltaKind
+from agentkit.models.base import ModelError, ModelRequest, ModelSession
+from agentkit.pricing import priced
 from agentkit.result import RunResult, failure_attribution
+from agentkit.run_state import RunState, TokenContext
 from agentkit.tool import RunContext, ToolOutcome, describe_exception
 from agentkit.tool_turn import TurnCalls, dialect_of, malformed_text
 from agentkit.trajectory.recorder import Record, Recorder
@@ -111,6 +108,56 @@ class Conversation(Generic[DepsT, OutputT]):
         self._step_index = 0
         self._announced_user: str | None = None
         self._dialect = dialect_of(agent.model)
+        self._calls_before = 0  # model calls recorded before a resume (in another process)
+        self._turn_limit = 0
+        self._output_failures = 0
+        self._first_new = 0
+        self._pauses = 0
+        self.paused: RunState | None = None
+
+    @classmethod
+    def from_state(
+        cls,
+        agent: Agent[DepsT, OutputT],
+        state: RunState,
+        *,
+        deps: DepsT,
+        recorders: list[Recorder],
+    ) -> Conversation[DepsT, OutputT]:
+        """The conversation of a paused run, ready for :meth:`resume` (nothing is recorded
+        until then). ``ValueError`` if the agent cannot continue it (another mode, a missing
+        tool, a token context its model session cannot take)."""
+        mode = "tokens" if agent.model.mode == "tokens" else "chat"
+        if state.episode.mode != mode:
+            raise ValueError(f"the run was paused in {state.episode.mode} mode, not {mode}")
+        missing = sorted({p.tool for p in state.pending} - set(agent.tools_by_name))
+        if missing:
+            raise ValueError(f"the agent has no tool {', '.join(missing)} of the pending calls")
+        conv = cls(
+            agent,
+            deps=deps,
+            thinking=state.thinking,
+            recorders=recorders,
+            episode=state.episode,
+            message_history=list(state.messages),
+        )
+        if state.token_context is not None:
+            restore = getattr(conv._session, "import_state", None)
+            if not callable(restore):
+                raise ValueError("the model session cannot take the paused token context")
+            restore(state.token_context.exported())
+        conv._started = True  # the episode start is in the store already
+        conv.turn = state.turns_done
+        conv._turn_limit = state.turns_done + state.turns_left
+        conv._output_failures = state.output_failures
+        conv._step_index = state.next_step_index
+        conv._calls_before = state.calls_recorded
+        conv._first_new = state.first_new_message
+        conv._pauses = state.pauses
+        conv.usage = state.usage.model_copy()
+        conv._t0 = time.perf_counter() - state.elapsed_s
+        conv.paused = state
+        return conv
 
     @property
     def episode_id(self) -> str:
@@ -193,13 +240,17 @@ class Conversation(Generic[DepsT, OutputT]):
             output=jsonable(output),
             reward=reward,
             reward_components=reward_components or {},
-            usage=self.usage.model_copy(),
+            usage=self.priced_usage(),
             elapsed_s=time.perf_counter() - self._t0,
             messages=to_openai(self.messages),
         )
         self.trajectory.end = end
         await self._record(end, strict=False)
         return end
+
+    def priced_usage(self) -> Usage:
+        """The usage so far, with its cost when the agent has a price for its model."""
+        return priced(self.usage, self.agent.prices, self.agent.model.name)
 
     async def close_with(self, result: RunResult[OutputT]) -> RunResult[OutputT]:
         """Close the episode with ``result`` (its status, output, error and the failure
@@ -224,10 +275,48 @@ class Conversation(Generic[DepsT, OutputT]):
 
         Never raises but cancellation (after the episode is closed as ``cancelled``); an
         unexpected error closes the episode as ``failed`` and is returned as that status."""
-        first_new = len(self.messages)
-        try:
+        if self.paused is not None:
+            raise RuntimeError("the conversation awaits approval: resume it with decisions first")
+        self._first_new = len(self.messages)
+        self._output_failures = 0
+        self._turn_limit = self.turn + self.agent.max_turns
+
+        async def go() -> RunResult[OutputT]:
             await self._start_turns(prompt)
-            result = await self._loop(event_handler or _ignore)
+            return await self._loop(event_handler or _ignore)
+
+        return await self._guarded(go)
+
+    async def resume(
+        self, decisions: Decisions, *, event_handler: EventHandler | None = None
+    ) -> RunResult[OutputT]:
+        """Go on with a run that paused for approval: ``decisions`` answer every pending call
+        (``ValueError``/``TypeError`` before anything is recorded if they do not). The paused
+        turn's calls then run (approved, edited or denied), and the turns go on as in
+        :meth:`send`; the run may pause again."""
+        state = self.paused
+        if state is None:
+            raise RuntimeError("the conversation is not awaiting approval")
+        by_id = check_decisions(state.pending, decisions)
+        self.paused = None
+        emit = event_handler or _ignore
+
+        async def go() -> RunResult[OutputT]:
+            payload = [d.model_dump(mode="json") for d in by_id.values()]
+            await self._record_approval(state.turn, "decided", payload)
+            gate = CallGate(self.agent.before_tool_call, self.agent.after_tool_call, by_id)
+            done = await self._finish_turn(
+                state.calls, state.malformed, state.turn, emit, state.finish_reason, gate
+            )
+            return done if done is not None else await self._loop(emit)
+
+        return await self._guarded(go)
+
+    async def _guarded(self, go: Callable[[], Awaitable[RunResult[OutputT]]]) -> RunResult[OutputT]:
+        """Run ``go``: cancellation closes the episode ``cancelled`` and goes on; any other
+        error closes it ``failed`` and is returned as that status."""
+        try:
+            result = await go()
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self.finish(status=EpisodeStatus.CANCELLED, termination_reason="cancelled")
@@ -242,7 +331,7 @@ class Conversation(Generic[DepsT, OutputT]):
                     termination_reason="exception",
                 )
             result = self._result(EpisodeStatus.FAILED, None, "", error)
-        result.new_messages = self.messages[first_new:]
+        result.new_messages = self.messages[self._first_new :]
         return result
 
     async def _start_turns(self, prompt: str | None) -> None:
@@ -272,16 +361,16 @@ class Conversation(Generic[DepsT, OutputT]):
             output=output,
             text=text,
             messages=list(self.messages),
-            usage=self.usage.model_copy(),
+            usage=self.priced_usage(),
             trajectory=self.trajectory,
             turns=self.turn,
             error=error,
+            state=self.paused,
         )
 
     async def _loop(self, emit: EventHandler) -> RunResult[OutputT]:
         agent = self.agent
-        output_failures = 0
-        for _ in range(agent.max_turns):
+        while self.turn < self._turn_limit:
             turn = self.turn
             self.turn += 1
             request = ModelRequest.model_construct(
@@ -292,9 +381,9 @@ class Conversation(Generic[DepsT, OutputT]):
                 settings=agent.settings,
                 episode_id=self.episode_id,
                 turn=turn,
-                call_index=len(self.trajectory.calls),
+                call_index=self._calls_before + len(self.trajectory.calls),
             )
-            on_delta = _delta_forwarder(emit, turn) if emit is not _ignore else None
+            on_delta = delta_forwarder(emit, turn) if emit is not _ignore else None
             try:
                 response = await self.session.generate(request, on_delta=on_delta)
             except ModelError as exc:
@@ -319,10 +408,14 @@ class Conversation(Generic[DepsT, OutputT]):
                 error = f"the reply hit the token limit (finish_reason=length){cut}"
                 return self._result(EpisodeStatus.TRUNCATED, None, message.content.strip(), error)
             if calls or response.malformed_calls:
-                final = await self._run_tools(calls, response.malformed_calls, turn, emit)
-                await self._turn_end(emit, turn, response.finish_reason)
-                if final is not None:
-                    return await self._complete(final, final_text(message))
+                malformed, reason = response.malformed_calls, response.finish_reason
+                pending = pending_approvals(calls, agent.tools_by_name)
+                if pending:
+                    return await self._pause(turn, calls, malformed, pending, reason)
+                gate = CallGate(agent.before_tool_call, agent.after_tool_call)
+                done = await self._finish_turn(calls, malformed, turn, emit, reason, gate)
+                if done is not None:
+                    return done
                 continue
             await self._turn_end(emit, turn, response.finish_reason)
             text = message.content.strip()
@@ -331,8 +424,8 @@ class Conversation(Generic[DepsT, OutputT]):
             try:
                 value = validate_output(agent.output_type, text)
             except OutputInvalid as exc:
-                output_failures += 1
-                if output_failures > agent.output_retries:
+                self._output_failures += 1
+                if self._output_failures > agent.output_retries:
                     return self._result(
                         EpisodeStatus.OUTPUT_INVALID, None, text, f"final answer invalid: {exc}"
                     )
@@ -349,6 +442,74 @@ class Conversation(Generic[DepsT, OutputT]):
             f"stopped after max_turns={agent.max_turns} model calls without a final answer",
         )
 
+    async def _finish_turn(
+        self,
+        calls: list[ToolCall],
+        malformed: list[str],
+        turn: int,
+        emit: EventHandler,
+        finish_reason: str,
+        gate: CallGate,
+    ) -> RunResult[OutputT] | None:
+        """Run the turn's calls and end the turn; the result if ``final_result`` ended the run."""
+        final = await self._run_tools(calls, malformed, turn, emit, gate)
+        await self._turn_end(emit, turn, finish_reason)
+        if final is None:
+            return None
+        last = [m for m in self.messages if m.role == "assistant"]
+        return await self._complete(final, final_text(last[-1]) if last else "")
+
+    async def _pause(
+        self,
+        turn: int,
+        calls: list[ToolCall],
+        malformed: list[str],
+        pending: list[PendingCall],
+        finish_reason: str,
+    ) -> RunResult[OutputT]:
+        """Stop before the turn's calls run: record the pause, keep the state to resume from."""
+        await self._record_approval(turn, "awaiting_approval", [p.model_dump() for p in pending])
+        self._pauses += 1
+        export = getattr(self._session, "export_state", None)
+        self.paused = RunState(
+            episode=self.trajectory.start,
+            messages=list(self.messages),
+            thinking=self.thinking,
+            turn=turn,
+            calls=calls,
+            pending=pending,
+            malformed=list(malformed),
+            finish_reason=finish_reason,
+            turns_done=self.turn,
+            turns_left=self._turn_limit - self.turn,
+            output_failures=self._output_failures,
+            next_step_index=self._step_index,
+            calls_recorded=self._calls_before + len(self.trajectory.calls),
+            first_new_message=self._first_new,
+            usage=self.usage.model_copy(),
+            elapsed_s=time.perf_counter() - self._t0,
+            pauses=self._pauses,
+            token_context=TokenContext.encode(export()) if callable(export) else None,
+        )
+        names = ", ".join(f"{p.tool} ({p.id})" for p in pending)
+        text = final_text(self.messages[-1])
+        return self._result(
+            EpisodeStatus.AWAITING_APPROVAL, None, text, f"waiting for approval of {names}"
+        )
+
+    async def _record_approval(self, turn: int, status: str, payload: list[Any]) -> None:
+        record = EnvStepRecord(
+            episode_id=self.episode_id,
+            index=self._next_step(),
+            turn=turn,
+            step_type="approval",
+            status=status,
+            output=json.dumps(payload, ensure_ascii=False),
+            started_at=time.time(),
+        )
+        self.trajectory.steps.append(record)
+        await self._record(record)
+
     async def _turn_end(self, emit: EventHandler, turn: int, finish_reason: str) -> None:
         if emit is not _ignore:
             await emit(TurnEnd(turn=turn, finish_reason=finish_reason, usage=self.usage))
@@ -362,7 +523,7 @@ class Conversation(Generic[DepsT, OutputT]):
         if record is None:  # a backend that does not build one: keep the attempts anyway
             record = ModelCallRecord(
                 episode_id=self.episode_id,
-                index=len(self.trajectory.calls),
+                index=self._calls_before + len(self.trajectory.calls),
                 turn=turn,
                 mode="tokens" if self.agent.model.mode == "tokens" else "chat",
                 attempts=list(exc.attempts),
@@ -380,11 +541,12 @@ class Conversation(Generic[DepsT, OutputT]):
         malformed: list[str],
         turn: int,
         emit: EventHandler,
+        gate: CallGate,
     ) -> Any:
         """Run the calls concurrently; append results in call order. Returns the validated final
         output if the model called ``final_result`` successfully, else ``None``."""
         agent = self.agent
-        turn_calls = TurnCalls(calls, self._dialect)
+        turn_calls = TurnCalls(calls, self._dialect, gate)
 
         def context(call: ToolCall) -> RunContext[Any]:
             return RunContext(deps=self.deps, run_id=self.episode_id, turn=turn, call_id=call.id)
@@ -399,12 +561,14 @@ class Conversation(Generic[DepsT, OutputT]):
                 for i, call in enumerate(calls):
                     outcome = turn_calls.finished(i)
                     started = turn_calls.started_at[i]
-                    await self._append_tool_result(call, outcome, turn, started, strict=False)
+                    ran = turn_calls.ran[i]
+                    await self._append_tool_result(call, outcome, turn, started, ran, strict=False)
             raise
         final: Any = None
         for i, call in enumerate(calls):
             outcome = turn_calls.finished(i)
-            await self._append_tool_result(call, outcome, turn, turn_calls.started_at[i])
+            started, ran = turn_calls.started_at[i], turn_calls.ran[i]
+            await self._append_tool_result(call, outcome, turn, started, ran)
             if listener is not None:
                 await listener(ToolResultEvent(turn=turn, call=call, outcome=outcome))
             if call.name == FINAL_RESULT_TOOL and outcome.ok:
@@ -423,9 +587,12 @@ class Conversation(Generic[DepsT, OutputT]):
         outcome: ToolOutcome,
         turn: int,
         started_at: float,
+        ran: ToolCall | None = None,
         *,
         strict: bool = True,
     ) -> None:
+        """Append the result the model sees (answering ``call``) and record the step with the
+        call as it ran (``ran``: its arguments edited by a decision or a hook, if they were)."""
         self.usage.tool_calls += 1 if call.name else 0
         self.messages.append(
             ToolMessage(
@@ -440,7 +607,7 @@ class Conversation(Generic[DepsT, OutputT]):
             index=self._next_step(),
             turn=turn,
             step_type="tool",
-            call=call if call.name or call.parse_error else None,
+            call=(ran or call) if call.name or call.parse_error else None,
             status=outcome.status.value,
             error=outcome.error,
             error_type=outcome.error_type,
@@ -456,25 +623,3 @@ class Conversation(Generic[DepsT, OutputT]):
 
 async def _ignore(event: RunEvent) -> None:
     return None
-
-
-def _delta_forwarder(emit: EventHandler, turn: int) -> Callable[[ModelDelta], Awaitable[None]]:
-    async def forward(delta: ModelDelta) -> None:
-        if delta.kind == StreamDeltaKind.REASONING:
-            await emit(ReasoningDelta(turn=turn, text=delta.text))
-        elif delta.kind == StreamDeltaKind.CONTENT:
-            await emit(TextDelta(turn=turn, text=delta.text))
-        elif delta.kind == StreamDeltaKind.TOOL_CALL_START:
-            await emit(ToolCallStarted(turn=turn, index=delta.index or 0, name=delta.name or ""))
-        elif delta.kind == StreamDeltaKind.RETRY and delta.attempt is not None:
-            attempt = delta.attempt
-            await emit(
-                ModelRetryEvent(
-                    turn=turn,
-                    attempt=attempt,
-                    discard_partial=attempt.partial,
-                    will_retry=attempt.backoff_s is not None,
-                )
-            )
-
-    return forward

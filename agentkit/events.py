@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from agentkit.messages import ToolCall
+from agentkit.models.base import ModelDelta, StreamDeltaKind
 from agentkit.tool import ToolOutcome
 from agentkit.trajectory.records import Attempt, Usage
 
@@ -95,3 +97,29 @@ RunEvent = (
     | TurnEnd
     | FinalEvent
 )
+
+
+def delta_forwarder(
+    emit: Callable[[RunEvent], Awaitable[None]], turn: int
+) -> Callable[[ModelDelta], Awaitable[None]]:
+    """Turn a model session's stream deltas into run events of ``turn``."""
+
+    async def forward(delta: ModelDelta) -> None:
+        if delta.kind == StreamDeltaKind.REASONING:
+            await emit(ReasoningDelta(turn=turn, text=delta.text))
+        elif delta.kind == StreamDeltaKind.CONTENT:
+            await emit(TextDelta(turn=turn, text=delta.text))
+        elif delta.kind == StreamDeltaKind.TOOL_CALL_START:
+            await emit(ToolCallStarted(turn=turn, index=delta.index or 0, name=delta.name or ""))
+        elif delta.kind == StreamDeltaKind.RETRY and delta.attempt is not None:
+            attempt = delta.attempt
+            await emit(
+                ModelRetryEvent(
+                    turn=turn,
+                    attempt=attempt,
+                    discard_partial=attempt.partial,
+                    will_retry=attempt.backoff_s is not None,
+                )
+            )
+
+    return forward

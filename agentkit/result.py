@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from agentkit.messages import Message
 from agentkit.trajectory.records import EpisodeStatus, FailureAttribution, Trajectory, Usage
+
+if TYPE_CHECKING:
+    from agentkit.run_state import RunState
 
 OutputT = TypeVar("OutputT")
 
@@ -38,6 +41,10 @@ class RunResult(Generic[OutputT]):
 
     ``status`` is ``completed`` when the model gave a final answer (validated when the agent has
     an ``output_type``); anything else is a partial result with the reason in ``status``/``error``.
+    ``awaiting_approval``: the run paused before calls that need approval; ``state`` is what
+    ``Agent.resume(state, decisions)`` takes (JSON with ``state.model_dump_json()``).
+    ``usage.cost`` is set when the agent has a price for its model. After a resume,
+    ``trajectory`` holds the records written since the resume (the store has the episode).
     """
 
     status: EpisodeStatus
@@ -49,6 +56,11 @@ class RunResult(Generic[OutputT]):
     turns: int
     error: str | None = None
     new_messages: list[Message] = field(default_factory=list)
+    state: RunState | None = None
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return self.status is EpisodeStatus.AWAITING_APPROVAL
 
     @property
     def ok(self) -> bool:

@@ -116,7 +116,11 @@ def complete_pairs(path: str | Path, *, retry_infra: bool = True) -> set[tuple[s
         start, end = traj.start, traj.end
         if start.task_id is None or start.sample_index is None or end is None:
             continue
-        if end.status in (EpisodeStatus.CANCELLED, EpisodeStatus.RUNNING):
+        if end.status in (
+            EpisodeStatus.CANCELLED,
+            EpisodeStatus.RUNNING,
+            EpisodeStatus.AWAITING_APPROVAL,
+        ):
             continue
         if retry_infra and end.failure is FailureAttribution.INFRASTRUCTURE:
             continue

@@ -49,6 +49,7 @@ class ToolStatus(StrEnum):
     UNKNOWN_TOOL = "unknown_tool"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
+    DENIED = "denied"  # a person or a ``before_tool_call`` hook refused the call
 
 
 class ToolOutcome(BaseModel):
@@ -73,6 +74,9 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_OUTPUT_CHARS = 16_000
 
 Handler = Callable[[dict[str, Any], RunContext[Any]], Awaitable[Any]]
+# ``True``: every call needs a person's approval; a predicate: the calls whose arguments it
+# accepts do (it sees the arguments as the model wrote them, before validation).
+ApprovalRule = bool | Callable[[dict[str, Any]], bool]
 
 
 def render_output(value: Any) -> str:
@@ -124,7 +128,10 @@ class Tool:
         timeout: float | None = DEFAULT_TIMEOUT_S,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
         strict: bool = False,
+        requires_approval: ApprovalRule = False,
     ) -> None:
+        if not (isinstance(requires_approval, bool) or callable(requires_approval)):
+            raise TypeError("requires_approval must be a bool or a predicate over the arguments")
         if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", name):
             raise ValueError(f"tool name {name!r} must be 1-64 letters, digits, '_', '.', '-'")
         self.name = name
@@ -135,6 +142,21 @@ class Tool:
         self.timeout = timeout
         self.max_output_chars = max_output_chars
         self.strict = strict
+        self.requires_approval = requires_approval
+
+    def needs_approval(self, arguments: Mapping[str, Any]) -> str | None:
+        """Why a call with ``arguments`` must wait for approval, or ``None`` if it need not.
+        A predicate that raises counts as "needs approval" (fail closed)."""
+        rule = self.requires_approval
+        if rule is True:
+            return "the tool always requires approval"
+        if rule is False:
+            return None
+        try:
+            needed = bool(rule(dict(arguments)))
+        except Exception as exc:
+            return f"the approval rule raised {describe_exception(exc)}"
+        return "the approval rule matched these arguments" if needed else None
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
@@ -323,6 +345,7 @@ def tool_from_function(
     description: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT_S,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+    requires_approval: ApprovalRule = False,
 ) -> Tool:
     """Build a :class:`Tool` from a typed function (sync or async)."""
     signature = inspect.signature(fn)
@@ -360,6 +383,7 @@ def tool_from_function(
         validator=validator,
         timeout=timeout,
         max_output_chars=max_output_chars,
+        requires_approval=requires_approval,
     )
 
 
@@ -374,6 +398,7 @@ def tool(
     description: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT_S,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+    requires_approval: ApprovalRule = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -385,8 +410,10 @@ def tool(
     description: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT_S,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+    requires_approval: ApprovalRule = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
-    """Decorator: ``@tool`` or ``@tool(name=..., timeout=..., max_output_chars=...)``."""
+    """Decorator: ``@tool`` or ``@tool(name=..., timeout=..., max_output_chars=...,
+    requires_approval=True | predicate)``."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
         return tool_from_function(
@@ -395,6 +422,7 @@ def tool(
             description=description,
             timeout=timeout,
             max_output_chars=max_output_chars,
+            requires_approval=requires_approval,
         )
 
     return wrap(fn) if fn is not None else wrap

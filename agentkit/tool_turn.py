@@ -16,6 +16,7 @@ import anyio
 
 from agentkit.dialects.repair import GLM45, JSON, repair_hint
 from agentkit.events import RunEvent, ToolCallEvent
+from agentkit.hooks import CallGate, gated_call
 from agentkit.messages import ToolCall
 from agentkit.tool import RunContext, Tool, ToolOutcome, ToolStatus, describe_exception
 
@@ -83,10 +84,15 @@ def crashed(tool: Tool, exc: Exception) -> ToolOutcome:
 
 class TurnCalls:
     """The calls of one turn with their outcomes and start times, filled in as they finish (so
-    a cancelled turn still knows which calls had finished)."""
+    a cancelled turn still knows which calls had finished). ``ran[i]`` is call ``i`` as it
+    was run (its arguments edited by an approval decision or a hook, if they were)."""
 
-    def __init__(self, calls: Sequence[ToolCall], dialect: str) -> None:
+    def __init__(
+        self, calls: Sequence[ToolCall], dialect: str, gate: CallGate | None = None
+    ) -> None:
         self.calls = list(calls)
+        self.ran = list(calls)
+        self.gate = gate or CallGate()
         self.outcomes: list[ToolOutcome | None] = [None] * len(self.calls)
         self.started_at = [0.0] * len(self.calls)
         for i, call in enumerate(self.calls):
@@ -145,7 +151,9 @@ class TurnCalls:
             self.outcomes[i] = unknown_tool(call.name, list(tools))
             return
         try:
-            self.outcomes[i] = await target.call(call.arguments, make_context(call))
+            self.ran[i], self.outcomes[i] = await gated_call(
+                target, call, make_context(call), self.gate
+            )
         except anyio.get_cancelled_exc_class():
             raise
         except Exception as exc:  # Tool.call guards itself; a subclass may not

@@ -88,6 +88,20 @@ class TokenSession:
         self.last_stop: str | None = None
         self.thinking: bool | None = None
 
+    # --- pause and resume (agentkit.run_state) --------------------------------------------------
+
+    def export_state(self) -> dict[str, Any]:
+        """The context this session holds, for a paused run to continue it in another process:
+        the token ids, how many messages they cover and the stop token that ended them."""
+        return {"ids": list(self.ids), "consumed": self.consumed, "last_stop": self.last_stop}
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`export_state`: the next call appends to exactly these ids."""
+        self.ids = [int(i) for i in state["ids"]]
+        self.consumed = int(state["consumed"])
+        stop = state.get("last_stop")
+        self.last_stop = str(stop) if stop is not None else None
+
     # --- building the context ------------------------------------------------------------------
 
     def _encode(self, text: str, source: TokenSource) -> TokenSegment:

@@ -81,6 +81,8 @@ def exclusion_reason(traj: Trajectory) -> str | None:
         return "infrastructure failure"
     if end.status is EpisodeStatus.CANCELLED:
         return "cancelled"
+    if end.status is EpisodeStatus.AWAITING_APPROVAL:
+        return "awaiting approval"
     if end.status is EpisodeStatus.MODEL_ERROR and end.failure is not FailureAttribution.POLICY:
         return "model error"
     return None
