@@ -173,10 +173,10 @@ class _Llama:
         angles = np.outer(np.arange(self.ctx, dtype=np.float64), inv_freq)
         self.cos = np.cos(angles).astype(np.float32)
         self.sin = np.sin(angles).astype(np.float32)
-        shape = (c.n_layers, c.n_kv_heads, self.ctx, hd)
-        # np.zeros maps zero pages lazily: only the positions written take memory
-        self.k_cache = np.zeros(shape, dtype=np.float32)
-        self.v_cache = np.zeros(shape, dtype=np.float32)
+        # grown as the context does (numpy asks for huge pages on large arrays, so a cache
+        # allocated for the whole context would be resident from its first token)
+        self.k_cache = np.zeros((c.n_layers, c.n_kv_heads, 0, hd), dtype=np.float32)
+        self.v_cache = np.zeros_like(self.k_cache)
         self.cached: list[int] = []  # the token ids whose keys/values are in the cache
         self.out_proj = model.output if model.output is not None else model.embedding
 
@@ -197,6 +197,7 @@ class _Llama:
         if start + count > self.ctx:
             raise ValueError(f"context of {start + count} tokens exceeds {self.ctx}")
         end = start + count
+        self._reserve(end)
         x = self.m.embedding.take_rows(np.asarray(ids, dtype=np.int64))
         causal = np.arange(end)[None, :] <= (np.arange(start, end)[:, None])
         group = c.n_heads // c.n_kv_heads
@@ -205,6 +206,17 @@ class _Llama:
             x = self._layer(li, layer, x, slice(start, end), mask)
         self.cached.extend(int(i) for i in ids)
         return _rms_norm(x[-1:], self.m.output_norm, c.norm_eps)
+
+    def _reserve(self, positions: int) -> None:
+        held = self.k_cache.shape[2]
+        if positions <= held:
+            return
+        size = min(self.ctx, max(positions, 2 * held, 256))
+        for name in ("k_cache", "v_cache"):
+            old = getattr(self, name)
+            new = np.zeros((*old.shape[:2], size, old.shape[3]), dtype=np.float32)
+            new[:, :, :held] = old
+            setattr(self, name, new)
 
     def _layer(self, li: int, layer: Layer, x: F32, positions: slice, mask: F32) -> F32:
         c = self.m.config
@@ -237,14 +249,13 @@ class _Llama:
         return out
 
     def logits(self, hidden: F32, allowed: Ids | None = None) -> F32:
-        """Scores for every token, or for ``allowed`` ids only (in their order)."""
-        scores: F32 = (
-            self.out_proj.matmul(hidden)
-            if allowed is None
-            else self.out_proj.matmul_rows(hidden, allowed)
-        )
-        row: F32 = scores[0]
-        return row
+        """Scores for every token, or for ``allowed`` ids only (in their order): a few rows of
+        the output projection are cheaper than all of them; many are cheaper in one pass."""
+        if allowed is not None and 4 * len(allowed) < self.out_proj.shape[0]:
+            few: F32 = self.out_proj.matmul_rows(hidden, allowed)[0]
+            return few
+        scores: F32 = self.out_proj.matmul(hidden)[0]
+        return scores if allowed is None else scores[allowed]
 
     def reuse_prefix(self, ids: Sequence[int]) -> int:
         """Keep the cached tokens shared with ``ids`` (at least one token is left to feed)."""

@@ -77,7 +77,7 @@ class ArithmeticText:
                 for t in vocab.digit_ids
                 if _simulate(self.state, b"." + vocab.token_bytes[t])
             ]
-            return Step(allowed=np.asarray(digits + self._endings(vocab), dtype=np.int64))
+            return self._allowed(vocab, digits)
         body = vocab.cached_ids("arithmetic", lambda r: set(r) <= _CHARS)
         allowed = [int(t) for t in body if _simulate(self.state, vocab.token_bytes[t])]
         if self.state.complete:
@@ -85,24 +85,32 @@ class ArithmeticText:
         allowed.extend(self._endings(vocab))
         if not allowed:
             raise ValueError(f"no token continues the expression from {self.state!r}")
-        return Step(allowed=np.asarray(allowed, dtype=np.int64))
+        return self._allowed(vocab, allowed)
 
     def _endings(self, vocab: Vocabulary) -> list[int]:
-        plain = vocab.cached_ids("prose_end", lambda r: r[:1] not in _single(_CHARS))
-        mixed = vocab.cached_ids(
-            "prose_end_mixed", lambda r: bool(_split(r)[0].rstrip(b" ")) and bool(_split(r)[1])
-        )
-        out = [int(t) for t in plain] if self.state.complete else []
+        """Tokens that end the expression here (see the class docstring)."""
+        out: list[int] = []
         if self.state.complete and not self.period:
             out.append(vocab.bytes_to_id[b"."])
-        if self.period:
-            return out
-        for token in mixed:
-            head = _split(vocab.token_bytes[token])[0].rstrip(b" ")
-            after = _simulate(self.state, head)
-            if after is not None and after.complete:
-                out.append(int(token))
+        if not self.period:
+            mixed = vocab.cached_ids(
+                "prose_end_mixed", lambda r: bool(_split(r)[0].strip()) and not set(r) <= _CHARS
+            )
+            for token in mixed:
+                head = _split(vocab.token_bytes[token])[0].rstrip(b" ")
+                after = _simulate(self.state, head) if head else None
+                if after is not None and after.complete:
+                    out.append(int(token))
         return out
+
+    def _allowed(self, vocab: Vocabulary, ids: list[int]) -> Step:
+        """``ids``, plus every token that is not expression text once the text is complete."""
+        if not self.state.complete:
+            return Step(allowed=np.asarray(ids, dtype=np.int64))
+        plain = vocab.cached_ids(
+            "prose_end", lambda r: not _split(r)[0].strip() and not set(r) <= _CHARS
+        )
+        return Step(allowed=np.concatenate([np.asarray(ids, dtype=np.int64), plain]))
 
     def accept(self, vocab: Vocabulary, token_id: int) -> bool:
         raw = vocab.token_bytes[token_id]
@@ -124,10 +132,6 @@ class ArithmeticText:
             raise ValueError(f"token {raw!r} is outside the expression grammar")
         self.state, self.text = after, self.text + raw
         return True
-
-
-def _single(chars: frozenset[int]) -> tuple[bytes, ...]:
-    return tuple(bytes([c]) for c in chars)
 
 
 @dataclass
