@@ -233,10 +233,13 @@ async def test_search_tool_turns_provider_errors_into_observations(
     assert listed.output.splitlines()[0] == "1. [https://example.org/0] Result 0"
 
 
+LOCAL = DomainPolicy(allow_private=("127.0.0.1",))  # the fake web server on loopback
+
+
 @pytest.mark.anyio
 async def test_reader_extracts_the_main_text(fake: tuple[str, Fake]) -> None:
     base, _ = fake
-    page = await PageReader().read(base + "/page/article")
+    page = await PageReader(policy=LOCAL).read(base + "/page/article")
     assert page.title == "Otters at play"
     assert "use stones to crack open shellfish" in page.text
     assert "trackVisitor" not in page.text
@@ -247,7 +250,7 @@ async def test_reader_extracts_the_main_text(fake: tuple[str, Fake]) -> None:
 @pytest.mark.anyio
 async def test_reader_caps_bytes_and_windows_text(fake: tuple[str, Fake]) -> None:
     base, _ = fake
-    reader = PageReader(max_bytes=50_000, max_chars=1_000)
+    reader = PageReader(policy=LOCAL, max_bytes=50_000, max_chars=1_000)
     big = await reader.read(base + "/page/big")
     assert big.cut_at_bytes
     assert big.bytes_read == 50_000
@@ -273,15 +276,38 @@ async def test_reader_failures_are_clear_errors(
     fake: tuple[str, Fake], path: str, message: str
 ) -> None:
     base, _ = fake
-    reader = PageReader(policy=DomainPolicy(deny=("denied.example",)))
+    reader = PageReader(policy=DomainPolicy(deny=("denied.example",), allow_private=("127.0.0.1",)))
     with pytest.raises(ReadError, match=message):
         await reader.read(base + path)
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "2130706433", "0x7f000001", "[::1]"])
+async def test_reader_refuses_loopback_unless_the_policy_names_it(
+    fake: tuple[str, Fake], host: str
+) -> None:
+    base, _ = fake
+    port = base.rsplit(":", 1)[1]
+    with pytest.raises(ReadError, match="loopback address, not allowed"):
+        await PageReader().read(f"http://{host}:{port}/page/article")
+
+
+@pytest.mark.anyio
+async def test_reader_reaches_only_the_named_address(fake: tuple[str, Fake]) -> None:
+    base, _ = fake
+    port = base.rsplit(":", 1)[1]
+    only_public_elsewhere = DomainPolicy(allow_private=(f"127.0.0.1:{port}",))
+    page = await PageReader(policy=only_public_elsewhere).read(base + "/page/article")
+    assert page.title == "Otters at play"
+    with pytest.raises(ReadError, match="loopback address, not allowed"):  # localhost is also ::1
+        await PageReader(policy=only_public_elsewhere).read(f"http://localhost:{port}/page/article")
+
+
+@pytest.mark.anyio
 async def test_read_url_tool(fake: tuple[str, Fake]) -> None:
     base, _ = fake
-    read_url = {t.name: t for t in search_tools(SearxngSearch(base + "/searxng"))}["read_url"]
+    tools = search_tools(SearxngSearch(base + "/searxng"), reader=PageReader(policy=LOCAL))
+    read_url = {t.name: t for t in tools}["read_url"]
     ok = await read_url.call({"url": base + "/page/article"}, RunContext(deps=None))
     assert ok.output.startswith(f"Otters at play | {base}/page/article")
     bad = await read_url.call({"url": "file:///etc/passwd"}, RunContext(deps=None))

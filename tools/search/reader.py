@@ -2,8 +2,15 @@
 
 The body is streamed and cut at ``max_bytes``; HTML goes through trafilatura (main content, no
 navigation or boilerplate) when it is installed, falling back to a plain tag stripper; text, JSON
-and Markdown pass through. Every redirect hop is checked against the domain policy. The text is
-windowed (``offset``, ``max_chars``) with truncation reported.
+and Markdown pass through. Every request, redirect hops included, is checked against the domain
+policy, and its host is resolved and judged by address as the browser's egress proxy does:
+loopback, link-local and private addresses are refused unless the policy names them
+(``DomainPolicy(allow_private=...)``). The text is windowed (``offset``, ``max_chars``) with
+truncation reported.
+
+Not contained: httpx resolves the host again when it connects, so a name whose DNS answer changes
+between the check and the connection (rebinding) is not caught here; the browser's proxy, which
+connects to the address it checked, is.
 """
 
 from __future__ import annotations
@@ -92,7 +99,8 @@ class PageReader:
 
     async def _fetch(self, url: str) -> tuple[bytes, str, str, bool]:
         async def check(request: httpx.Request) -> None:
-            reason = self.policy.check(str(request.url))
+            verdict = await self.policy.admit_url(str(request.url))
+            reason = verdict if isinstance(verdict, str) else verdict.reason
             if reason is not None:
                 raise ReadError(f"cannot read {request.url}: {reason}")
 
