@@ -222,6 +222,8 @@ class Conversation(Generic[DepsT, OutputT]):
         error: str | None = None,
         failure: FailureAttribution | None = None,
         termination_reason: str = "",
+        turn_rewards: dict[int, float] | None = None,
+        tool_rewards: dict[str, float] | None = None,
     ) -> EpisodeEnd:
         """Close the episode in the record (idempotent: a second call returns the first end).
 
@@ -240,6 +242,8 @@ class Conversation(Generic[DepsT, OutputT]):
             output=jsonable(output),
             reward=reward,
             reward_components=reward_components or {},
+            turn_rewards=turn_rewards or {},
+            tool_rewards=tool_rewards or {},
             usage=self.priced_usage(),
             elapsed_s=time.perf_counter() - self._t0,
             messages=to_openai(self.messages),

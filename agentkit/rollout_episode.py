@@ -18,10 +18,13 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.agent import Agent
-from agentkit.result import RunResult, failure_attribution
+from agentkit.result import failure_attribution
+from agentkit.rollout_rewards import Reward, RewardFn, score_episode
 from agentkit.tool import describe_exception
 from agentkit.trajectory.records import EpisodeStatus, FailureAttribution
 from agentkit.trajectory.store import JsonlStore, read_store
+
+__all__ = ["Reward", "RewardFn"]  # re-exported: they live in agentkit.rollout_rewards
 
 
 class RolloutTask(BaseModel):
@@ -36,17 +39,7 @@ class RolloutTask(BaseModel):
     deps: Any = Field(default=None, exclude=True)
 
 
-class Reward(BaseModel):
-    """A reward with its components (a reward function may also return a plain float)."""
-
-    value: float
-    components: dict[str, Any] = Field(default_factory=dict)
-
-
 AgentFactory = Callable[[RolloutTask], "Agent[Any, Any] | Awaitable[Agent[Any, Any]]"]
-RewardFn = Callable[
-    [RolloutTask, RunResult[Any]], "float | Reward | Awaitable[float | Reward | None] | None"
-]
 
 
 class EpisodeFailure(BaseModel):
@@ -166,9 +159,7 @@ async def run_episode(
     reward: Reward | None = None
     try:
         if reward_fn is not None:
-            raw = await maybe_await(reward_fn(task, result))
-            if raw is not None:
-                reward = raw if isinstance(raw, Reward) else Reward(value=float(raw))
+            reward = await score_episode(reward_fn, task, result)
     except Exception as exc:
         # the verifier broke, not the policy: keep the episode out of training
         await conv.finish(
@@ -187,6 +178,8 @@ async def run_episode(
         termination_reason=result.status.value,
         reward=reward.value if reward else None,
         reward_components=reward.components if reward else None,
+        turn_rewards=reward.turn_rewards if reward else None,
+        tool_rewards=reward.tool_rewards if reward else None,
     )
     failed = end.failure is FailureAttribution.INFRASTRUCTURE
     return conv.episode_id, (result.error or result.status.value) if failed else None

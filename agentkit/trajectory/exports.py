@@ -31,6 +31,12 @@ from agentkit.trajectory.records import (
     ModelCallRecord,
     Trajectory,
 )
+from agentkit.trajectory.replay import (
+    replay_gaps,
+    routed_experts_or_none,
+    sampling_mask_or_none,
+    turn_and_tool_scores,
+)
 from agentkit.trajectory.rows import NotTokenExact, RowInvariantError, TrainingRow, build_rows
 
 ExportFormat = Literal["slime", "verl", "sft", "hf"]
@@ -267,7 +273,7 @@ def slime_samples(
                     "rollout_log_probs": (
                         list(row.rollout_logprobs) if row.rollout_logprobs is not None else None
                     ),
-                    "rollout_routed_experts": None,
+                    "rollout_routed_experts": routed_experts_or_none(row, calls),
                     "remove_sample": False,
                     "teacher_log_probs": None,
                     "status": status,
@@ -283,6 +289,10 @@ def slime_samples(
                         "flags": list(row.flags),
                         "group_incomplete": episode.group_incomplete,
                         "spans": [s.model_dump(mode="json") for s in row.spans],
+                        "turn_rewards": dict(end.turn_rewards),
+                        "tool_rewards": dict(end.tool_rewards),
+                        "sampling_mask": sampling_mask_or_none(row, calls),
+                        "replay_gaps": replay_gaps(row, calls),
                     },
                     "generate_function_path": None,
                     "train_metadata": None,
@@ -347,6 +357,7 @@ def verl_rows(episodes: Sequence[EpisodeRows]) -> list[dict[str, Any]]:
                         "weight_versions": row.weight_versions,
                         "flags": list(row.flags),
                         "group_incomplete": episode.group_incomplete,
+                        **turn_and_tool_scores(traj),
                     },
                 }
             )

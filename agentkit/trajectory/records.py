@@ -255,6 +255,10 @@ class EpisodeEnd(BaseModel):
     output: Any = None
     reward: float | None = None
     reward_components: dict[str, Any] = Field(default_factory=dict)
+    # Per-turn rewards (keyed by the model call's ``turn``) and per-tool-call rewards (keyed by
+    # the call id), when the reward function gives them (verl ``turn_scores`` / ``tool_rewards``).
+    turn_rewards: dict[int, float] = Field(default_factory=dict)
+    tool_rewards: dict[str, float] = Field(default_factory=dict)
     usage: Usage = Field(default_factory=Usage)
     ended_at: float = Field(default_factory=time.time)
     elapsed_s: float = 0.0
