@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import numpy as np
-import numpy.typing as npt
+try:
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("reading GGUF weights needs numpy: pip install 'agentkit[embedded]'") from exc
 
 MAGIC = b"GGUF"
 

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("constrained decoding needs numpy: pip install 'agentkit[embedded]'") from exc
 
 from .grammar import Step, Vocabulary
 

@@ -23,7 +23,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("constrained decoding needs numpy: pip install 'agentkit[embedded]'") from exc
 
 from .grammar import (
     CALL_PREFIX,
