@@ -157,10 +157,9 @@ async def test_agent_loop_with_a_real_tool_call(model: EmbeddedModel) -> None:
         {"role": "tool", "tool_call_id": "c1", "content": get_weather(**call.arguments)}
     )
     plan = plan_turn(messages, [WEATHER, ADD])
-    assert plan.constraint is None
-    answer = await model.generate(plan.prompt, max_new_tokens=60)
+    answer = await model.generate(plan.prompt, max_new_tokens=60, constraint=plan.constraint)
     assert calls == [{"city": "Paris"}]
-    assert answer.finish_reason == "stop"
+    assert answer.finish_reason == "constraint"  # the end of its first line
     assert "24" in answer.text
     assert "<tool" not in answer.text
 
@@ -173,3 +172,40 @@ async def test_cancelled_generation_frees_the_model(model: EmbeddedModel) -> Non
     assert scope.cancelled_caught
     after = await model.generate(prompt, max_new_tokens=2)  # the lock was released
     assert len(after.token_ids) == 2
+
+
+def test_quantised_weights_decode_like_float32_weights(model: EmbeddedModel) -> None:
+    """The block kernels against every matrix dequantised to float32 up front (the old path):
+    the same greedy text, and logits equal up to float rounding (sums run in another order)."""
+    dense = EmbeddedModel(context_length=1024, quantised=False)
+    prompts = [
+        hermes.render([{"role": "user", "content": "What is the capital of France?"}]),
+        hermes.render([{"role": "user", "content": "Write a haiku about rain."}]),
+        hermes.render([WEATHER_TURN], [WEATHER, ADD]),
+    ]
+    for prompt in prompts:
+        ours = model.generate_sync(prompt, max_new_tokens=24)
+        reference = dense.generate_sync(prompt, max_new_tokens=24)
+        assert ours.text == reference.text
+        ids = model.encode(prompt)
+        model._net.reuse_prefix([-1, -1])
+        dense._net.reuse_prefix([-1, -1])
+        for net_a, net_b in [(model._net, dense._net)]:
+            a = net_a.logits(net_a.forward(ids))  # prefill: rebuilt float32 weights
+            b = net_b.logits(net_b.forward(ids))
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-3 * float(np.abs(b).max()))
+            step_a = net_a.logits(net_a.forward([int(np.argmax(a))]))  # decode: block kernels
+            step_b = net_b.logits(net_b.forward([int(np.argmax(b))]))
+            np.testing.assert_allclose(
+                step_a, step_b, rtol=0, atol=1e-3 * float(np.abs(step_b).max())
+            )
+            few = np.asarray([5, 17, 1000, 40000], dtype=np.int64)
+            np.testing.assert_allclose(
+                net_a.logits(net_a.forward([7]), few)[...],
+                net_b.logits(net_b.forward([7]))[few],
+                rtol=0,
+                atol=1e-3 * float(np.abs(step_b).max()),
+            )
+
+
+WEATHER_TURN = {"role": "user", "content": "What's the weather in Paris?"}

@@ -39,6 +39,7 @@ class ExpressionState:
     # "start" / "open" / "operator": an operand is due; "number" / "close": an operand just ended
     last: str = "start"
     digits: int = 0  # digits of the current number
+    leading_zero: bool = False  # the current number starts with 0
     dot: bool = False  # the current number has a decimal point
     dangling_dot: bool = False  # ... and ends with it
     unary: bool = False  # a unary minus waits for its number
@@ -54,14 +55,22 @@ class ExpressionState:
             if self.space or self.last == "start" or self.unary or self.dangling_dot:
                 return None
             return replace(self, space=True)
-        if self.wrapped:
-            state = replace(self, wrapped=False)  # anything after the group unwraps it
-        else:
-            state = self
+        # anything after the first group unwraps it
+        state = replace(self, wrapped=False) if self.wrapped else self
         if chr(char).isdigit():
             if operand_due:
-                return replace(state, last="number", digits=1, dot=False, unary=False, space=False)
+                return replace(
+                    state,
+                    last="number",
+                    digits=1,
+                    dot=False,
+                    unary=False,
+                    space=False,
+                    leading_zero=char == ord("0"),
+                )
             if self.last == "number" and not self.space and self.digits < MAX_NUMBER_DIGITS:
+                if self.leading_zero and not self.dot:
+                    return None  # no leading zeros ("012" is not a number in Python or JSON)
                 return replace(state, digits=self.digits + 1, dangling_dot=False)
             return None
         if char == ord("."):
@@ -110,6 +119,20 @@ class ExpressionState:
         )
 
 
+def finishing_token(vocab: Vocabulary, state: ExpressionState) -> int | None:
+    """The one token that brings ``state`` closest to complete (None when it is complete):
+    used once an expression has run past its token budget, so decoding always ends."""
+    if state.complete:
+        return None
+    if state.dangling_dot or state.unary or state.last in ("start", "open", "operator"):
+        return vocab.bytes_to_id[b"1"]
+    if state.space:
+        return vocab.bytes_to_id[b"1"] if state.last == "operator" else vocab.bytes_to_id[b"+"]
+    if state.depth > 0:
+        return vocab.bytes_to_id[b")"]
+    return vocab.bytes_to_id[b"+"]  # no operator yet, or wholly wrapped: add "+ 1"
+
+
 def _simulate(state: ExpressionState, raw: bytes) -> ExpressionState | None:
     current: ExpressionState | None = state
     for char in raw:
@@ -156,9 +179,12 @@ class ArithmeticString:
         if not self._opened:
             return self._opening(vocab)
         quote = vocab.bytes_to_id[b'"']
-        if self._count >= self.max_tokens and self.state.complete:
-            self._closed = True
-            return Step(forced=(quote,))
+        if self._count >= self.max_tokens:
+            finish = finishing_token(vocab, self.state)
+            if finish is None:
+                self._closed = True
+                return Step(forced=(quote,))
+            return Step(allowed=np.asarray([finish], dtype=np.int64))
         body = vocab.cached_ids("arithmetic", _body)
         closing = vocab.cached_ids(
             "arithmetic_close", lambda raw: raw.endswith(b'"') and _body(raw[:-1])

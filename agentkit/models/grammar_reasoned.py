@@ -40,7 +40,7 @@ from .grammar import (
     _Segment,
     _value_segments,
 )
-from .grammar_arithmetic import _CHARS, FORMAT, ExpressionState, _simulate
+from .grammar_arithmetic import _CHARS, FORMAT, ExpressionState, _simulate, finishing_token
 
 
 def _split(raw: bytes) -> tuple[bytes, bytes]:
@@ -58,10 +58,12 @@ class ArithmeticText:
     token's leading expression characters, like ``)`` of ``),``, still count). A ``.`` after a
     complete expression is the sentence's full stop unless the model follows it with a digit."""
 
+    max_tokens: int = 48
     state: ExpressionState = field(default_factory=ExpressionState)
     text: bytes = b""
     tail: bytes = b""  # expression characters of the ending token, emitted with what follows
     period: bool = False  # the sentence already ended with "."
+    _count: int = 0
     _started: bool = False
     _done: bool = False
 
@@ -81,6 +83,11 @@ class ArithmeticText:
                 if _simulate(self.state, b"." + vocab.token_bytes[t])
             ]
             return self._allowed(vocab, digits)
+        if self._count >= self.max_tokens:  # past the budget: finish the expression, then end
+            finish = finishing_token(vocab, self.state)
+            if finish is not None:
+                return Step(allowed=np.asarray([finish], dtype=np.int64))
+            return self._allowed(vocab, self._endings(vocab))
         body = vocab.cached_ids("arithmetic", lambda r: set(r) <= _CHARS)
         allowed = [int(t) for t in body if _simulate(self.state, vocab.token_bytes[t])]
         if self.state.complete:
@@ -134,6 +141,7 @@ class ArithmeticText:
         if after is None:
             raise ValueError(f"token {raw!r} is outside the expression grammar")
         self.state, self.text = after, self.text + raw
+        self._count += 1
         return True
 
 
