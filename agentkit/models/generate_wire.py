@@ -11,7 +11,7 @@ transport retries; a cut stream never passes for a finished turn.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agentkit.dialects import glm45
@@ -50,9 +50,10 @@ def generate_stream_consumer(
     *,
     thinking: bool,
     logprobs: bool,
+    check: Callable[[dict[str, Any]], None] | None = None,
 ) -> StreamConsumer[dict[str, Any]]:
     """Read one streamed ``/generate`` attempt (cumulative ``text``), forwarding parsed deltas;
-    returns the last chunk, validated as a complete reply."""
+    returns the last chunk, validated as a complete reply (and by ``check``, which raises)."""
 
     async def consume(events: Events) -> dict[str, Any]:
         parser = glm45.StreamParser(tools or None, thinking=thinking)
@@ -69,6 +70,8 @@ def generate_stream_consumer(
         if last is None:
             raise ProtocolError("the /generate stream had no chunks")
         reply = validate_generate_reply(last, logprobs=logprobs)
+        if check is not None:
+            check(reply)
         for delta in parser.close():
             await forward_glm_delta(delta, on_delta)
         return reply

@@ -28,6 +28,13 @@ from agentkit.models.base import (
 from agentkit.models.client_markup import calls_from_parsed
 from agentkit.models.failures import failed_call_record
 from agentkit.models.generate_wire import generate_stream_consumer, validate_generate_reply
+from agentkit.models.replay_wire import (
+    ENGINE_META_EXCLUDED,
+    ReplayRequest,
+    check_replay,
+    routed_experts,
+    sampling_mask,
+)
 from agentkit.models.transport import RetryPolicy, Transport
 from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
 from agentkit.tokenizer import Tokenizer, load_tokenizer
@@ -37,7 +44,13 @@ from agentkit.trajectory.records import Attempt, ModelCallRecord, TokenSegment, 
 class SGLangTokens:
     """A token-mode backend: GLM-4.5 template + tokenizer here, ``/generate`` on the server.
     ``base_url``: one server or a list; a trailing ``/v1`` is dropped, an invalid URL raises
-    ``ValueError`` here."""
+    ``ValueError`` here.
+
+    ``routed_experts``: ask for the MoE routing of every position (slime's rollout routing
+    replay; the server needs ``--enable-return-routed-experts``, ``agentkit serve
+    --routed-experts``); ``moe_layout`` = ``(layers, top_k)`` shapes it per layer.
+    ``sampling_mask``: ask for the token ids top-p/top-k kept at each generated token. Both are
+    recorded per call (:mod:`agentkit.models.replay_wire`)."""
 
     mode = "tokens"
 
@@ -52,6 +65,9 @@ class SGLangTokens:
         transport: Transport | None = None,
         return_logprob: bool = True,
         max_concurrency_per_server: int | None = None,
+        routed_experts: bool = False,
+        moe_layout: tuple[int, int] | None = None,
+        sampling_mask: bool = False,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ValueError("model must be a non-empty string (the served model name)")
@@ -63,6 +79,9 @@ class SGLangTokens:
         self.settings = settings or ModelSettings()
         self.transport = transport or Transport(retry)
         self.return_logprob = return_logprob
+        self.routed_experts = routed_experts
+        self.moe_layout = moe_layout
+        self.sampling_mask = sampling_mask
         self.stop_token_ids = list(glm45.STOP_TOKEN_IDS)
         self._stop_by_id = dict(zip(glm45.STOP_TOKEN_IDS, glm45.STOP_TOKENS, strict=True))
 
@@ -163,6 +182,16 @@ class TokenSession:
 
     # --- the call ------------------------------------------------------------------------------
 
+    def _replay(self) -> ReplayRequest:
+        model = self.model
+        return ReplayRequest(
+            routed_experts=model.routed_experts,
+            # the previous call covered every position but its own last token
+            start=max(0, len(self.ids) - 1),
+            sampling_mask=model.sampling_mask,
+            layout=model.moe_layout,
+        )
+
     def _body(self, request: ModelRequest, input_ids: list[int], stream: bool) -> dict[str, Any]:
         settings = self.model.settings.merged(request.settings)
         sampling: dict[str, Any] = {
@@ -184,6 +213,7 @@ class TokenSession:
             "sampling_params": sampling,
             "return_logprob": self.model.return_logprob,
             "stream": stream,
+            **self._replay().fields(),
         }
 
     async def generate(
@@ -201,14 +231,24 @@ class TokenSession:
                 await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
 
         logprobs = self.model.return_logprob
+        want = self._replay()
+        check = partial(check_replay, want=want, input_len=len(input_ids))
         consume = (
             generate_stream_consumer(
-                on_delta, request.tools or None, thinking=request.thinking, logprobs=logprobs
+                on_delta,
+                request.tools or None,
+                thinking=request.thinking,
+                logprobs=logprobs,
+                check=check,
             )
             if on_delta is not None
             else None
         )
-        validate = partial(validate_generate_reply, logprobs=logprobs)
+
+        def validate(data: dict[str, Any]) -> dict[str, Any]:
+            reply = validate_generate_reply(data, logprobs=logprobs)
+            check(reply)
+            return reply
 
         async def on_server(server: str) -> dict[str, Any]:
             url = f"{server}/generate"
@@ -280,11 +320,13 @@ class TokenSession:
             cached_tokens=meta.get("cached_tokens"),
             spec_verify_ct=spec if isinstance(spec, int) and spec > 0 else None,
             accept_length=completion / spec if isinstance(spec, int) and spec > 0 else None,
-            engine_meta={
-                k: v
-                for k, v in meta.items()
-                if k not in ("output_token_logprobs", "input_token_logprobs")
-            },
+            engine_meta={k: v for k, v in meta.items() if k not in ENGINE_META_EXCLUDED},
+            routed_experts=(
+                routed_experts(meta, want, len(input_ids), len(output_ids))
+                if want.routed_experts
+                else None
+            ),
+            sampling_mask=sampling_mask(meta, len(output_ids)) if want.sampling_mask else None,
             reasoning=parsed.reasoning,
             content=parsed.content,
             tool_calls=calls,

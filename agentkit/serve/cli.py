@@ -69,6 +69,12 @@ def serve(
     reasoning_parser: Annotated[
         str, typer.Option(help="--reasoning-parser ('' for none)")
     ] = "glm45",
+    routed_experts: Annotated[
+        bool,
+        typer.Option(
+            help="--enable-return-routed-experts: MoE routing for slime's routing replay."
+        ),
+    ] = False,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 30000,
     extra: Annotated[
@@ -120,6 +126,7 @@ def serve(
             ),
             mem_fraction_static=mem_fraction,
             context_length=context_length,
+            routed_experts=routed_experts,
             tool_call_parser=tool_call_parser or None,
             reasoning_parser=reasoning_parser or None,
             host=host,

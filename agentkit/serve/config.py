@@ -88,6 +88,10 @@ class ServeConfig(BaseModel):
     speculative: SpeculativeConfig | None = SpeculativeConfig()
     mem_fraction_static: float | None = Field(default=0.7, gt=0.0, le=1.0)
     context_length: int | None = Field(default=None, ge=256)
+    #: ``--enable-return-routed-experts``: SGLang captures the MoE experts each token was routed
+    #: to, so token-mode requests can ask for them (``SGLangTokens(routed_experts=True)``) and
+    #: slime can replay the routing in training (rollout routing replay).
+    routed_experts: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=30000, ge=1, le=65535)
     extra_args: tuple[str, ...] = ()
@@ -197,6 +201,8 @@ class ServeConfig(BaseModel):
             cmd += ["--mem-fraction-static", f"{self.mem_fraction_static:g}"]
         if self.context_length is not None:
             cmd += ["--context-length", str(self.context_length)]
+        if self.routed_experts:
+            cmd += ["--enable-return-routed-experts"]
         if self.nodes > 1:
             assert self.dist_init_addr is not None
             cmd += ["--nnodes", str(self.nodes), "--node-rank", str(rank)]

@@ -19,6 +19,7 @@ from .engine import Generation
 from .faults import FAULT_KEY, Fault, FaultKind, malform_completion
 from .policy import PolicyRequest
 from .prompt_parsing import parse_prompt
+from .replay_meta import routed_experts_meta, sampling_mask_meta, sampling_mask_width
 from .sse import common_prefix_length, open_sse, send_done, send_event
 from .state import RequestRecord, ServerState, error_response, json_response
 
@@ -47,6 +48,9 @@ class GenerateRequest(BaseModel):
     return_logprob: bool = False
     logprob_start_len: int = -1
     return_text_in_logprobs: bool = False
+    return_routed_experts: bool = False
+    routed_experts_start_len: int = 0
+    return_sampling_mask: bool = False
 
 
 def _stop_strings(params: SamplingParams) -> list[str]:
@@ -105,8 +109,29 @@ def _meta(
         meta["output_token_logprobs"] = _logprob_items(
             state, gen.output_ids[:count], gen.logprobs[:count], req.return_text_in_logprobs
         )
+    if req.return_sampling_mask:
+        params = req.sampling_params.model_dump() if req.sampling_params else {}
+        meta.update(
+            sampling_mask_meta(
+                gen.output_ids[:count],
+                gen.logprobs[:count],
+                sampling_mask_width(params),
+                state.tokenizer.vocab_size,
+            )
+        )
     if finish is not None:
         meta.update(gen.spec_meta(state.engine.accept_length))
+        options = state.options
+        if req.return_routed_experts and options.enable_return_routed_experts:
+            meta.update(
+                routed_experts_meta(
+                    gen.prompt_ids + gen.output_ids,
+                    req.routed_experts_start_len,
+                    options.moe_layers,
+                    options.moe_top_k,
+                    options.moe_experts,
+                )
+            )
     return meta
 
 
@@ -146,6 +171,13 @@ async def handle_generate(
         prompt_ids = state.encoder.encode(req.text or "")
     if not prompt_ids:
         return error_response("the prompt is empty", 400, openai=False)
+    if not 0 <= req.routed_experts_start_len <= len(prompt_ids):
+        return error_response(
+            f"routed_experts_start_len {req.routed_experts_start_len} outside "
+            f"[0, {len(prompt_ids)}]",
+            400,
+            openai=False,
+        )
     rid = req.rid or state.new_rid()
     epoch = state.abort_epoch()
     prompt_text = state.tokenizer.decode(prompt_ids)

@@ -31,6 +31,9 @@ class ServerOptions:
     speculative decoding, no ``spec_*`` fields); streamed chunks carry one decoding step each
     unless ``stream_tokens_per_chunk`` is set. ``enable_cache_report`` fills
     ``usage.prompt_tokens_details.cached_tokens`` in chat mode like SGLang's flag.
+    ``enable_return_routed_experts`` is SGLang's ``--enable-return-routed-experts``: without it a
+    request's ``return_routed_experts`` gets no routing back; ``moe_layers``, ``moe_top_k`` and
+    ``moe_experts`` are the simulated MoE layout.
     """
 
     model: str = "glm-4.5-test"
@@ -41,6 +44,10 @@ class ServerOptions:
     weight_version: str = "default"
     enable_cache_report: bool = False
     context_length: int = 131072
+    enable_return_routed_experts: bool = False
+    moe_layers: int = 3
+    moe_top_k: int = 2
+    moe_experts: int = 16
 
 
 @dataclass
