@@ -2,15 +2,16 @@
 tau2's evaluation scores it.
 
 The agent runs through the planner loop with the episode as ``deps``; each user message is sent
-to it and recorded as a ``user`` step (so training masks never learn the user's words), and the
-agent's final text of a turn is what the user hears. The user's own tool calls run on the same
-episode with requestor ``user`` and are logged with the episode's calls (returned in
-:class:`Tau2EpisodeResult` and in the trajectory's output), never in the agent's context.
+to it (the first in the episode's prompt, the later ones recorded as ``user`` steps, so training
+masks never learn the user's words), and the agent's final text of a turn is what the user
+hears. The user's own tool calls run on the same episode with requestor ``user`` and are logged
+with the episode's calls (returned in :class:`Tau2EpisodeResult` and in the trajectory's
+output), never in the agent's context.
 
 Endings (tau2's): the user says a stop token (``user_stop``), the agent says ``###STOP###``
 (``agent_stop``), the agent used ``max_steps`` model calls (``max_steps``), tool errors reached
-``max_errors`` (``too_many_errors``), the agent's turn ended otherwise (``agent_error``); model
-or simulator failures are ``infrastructure`` (no reward, kept apart in pass^k).
+``max_errors`` (``too_many_errors``), the agent's turn ended otherwise (``agent_error``); model,
+user-simulator or judge failures are ``infrastructure`` (no reward, kept apart in pass^k).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from agentkit.trajectory.recorder import Recorder
 from agentkit.trajectory.records import EpisodeStatus, FailureAttribution
 
 from .domain import Tau2Domain, Tau2Episode
-from .evaluation import Tau2Reward, evaluate
+from .evaluation import Tau2Reward, evaluate, reward_components
 from .judge import NLJudge
+from .tasks import Tau2Task
 from .users import GREETING, Tau2User, is_user_stop
 
 DEFAULT_MAX_STEPS = 100
@@ -81,6 +83,12 @@ class _Run:
         self.conv = agent.conversation(deps=episode, **conv)
         self.user_turns = 0
 
+    def set_prompt(self, message: str) -> None:
+        """The user's opening message is the episode's prompt (after the instructions)."""
+        start = self.conv.trajectory.start
+        system = [{"role": "system", "content": start.instructions}] if start.instructions else []
+        start.prompt_messages = [*system, {"role": "user", "content": message}]
+
     def errors(self) -> int:
         return sum(call.error for call in self.episode.calls)
 
@@ -117,11 +125,18 @@ async def run_tau2_episode(
     max_errors: int = DEFAULT_MAX_ERRORS,
     recorder: Recorder | None = None,
     judge: NLJudge | None = None,
+    task_key: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    label: Any = None,
 ) -> Tau2EpisodeResult:
-    """Play ``domain.tasks[task_index]`` with ``agent`` and ``user``; score it as tau2 does."""
+    """Play ``domain.tasks[task_index]`` with ``agent`` and ``user``; score it as tau2 does.
+
+    The trajectory's ``task_id`` and ``group_id`` are ``task_key`` (default
+    ``<domain>/<task id>``) and its ``sample_index`` is ``trial``; ``metadata`` is added to the
+    episode's own and ``label`` is recorded as its label (rollouts pass their task's)."""
     task = domain.tasks[task_index]
     episode = domain.new_episode(task)
-    key = f"{domain.name}/{task.id}"
+    key = task_key or f"{domain.name}/{task.id}"
     state = _Run(
         agent,
         episode,
@@ -129,8 +144,15 @@ async def run_tau2_episode(
         task_id=key,
         group_id=key,
         sample_index=trial,
-        metadata={"domain": domain.name, "task_id": task.id, "trial": trial, "benchmark": "tau2"},
+        metadata={
+            **(metadata or {}),
+            "domain": domain.name,
+            "task_id": task.id,
+            "trial": trial,
+            "benchmark": "tau2",
+        },
     )
+    state.conv.trajectory.start.label = label
 
     def result(ending: Tau2Ending, **extra: Any) -> Tau2EpisodeResult:
         return Tau2EpisodeResult(
@@ -147,8 +169,13 @@ async def run_tau2_episode(
         )
 
     try:
-        ending = await _dialogue(state, user, max_steps, max_errors)
+        try:
+            ending = await _dialogue(state, user, max_steps, max_errors)
+        finally:
+            await user.aclose()
+        reward = await _score(domain, task, episode, ending, judge)
     except Exception as exc:
+        # the model server, the user simulator, the judge or the runtime failed, not the policy
         error = f"{type(exc).__name__}: {exc}"
         await state.conv.finish(
             status=EpisodeStatus.FAILED,
@@ -157,12 +184,29 @@ async def run_tau2_episode(
             termination_reason=Tau2Ending.INFRASTRUCTURE.value,
         )
         return result(Tau2Ending.INFRASTRUCTURE, error=error)
-    finally:
-        await user.aclose()
+    out = result(ending, reward=reward)
+    await state.conv.finish(
+        status=EpisodeStatus.COMPLETED,
+        reward=reward.reward,
+        reward_components=reward_components(reward),
+        output={"calls": [c.model_dump() for c in out.calls]},
+        failure=None if reward.success else FailureAttribution.POLICY,
+        termination_reason=ending.value,
+    )
+    return out
+
+
+async def _score(
+    domain: Tau2Domain,
+    task: Tau2Task,
+    episode: Tau2Episode,
+    ending: Tau2Ending,
+    judge: NLJudge | None,
+) -> Tau2Reward:
     verdicts = None
     if judge is not None and task.evaluation_criteria and task.evaluation_criteria.nl_assertions:
         verdicts = await judge.judge(task, episode)
-    reward = evaluate(
+    return evaluate(
         domain,
         task,
         episode.calls,
@@ -171,24 +215,16 @@ async def run_tau2_episode(
         nl_verdicts=verdicts,
         live=episode.env,
     )
-    out = result(ending, reward=reward)
-    await state.conv.finish(
-        status=EpisodeStatus.COMPLETED,
-        reward=reward.reward,
-        reward_components=reward.model_dump(mode="json"),
-        output={"calls": [c.model_dump() for c in out.calls]},
-        failure=None if reward.success else FailureAttribution.POLICY,
-        termination_reason=ending.value,
-    )
-    return out
 
 
 async def _dialogue(state: _Run, user: Tau2User, max_steps: int, max_errors: int) -> Tau2Ending:
     episode = state.episode
     message = await user.start(episode, GREETING)
+    state.set_prompt(message)
     while True:
         state.user_turns += 1
-        await state.conv.record_env_step("user", message)
+        if state.user_turns > 1:  # the first message is in the episode's prompt
+            await state.conv.record_env_step("user", message)
         if is_user_stop(message):
             return Tau2Ending.USER_STOP
         if state.errors() >= max_errors:

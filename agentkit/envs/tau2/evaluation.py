@@ -206,3 +206,22 @@ def components_summary(reward: Tau2Reward) -> dict[str, Any]:
         "ACTION": {"reward": float(all(reward.actions_matched.values()))},
         "COMMUNICATE": {"reward": float(all(reward.communicated.values()))},
     }
+
+
+def reward_components(reward: Tau2Reward) -> dict[str, Any]:
+    """The components as an episode's ``reward_components`` (what training exports carry): each
+    of tau2's five checks as 1.0 or 0.0 (``None``: not evaluated, e.g. NL assertions without a
+    judge), the task's reward basis, the components the reward ``missed`` (with
+    ``ending:<ending>`` when the episode did not end properly), and every detail in ``detail``."""
+    return {
+        "db": reward.component(RewardType.DB),
+        "env_assertion": reward.component(RewardType.ENV_ASSERTION),
+        "action": reward.component(RewardType.ACTION),
+        "communicate": reward.component(RewardType.COMMUNICATE),
+        "nl": reward.component(RewardType.NL_ASSERTION),
+        "reward_basis": [kind.value for kind in reward.reward_basis],
+        "missed": list(reward.missed),
+        "unevaluated": list(reward.unevaluated),
+        "ending": reward.ending,
+        "detail": reward.model_dump(mode="json"),
+    }
