@@ -11,7 +11,6 @@ cancellation is re-raised only once the episode is closed as ``cancelled``.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 import anyio
 
 from agentkit.approvals import Decisions, PendingCall, check_decisions, pending_approvals
+from agentkit.conversation_pause import check_resumable, paused_state, restore
 from agentkit.events import RunEvent, ToolResultEvent, TurnEnd, delta_forwarder
 from agentkit.final_answer import (
     OutputInvalid,
@@ -40,7 +40,8 @@ from agentkit.messages import (
 from agentkit.models.base import ModelError, ModelRequest, ModelSession
 from agentkit.pricing import priced
 from agentkit.result import RunResult, failure_attribution
-from agentkit.run_state import RunState, TokenContext
+from agentkit.run_state import RunState
+from agentkit.step_records import approval_step, tool_step
 from agentkit.tool import RunContext, ToolOutcome, describe_exception
 from agentkit.tool_turn import TurnCalls, dialect_of, malformed_text
 from agentkit.trajectory.recorder import Record, Recorder
@@ -127,12 +128,7 @@ class Conversation(Generic[DepsT, OutputT]):
         """The conversation of a paused run, ready for :meth:`resume` (nothing is recorded
         until then). ``ValueError`` if the agent cannot continue it (another mode, a missing
         tool, a token context its model session cannot take)."""
-        mode = "tokens" if agent.model.mode == "tokens" else "chat"
-        if state.episode.mode != mode:
-            raise ValueError(f"the run was paused in {state.episode.mode} mode, not {mode}")
-        missing = sorted({p.tool for p in state.pending} - set(agent.tools_by_name))
-        if missing:
-            raise ValueError(f"the agent has no tool {', '.join(missing)} of the pending calls")
+        check_resumable(agent, state)
         conv = cls(
             agent,
             deps=deps,
@@ -141,22 +137,7 @@ class Conversation(Generic[DepsT, OutputT]):
             episode=state.episode,
             message_history=list(state.messages),
         )
-        if state.token_context is not None:
-            restore = getattr(conv._session, "import_state", None)
-            if not callable(restore):
-                raise ValueError("the model session cannot take the paused token context")
-            restore(state.token_context.exported())
-        conv._started = True  # the episode start is in the store already
-        conv.turn = state.turns_done
-        conv._turn_limit = state.turns_done + state.turns_left
-        conv._output_failures = state.output_failures
-        conv._step_index = state.next_step_index
-        conv._calls_before = state.calls_recorded
-        conv._first_new = state.first_new_message
-        conv._pauses = state.pauses
-        conv.usage = state.usage.model_copy()
-        conv._t0 = time.perf_counter() - state.elapsed_s
-        conv.paused = state
+        restore(conv, state)
         return conv
 
     @property
@@ -474,27 +455,7 @@ class Conversation(Generic[DepsT, OutputT]):
         """Stop before the turn's calls run: record the pause, keep the state to resume from."""
         await self._record_approval(turn, "awaiting_approval", [p.model_dump() for p in pending])
         self._pauses += 1
-        export = getattr(self._session, "export_state", None)
-        self.paused = RunState(
-            episode=self.trajectory.start,
-            messages=list(self.messages),
-            thinking=self.thinking,
-            turn=turn,
-            calls=calls,
-            pending=pending,
-            malformed=list(malformed),
-            finish_reason=finish_reason,
-            turns_done=self.turn,
-            turns_left=self._turn_limit - self.turn,
-            output_failures=self._output_failures,
-            next_step_index=self._step_index,
-            calls_recorded=self._calls_before + len(self.trajectory.calls),
-            first_new_message=self._first_new,
-            usage=self.usage.model_copy(),
-            elapsed_s=time.perf_counter() - self._t0,
-            pauses=self._pauses,
-            token_context=TokenContext.encode(export()) if callable(export) else None,
-        )
+        self.paused = paused_state(self, turn, calls, malformed, pending, finish_reason)
         names = ", ".join(f"{p.tool} ({p.id})" for p in pending)
         text = final_text(self.messages[-1])
         return self._result(
@@ -502,15 +463,7 @@ class Conversation(Generic[DepsT, OutputT]):
         )
 
     async def _record_approval(self, turn: int, status: str, payload: list[Any]) -> None:
-        record = EnvStepRecord(
-            episode_id=self.episode_id,
-            index=self._next_step(),
-            turn=turn,
-            step_type="approval",
-            status=status,
-            output=json.dumps(payload, ensure_ascii=False),
-            started_at=time.time(),
-        )
+        record = approval_step(self.episode_id, self._next_step(), turn, status, payload)
         self.trajectory.steps.append(record)
         await self._record(record)
 
@@ -606,21 +559,7 @@ class Conversation(Generic[DepsT, OutputT]):
                 is_error=not outcome.ok,
             )
         )
-        record = EnvStepRecord(
-            episode_id=self.episode_id,
-            index=self._next_step(),
-            turn=turn,
-            step_type="tool",
-            call=(ran or call) if call.name or call.parse_error else None,
-            status=outcome.status.value,
-            error=outcome.error,
-            error_type=outcome.error_type,
-            raw_output_chars=outcome.raw_chars,
-            output=outcome.output,
-            truncated=outcome.truncated,
-            latency_s=outcome.elapsed_s,
-            started_at=started_at or time.time(),
-        )
+        record = tool_step(self.episode_id, self._next_step(), turn, call, outcome, started_at, ran)
         self.trajectory.steps.append(record)
         await self._record(record, strict=strict)
 
