@@ -30,7 +30,8 @@ def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
 
 
 def _in_bash(args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = " ".join([*CLI, args])
+    # Two commands, so that bash stays the parent (a lone command would be exec'd in its place)
+    command = " ".join([*CLI, args]) + "; exit $?"
     return subprocess.run(
         ["bash", "-c", command],
         capture_output=True,
