@@ -24,7 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIRS = ("agentkit", "tools", "sandboxes")
 
 # Imported lazily for an optional fallback, never needed: declared by no extra on purpose.
-UNDECLARED_OPTIONAL = {"transformers": "agentkit/tokenizer.py falls back to it when installed"}
+UNDECLARED_OPTIONAL = {
+    "transformers": "agentkit/tokenizer.py falls back to it when installed",
+    "torch": "slime's .pt rollout format; slime brings it, and the error says pip install torch",
+}
 
 
 def _normalize(name: str) -> str:
