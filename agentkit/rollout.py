@@ -199,7 +199,8 @@ class _Workers:
         except Exception as exc:
             return "", f"agent factory failed: {short_error(exc)}"
         try:
-            return await run_episode(agent, task, k, self.sink, self.reward_fn)
+            totals = self.report.usage
+            return await run_episode(agent, task, k, self.sink, self.reward_fn, totals=totals)
         except Exception as exc:  # e.g. the store itself failed (disk full)
             return "", f"episode failed: {short_error(exc)}"
 

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import inspect
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.agent import Agent
+from agentkit.pricing import add_usage
+from agentkit.progress import Progress as Progress  # re-exported (it moved)
 from agentkit.result import failure_attribution
 from agentkit.rollout_rewards import Reward, RewardFn, score_episode
 from agentkit.tool import describe_exception
-from agentkit.trajectory.records import EpisodeStatus, FailureAttribution
+from agentkit.trajectory.records import EpisodeStatus, FailureAttribution, Usage
 from agentkit.trajectory.store import JsonlStore, read_store
 
 __all__ = ["Reward", "RewardFn"]  # re-exported: they live in agentkit.rollout_rewards
@@ -60,40 +61,9 @@ class RolloutReport(BaseModel):
     """failed attempts run again within the rollout (the sample's final outcome is counted once)"""
     episode_ids: list[str] = Field(default_factory=list)
     elapsed_s: float = 0.0
-
-
-class Progress:
-    """A one-line progress bar on a text stream (stderr by default), redrawn at most 10x/s."""
-
-    def __init__(self, total: int, *, stream: IO[str] | None = None, enabled: bool = True) -> None:
-        self.total = total
-        self.done = 0
-        self.failed = 0
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self._last = 0.0
-        self._t0 = time.monotonic()
-
-    def advance(self, *, failed: bool = False) -> None:
-        self.done += 1
-        self.failed += int(failed)
-        now = time.monotonic()
-        if now - self._last >= 0.1 or self.done == self.total:
-            self._last = now
-            self.draw()
-
-    def draw(self) -> None:
-        if not self.enabled:
-            return
-        width = 30
-        filled = width * self.done // self.total if self.total else width
-        rate = self.done / max(time.monotonic() - self._t0, 1e-9)
-        line = (
-            f"\rrollout [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
-            f" failed {self.failed}  {rate:.1f} ep/s"
-        )
-        self.stream.write(line + ("\n" if self.done == self.total else ""))
-        self.stream.flush()
+    usage: Usage = Field(default_factory=Usage)
+    """every episode run, retried attempts included: model calls (``requests``), tool calls,
+    prompt/completion/cached tokens and ``cost`` (dollars; ``None`` when no agent had prices)"""
 
 
 def complete_pairs(path: str | Path, *, retry_infra: bool = True) -> set[tuple[str, int]]:
@@ -137,8 +107,11 @@ async def run_episode(
     sample_index: int,
     store: JsonlStore,
     reward_fn: RewardFn | None,
+    *,
+    totals: Usage | None = None,
 ) -> tuple[str, str | None]:
-    """Run one episode; returns its id and an error text if it failed for any reason."""
+    """Run one episode; returns its id and an error text if it failed for any reason.
+    ``totals``: the episode's usage (with its cost) is added into it."""
     conv = agent.conversation(
         deps=task.deps,
         recorder=store,
@@ -153,6 +126,8 @@ async def run_episode(
         [{"role": "system", "content": start.instructions}] if start.instructions else []
     ) + [{"role": "user", "content": task.prompt}]
     result = await conv.send(task.prompt)  # never raises but cancellation
+    if totals is not None:
+        add_usage(totals, result.usage)
     if result.status is EpisodeStatus.FAILED:
         await conv.close_with(result)
         return conv.episode_id, result.error or "failed"

@@ -215,6 +215,12 @@ def rollout(
                 "completed": report.completed,
                 "failed": len(report.failures),
                 "elapsed_s": round(report.elapsed_s, 3),
+                "model_calls": report.usage.requests,
+                "tool_calls": report.usage.tool_calls,
+                "prompt_tokens": report.usage.prompt_tokens,
+                "completion_tokens": report.usage.completion_tokens,
+                "cached_tokens": report.usage.cached_tokens,
+                "cost": report.usage.cost,
                 **(
                     {"workers": report.workers, "worker_restarts": report.worker_restarts}
                     if ray
