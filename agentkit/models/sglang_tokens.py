@@ -41,6 +41,29 @@ from agentkit.tokenizer import Tokenizer, load_tokenizer
 from agentkit.trajectory.records import Attempt, ModelCallRecord, TokenSegment, TokenSource
 
 
+def _engine_fields(
+    meta: dict[str, Any], want: ReplayRequest, input_len: int, output_len: int
+) -> dict[str, Any]:
+    """The record fields taken from ``meta_info``: counts, speculative decoding, weight
+    version, the rest of the engine's meta and the replay data that was asked for."""
+    spec = meta.get("spec_verify_ct")
+    completion = meta.get("completion_tokens", output_len)
+    speculative = isinstance(spec, int) and spec > 0
+    return {
+        "weight_version": meta.get("weight_version"),
+        "prompt_tokens": meta.get("prompt_tokens", input_len),
+        "completion_tokens": completion,
+        "cached_tokens": meta.get("cached_tokens"),
+        "spec_verify_ct": spec if speculative else None,
+        "accept_length": completion / spec if speculative else None,
+        "engine_meta": {k: v for k, v in meta.items() if k not in ENGINE_META_EXCLUDED},
+        "routed_experts": (
+            routed_experts(meta, want, input_len, output_len) if want.routed_experts else None
+        ),
+        "sampling_mask": sampling_mask(meta, output_len) if want.sampling_mask else None,
+    }
+
+
 class SGLangTokens:
     """A token-mode backend: GLM-4.5 template + tokenizer here, ``/generate`` on the server.
     ``base_url``: one server or a list; a trailing ``/v1`` is dropped, an invalid URL raises
@@ -296,8 +319,6 @@ class TokenSession:
         finish_reason = "length" if finish_type == "length" else finish_type
         if finish_type == "stop" and calls:
             finish_reason = "tool_calls"
-        spec = meta.get("spec_verify_ct")
-        completion = meta.get("completion_tokens", len(output_ids))
         record = ModelCallRecord(
             episode_id=request.episode_id,
             index=request.call_index,
@@ -314,19 +335,7 @@ class TokenSession:
             sampling_params=body["sampling_params"],
             finish_reason=finish_type,
             matched_stop=matched,
-            weight_version=meta.get("weight_version"),
-            prompt_tokens=meta.get("prompt_tokens", len(input_ids)),
-            completion_tokens=completion,
-            cached_tokens=meta.get("cached_tokens"),
-            spec_verify_ct=spec if isinstance(spec, int) and spec > 0 else None,
-            accept_length=completion / spec if isinstance(spec, int) and spec > 0 else None,
-            engine_meta={k: v for k, v in meta.items() if k not in ENGINE_META_EXCLUDED},
-            routed_experts=(
-                routed_experts(meta, want, len(input_ids), len(output_ids))
-                if want.routed_experts
-                else None
-            ),
-            sampling_mask=sampling_mask(meta, len(output_ids)) if want.sampling_mask else None,
+            **_engine_fields(meta, want, len(input_ids), len(output_ids)),
             reasoning=parsed.reasoning,
             content=parsed.content,
             tool_calls=calls,
