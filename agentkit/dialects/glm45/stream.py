@@ -7,12 +7,21 @@ See ``parse.py`` for the output rules and the differences from SGLang's parsers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import Enum, auto
+from json import JSONEncoder
+from json.encoder import encode_basestring
 from typing import Any
 
+from . import problems
+from .deltas import (
+    ContentDelta,
+    ReasoningDelta,
+    StreamDelta,
+    ToolCallArgumentsDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
 from .results import Parsed, ParsedToolCall, Problem, ProblemKind
 from .tokens import (
     CALL_CLOSE,
@@ -25,40 +34,22 @@ from .tokens import (
     VALUE_CLOSE,
     VALUE_OPEN,
 )
-from .typing_ import ToolSchemas, decode_value, infer_type
+from .typing_ import ToolSchemas, decode_typed
 
+__all__ = [
+    "ContentDelta",
+    "ReasoningDelta",
+    "StreamDelta",
+    "StreamParser",
+    "ToolCallArgumentsDelta",
+    "ToolCallEnd",
+    "ToolCallStart",
+]
 
-@dataclass(frozen=True, slots=True)
-class ReasoningDelta:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ContentDelta:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallStart:
-    index: int
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallArgumentsDelta:
-    """A JSON fragment; a call's fragments concatenate to the JSON object of its arguments."""
-
-    index: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallEnd:
-    index: int
-    call: ParsedToolCall
-
-
-StreamDelta = ReasoningDelta | ContentDelta | ToolCallStart | ToolCallArgumentsDelta | ToolCallEnd
+# ``json.dumps(value, ensure_ascii=False)`` builds an encoder per call; these give the same text.
+# ``encode_basestring`` is what that encoder runs on a ``str``.
+_ENCODER = JSONEncoder(ensure_ascii=False)
+_escape = encode_basestring
 
 _LITERAL_NEWLINE = "\\n"  # a backslash and an n, which SGLang also accepts as a separator
 
@@ -90,31 +81,40 @@ _CALL_STATES = frozenset(
 )
 
 
+_PLAIN_STATES = frozenset(_MARKERS) - {_State.NAME}
+"""States whose markers all start with ``<``, as do the stop tokens: text without a ``<`` in
+them is plain text, whole."""
+
+
 class _Tail:
     """Which suffixes of the unread text must wait: starts of ``candidates`` (or, with
     ``complete``, also whole candidates, e.g. a stop token that may be the last one)."""
 
-    __slots__ = ("candidates", "complete", "firsts", "window")
+    __slots__ = ("firsts", "single", "waiting", "window")
 
     def __init__(self, candidates: tuple[str, ...], *, complete: bool) -> None:
-        self.candidates = candidates
-        self.complete = complete
         self.window = max(len(c) for c in candidates) - (0 if complete else 1)
         self.firsts = frozenset(c[0] for c in candidates)
+        self.single = next(iter(self.firsts)) if len(self.firsts) == 1 else None
+        self.waiting = frozenset(
+            c[:n] for c in candidates for n in range(1, len(c) + (1 if complete else 0))
+        )
 
-    def length(self, text: str) -> int:
-        start = max(0, len(text) - self.window)
-        tail = text[start:]
-        if not any(first in tail for first in self.firsts):
+    def length(self, text: str, start: int, end: int) -> int:
+        """Length of the longest suffix of ``text[start:end]`` that must wait."""
+        begin = max(start, end - self.window)
+        waiting, single = self.waiting, self.single
+        if single is not None:  # usually "<": jump from one to the next
+            at = text.find(single, begin, end)
+            while at != -1:
+                if text[at:end] in waiting:
+                    return end - at
+                at = text.find(single, at + 1, end)
             return 0
-        for offset, char in enumerate(tail):
-            if char in self.firsts:
-                suffix = tail[offset:]
-                for candidate in self.candidates:
-                    if candidate.startswith(suffix) and (
-                        self.complete or len(candidate) > len(suffix)
-                    ):
-                        return len(suffix)
+        firsts = self.firsts
+        for at in range(begin, end):
+            if text[at] in firsts and text[at:end] in waiting:
+                return end - at
         return 0
 
 
@@ -122,11 +122,15 @@ _STOP_TAIL = _Tail(STOP_TOKENS, complete=True)
 _MARKER_TAILS = {state: _Tail(markers, complete=False) for state, markers in _MARKERS.items()}
 
 
-def _earliest(text: str, markers: tuple[str, ...], limit: int) -> tuple[int, str | None]:
+def _earliest(
+    text: str, markers: tuple[str, ...], start: int, limit: int
+) -> tuple[int, str | None]:
+    """The first of ``markers`` in ``text[start:limit]``: its position and which one."""
     position, found = limit, None
     for marker in markers:
-        index = text.find(marker, 0, limit)
-        if index != -1 and index < position:
+        # only an occurrence that starts before the best one so far can win
+        index = text.find(marker, start, min(limit, position + len(marker) - 1))
+        if index != -1:
             position, found = index, marker
     return position, found
 
@@ -170,9 +174,17 @@ class StreamParser:
     def feed(self, chunk: str) -> list[StreamDelta]:
         if self._closed:
             raise RuntimeError("StreamParser.feed() after close()")
-        self._buf += chunk
-        self._process(final=False)
-        return self._take()
+        buf = self._buf + chunk if self._buf else chunk
+        if "<" not in buf and self._state in _PLAIN_STATES:
+            # no marker and no stop token can start here: all of it is text of this state
+            self._buf = ""
+            if buf:
+                self._text(buf)
+        else:
+            self._buf = buf
+            self._process(final=False)
+        out, self._out = self._out, []
+        return out
 
     def close(self, last_chunk: str = "") -> list[StreamDelta]:
         """End of output (optionally with its last chunk): flush held text, finish the turn."""
@@ -181,15 +193,18 @@ class StreamParser:
                 raise RuntimeError("StreamParser.close() with text after close()")
             return []
         self._closed = True
-        self._buf += last_chunk
-        for token in STOP_TOKENS:
-            if self._buf.endswith(token):
-                self._stop = token
-                self._buf = self._buf[: -len(token)]
-                break
+        buf = self._buf + last_chunk
+        if buf.endswith("|>"):
+            for token in STOP_TOKENS:
+                if buf.endswith(token):
+                    self._stop = token
+                    buf = buf[: -len(token)]
+                    break
+        self._buf = buf
         self._process(final=True)
         self._finish()
-        return self._take()
+        out, self._out = self._out, []
+        return out
 
     def result(self) -> Parsed:
         if not self._closed:
@@ -205,34 +220,33 @@ class StreamParser:
 
     # -- driver -------------------------------------------------------------------------------
 
-    def _take(self) -> list[StreamDelta]:
-        out, self._out = self._out, []
-        return out
-
     def _problem(self, kind: ProblemKind, message: str, call_index: int | None = None) -> None:
         self._problems.append(Problem(kind=kind, message=message, call_index=call_index))
 
     def _process(self, *, final: bool) -> None:
-        # Only text before ``held`` is consumed, so the held suffix stays the same throughout.
-        held = 0 if final else _STOP_TAIL.length(self._buf)
+        """Consume the buffer from an offset (no copy per marker); only text before ``held``
+        is consumed, so the held suffix stays the same throughout."""
+        held = 0 if final else _STOP_TAIL.length(self._buf, 0, len(self._buf))
+        if self._state is _State.START and not self._start(final=final):
+            return
+        buf = self._buf
+        limit = len(buf) - held
+        at = 0
         while True:
-            if self._state is _State.START:
-                if not self._start(final=final):
-                    return
-                continue
-            buf = self._buf
-            markers = _MARKERS[self._state]
-            limit = len(buf) - held
-            position, marker = _earliest(buf, markers, limit)
+            state = self._state
+            position, marker = _earliest(buf, _MARKERS[state], at, limit)
             if marker is None:
-                safe = limit if final else limit - _MARKER_TAILS[self._state].length(buf[:limit])
-                if safe > 0:
-                    self._buf = buf[safe:]
-                    self._text(buf[:safe])
+                safe = limit if final else limit - _MARKER_TAILS[state].length(buf, at, limit)
+                if safe > at:
+                    self._text(buf[at:safe])
+                    at = safe
+                self._buf = buf[at:] if at else buf
                 return
-            self._buf = buf[position + len(marker) :]
-            if position:
-                self._text(buf[:position])
+            if position > at:
+                self._text(buf[at:position])
+            # after a name, a "<" is left unread: it starts the tag the body reads next
+            unread = state is _State.NAME and marker == "<"
+            at = position if unread else position + len(marker)
             self._marker(marker)
 
     def _start(self, *, final: bool) -> bool:
@@ -247,14 +261,12 @@ class StreamParser:
             self._state = _State.REASONING
             return True
         if not final and (
-            THINK_OPEN.startswith(stripped) or _STOP_TAIL.length(stripped) == len(stripped)
+            THINK_OPEN.startswith(stripped)
+            or _STOP_TAIL.length(stripped, 0, len(stripped)) == len(stripped)
         ):
             return False
         if self._thinking:
-            self._problem(
-                "missing_think",
-                "thinking was on but the output has no <think> block; its text is kept as content",
-            )
+            self._problems.append(problems.MISSING_THINK)
         self._state = _State.CONTENT
         return True
 
@@ -272,7 +284,7 @@ class StreamParser:
             if state in (_State.NAME, _State.KEY, _State.VALUE):
                 self._parts.append(text)
                 if self._value_streams and state is _State.VALUE:
-                    escaped = json.dumps(text, ensure_ascii=False)[1:-1]
+                    escaped = _escape(text)[1:-1]
                     self._out.append(ToolCallArgumentsDelta(len(self._calls), escaped))
             elif state in (_State.BODY, _State.WAIT_VALUE):
                 self._gap.append(text)
@@ -291,9 +303,7 @@ class StreamParser:
             self._open_call()
             return
         if state is _State.NAME:
-            if marker == "<":
-                self._buf = marker + self._buf
-            else:
+            if marker != "<":  # a "<" is left unread (see ``_process``)
                 self._raw.append(marker)
             self._end_name(newline=marker != "<")
             return
@@ -342,9 +352,7 @@ class StreamParser:
             self._segment_open = True
             self._pending_ws = "\n" if self._content else ""
             if after_calls:
-                self._problem(
-                    "text_after_tool_calls", "text after a tool call is appended to content"
-                )
+                self._problems.append(problems.TEXT_AFTER_CALLS)
         body = self._pending_ws + text
         kept = body.rstrip()
         self._pending_ws = body[len(kept) :]
@@ -387,7 +395,7 @@ class StreamParser:
                 index,
             )
         if self._schemas.given and not self._schemas.knows(name):
-            self._problem("unknown_tool", f"call to unknown tool {name!r}", index)
+            self._problems.append(problems.unknown_tool(name, index))
         self._out.append(ToolCallStart(index, name))
         self._state = _State.BODY
 
@@ -405,15 +413,15 @@ class StreamParser:
     def _key_fragment(self) -> str:
         prefix = ", " if self._object_open else "{"
         self._object_open = True
-        return f"{prefix}{json.dumps(self._key, ensure_ascii=False)}: "
+        return f"{prefix}{_escape(self._key)}: "
 
     def _start_value(self) -> None:
         """String-typed values are the raw text, so they stream as they arrive; other values
         are typed from the whole text and sent when complete."""
         self._parts = []
         self._state = _State.VALUE
-        schema = self._schemas.property_schema(self._name, self._key)
-        self._value_streams = infer_type(schema) == "string"
+        _, expected = self._schemas.argument_type(self._name, self._key)
+        self._value_streams = expected == "string"
         if self._value_streams:
             fragment = self._key_fragment() + '"'
             self._out.append(ToolCallArgumentsDelta(len(self._calls), fragment))
@@ -422,28 +430,18 @@ class StreamParser:
         raw = "".join(self._parts)
         self._parts = []
         index = len(self._calls)
-        schema = self._schemas.property_schema(self._name, self._key)
-        value, issue = decode_value(raw, schema)
+        schema, expected = self._schemas.argument_type(self._name, self._key)
+        value, issue = decode_typed(raw, schema, expected)
         if issue is not None:
-            self._problem(
-                "invalid_argument_value",
-                f"call {self._name!r}, argument {self._key!r}: {issue}; kept as text",
-                index,
-            )
+            self._problems.append(problems.invalid_value(self._name, self._key, issue, index))
         if self._key in self._arguments:
-            # SGLang's glm45 parser keeps the last value too, but says nothing
-            self._problem(
-                "duplicate_argument",
-                f"call {self._name!r}: argument {self._key!r} is given more than once; "
-                "the last value is kept",
-                index,
-            )
+            self._problems.append(problems.duplicate_argument(self._name, self._key, index))
         self._arguments[self._key] = value
         if self._value_streams:
             fragment = '"'
             self._value_streams = False
         else:
-            fragment = self._key_fragment() + json.dumps(value, ensure_ascii=False)
+            fragment = self._key_fragment() + _ENCODER.encode(value)
         self._out.append(ToolCallArgumentsDelta(index, fragment))
         self._state = _State.BODY
 

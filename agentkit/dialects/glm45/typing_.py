@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import ast
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 _MAX_LITERAL_EVAL = 10_000
+_KNOWN_TYPES = frozenset({"integer", "number", "boolean", "object", "array", "null"})
+# A JSON integer written plainly (what the template writes for an int); short enough that
+# ``int`` gives exactly what ``json.loads`` gives.
+_PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
+_BOOLEANS = {"true": True, "false": False}
 
 
 class _NotDecoded:
@@ -25,6 +32,11 @@ _NOT_DECODED = _NotDecoded()
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+# ``json.loads(raw, parse_constant=...)`` builds a decoder per call; one shared decoder does the
+# same work (``decode`` is what ``loads`` runs on a ``str``).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def schema_properties(schema: Any) -> Mapping[str, Any]:
@@ -117,42 +129,62 @@ def _json_kind(value: Any) -> str:
 
 class ToolSchemas:
     """Argument types of the tools offered, looked up by call name and argument key (lazily:
-    only the schemas of the tools actually called are walked)."""
+    the tool list is indexed on the first call, and only the schemas of the tools actually
+    called are walked; each argument's type is worked out once)."""
+
+    __slots__ = ("_properties", "_specs", "_tools", "_types", "given")
 
     def __init__(self, tools: Sequence[Mapping[str, Any]] | None) -> None:
         self.given = tools is not None
-        self._specs: dict[str, Mapping[str, Any]] = {}
+        self._tools = tools
+        self._specs: dict[str, Mapping[str, Any]] | None = None
         self._properties: dict[str, Mapping[str, Any]] = {}
-        for tool in tools or ():
+        self._types: dict[tuple[str, str], tuple[Any, str | None]] = {}
+
+    def _index(self) -> dict[str, Mapping[str, Any]]:
+        specs: dict[str, Mapping[str, Any]] = {}
+        for tool in self._tools or ():
             if not isinstance(tool, Mapping):
                 continue
             function = tool.get("function")
             spec: Mapping[str, Any] = function if isinstance(function, Mapping) else tool
             name = spec.get("name")
             if isinstance(name, str):
-                self._specs.setdefault(name, spec)
+                specs.setdefault(name, spec)
+        self._specs = specs
+        return specs
 
     def knows(self, name: str) -> bool:
-        return name in self._specs
+        specs = self._specs if self._specs is not None else self._index()
+        return name in specs
 
     def property_schema(self, name: str, key: str) -> Any:
         properties = self._properties.get(name)
         if properties is None:
-            spec = self._specs.get(name)
+            specs = self._specs if self._specs is not None else self._index()
+            spec = specs.get(name)
             properties = schema_properties(spec.get("parameters")) if spec is not None else {}
             self._properties[name] = properties
         return properties.get(key)
+
+    def argument_type(self, name: str, key: str) -> tuple[Any, str | None]:
+        """The property schema of ``key`` in tool ``name`` and the type it asks for."""
+        found = self._types.get((name, key))
+        if found is None:
+            schema = self.property_schema(name, key)
+            found = self._types[(name, key)] = (schema, infer_type(schema))
+        return found
 
 
 def _decode_json(raw: str) -> Any:
     """SGLang's first two strategies: the text as JSON, then the text unescaped as JSON."""
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        return _DECODER.decode(raw)
     except (ValueError, RecursionError):
         pass
     try:
-        inner = json.loads('{"v": "' + raw + '"}', parse_constant=_reject_constant)["v"]
-        return json.loads(inner, parse_constant=_reject_constant)
+        inner = _DECODER.decode('{"v": "' + raw + '"}')["v"]
+        return _DECODER.decode(inner)
     except (ValueError, KeyError, TypeError, RecursionError):
         return _NOT_DECODED
 
@@ -193,6 +225,11 @@ def _fits(value: Any, expected: str) -> bool:
 
 
 def _jsonable(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
@@ -206,26 +243,30 @@ def decode_value(raw: str, schema: Any) -> tuple[Any, str | None]:
     String-typed values are the raw text verbatim (the exact inverse of the template, which
     writes strings unquoted and unescaped). Untyped values are JSON when they parse as JSON,
     else the raw text; a JSON number that is not finite (``1e999``) keeps the raw text, with a
-    problem, so the arguments always serialise as valid JSON. Other types are decoded as JSON (or a Python literal, as SGLang falls back
-    to) and checked; a value that does not fit is kept as the raw text with a problem.
+    problem, so the arguments always serialise as valid JSON. Other types are decoded as JSON
+    (or a Python literal, as SGLang falls back to) and checked; a value that does not fit is
+    kept as the raw text with a problem.
     """
-    expected = infer_type(schema)
+    return decode_typed(raw, schema, infer_type(schema))
+
+
+def decode_typed(raw: str, schema: Any, expected: str | None) -> tuple[Any, str | None]:
+    """``decode_value`` with the schema's type already worked out (``infer_type(schema)``)."""
     if expected == "string":
         return raw, None
+    untyped = expected not in _KNOWN_TYPES
+    if (untyped or expected == "integer" or expected == "number") and _PLAIN_INT.fullmatch(raw):
+        return int(raw), None
+    if (untyped or expected == "boolean") and raw in _BOOLEANS:
+        return _BOOLEANS[raw], None
     decoded = _decode_json(raw)
-    if expected is None or expected not in {
-        "integer",
-        "number",
-        "boolean",
-        "object",
-        "array",
-        "null",
-    }:
+    if untyped:
         if decoded is _NOT_DECODED:
             return raw, None
         if not _jsonable(decoded):  # e.g. 1e999, which Python reads as inf: not JSON
             return raw, f"value {_preview(raw)} has a number JSON cannot hold (not finite)"
         return decoded, None
+    assert expected is not None
     if decoded is _NOT_DECODED:
         decoded = _literal(raw)
         if isinstance(decoded, tuple):

@@ -1,0 +1,34 @@
+"""The problems both parsing paths report, worded in one place so the paths agree exactly."""
+
+from __future__ import annotations
+
+from .results import Problem
+
+MISSING_THINK = Problem(
+    kind="missing_think",
+    message="thinking was on but the output has no <think> block; its text is kept as content",
+)
+TEXT_AFTER_CALLS = Problem(
+    kind="text_after_tool_calls", message="text after a tool call is appended to content"
+)
+
+
+def unknown_tool(name: str, index: int) -> Problem:
+    return Problem(kind="unknown_tool", message=f"call to unknown tool {name!r}", call_index=index)
+
+
+def invalid_value(name: str, key: str, issue: str, index: int) -> Problem:
+    return Problem(
+        kind="invalid_argument_value",
+        message=f"call {name!r}, argument {key!r}: {issue}; kept as text",
+        call_index=index,
+    )
+
+
+def duplicate_argument(name: str, key: str, index: int) -> Problem:
+    # SGLang's glm45 parser keeps the last value too, but says nothing
+    return Problem(
+        kind="duplicate_argument",
+        message=f"call {name!r}: argument {key!r} is given more than once; the last value is kept",
+        call_index=index,
+    )
