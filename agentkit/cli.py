@@ -60,6 +60,7 @@ _SUBAPPS: list[tuple[str, str, str]] = [
     ("index", "agentkit.tools.search.cli", "Local search indexes."),
     ("tau", "agentkit.envs.cli", "TAU-style support environments: run and replay."),
     ("export", "agentkit.trajectory.cli", "Export trajectories for training."),
+    ("view", "agentkit.trajectory.viewer.cli", "Browse a trajectory store in a local web page."),
 ]
 
 

