@@ -30,6 +30,7 @@ from agentkit.testing import SGLangTestServer, build_test_tokenizer
 from agentkit.trajectory.records import EnvStepRecord
 from agentkit.trajectory.store import JsonlStore, read_store
 
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "approvals" / "run.py"
 PROMPT = "Weather in Paris, then mail it to a@x.org"
 SCRIPT = [
     format_assistant(
@@ -191,6 +192,20 @@ async def test_pause_restart_resume_matches_uninterrupted_run(
     if mode == "tokens":
         recorded = [c.input_ids for c in episode.calls]
         assert recorded == [b["input_ids"] for b in wire]
+
+
+@pytest.mark.anyio
+async def test_the_example_pauses_and_a_later_process_denies(tmp_path: Path) -> None:
+    example = EXAMPLE
+    first = await anyio.run_process([sys.executable, str(example), "pause"], cwd=tmp_path)
+    assert "paused (awaiting_approval)" in first.stdout.decode()
+    second = await anyio.run_process(
+        [sys.executable, str(example), "resume", "--deny", "over the limit"], cwd=tmp_path
+    )
+    out = second.stdout.decode()
+    assert "refund: denied" in out and "completed:" in out and "over the limit" in out
+    (episode,) = read_store(tmp_path / "approvals.jsonl").episodes
+    assert episode.end is not None and episode.end.usage.cost is not None
 
 
 if __name__ == "__main__":
