@@ -163,3 +163,65 @@ def test_agentkit_serve_enables_the_routing_capture() -> None:
     off = ServeConfig(model_path="m").command()
     assert "--enable-return-routed-experts" in on
     assert "--enable-return-routed-experts" not in off
+
+
+SLIME_MIRROR = Path("/work/.mirror/THUDM+slime/repo")
+
+
+def _slime(tmp_path: Path) -> Any:
+    """slime's own ``Sample`` and R3 check, from ``SLIME_SRC`` or the fetched mirror (not
+    copied into the project), or skip."""
+    pytest.importorskip("torch", reason="slime's Sample needs torch (CPU build)")
+    pytest.importorskip("pybase64", reason="slime decodes routed experts with pybase64")
+    import os
+    import subprocess
+    import sys
+
+    root = Path(os.environ["SLIME_SRC"]) if os.environ.get("SLIME_SRC") else None
+    if root is None:
+        if not SLIME_MIRROR.exists():
+            pytest.skip("slime's source is absent: set SLIME_SRC to a checkout of THUDM/slime")
+        root = tmp_path / "slime_src"
+        root.mkdir()
+        archive = subprocess.run(
+            ["git", f"--git-dir={SLIME_MIRROR}", "archive", "HEAD", "slime"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
+    sys.path.insert(0, str(root))
+    try:
+        import slime.observability.rollout_data_utils as checks
+        import slime.utils.types as types
+    except ImportError as exc:
+        pytest.skip(f"slime's modules do not import here: {exc}")
+    finally:
+        sys.path.remove(str(root))
+    return types, checks
+
+
+async def test_slimes_own_sample_accumulates_the_same_routing(tmp_path: Path) -> None:
+    types, checks = _slime(tmp_path)
+    import torch
+
+    path = tmp_path / "store.jsonl"
+    result, _ = await _run(path, routed_experts=True, moe_layout=(LAYERS, TOP_K))
+    assert result.ok, result.error
+    traj = _scored(path)
+    (sample,) = slime_samples(trainable_episodes([traj]))
+    # slime's Sample reads each recorded /generate reply the way its own rollout does
+    args = type("Args", (), {"num_layers": LAYERS, "moe_router_topk": TOP_K})()
+    theirs = types.Sample()
+    for call in traj.calls:
+        assert call.routed_experts is not None
+        theirs.tokens = (call.input_ids or []) + (call.output_ids or [])
+        meta = {
+            "routed_experts": call.routed_experts.experts.data,
+            "routed_experts_start_len": call.routed_experts.start,
+        }
+        theirs._apply_meta_info(args, meta, update_terminal_info=False)
+    assert theirs.rollout_routed_experts.tolist() == sample["rollout_routed_experts"]
+    # and slime's R3 check takes the export
+    checks.validate_rollout_routed_experts_for_replay(
+        [torch.as_tensor(sample["rollout_routed_experts"])], args
+    )
