@@ -42,10 +42,12 @@ from agentkit.trajectory.rows import NotTokenExact, RowInvariantError, TrainingR
 ExportFormat = Literal["slime", "verl", "sft", "hf"]
 Decoder = Callable[[list[int]], str]
 
-# episode status -> slime Sample.Status value
+# episode status -> slime Sample.Status value. Running out of turns is ``completed``, as
+# slime's own multi-turn builder (``slime.agent.trajectory``) marks every finished trajectory;
+# only a reply cut at the token limit is ``truncated`` (slime's ``generate`` does the same).
 _SLIME_STATUS = {
     EpisodeStatus.COMPLETED: "completed",
-    EpisodeStatus.MAX_TURNS: "truncated",
+    EpisodeStatus.MAX_TURNS: "completed",
     EpisodeStatus.TRUNCATED: "truncated",
     EpisodeStatus.OUTPUT_INVALID: "failed",
     EpisodeStatus.FAILED: "failed",
@@ -283,7 +285,10 @@ def slime_samples(
                         "group_id": _group_key(traj),
                         "sample_index": traj.start.sample_index,
                         "row_index": row.row_index,
-                        "raw_reward": end.reward,
+                        # slime's train data takes metadata["raw_reward"] over Sample.reward:
+                        # the training reward, never None (the recorded one is kept beside it)
+                        "raw_reward": episode.reward,
+                        "recorded_reward": end.reward,
                         "reward_components": end.reward_components,
                         "termination_reason": end.termination_reason,
                         "flags": list(row.flags),
@@ -318,9 +323,17 @@ def slime_samples(
 
 
 def _num_turns(traj: Trajectory) -> int:
-    """verl's count: user + assistant + tool turns."""
-    users = sum(1 for m in traj.start.prompt_messages if m.get("role") == "user") or 1
-    return users + len(traj.calls) + len(traj.steps)
+    """verl's count (its ``ToolAgentLoop``): 1 for the prompt, 1 per model call, and 1 per
+    round of environment replies (the tool results of one call count once, however many)."""
+    rounds = 0
+    in_env = False
+    for item in traj.items():
+        if isinstance(item, ModelCallRecord):
+            in_env = False
+        elif not in_env:
+            rounds += 1
+            in_env = True
+    return 1 + len(traj.calls) + rounds
 
 
 def verl_rows(episodes: Sequence[EpisodeRows]) -> list[dict[str, Any]]:

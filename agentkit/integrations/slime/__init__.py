@@ -1,0 +1,2 @@
+"""agentkit inside slime: ``--custom-generate-function-path
+agentkit.integrations.slime.generate.generate`` and the debug-rollout writer (:mod:`.pt`)."""
