@@ -420,6 +420,7 @@ class EmbeddedModel:
         first_token_at: float | None = None
         finish: FinishReason = "length"
         stop: str | None = None
+        pending: list[int] = []  # forced tokens not yet run through the network
         while len(out) < budget:
             if cancelled is not None and cancelled.is_set():
                 finish = "cancelled"
@@ -436,14 +437,19 @@ class EmbeddedModel:
                 if step.done:
                     finish = "constraint"
                     break
-                if step.forced:
-                    feed = list(step.forced)[: budget - len(out)]
-                else:
-                    scores = self._net.logits(hidden, step.allowed)
-                    token = self._pick(scores, step.allowed, temperature, rng)
-                    if not state.accept(token):
-                        continue
-                    feed = [token]
+                if step.forced:  # run with the next choice, or never if the text ends here
+                    forced = list(step.forced)[: budget - len(out)]
+                    pending.extend(forced)
+                    out.extend(forced)
+                    first_token_at = first_token_at or time.perf_counter()
+                    continue
+                if pending:
+                    hidden, pending = self._net.forward(pending), []
+                scores = self._net.logits(hidden, step.allowed)
+                token = self._pick(scores, step.allowed, temperature, rng)
+                if not state.accept(token):
+                    continue
+                feed = [token]
                 first_token_at = first_token_at or time.perf_counter()
             out.extend(feed)
             if len(out) < budget:
