@@ -19,10 +19,11 @@ import anyio
 
 from agentkit.approvals import Decisions, PendingCall, check_decisions, pending_approvals
 from agentkit.conversation_pause import check_resumable, paused_state, restore
-from agentkit.events import RunEvent, ToolResultEvent, TurnEnd, delta_forwarder
+from agentkit.conversation_tools import FINAL_RESULT_TOOL as FINAL_RESULT_TOOL
+from agentkit.conversation_tools import run_tools
+from agentkit.events import RunEvent, TurnEnd, delta_forwarder
 from agentkit.final_answer import (
     OutputInvalid,
-    final_from_outcome,
     final_text,
     jsonable,
     retry_prompt,
@@ -33,7 +34,6 @@ from agentkit.messages import (
     Message,
     SystemMessage,
     ToolCall,
-    ToolMessage,
     UserMessage,
     to_openai,
 )
@@ -41,9 +41,9 @@ from agentkit.models.base import ModelError, ModelRequest, ModelSession
 from agentkit.pricing import priced
 from agentkit.result import RunResult, failure_attribution
 from agentkit.run_state import RunState
-from agentkit.step_records import approval_step, tool_step
-from agentkit.tool import RunContext, ToolOutcome, describe_exception
-from agentkit.tool_turn import TurnCalls, dialect_of, malformed_text
+from agentkit.step_records import approval_step
+from agentkit.tool import describe_exception
+from agentkit.tool_turn import dialect_of
 from agentkit.trajectory.recorder import Record, Recorder
 from agentkit.trajectory.records import (
     EnvStepRecord,
@@ -62,8 +62,6 @@ if TYPE_CHECKING:
 DepsT = TypeVar("DepsT")
 OutputT = TypeVar("OutputT")
 EventHandler = Callable[[RunEvent], Awaitable[None]]
-
-FINAL_RESULT_TOOL = "final_result"
 
 
 class RecordingFailed(Exception):
@@ -437,7 +435,8 @@ class Conversation(Generic[DepsT, OutputT]):
         gate: CallGate,
     ) -> RunResult[OutputT] | None:
         """Run the turn's calls and end the turn; the result if ``final_result`` ended the run."""
-        final = await self._run_tools(calls, malformed, turn, emit, gate)
+        listener = emit if emit is not _ignore else None
+        final = await run_tools(self, calls, malformed, turn, listener, gate)
         await self._turn_end(emit, turn, finish_reason)
         if final is None:
             return None
@@ -491,77 +490,6 @@ class Conversation(Generic[DepsT, OutputT]):
         self.trajectory.calls.append(record)
         await self._record(record)
         return self._result(EpisodeStatus.MODEL_ERROR, None, "", str(exc))
-
-    async def _run_tools(
-        self,
-        calls: list[ToolCall],
-        malformed: list[str],
-        turn: int,
-        emit: EventHandler,
-        gate: CallGate,
-    ) -> Any:
-        """Run the calls concurrently; append results in call order. Returns the validated final
-        output if the model called ``final_result`` successfully, else ``None``."""
-        agent = self.agent
-        turn_calls = TurnCalls(calls, self._dialect, gate)
-
-        def context(call: ToolCall) -> RunContext[Any]:
-            return RunContext(deps=self.deps, run_id=self.episode_id, turn=turn, call_id=call.id)
-
-        listener = emit if emit is not _ignore else None
-        try:
-            await turn_calls.run(
-                agent.tools_by_name, context, listener, turn, agent.max_parallel_tools
-            )
-        except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                for i, call in enumerate(calls):
-                    outcome = turn_calls.finished(i)
-                    started = turn_calls.started_at[i]
-                    ran = turn_calls.ran[i]
-                    await self._append_tool_result(call, outcome, turn, started, ran, strict=False)
-            raise
-        final: Any = None
-        for i, call in enumerate(calls):
-            outcome = turn_calls.finished(i)
-            started, ran = turn_calls.started_at[i], turn_calls.ran[i]
-            await self._append_tool_result(call, outcome, turn, started, ran)
-            if listener is not None:
-                await listener(ToolResultEvent(turn=turn, call=call, outcome=outcome))
-            if call.name == FINAL_RESULT_TOOL and outcome.ok:
-                final = final_from_outcome(agent.output_type, outcome)
-        for problem in malformed:
-            outcome = malformed_text(problem, self._dialect)
-            placeholder = ToolCall(id="", name="", arguments={})
-            await self._append_tool_result(placeholder, outcome, turn, time.time())
-            if listener is not None:
-                await listener(ToolResultEvent(turn=turn, call=placeholder, outcome=outcome))
-        return final
-
-    async def _append_tool_result(
-        self,
-        call: ToolCall,
-        outcome: ToolOutcome,
-        turn: int,
-        started_at: float,
-        ran: ToolCall | None = None,
-        *,
-        strict: bool = True,
-    ) -> None:
-        """Append the result the model sees (answering ``call``) and record the step with the
-        call as it ran (``ran``: its arguments edited by a decision or a hook, if they were)."""
-        self.usage.tool_calls += 1 if call.name else 0
-        self.messages.append(
-            ToolMessage(
-                tool_call_id=call.id,
-                name=call.name,
-                content=outcome.output,
-                is_error=not outcome.ok,
-            )
-        )
-        record = tool_step(self.episode_id, self._next_step(), turn, call, outcome, started_at, ran)
-        self.trajectory.steps.append(record)
-        await self._record(record, strict=strict)
 
 
 async def _ignore(event: RunEvent) -> None:

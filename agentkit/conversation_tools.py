@@ -1,0 +1,96 @@
+"""Running one turn's tool calls for a conversation and appending their results.
+
+The calls run concurrently (through the approval decisions and hooks of the turn's
+:class:`~agentkit.hooks.CallGate`); their results are appended to the conversation and recorded
+in call order, then an observation for each piece of malformed call markup. A cancelled turn
+still appends and records what had finished (and a ``cancelled`` outcome for the rest).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from agentkit.events import ToolResultEvent
+from agentkit.final_answer import final_from_outcome
+from agentkit.hooks import CallGate
+from agentkit.messages import ToolCall, ToolMessage
+from agentkit.step_records import tool_step
+from agentkit.tool import RunContext, ToolOutcome
+from agentkit.tool_turn import EventHandler, TurnCalls, malformed_text
+
+if TYPE_CHECKING:
+    from agentkit.conversation import Conversation
+
+FINAL_RESULT_TOOL = "final_result"
+
+
+async def run_tools(
+    conv: Conversation[Any, Any],
+    calls: list[ToolCall],
+    malformed: list[str],
+    turn: int,
+    listener: EventHandler | None,
+    gate: CallGate,
+) -> Any:
+    """Run the calls concurrently; append results in call order. Returns the validated final
+    output if the model called ``final_result`` successfully, else ``None``."""
+    agent = conv.agent
+    turn_calls = TurnCalls(calls, conv._dialect, gate)
+
+    def context(call: ToolCall) -> RunContext[Any]:
+        return RunContext(deps=conv.deps, run_id=conv.episode_id, turn=turn, call_id=call.id)
+
+    try:
+        await turn_calls.run(agent.tools_by_name, context, listener, turn, agent.max_parallel_tools)
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            for i, call in enumerate(calls):
+                outcome, started, ran = (
+                    turn_calls.finished(i),
+                    turn_calls.started_at[i],
+                    turn_calls.ran[i],
+                )
+                await append_tool_result(conv, call, outcome, turn, started, ran, strict=False)
+        raise
+    final: Any = None
+    for i, call in enumerate(calls):
+        outcome = turn_calls.finished(i)
+        started, ran = turn_calls.started_at[i], turn_calls.ran[i]
+        await append_tool_result(conv, call, outcome, turn, started, ran)
+        if listener is not None:
+            await listener(ToolResultEvent(turn=turn, call=call, outcome=outcome))
+        if call.name == FINAL_RESULT_TOOL and outcome.ok:
+            final = final_from_outcome(agent.output_type, outcome)
+    for problem in malformed:
+        outcome = malformed_text(problem, conv._dialect)
+        placeholder = ToolCall(id="", name="", arguments={})
+        await append_tool_result(conv, placeholder, outcome, turn, time.time())
+        if listener is not None:
+            await listener(ToolResultEvent(turn=turn, call=placeholder, outcome=outcome))
+    return final
+
+
+async def append_tool_result(
+    conv: Conversation[Any, Any],
+    call: ToolCall,
+    outcome: ToolOutcome,
+    turn: int,
+    started_at: float,
+    ran: ToolCall | None = None,
+    *,
+    strict: bool = True,
+) -> None:
+    """Append the result the model sees (answering ``call``) and record the step with the
+    call as it ran (``ran``: its arguments edited by a decision or a hook, if they were)."""
+    conv.usage.tool_calls += 1 if call.name else 0
+    conv.messages.append(
+        ToolMessage(
+            tool_call_id=call.id, name=call.name, content=outcome.output, is_error=not outcome.ok
+        )
+    )
+    record = tool_step(conv.episode_id, conv._next_step(), turn, call, outcome, started_at, ran)
+    conv.trajectory.steps.append(record)
+    await conv._record(record, strict=strict)
