@@ -17,6 +17,7 @@ import pytest
 from agentkit import Agent, EpisodeStatus, RunContext, Tool, ToolOutcome, ToolStatus, tool
 from agentkit.approvals import ApprovalDecision
 from agentkit.dialects.glm45 import format_assistant
+from agentkit.events import FinalEvent, ToolResultEvent
 from agentkit.hooks import Deny, EditArguments, ShortCircuit
 from agentkit.messages import ToolCall, ToolMessage
 from agentkit.models import SGLangChat
@@ -364,3 +365,43 @@ def test_token_context_is_compact_and_exact() -> None:
     broken = context.model_copy(update={"count": 5})
     with pytest.raises(ValueError, match="holds"):
         broken.ids()
+
+
+async def test_a_conversation_pauses_and_resumes_in_place(
+    servers: Any, tokenizer_path: Path
+) -> None:
+    server = await servers(list(SCRIPT))
+    sent: list[dict[str, Any]] = []
+    recorder = MemoryRecorder()
+    agent = Agent(SGLangChat(server.base_url), tools=make_tools(sent), recorder=recorder)
+    async with agent:
+        conv = agent.conversation()
+        first = await conv.send("Weather, then mail?")
+        assert first.awaiting_approval and first.state is not None
+        with pytest.raises(RuntimeError, match="awaits approval"):
+            await conv.send("hello?")
+        events: list[str] = []
+
+        async def on_event(event: Any) -> None:
+            events.append(event.type)
+
+        decision = ApprovalDecision.approve(first.state.pending[0].id)
+        final = await conv.resume([decision], event_handler=on_event)
+        assert final.ok and final.text == "All done." and sent
+        with pytest.raises(RuntimeError, match="not awaiting"):
+            await conv.resume([decision])
+        await conv.close_with(final)
+    assert "tool_result" in events and events.count("turn_end") == 3
+    assert [type(r).__name__ for r in recorder.items].count("EpisodeEnd") == 1
+
+
+async def test_a_stream_ends_with_the_paused_result(servers: Any, tokenizer_path: Path) -> None:
+    server = await servers(list(SCRIPT))
+    agent = Agent(SGLangTokens(server.base_url, tokenizer_path), tools=make_tools([]))
+    async with agent:
+        events = [event async for event in agent.stream("Weather, then mail?")]
+    final = events[-1]
+    assert isinstance(final, FinalEvent)
+    assert final.run_result.status is EpisodeStatus.AWAITING_APPROVAL
+    assert final.run_result.state is not None
+    assert not any(isinstance(e, ToolResultEvent) for e in events)
