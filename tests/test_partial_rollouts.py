@@ -61,23 +61,39 @@ def reward(task: RolloutTask, result: RunResult[Any]) -> float:
     return 1.0 if "k2" in str(result.output) else 0.0
 
 
-async def test_a_cut_episode_resumes_from_its_last_complete_call(tmp_path: Path) -> None:
+def _crash(path: Path) -> None:
+    """The store as a killed process leaves it: no refused call, no end record."""
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if '"failed":true' not in line and "episode_end" not in line]
+    path.write_text("\n".join(kept) + "\n")
+
+
+@pytest.mark.parametrize("crashed", [False, True])
+async def test_a_cut_episode_resumes_from_its_last_complete_call(
+    tmp_path: Path, crashed: bool
+) -> None:
     path = tmp_path / "store.jsonl"
     async with SGLangTestServer(policy=policy, weight_version="v1") as server:
         SERVER[:] = [server]
         model = SGLangTokens(server.base_url, build_test_tokenizer())
         try:
-            async with JsonlStore(path) as store, Agent(model=model, tools=[lookup]) as agent:
-                first = await agent.run("look up k0, k1, k2", recorder=store, task_id="t")
+            async with Agent(model=model, tools=[lookup]) as agent:
+                with JsonlStore(path) as store:
+                    first = await agent.run("look up k0, k1, k2", recorder=store, task_id="t")
                 assert first.status is EpisodeStatus.MODEL_ERROR
+                if crashed:
+                    _crash(path)
+                refused = first.trajectory.calls[2]
                 original = read_store(path).episodes[0]
+                assert original.finished is not crashed
                 point = resume_point(original)
-                resumed = await resume_episode(agent, original, store, reward_fn=reward)
+                with JsonlStore(path) as store:
+                    resumed = await resume_episode(agent, original, store, reward_fn=reward)
         finally:
             SERVER.clear()
     assert resumed.ok, resumed.error
     # the cut: two complete calls (v1), the third refused
-    assert [c.failed for c in original.calls] == [False, False, True]
+    assert [c.failed for c in original.calls] == [False, False, True][: len(original.calls)]
     assert point.kept_calls == 2
     kept = original.calls[1]
     assert point.token_context["ids"] == (kept.input_ids or []) + (kept.output_ids or [])
@@ -91,7 +107,6 @@ async def test_a_cut_episode_resumes_from_its_last_complete_call(tmp_path: Path)
     assert (first_new.input_ids or [])[: len(point.token_context["ids"])] == point.token_context[
         "ids"
     ]
-    refused = original.calls[2]
     assert [s.ids for s in first_new.appended] == [s.ids for s in refused.appended]
 
     (merged,) = merge_partial_rollouts(contents.episodes)

@@ -92,12 +92,37 @@ def resume_point(trajectory: Trajectory) -> ResumePoint:
 
 
 def _messages(trajectory: Trajectory) -> list[dict[str, Any]]:
+    """The conversation: the end record's, or (a crashed run has none) rebuilt from the
+    records: the opening messages, then each call's reply and the results of its turn."""
     end = trajectory.end
     if end is not None and end.messages:
         return list(end.messages)
-    raise NotResumable(
-        f"episode {trajectory.episode_id} recorded no conversation (it has no end record)"
-    )
+    messages = list(trajectory.start.prompt_messages)
+    if not messages:
+        raise NotResumable(f"episode {trajectory.episode_id} recorded no opening messages")
+    for item in trajectory.items():
+        if isinstance(item, ModelCallRecord):
+            if item.failed:
+                continue
+            reply: dict[str, Any] = {"role": "assistant", "content": item.content}
+            if item.reasoning is not None:
+                reply["reasoning_content"] = item.reasoning
+            if item.tool_calls:
+                reply["tool_calls"] = [tc.to_openai() for tc in item.tool_calls]
+            messages.append(reply)
+        elif item.step_type == "tool":
+            call = item.call
+            messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": call.id if call else "",
+                    "name": call.name if call else "",
+                    "content": item.output,
+                }
+            )
+        elif item.step_type == "user":
+            messages.append({"role": "user", "content": item.output})
+    return messages
 
 
 def merge_resumed(original: Trajectory, continuation: Trajectory, point: ResumePoint) -> Trajectory:
