@@ -49,14 +49,28 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .common_shapes import parse_common
 from .results import Parsed
 from .stream import StreamParser
+from .typing_ import ToolSchemas
 
 
 def parse(
     text: str, tools: Sequence[Mapping[str, Any]] | None = None, *, thinking: bool = True
 ) -> Parsed:
-    """Parse one raw completion (see the module docstring for the rules)."""
+    """Parse one raw completion (see the module docstring for the rules).
+
+    Common shapes take a single forward scan (``common_shapes.py``); anything else goes
+    through the general state machine the streaming parser runs, with the same result.
+    """
+    parsed = parse_common(text, ToolSchemas(tools), thinking=thinking)
+    return parsed if parsed is not None else parse_general(text, tools, thinking=thinking)
+
+
+def parse_general(
+    text: str, tools: Sequence[Mapping[str, Any]] | None = None, *, thinking: bool = True
+) -> Parsed:
+    """``parse`` through the general state machine only (what ``parse`` falls back to)."""
     parser = StreamParser(tools, thinking=thinking)
     parser.close(text)
     return parser.result()

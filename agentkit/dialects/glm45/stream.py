@@ -8,7 +8,7 @@ See ``parse.py`` for the output rules and the differences from SGLang's parsers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from enum import Enum, auto
+from enum import IntEnum, auto
 from json import JSONEncoder
 from json.encoder import encode_basestring
 from typing import Any
@@ -54,7 +54,7 @@ _escape = encode_basestring
 _LITERAL_NEWLINE = "\\n"  # a backslash and an n, which SGLang also accepts as a separator
 
 
-class _State(Enum):
+class _State(IntEnum):
     START = auto()
     REASONING = auto()
     CONTENT = auto()
@@ -66,22 +66,32 @@ class _State(Enum):
     BAD_CALL = auto()
 
 
+# Module-level names: reading a member off the enum class is slow in the hot loop.
+_START = _State.START
+_REASONING = _State.REASONING
+_CONTENT = _State.CONTENT
+_NAME = _State.NAME
+_BODY = _State.BODY
+_KEY = _State.KEY
+_WAIT_VALUE = _State.WAIT_VALUE
+_VALUE = _State.VALUE
+_BAD_CALL = _State.BAD_CALL
+
+
 _MARKERS: dict[_State, tuple[str, ...]] = {
-    _State.REASONING: (THINK_CLOSE, CALL_OPEN),
-    _State.CONTENT: (CALL_OPEN,),
-    _State.NAME: ("\n", _LITERAL_NEWLINE, "<"),
-    _State.BODY: (KEY_OPEN, CALL_CLOSE),
-    _State.KEY: (KEY_CLOSE,),
-    _State.WAIT_VALUE: (VALUE_OPEN, CALL_CLOSE, KEY_OPEN),
-    _State.VALUE: (VALUE_CLOSE,),
-    _State.BAD_CALL: (CALL_CLOSE,),
+    _REASONING: (THINK_CLOSE, CALL_OPEN),
+    _CONTENT: (CALL_OPEN,),
+    _NAME: ("\n", _LITERAL_NEWLINE, "<"),
+    _BODY: (KEY_OPEN, CALL_CLOSE),
+    _KEY: (KEY_CLOSE,),
+    _WAIT_VALUE: (VALUE_OPEN, CALL_CLOSE, KEY_OPEN),
+    _VALUE: (VALUE_CLOSE,),
+    _BAD_CALL: (CALL_CLOSE,),
 }
-_CALL_STATES = frozenset(
-    {_State.NAME, _State.BODY, _State.KEY, _State.WAIT_VALUE, _State.VALUE, _State.BAD_CALL}
-)
+_CALL_STATES = frozenset({_NAME, _BODY, _KEY, _WAIT_VALUE, _VALUE, _BAD_CALL})
 
 
-_PLAIN_STATES = frozenset(_MARKERS) - {_State.NAME}
+_PLAIN_STATES = frozenset(_MARKERS) - {_NAME}
 """States whose markers all start with ``<``, as do the stop tokens: text without a ``<`` in
 them is plain text, whole."""
 
@@ -102,7 +112,9 @@ class _Tail:
 
     def length(self, text: str, start: int, end: int) -> int:
         """Length of the longest suffix of ``text[start:end]`` that must wait."""
-        begin = max(start, end - self.window)
+        begin = end - self.window
+        if begin < start:
+            begin = start
         waiting, single = self.waiting, self.single
         if single is not None:  # usually "<": jump from one to the next
             at = text.find(single, begin, end)
@@ -120,6 +132,8 @@ class _Tail:
 
 _STOP_TAIL = _Tail(STOP_TOKENS, complete=True)
 _MARKER_TAILS = {state: _Tail(markers, complete=False) for state, markers in _MARKERS.items()}
+_WAITING = {state: tail.waiting | _STOP_TAIL.waiting for state, tail in _MARKER_TAILS.items()}
+"""Per state: unread texts that, whole, may still become a marker or the final stop token."""
 
 
 def _earliest(
@@ -129,10 +143,25 @@ def _earliest(
     position, found = limit, None
     for marker in markers:
         # only an occurrence that starts before the best one so far can win
-        index = text.find(marker, start, min(limit, position + len(marker) - 1))
+        bound = position + len(marker) - 1
+        index = text.find(marker, start, bound if bound < limit else limit)
         if index != -1:
             position, found = index, marker
     return position, found
+
+
+def _json_text(value: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False)``, without building an encoder for a scalar."""
+    kind = type(value)
+    if kind is str:
+        return _escape(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return _ENCODER.encode(value)
 
 
 class StreamParser:
@@ -149,7 +178,7 @@ class StreamParser:
         self._schemas = ToolSchemas(tools)
         self._thinking = thinking
         self._buf = ""
-        self._state = _State.START
+        self._state = _START
         self._closed = False
         self._out: list[StreamDelta] = []
         self._reasoning: list[str] = []
@@ -175,16 +204,22 @@ class StreamParser:
         if self._closed:
             raise RuntimeError("StreamParser.feed() after close()")
         buf = self._buf + chunk if self._buf else chunk
-        if "<" not in buf and self._state in _PLAIN_STATES:
+        state = self._state
+        if "<" not in buf and state in _PLAIN_STATES:
             # no marker and no stop token can start here: all of it is text of this state
             self._buf = ""
-            if buf:
-                self._text(buf)
-        else:
-            self._buf = buf
-            self._process(final=False)
-        out, self._out = self._out, []
-        return out
+            if not buf:
+                return []
+            if state is _REASONING:
+                self._reasoning.append(buf)
+                return [ReasoningDelta(buf)]
+            self._text(buf)
+            return self._take()
+        self._buf = buf
+        if state is not _START and buf in _WAITING[state]:
+            return []  # a tag (or the stop token) split across chunks, still incomplete
+        self._process(final=False)
+        return self._take()
 
     def close(self, last_chunk: str = "") -> list[StreamDelta]:
         """End of output (optionally with its last chunk): flush held text, finish the turn."""
@@ -203,6 +238,9 @@ class StreamParser:
         self._buf = buf
         self._process(final=True)
         self._finish()
+        return self._take()
+
+    def _take(self) -> list[StreamDelta]:
         out, self._out = self._out, []
         return out
 
@@ -227,7 +265,7 @@ class StreamParser:
         """Consume the buffer from an offset (no copy per marker); only text before ``held``
         is consumed, so the held suffix stays the same throughout."""
         held = 0 if final else _STOP_TAIL.length(self._buf, 0, len(self._buf))
-        if self._state is _State.START and not self._start(final=final):
+        if self._state is _START and not self._start(final=final):
             return
         buf = self._buf
         limit = len(buf) - held
@@ -245,7 +283,7 @@ class StreamParser:
             if position > at:
                 self._text(buf[at:position])
             # after a name, a "<" is left unread: it starts the tag the body reads next
-            unread = state is _State.NAME and marker == "<"
+            unread = state is _NAME and marker == "<"
             at = position if unread else position + len(marker)
             self._marker(marker)
 
@@ -254,11 +292,11 @@ class StreamParser:
         self._buf = stripped
         if not stripped:
             if final:
-                self._state = _State.CONTENT
+                self._state = _CONTENT
             return final
         if stripped.startswith(THINK_OPEN):
             self._buf = stripped[len(THINK_OPEN) :]
-            self._state = _State.REASONING
+            self._state = _REASONING
             return True
         if not final and (
             THINK_OPEN.startswith(stripped)
@@ -267,64 +305,64 @@ class StreamParser:
             return False
         if self._thinking:
             self._problems.append(problems.MISSING_THINK)
-        self._state = _State.CONTENT
+        self._state = _CONTENT
         return True
 
     # -- text and markers per state -----------------------------------------------------------
 
     def _text(self, text: str) -> None:
         state = self._state
-        if state is _State.REASONING:
+        if state is _REASONING:
             self._reasoning.append(text)
             self._out.append(ReasoningDelta(text))
-        elif state is _State.CONTENT:
+        elif state is _CONTENT:
             self._content_text(text, after_calls=bool(self._calls))
         else:
             self._raw.append(text)
-            if state in (_State.NAME, _State.KEY, _State.VALUE):
+            if state in (_NAME, _KEY, _VALUE):
                 self._parts.append(text)
-                if self._value_streams and state is _State.VALUE:
+                if self._value_streams and state is _VALUE:
                     escaped = _escape(text)[1:-1]
                     self._out.append(ToolCallArgumentsDelta(len(self._calls), escaped))
-            elif state in (_State.BODY, _State.WAIT_VALUE):
+            elif state in (_BODY, _WAIT_VALUE):
                 self._gap.append(text)
 
     def _marker(self, marker: str) -> None:
         state = self._state
-        if state is _State.REASONING:
+        if state is _REASONING:
             if marker == THINK_CLOSE:
-                self._state = _State.CONTENT
+                self._state = _CONTENT
             else:
                 self._problem("unclosed_think", "<tool_call> began inside <think> before </think>")
                 self._open_call()
             return
-        if state is _State.CONTENT:
+        if state is _CONTENT:
             self._end_segment()
             self._open_call()
             return
-        if state is _State.NAME:
+        if state is _NAME:
             if marker != "<":  # a "<" is left unread (see ``_process``)
                 self._raw.append(marker)
             self._end_name(newline=marker != "<")
             return
         self._raw.append(marker)
-        if state is _State.BAD_CALL:
+        if state is _BAD_CALL:
             raw = "".join(self._raw)
             self._content_text(raw, after_calls=False)
             self._end_segment()
-            self._state = _State.CONTENT
-        elif state is _State.BODY:
+            self._state = _CONTENT
+        elif state is _BODY:
             self._check_gap("text outside <arg_key>/<arg_value> pairs")
             if marker == KEY_OPEN:
                 self._parts = []
-                self._state = _State.KEY
+                self._state = _KEY
             else:
                 self._close_call()
-        elif state is _State.KEY:
+        elif state is _KEY:
             self._key = "".join(self._parts).strip()
             self._parts = []
-            self._state = _State.WAIT_VALUE
-        elif state is _State.WAIT_VALUE:
+            self._state = _WAIT_VALUE
+        elif state is _WAIT_VALUE:
             self._check_gap(f"text between <arg_key>{self._key}</arg_key> and its value")
             if marker == VALUE_OPEN:
                 self._start_value()
@@ -336,10 +374,10 @@ class StreamParser:
             )
             if marker == KEY_OPEN:
                 self._parts = []
-                self._state = _State.KEY
+                self._state = _KEY
             else:
                 self._close_call()
-        elif state is _State.VALUE:
+        elif state is _VALUE:
             self._end_value()
 
     # -- content ------------------------------------------------------------------------------
@@ -375,7 +413,7 @@ class StreamParser:
         self._arguments = {}
         self._object_open = False
         self._stray_reported = False
-        self._state = _State.NAME
+        self._state = _NAME
 
     def _end_name(self, *, newline: bool) -> None:
         name = "".join(self._parts).strip()
@@ -384,7 +422,7 @@ class StreamParser:
             self._problem(
                 "missing_tool_name", "a <tool_call> has no function name; its text is kept"
             )
-            self._state = _State.BAD_CALL
+            self._state = _BAD_CALL
             return
         index = len(self._calls)
         self._name = name
@@ -397,7 +435,7 @@ class StreamParser:
         if self._schemas.given and not self._schemas.knows(name):
             self._problems.append(problems.unknown_tool(name, index))
         self._out.append(ToolCallStart(index, name))
-        self._state = _State.BODY
+        self._state = _BODY
 
     def _check_gap(self, what: str) -> None:
         gap = "".join(self._gap).replace(_LITERAL_NEWLINE, "")
@@ -419,7 +457,7 @@ class StreamParser:
         """String-typed values are the raw text, so they stream as they arrive; other values
         are typed from the whole text and sent when complete."""
         self._parts = []
-        self._state = _State.VALUE
+        self._state = _VALUE
         _, expected = self._schemas.argument_type(self._name, self._key)
         self._value_streams = expected == "string"
         if self._value_streams:
@@ -441,9 +479,9 @@ class StreamParser:
             fragment = '"'
             self._value_streams = False
         else:
-            fragment = self._key_fragment() + _ENCODER.encode(value)
+            fragment = self._key_fragment() + _json_text(value)
         self._out.append(ToolCallArgumentsDelta(index, fragment))
-        self._state = _State.BODY
+        self._state = _BODY
 
     def _close_call(self) -> None:
         index = len(self._calls)
@@ -454,14 +492,14 @@ class StreamParser:
         self._calls.append(call)
         self._out.append(ToolCallEnd(index, call))
         self._arguments = {}
-        self._state = _State.CONTENT
+        self._state = _CONTENT
 
     def _finish(self) -> None:
         state = self._state
-        if state is _State.REASONING:
+        if state is _REASONING:
             self._problem("unclosed_think", "the output ended inside <think> without </think>")
         elif state in _CALL_STATES:
-            index = None if state is _State.BAD_CALL else len(self._calls)
+            index = None if state is _BAD_CALL else len(self._calls)
             self._problem(
                 "unclosed_tool_call",
                 "the output ended inside a <tool_call>; its text is kept as content",
@@ -470,4 +508,4 @@ class StreamParser:
             self._end_segment()
             self._content_text("".join(self._raw), after_calls=False)
         self._end_segment()
-        self._state = _State.CONTENT
+        self._state = _CONTENT
