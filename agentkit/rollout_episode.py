@@ -131,6 +131,10 @@ async def run_episode(
     if result.status is EpisodeStatus.FAILED:
         await conv.close_with(result)
         return conv.episode_id, result.error or "failed"
+    if result.status is EpisodeStatus.AWAITING_APPROVAL:
+        # nobody can approve inside a rollout: closed unfinished, never exported, rerun later
+        await conv.close_with(result)
+        return conv.episode_id, result.error or "awaiting approval"
     reward: Reward | None = None
     try:
         if reward_fn is not None:

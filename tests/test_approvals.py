@@ -405,3 +405,23 @@ async def test_a_stream_ends_with_the_paused_result(servers: Any, tokenizer_path
     assert final.run_result.status is EpisodeStatus.AWAITING_APPROVAL
     assert final.run_result.state is not None
     assert not any(isinstance(e, ToolResultEvent) for e in events)
+
+
+async def test_a_rollout_episode_that_needs_approval_is_not_counted_complete(
+    servers: Any, tokenizer_path: Path, tmp_path: Path
+) -> None:
+    from agentkit.rollout import RolloutTask, complete_pairs, rollout
+
+    server = await servers(lambda request: SCRIPT[0])
+    agent = Agent(SGLangTokens(server.base_url, tokenizer_path), tools=make_tools([]))
+    store = tmp_path / "run.jsonl"
+    async with agent:
+        task = RolloutTask(id="t0", prompt="Weather, then mail?")
+        report = await rollout(
+            lambda t: agent, [task], store=store, progress=False, max_sample_retries=0
+        )
+    assert report.completed == 0 and "waiting for approval" in report.failures[0].error
+    (traj,) = read_store(store).episodes
+    assert traj.end is not None and traj.end.status is EpisodeStatus.AWAITING_APPROVAL
+    assert exclusion_reason(traj) == "awaiting approval"
+    assert complete_pairs(store) == set()  # a rerun runs it again
