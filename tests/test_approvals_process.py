@@ -28,6 +28,7 @@ from agentkit.models.sglang_tokens import SGLangTokens
 from agentkit.run_state import RunState
 from agentkit.testing import SGLangTestServer, build_test_tokenizer
 from agentkit.trajectory.records import EnvStepRecord
+from agentkit.trajectory.rows import build_rows
 from agentkit.trajectory.store import JsonlStore, read_store
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "approvals" / "run.py"
@@ -192,6 +193,12 @@ async def test_pause_restart_resume_matches_uninterrupted_run(
     if mode == "tokens":
         recorded = [c.input_ids for c in episode.calls]
         assert recorded == [b["input_ids"] for b in wire]
+        # the training rows of the resumed episode are those of the uninterrupted one
+        rows = build_rows(episode)
+        expected_rows = build_rows(reference.trajectory)
+        assert [(r.tokens, r.loss_mask, r.prompt_len) for r in rows] == [
+            (r.tokens, r.loss_mask, r.prompt_len) for r in expected_rows
+        ]
 
 
 @pytest.mark.anyio
