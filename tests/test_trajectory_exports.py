@@ -154,3 +154,26 @@ def test_export_writes_files(tmp_path: Path, fmt: str) -> None:
     else:
         lines = [json.loads(x) for x in out.read_text().splitlines()]
         assert len(lines) == 4
+
+
+def test_verl_num_turns_counts_a_round_of_tool_results_once() -> None:
+    """verl's ToolAgentLoop: prompt + model calls + rounds of tool replies (not each reply)."""
+    traj = token_episode("two-tools", turns=3)
+    first = traj.steps[0]
+    # the first call asked for two tools: a second result in the same round
+    traj.steps.insert(1, first.model_copy(update={"index": first.index + 1}))
+    for k, step in enumerate(traj.steps):
+        step.index = k
+    assert len(traj.steps) == 3 and len(traj.calls) == 3
+    (row,) = verl_rows(trainable_episodes([traj], group_policy="flag"))
+    assert row["num_turns"] == 1 + 3 + 2
+
+
+def test_slime_status_and_raw_reward_follow_slime() -> None:
+    """max_turns is ``completed`` (slime's builder); an unscored policy failure has a float
+    raw_reward (slime's train data prefers it over ``reward``)."""
+    traj = token_episode("mt", reward=None, status=EpisodeStatus.MAX_TURNS)
+    (sample,) = slime_samples(trainable_episodes([traj], group_policy="flag"))
+    assert sample["status"] == "completed"
+    assert sample["reward"] == 0.0 and sample["metadata"]["raw_reward"] == 0.0
+    assert sample["metadata"]["recorded_reward"] is None
