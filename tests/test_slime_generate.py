@@ -165,3 +165,24 @@ async def test_train_data_conversion_and_debug_rollout(
     assert again == tmp_path / "3.pt"
     reread = data_utils.load_debug_rollout_data(str(tmp_path / "{rollout_id}.pt"), rollout_id=3)
     assert [s.tokens for s in reread] == [s.tokens for s in samples]
+
+
+async def test_a_sample_failing_every_retry_is_removed_not_scored(
+    slime: Any, server: SGLangTestServer
+) -> None:
+    from agentkit.testing import Fault, FaultKind
+
+    Sample = slime.Sample
+    args = _args(server)
+    args.agentkit_retries = 1
+    server.inject(Fault(FaultKind.HTTP_ERROR, status=503, times=None))  # a dead server
+    try:
+        sample = Sample(prompt="question 4?", label="42", index=3, group_index=1)
+        out = await slime_generate.generate(args, sample, {})
+    finally:
+        server.clear_faults()
+    assert isinstance(out, Sample)
+    assert out.status is Sample.Status.FAILED and out.remove_sample is True
+    assert out.metadata["agentkit_excluded"] == "infrastructure failure"
+    assert out.reward == 0.0 and out.metadata["raw_reward"] == 0.0
+    assert (out.index, out.group_index) == (3, 1)
