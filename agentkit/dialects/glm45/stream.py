@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import IntEnum, auto
-from json import JSONEncoder
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -34,7 +33,7 @@ from .tokens import (
     VALUE_CLOSE,
     VALUE_OPEN,
 )
-from .typing_ import ToolSchemas, decode_typed
+from .typing_ import ToolSchemas, decode_typed, json_text
 
 __all__ = [
     "ContentDelta",
@@ -46,9 +45,8 @@ __all__ = [
     "ToolCallStart",
 ]
 
-# ``json.dumps(value, ensure_ascii=False)`` builds an encoder per call; these give the same text.
-# ``encode_basestring`` is what that encoder runs on a ``str``.
-_ENCODER = JSONEncoder(ensure_ascii=False)
+# ``json.dumps(text, ensure_ascii=False)`` builds an encoder per call; ``encode_basestring`` is
+# what that encoder runs on a ``str``.
 _escape = encode_basestring
 
 _LITERAL_NEWLINE = "\\n"  # a backslash and an n, which SGLang also accepts as a separator
@@ -148,20 +146,6 @@ def _earliest(
         if index != -1:
             position, found = index, marker
     return position, found
-
-
-def _json_text(value: Any) -> str:
-    """``json.dumps(value, ensure_ascii=False)``, without building an encoder for a scalar."""
-    kind = type(value)
-    if kind is str:
-        return _escape(value)
-    if kind is int:
-        return int.__repr__(value)
-    if kind is bool:
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    return _ENCODER.encode(value)
 
 
 class StreamParser:
@@ -479,7 +463,7 @@ class StreamParser:
             fragment = '"'
             self._value_streams = False
         else:
-            fragment = self._key_fragment() + _json_text(value)
+            fragment = self._key_fragment() + json_text(value)
         self._out.append(ToolCallArgumentsDelta(index, fragment))
         self._state = _BODY
 

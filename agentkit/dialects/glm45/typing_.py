@@ -13,6 +13,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any
 
 _MAX_LITERAL_EVAL = 10_000
@@ -34,9 +35,25 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-# ``json.loads(raw, parse_constant=...)`` builds a decoder per call; one shared decoder does the
-# same work (``decode`` is what ``loads`` runs on a ``str``).
+# ``json.loads(raw, parse_constant=...)`` and ``json.dumps(value, ensure_ascii=False)`` build a
+# codec per call; shared ones do the same work (``decode`` is what ``loads`` runs on a ``str``).
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+_escape = encode_basestring
+
+
+def json_text(value: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False)``, without building an encoder for a scalar."""
+    kind = type(value)
+    if kind is str:
+        return _escape(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return _ENCODER.encode(value)
 
 
 def schema_properties(schema: Any) -> Mapping[str, Any]:
@@ -259,6 +276,15 @@ def decode_typed(raw: str, schema: Any, expected: str | None) -> tuple[Any, str 
         return int(raw), None
     if (untyped or expected == "boolean") and raw in _BOOLEANS:
         return _BOOLEANS[raw], None
+    return decode_without_shortcuts(raw, schema, expected)
+
+
+def decode_without_shortcuts(raw: str, schema: Any, expected: str | None) -> tuple[Any, str | None]:
+    """``decode_typed`` without its shortcuts for plain integers and booleans (the reference
+    the shortcuts are tested against)."""
+    if expected == "string":
+        return raw, None
+    untyped = expected not in _KNOWN_TYPES
     decoded = _decode_json(raw)
     if untyped:
         if decoded is _NOT_DECODED:
