@@ -18,6 +18,7 @@ import typer
 from agentkit.trajectory.exports import ExportFormat, ExportReport
 from agentkit.trajectory.exports import export as export_records
 from agentkit.trajectory.groups import GROUP_POLICIES, IncompleteGroupError
+from agentkit.trajectory.records import Usage
 from agentkit.trajectory.store import FsyncPolicy, read_store
 
 EXTRA_COMMANDS = ("export", "rollout", "compact")
@@ -131,6 +132,17 @@ def load_tasks(spec: str) -> list[Any]:
     return [t if isinstance(t, RolloutTask) else RolloutTask.model_validate(t) for t in value]
 
 
+def _usage_summary(usage: Usage) -> dict[str, Any]:
+    return {
+        "model_calls": usage.requests,
+        "tool_calls": usage.tool_calls,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "cost": usage.cost,
+    }
+
+
 def rollout(
     agent: Annotated[
         str, typer.Option(help="package.module:factory - factory(task) returns an Agent.")
@@ -215,12 +227,8 @@ def rollout(
                 "completed": report.completed,
                 "failed": len(report.failures),
                 "elapsed_s": round(report.elapsed_s, 3),
-                "model_calls": report.usage.requests,
-                "tool_calls": report.usage.tool_calls,
-                "prompt_tokens": report.usage.prompt_tokens,
-                "completion_tokens": report.usage.completion_tokens,
-                "cached_tokens": report.usage.cached_tokens,
-                "cost": report.usage.cost,
+                # usage totals (the Ray executor does not gather them from its workers yet)
+                **(_usage_summary(report.usage) if not ray else {}),
                 **(
                     {"workers": report.workers, "worker_restarts": report.worker_restarts}
                     if ray
