@@ -257,7 +257,9 @@ class Conversation(Generic[DepsT, OutputT]):
         """Add a user message (if any) and run turns until a final answer or a limit.
 
         Never raises but cancellation (after the episode is closed as ``cancelled``); an
-        unexpected error closes the episode as ``failed`` and is returned as that status."""
+        unexpected error closes the episode as ``failed`` and is returned as that status.
+        ``awaiting_approval``: the run paused (``result.state``); :meth:`resume` goes on, and
+        ``send`` raises ``RuntimeError`` until then."""
         if self.paused is not None:
             raise RuntimeError("the conversation awaits approval: resume it with decisions first")
         self._first_new = len(self.messages)
