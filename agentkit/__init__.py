@@ -4,6 +4,7 @@ token-exact trajectories for RL."""
 from __future__ import annotations
 
 from agentkit.agent import Agent
+from agentkit.approvals import ApprovalDecision, PendingCall
 from agentkit.conversation import Conversation
 from agentkit.events import (
     FinalEvent,
@@ -17,6 +18,7 @@ from agentkit.events import (
     TurnEnd,
 )
 from agentkit.gc_tuning import tune_gc
+from agentkit.hooks import Allow, Deny, EditArguments, ShortCircuit
 from agentkit.messages import (
     AssistantMessage,
     Message,
@@ -25,7 +27,9 @@ from agentkit.messages import (
     ToolMessage,
     UserMessage,
 )
+from agentkit.pricing import ModelPrice, PriceTable
 from agentkit.result import RunResult
+from agentkit.run_state import RunState
 from agentkit.tool import RunContext, Tool, ToolError, ToolOutcome, ToolStatus, tool
 from agentkit.trajectory.records import EpisodeStatus, Usage
 
@@ -33,16 +37,25 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "Allow",
+    "ApprovalDecision",
     "AssistantMessage",
     "Conversation",
+    "Deny",
+    "EditArguments",
     "EpisodeStatus",
     "FinalEvent",
     "Message",
+    "ModelPrice",
     "ModelRetryEvent",
+    "PendingCall",
+    "PriceTable",
     "ReasoningDelta",
     "RunContext",
     "RunEvent",
     "RunResult",
+    "RunState",
+    "ShortCircuit",
     "SystemMessage",
     "TextDelta",
     "Tool",
