@@ -27,6 +27,7 @@ SOURCE_DIRS = ("agentkit", "tools", "sandboxes")
 UNDECLARED_OPTIONAL = {
     "transformers": "agentkit/tokenizer.py falls back to it when installed",
     "torch": "slime's .pt rollout format; slime brings it, and the error says pip install torch",
+    "verl": "agentkit.integrations.verl runs inside verl, which brings it (pip install verl)",
 }
 
 

@@ -25,12 +25,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from verl.experimental.agent_loop.agent_loop import (
-    AgentLoopBase,
-    AgentLoopMetrics,
-    AgentLoopOutput,
-    register,
-)
+try:
+    from verl.experimental.agent_loop.agent_loop import (
+        AgentLoopBase,
+        AgentLoopMetrics,
+        AgentLoopOutput,
+        register,
+    )
+except ImportError as exc:  # this module runs inside verl's rollout
+    raise ImportError(
+        f"the agentkit agent loop runs inside verl: pip install verl (and its torch) ({exc})"
+    ) from exc
 
 from agentkit.agent import Agent
 from agentkit.integrations.episode import load_object, run_with_retries
