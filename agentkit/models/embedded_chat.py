@@ -15,10 +15,9 @@ Records are chat-mode records (``token_exact`` false): the prompt is re-rendered
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -32,7 +31,10 @@ from agentkit.models.base import (
     ModelSettings,
     StreamDeltaKind,
 )
-from agentkit.trajectory.records import ModelCallRecord
+from agentkit.models.recording import CallInput, CallUsage, ModelReply, recorded_call
+
+if TYPE_CHECKING:
+    from agentkit.models.embedded_plan import TurnPlan
 
 
 class EmbeddedChat:
@@ -78,13 +80,31 @@ class EmbeddedSession:
     async def generate(
         self, request: ModelRequest, *, on_delta: DeltaCallback | None = None
     ) -> ModelResponse:
-        from agentkit.models.embedded_plan import check_answer, plan_turn, repeats_a_call
+        from agentkit.models.embedded_plan import plan_turn
 
         model = await self.backend._loaded()
         settings = self.backend.settings.merged(request.settings)
         messages = [m.to_openai() for m in request.messages]
         plan = plan_turn(messages, request.tools, tool_choice=request.tool_choice)
-        started, t0 = time.time(), time.perf_counter()
+        sent = CallInput(
+            mode="chat",
+            sampling_params={"max_new_tokens": settings.max_tokens, "temperature": 0.0},
+        )
+        return await recorded_call(
+            request, sent, lambda: self._call(model, plan, messages, settings, request, on_delta)
+        )
+
+    async def _call(
+        self,
+        model: Any,
+        plan: TurnPlan,
+        messages: list[dict[str, Any]],
+        settings: ModelSettings,
+        request: ModelRequest,
+        on_delta: DeltaCallback | None,
+    ) -> ModelReply:
+        from agentkit.models.embedded_plan import check_answer, repeats_a_call
+
         gen = await model.generate(
             plan.prompt,
             max_new_tokens=settings.max_tokens,
@@ -121,27 +141,19 @@ class EmbeddedSession:
             kind = StreamDeltaKind.REASONING if calls else StreamDeltaKind.CONTENT
             await on_delta(ModelDelta(kind=kind, text=content + ("\n" if calls else "")))
         finish = "tool_calls" if calls else ("length" if gen.finish_reason == "length" else "stop")
-        record = ModelCallRecord(
-            episode_id=request.episode_id,
-            index=request.call_index,
-            turn=request.turn,
-            mode="chat",
+        return ModelReply(
+            message=message,
             server="embedded",
-            started_at=started,
-            elapsed_s=time.perf_counter() - t0,
             output_text=gen.text,
-            sampling_params={"max_new_tokens": settings.max_tokens, "temperature": 0.0},
             finish_reason=gen.finish_reason,
-            prompt_tokens=gen.prompt_tokens,
-            completion_tokens=len(gen.token_ids),
-            cached_tokens=gen.cached_prompt_tokens,
+            loop_finish_reason=finish,
+            usage=CallUsage(
+                prompt_tokens=gen.prompt_tokens,
+                completion_tokens=len(gen.token_ids),
+                cached_tokens=gen.cached_prompt_tokens,
+            ),
             engine_meta=meta,
-            content=content,
-            tool_calls=calls,
             problems=problems,
-        )
-        return ModelResponse(
-            message=message, finish_reason=finish, problems=problems, record=record
         )
 
 

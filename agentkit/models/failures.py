@@ -11,13 +11,12 @@ from __future__ import annotations
 import errno
 import time
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import httpx
 
-from agentkit.models.base import ModelError, ModelRequest
-from agentkit.trajectory.records import AttemptCause, ModelCallRecord, TokenSegment
+from agentkit.trajectory.records import AttemptCause
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _NO_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
@@ -147,34 +146,3 @@ def _error_code(error: Any) -> int | None:
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
     return None
-
-
-def failed_call_record(
-    request: ModelRequest,
-    mode: Literal["tokens", "chat"],
-    exc: ModelError,
-    *,
-    started: float,
-    elapsed_s: float,
-    sampling_params: dict[str, Any],
-    input_ids: list[int] | None = None,
-    appended: list[TokenSegment] | None = None,
-) -> ModelCallRecord:
-    """The record of a call that failed after every attempt (``failed=True``, no output)."""
-    servers = [a.server for a in exc.attempts]
-    return ModelCallRecord(
-        episode_id=request.episode_id,
-        index=request.call_index,
-        turn=request.turn,
-        mode=mode,
-        server=servers[-1] if servers else "",
-        started_at=started,
-        elapsed_s=elapsed_s,
-        input_ids=input_ids,
-        appended=list(appended or []),
-        sampling_params=sampling_params,
-        attempts=list(exc.attempts),
-        failed=True,
-        error=str(exc),
-        error_cause=exc.cause,
-    )

@@ -7,7 +7,6 @@ as the server returned them. Chat mode gives no token ids: records say so (``tok
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any, Literal
 
@@ -15,7 +14,6 @@ from agentkit.messages import AssistantMessage, to_openai
 from agentkit.models.base import (
     DeltaCallback,
     ModelDelta,
-    ModelError,
     ModelRequest,
     ModelResponse,
     ModelSettings,
@@ -33,10 +31,10 @@ from agentkit.models.client_markup import (
     needs_client_parse,
     parse_client_side,
 )
-from agentkit.models.failures import failed_call_record
+from agentkit.models.recording import CallInput, CallUsage, ModelReply, recorded_call
 from agentkit.models.transport import RetryPolicy, Transport
 from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
-from agentkit.trajectory.records import Attempt, ModelCallRecord
+from agentkit.trajectory.records import Attempt
 
 ServerFlavour = Literal["sglang", "openai"]
 # Request fields only SGLang understands; strict OpenAI-compatible servers answer 400 to them.
@@ -138,9 +136,13 @@ class ChatSession:
     ) -> ModelResponse:
         stream = on_delta is not None
         body = self._body(request, stream)
+        sent = CallInput(mode="chat", sampling_params=_sampling(body))
+        return await recorded_call(request, sent, lambda: self._call(request, body, on_delta))
+
+    async def _call(
+        self, request: ModelRequest, body: dict[str, Any], on_delta: DeltaCallback | None
+    ) -> ModelReply:
         attempts: list[Attempt] = []
-        started = time.time()
-        t0 = time.perf_counter()
 
         async def notify(attempt: Attempt) -> None:
             if on_delta is not None:
@@ -168,30 +170,12 @@ class ChatSession:
                 headers=self.headers,
             )
 
-        try:
-            reply, server = await self.model.servers.call(self.routing_key, on_server)
-        except ModelError as exc:
-            exc.record = failed_call_record(
-                request,
-                "chat",
-                exc,
-                started=started,
-                elapsed_s=time.perf_counter() - t0,
-                sampling_params=_sampling(body),
-            )
-            raise
-        return self._response(request, body, reply, server, attempts, started, t0)
+        reply, server = await self.model.servers.call(self.routing_key, on_server)
+        return self._reply(request, reply, server, attempts)
 
-    def _response(
-        self,
-        request: ModelRequest,
-        body: dict[str, Any],
-        reply: ChatReply,
-        server: str,
-        attempts: list[Attempt],
-        started: float,
-        t0: float,
-    ) -> ModelResponse:
+    def _reply(
+        self, request: ModelRequest, reply: ChatReply, server: str, attempts: list[Attempt]
+    ) -> ModelReply:
         message, usage, finish, matched, spec = reply
         calls, problems = tool_calls_from_wire(message.get("tool_calls") or [])
         content = message.get("content") or ""
@@ -209,34 +193,28 @@ class ChatSession:
             problems.append(
                 "empty_content: the reply had reasoning but no answer (server parser artifact)"
             )
-        assistant = AssistantMessage(content=content, reasoning_content=reasoning, tool_calls=calls)
         details = usage.get("prompt_tokens_details") or {}
         completion = usage.get("completion_tokens")
-        record = ModelCallRecord(
-            episode_id=request.episode_id,
-            index=request.call_index,
-            turn=request.turn,
-            mode="chat",
+        return ModelReply(
+            message=AssistantMessage(
+                content=content, reasoning_content=reasoning, tool_calls=calls
+            ),
             server=server,
-            started_at=started,
-            elapsed_s=time.perf_counter() - t0,
             output_text=content,
-            sampling_params=_sampling(body),
             finish_reason=finish,
+            loop_finish_reason=finish,
             matched_stop=matched,
-            prompt_tokens=_int(usage.get("prompt_tokens")),
-            completion_tokens=_int(completion),
-            cached_tokens=_int(details.get("cached_tokens")) if isinstance(details, dict) else None,
-            spec_verify_ct=spec,
-            accept_length=completion / spec if spec and isinstance(completion, int) else None,
-            reasoning=reasoning,
-            content=content,
-            tool_calls=calls,
+            usage=CallUsage(
+                prompt_tokens=_int(usage.get("prompt_tokens")),
+                completion_tokens=_int(completion),
+                cached_tokens=(
+                    _int(details.get("cached_tokens")) if isinstance(details, dict) else None
+                ),
+                spec_verify_ct=spec,
+                accept_length=completion / spec if spec and isinstance(completion, int) else None,
+            ),
             problems=problems,
             attempts=attempts,
-        )
-        return ModelResponse(
-            message=assistant, finish_reason=finish, problems=problems, record=record
         )
 
 

@@ -8,7 +8,6 @@ prefix cache hits and the recorded tokens are the ones the model saw, ready for 
 
 from __future__ import annotations
 
-import time
 import uuid
 from functools import partial
 from pathlib import Path
@@ -19,15 +18,20 @@ from agentkit.messages import AssistantMessage, ToolMessage, UserMessage
 from agentkit.models.base import (
     DeltaCallback,
     ModelDelta,
-    ModelError,
     ModelRequest,
     ModelResponse,
     ModelSettings,
     StreamDeltaKind,
 )
 from agentkit.models.client_markup import calls_from_parsed
-from agentkit.models.failures import failed_call_record
 from agentkit.models.generate_wire import generate_stream_consumer, validate_generate_reply
+from agentkit.models.recording import (
+    CallInput,
+    CallUsage,
+    ModelReply,
+    TokenOutput,
+    recorded_call,
+)
 from agentkit.models.replay_wire import (
     ENGINE_META_EXCLUDED,
     ReplayRequest,
@@ -38,29 +42,41 @@ from agentkit.models.replay_wire import (
 from agentkit.models.transport import RetryPolicy, Transport
 from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
 from agentkit.tokenizer import Tokenizer, load_tokenizer
-from agentkit.trajectory.records import Attempt, ModelCallRecord, TokenSegment, TokenSource
+from agentkit.trajectory.records import Attempt, TokenSegment, TokenSource
 
 
 def _engine_fields(
-    meta: dict[str, Any], want: ReplayRequest, input_len: int, output_len: int
+    meta: dict[str, Any],
+    want: ReplayRequest,
+    output_ids: list[int],
+    logprobs: bool,
+    input_len: int,
 ) -> dict[str, Any]:
-    """The record fields taken from ``meta_info``: counts, speculative decoding, weight
-    version, the rest of the engine's meta and the replay data that was asked for."""
+    """The reply fields taken from ``meta_info``: counts, speculative decoding, weight version,
+    the rest of the engine's meta, the log-probs and the replay data that was asked for."""
+    output_len = len(output_ids)
     spec = meta.get("spec_verify_ct")
     completion = meta.get("completion_tokens", output_len)
     speculative = isinstance(spec, int) and spec > 0
+    token_logprobs = [float(item[0]) for item in meta.get("output_token_logprobs") or []]
     return {
-        "weight_version": meta.get("weight_version"),
-        "prompt_tokens": meta.get("prompt_tokens", input_len),
-        "completion_tokens": completion,
-        "cached_tokens": meta.get("cached_tokens"),
-        "spec_verify_ct": spec if speculative else None,
-        "accept_length": completion / spec if speculative else None,
-        "engine_meta": {k: v for k, v in meta.items() if k not in ENGINE_META_EXCLUDED},
-        "routed_experts": (
-            routed_experts(meta, want, input_len, output_len) if want.routed_experts else None
+        "usage": CallUsage(
+            weight_version=meta.get("weight_version"),
+            prompt_tokens=meta.get("prompt_tokens", input_len),
+            completion_tokens=completion,
+            cached_tokens=meta.get("cached_tokens"),
+            spec_verify_ct=spec if speculative else None,
+            accept_length=completion / spec if speculative else None,
         ),
-        "sampling_mask": sampling_mask(meta, output_len) if want.sampling_mask else None,
+        "engine_meta": {k: v for k, v in meta.items() if k not in ENGINE_META_EXCLUDED},
+        "tokens": TokenOutput(
+            output_ids=output_ids,
+            output_logprobs=token_logprobs if logprobs else None,
+            routed_experts=(
+                routed_experts(meta, want, input_len, output_len) if want.routed_experts else None
+            ),
+            sampling_mask=sampling_mask(meta, output_len) if want.sampling_mask else None,
+        ),
     }
 
 
@@ -245,9 +261,24 @@ class TokenSession:
         appended = self._appended(request)
         input_ids = self.ids + [i for seg in appended for i in seg.ids]
         body = self._body(request, input_ids, stream=on_delta is not None)
+        sent = CallInput(
+            mode="tokens",
+            sampling_params=body["sampling_params"],
+            input_ids=input_ids,
+            appended=appended,
+        )
+        return await recorded_call(
+            request, sent, lambda: self._call(request, input_ids, body, on_delta)
+        )
+
+    async def _call(
+        self,
+        request: ModelRequest,
+        input_ids: list[int],
+        body: dict[str, Any],
+        on_delta: DeltaCallback | None,
+    ) -> ModelReply:
         attempts: list[Attempt] = []
-        started = time.time()
-        t0 = time.perf_counter()
 
         async def notify(attempt: Attempt) -> None:
             if on_delta is not None:
@@ -284,24 +315,23 @@ class TokenSession:
                 url, body, validate, attempts=attempts, on_attempt=notify, headers=self.headers
             )
 
-        try:
-            data, server = await self.model.servers.call(self.routing_key, on_server)
-        except ModelError as exc:
-            exc.record = failed_call_record(
-                request,
-                "tokens",
-                exc,
-                started=started,
-                elapsed_s=time.perf_counter() - t0,
-                sampling_params=body["sampling_params"],
-                input_ids=input_ids,
-                appended=appended,
-            )
-            raise
+        data, server = await self.model.servers.call(self.routing_key, on_server)
+        reply = self._reply(request, data, server, input_ids, want)
+        reply.attempts = attempts
+        return reply
+
+    def _reply(
+        self,
+        request: ModelRequest,
+        data: dict[str, Any],
+        server: str,
+        input_ids: list[int],
+        want: ReplayRequest,
+    ) -> ModelReply:
+        """What the server generated, parsed; the session's context grows by it."""
         text = str(data["text"])
         output_ids = [int(i) for i in data["output_ids"]]
         meta: dict[str, Any] = data["meta_info"]
-        token_logprobs = [float(item[0]) for item in meta.get("output_token_logprobs") or []]
         finish: dict[str, Any] = meta["finish_reason"]
         finish_type = str(finish["type"])
         matched = finish.get("matched")
@@ -312,43 +342,23 @@ class TokenSession:
         if stop is None and isinstance(matched, int):
             stop = self.model._stop_by_id.get(matched)
         calls, malformed = calls_from_parsed(parsed)
-        problems = [f"{p.kind}: {p.message}" for p in parsed.problems]
-        message = AssistantMessage(
-            content=parsed.content, reasoning_content=parsed.reasoning, tool_calls=calls
-        )
-        finish_reason = "length" if finish_type == "length" else finish_type
+        loop_finish = "length" if finish_type == "length" else finish_type
         if finish_type == "stop" and calls:
-            finish_reason = "tool_calls"
-        record = ModelCallRecord(
-            episode_id=request.episode_id,
-            index=request.call_index,
-            turn=request.turn,
-            mode="tokens",
+            loop_finish = "tool_calls"
+        reply = ModelReply(
+            message=AssistantMessage(
+                content=parsed.content, reasoning_content=parsed.reasoning, tool_calls=calls
+            ),
             server=server,
-            started_at=started,
-            elapsed_s=time.perf_counter() - t0,
-            input_ids=input_ids,
-            output_ids=output_ids,
-            output_logprobs=token_logprobs if logprobs else None,
-            appended=appended,
             output_text=text,
-            sampling_params=body["sampling_params"],
             finish_reason=finish_type,
+            loop_finish_reason=loop_finish,
             matched_stop=matched,
-            **_engine_fields(meta, want, len(input_ids), len(output_ids)),
-            reasoning=parsed.reasoning,
-            content=parsed.content,
-            tool_calls=calls,
-            problems=problems,
-            attempts=attempts,
+            **_engine_fields(meta, want, output_ids, self.model.return_logprob, len(input_ids)),
+            problems=[f"{p.kind}: {p.message}" for p in parsed.problems],
+            malformed_calls=malformed,
         )
         self.ids = input_ids + output_ids
         self.consumed = len(request.messages) + 1
         self.last_stop = stop
-        return ModelResponse(
-            message=message,
-            finish_reason=finish_reason,
-            problems=problems,
-            malformed_calls=malformed,
-            record=record,
-        )
+        return reply
