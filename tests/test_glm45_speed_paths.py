@@ -22,7 +22,9 @@ from agentkit.dialects.glm45 import STOP_TOKENS, StreamDelta, StreamParser, form
 from agentkit.dialects.glm45.common_shapes import parse_common
 from agentkit.dialects.glm45.parse import parse_general
 from agentkit.dialects.glm45.typing_ import (
+    NOT_DECODED,
     ToolSchemas,
+    decode_json,
     decode_typed,
     decode_without_shortcuts,
     infer_type,
@@ -251,3 +253,37 @@ def test_typing_shortcuts_equal_the_general_decoding(raw: str, key: str) -> None
 @given(value=_json | st.floats())
 def test_json_text_is_json_dumps(value: Any) -> None:
     assert json_text(value) == json.dumps(value, ensure_ascii=False)
+
+
+def _reject(name: str) -> Any:
+    raise ValueError(name)
+
+
+def reference_decode(raw: str) -> Any:
+    """The two JSON strategies written plainly with ``json.loads`` (what ``decode_json`` does
+    without raising where it need not)."""
+    try:
+        return json.loads(raw, parse_constant=_reject)
+    except (ValueError, RecursionError):
+        pass
+    try:
+        inner = json.loads('{"v": "' + raw + '"}', parse_constant=_reject)["v"]
+        return json.loads(inner, parse_constant=_reject)
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return NOT_DECODED
+
+
+_JSONISH = st.one_of(
+    _RAW,
+    _json.map(json.dumps),
+    _json.map(lambda v: json.dumps(json.dumps(v))[1:-1]),  # escaped, as models sometimes write
+    st.text(alphabet=' \t\n\r\x00\ufeff"\\/{}[]:,-+.0123456789eEaflsrtunNIiy', max_size=12),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(raw=_JSONISH)
+def test_json_decoding_equals_json_loads(raw: str) -> None:
+    decoded, expected = decode_json(raw), reference_decode(raw)
+    assert decoded == expected
+    assert type(decoded) is type(expected)

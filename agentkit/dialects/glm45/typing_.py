@@ -12,9 +12,9 @@ import ast
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, TypeGuard
 
 _MAX_LITERAL_EVAL = 10_000
 _KNOWN_TYPES = frozenset({"integer", "number", "boolean", "object", "array", "null"})
@@ -22,13 +22,20 @@ _KNOWN_TYPES = frozenset({"integer", "number", "boolean", "object", "array", "nu
 # ``int`` gives exactly what ``json.loads`` gives.
 _PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
 _BOOLEANS = {"true": True, "false": False}
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")  # what the json module skips around a value
+_JSON_STARTS = frozenset('"{[-0123456789tfnNI')  # NaN and Infinity start with N and I
 
 
-class _NotDecoded:
-    pass
+class NotDecoded:
+    """The type of ``NOT_DECODED``: what ``decode_json`` gives for text that is not JSON."""
 
 
-_NOT_DECODED = _NotDecoded()
+NOT_DECODED = NotDecoded()
+
+
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, with the common ``dict`` answered before the slow ABC check."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _reject_constant(name: str) -> Any:
@@ -39,6 +46,7 @@ def _reject_constant(name: str) -> Any:
 # codec per call; shared ones do the same work (``decode`` is what ``loads`` runs on a ``str``).
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
+_STRICT_ENCODER = json.JSONEncoder(allow_nan=False)
 _escape = encode_basestring
 
 
@@ -58,10 +66,10 @@ def json_text(value: Any) -> str:
 
 def schema_properties(schema: Any) -> Mapping[str, Any]:
     """Top-level ``properties`` of a ``parameters`` schema (merged across anyOf/oneOf/allOf)."""
-    if not isinstance(schema, Mapping):
+    if not _is_mapping(schema):
         return {}
     properties = schema.get("properties")
-    if isinstance(properties, Mapping):
+    if _is_mapping(properties):
         return properties
     merged: dict[str, Any] = {}
     for keyword in ("anyOf", "oneOf", "allOf"):
@@ -75,7 +83,7 @@ def schema_properties(schema: Any) -> Mapping[str, Any]:
 
 def infer_type(schema: Any) -> str | None:
     """The primary JSON type a property schema asks for, or None when it gives no hint."""
-    if not isinstance(schema, Mapping):
+    if not _is_mapping(schema):
         return None
     declared = schema.get("type")
     if isinstance(declared, str):
@@ -115,7 +123,7 @@ def infer_type(schema: Any) -> str | None:
 
 def allows_null(schema: Any) -> bool:
     """Whether a property schema admits ``null`` (type arrays, anyOf/oneOf branches, enum)."""
-    if not isinstance(schema, Mapping):
+    if not _is_mapping(schema):
         return False
     declared = schema.get("type")
     if declared == "null" or (isinstance(declared, list) and "null" in declared):
@@ -146,40 +154,44 @@ def _json_kind(value: Any) -> str:
 
 class ToolSchemas:
     """Argument types of the tools offered, looked up by call name and argument key (lazily:
-    the tool list is indexed on the first call, and only the schemas of the tools actually
-    called are walked; each argument's type is worked out once)."""
+    the tool list is read only as far as the names called, only the schemas of the tools
+    actually called are walked, and each argument's type is worked out once)."""
 
-    __slots__ = ("_properties", "_specs", "_tools", "_types", "given")
+    __slots__ = ("_properties", "_specs", "_types", "_unread", "given")
 
     def __init__(self, tools: Sequence[Mapping[str, Any]] | None) -> None:
         self.given = tools is not None
-        self._tools = tools
-        self._specs: dict[str, Mapping[str, Any]] | None = None
+        self._unread: Iterator[Mapping[str, Any]] | None = iter(tools) if tools else None
+        self._specs: dict[str, Mapping[str, Any]] = {}
         self._properties: dict[str, Mapping[str, Any]] = {}
         self._types: dict[tuple[str, str], tuple[Any, str | None]] = {}
 
-    def _index(self) -> dict[str, Mapping[str, Any]]:
-        specs: dict[str, Mapping[str, Any]] = {}
-        for tool in self._tools or ():
-            if not isinstance(tool, Mapping):
+    def _spec(self, name: str) -> Mapping[str, Any] | None:
+        """The first tool called ``name``, reading the list only as far as needed."""
+        specs = self._specs
+        found = specs.get(name)
+        if found is not None or self._unread is None:
+            return found
+        for tool in self._unread:
+            if not _is_mapping(tool):
                 continue
             function = tool.get("function")
-            spec: Mapping[str, Any] = function if isinstance(function, Mapping) else tool
-            name = spec.get("name")
-            if isinstance(name, str):
-                specs.setdefault(name, spec)
-        self._specs = specs
-        return specs
+            spec: Mapping[str, Any] = function if _is_mapping(function) else tool
+            named = spec.get("name")
+            if isinstance(named, str) and named not in specs:
+                specs[named] = spec
+                if named == name:
+                    return spec
+        self._unread = None
+        return None
 
     def knows(self, name: str) -> bool:
-        specs = self._specs if self._specs is not None else self._index()
-        return name in specs
+        return self._spec(name) is not None
 
     def property_schema(self, name: str, key: str) -> Any:
         properties = self._properties.get(name)
         if properties is None:
-            specs = self._specs if self._specs is not None else self._index()
-            spec = specs.get(name)
+            spec = self._spec(name)
             properties = schema_properties(spec.get("parameters")) if spec is not None else {}
             self._properties[name] = properties
         return properties.get(key)
@@ -193,27 +205,48 @@ class ToolSchemas:
         return found
 
 
-def _decode_json(raw: str) -> Any:
+def decode_json(raw: str) -> Any:
     """SGLang's first two strategies: the text as JSON, then the text unescaped as JSON."""
-    try:
-        return _DECODER.decode(raw)
-    except (ValueError, RecursionError):
-        pass
+    decoded = _json_value(raw)
+    if decoded is not NOT_DECODED or ('"' not in raw and "\\" not in raw):
+        # without a quote or a backslash, unescaping gives the same text (or fails on a
+        # control character), so the second strategy cannot succeed where the first failed
+        return decoded
     try:
         inner = _DECODER.decode('{"v": "' + raw + '"}')["v"]
         return _DECODER.decode(inner)
     except (ValueError, KeyError, TypeError, RecursionError):
-        return _NOT_DECODED
+        return NOT_DECODED
+
+
+def _json_value(text: str) -> Any:
+    """``_DECODER.decode(text)``, or ``NOT_DECODED`` where it raises; text that cannot start a
+    JSON value, or has more after it, is answered without raising (raising is slow)."""
+    start = _json_space_end(text, 0)
+    if start == len(text) or text[start] not in _JSON_STARTS:
+        return NOT_DECODED
+    try:
+        value, end = _DECODER.raw_decode(text, start)
+    except (ValueError, RecursionError):
+        return NOT_DECODED
+    if _json_space_end(text, end) != len(text):
+        return NOT_DECODED
+    return value
+
+
+def _json_space_end(text: str, at: int) -> int:
+    match = _JSON_SPACE.match(text, at)  # always matches (maybe empty)
+    return match.end() if match else at
 
 
 def _literal(raw: str) -> Any:
     text = raw.strip()
     if not text or len(text) > _MAX_LITERAL_EVAL:
-        return _NOT_DECODED
+        return NOT_DECODED
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return _NOT_DECODED
+        return NOT_DECODED
 
 
 def _to_number(text: str) -> Any:
@@ -248,7 +281,7 @@ def _jsonable(value: Any) -> bool:
     if kind is float:
         return math.isfinite(value)
     try:
-        json.dumps(value, allow_nan=False)
+        _STRICT_ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError):
         return False
     return True
@@ -285,22 +318,22 @@ def decode_without_shortcuts(raw: str, schema: Any, expected: str | None) -> tup
     if expected == "string":
         return raw, None
     untyped = expected not in _KNOWN_TYPES
-    decoded = _decode_json(raw)
+    decoded = decode_json(raw)
     if untyped:
-        if decoded is _NOT_DECODED:
+        if decoded is NOT_DECODED:
             return raw, None
         if not _jsonable(decoded):  # e.g. 1e999, which Python reads as inf: not JSON
             return raw, f"value {_preview(raw)} has a number JSON cannot hold (not finite)"
         return decoded, None
     assert expected is not None
-    if decoded is _NOT_DECODED:
+    if decoded is NOT_DECODED:
         decoded = _literal(raw)
         if isinstance(decoded, tuple):
             decoded = list(decoded)
     if expected == "number" and isinstance(decoded, str):
         decoded = _to_number(decoded.strip())
     fits = _fits(decoded, expected) or (decoded is None and allows_null(schema))
-    if decoded is not _NOT_DECODED and _jsonable(decoded) and fits:
+    if decoded is not NOT_DECODED and _jsonable(decoded) and fits:
         return decoded, None
     return raw, f"value {_preview(raw)} is not a valid {expected}"
 
