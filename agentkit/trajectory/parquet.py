@@ -24,7 +24,7 @@ from agentkit.trajectory.records import (
     RunManifest,
     TokenSegment,
 )
-from agentkit.trajectory.store import (
+from agentkit.trajectory.store_format import (
     StoreContents,
     decode_record,
     group_records,
