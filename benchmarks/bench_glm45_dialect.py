@@ -318,37 +318,53 @@ def sglang_contenders() -> tuple[WholeParser, StreamRunner] | str:
 # -- measurements -------------------------------------------------------------------------------
 
 
-def whole_text(name: str, run: WholeParser, samples: list[Sample], repeats: int) -> float:
+def interleaved(jobs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best CPU seconds of each job, the jobs taking turns in every repeat (so a burst of
+    load on the shared machine hits all contenders alike)."""
+    best = dict.fromkeys(jobs, float("inf"))
+    for _ in range(repeats):
+        for name, job in jobs.items():
+            best[name] = min(best[name], best_cpu_s(job, 1))
+    return best
+
+
+def _whole_job(run: WholeParser, samples: list[Sample]) -> Callable[[], object]:
+    return lambda: [run(sample) for sample in samples]
+
+
+def _stream_job(run: StreamRunner, pairs: list[tuple[Sample, list[str]]]) -> Callable[[], object]:
+    return lambda: [run(sample, pieces) for sample, pieces in pairs]
+
+
+def whole_text(contenders: dict[str, WholeParser], samples: list[Sample], repeats: int) -> None:
     total = sum(len(s.text.encode()) for s in samples)
-
-    def all_samples() -> None:
-        for sample in samples:
-            run(sample)
-
-    seconds = best_cpu_s(all_samples, repeats)
-    print(
-        f"  {name:<22} {len(samples) / seconds:>10,.0f} calls/s "
-        f"{total / seconds / 1e6:>8.1f} MB/s  ({seconds * 1e3:.1f} ms)"
-    )
-    return seconds
+    jobs = {name: _whole_job(run, samples) for name, run in contenders.items()}
+    figures = interleaved(jobs, repeats)
+    for name, seconds in figures.items():
+        print(
+            f"  {name:<22} {len(samples) / seconds:>10,.0f} calls/s "
+            f"{total / seconds / 1e6:>8.1f} MB/s  ({seconds * 1e3:.1f} ms)"
+        )
+    ratio_line(figures)
 
 
 def streaming(
-    name: str, run: StreamRunner, samples: list[Sample], chunked: list[list[str]], repeats: int
-) -> float:
+    contenders: dict[str, StreamRunner],
+    samples: list[Sample],
+    chunked: list[list[str]],
+    repeats: int,
+) -> None:
     total = sum(len(s.text.encode()) for s in samples)
     chunks = sum(len(c) for c in chunked)
-
-    def all_samples() -> None:
-        for sample, pieces in zip(samples, chunked, strict=True):
-            run(sample, pieces)
-
-    seconds = best_cpu_s(all_samples, repeats)
-    print(
-        f"  {name:<22} {seconds / chunks * 1e6:>8.2f} us/chunk "
-        f"{total / seconds / 1e6:>8.1f} MB/s  ({seconds * 1e3:.1f} ms)"
-    )
-    return seconds
+    pairs = list(zip(samples, chunked, strict=True))
+    jobs = {name: _stream_job(run, pairs) for name, run in contenders.items()}
+    figures = interleaved(jobs, repeats)
+    for name, seconds in figures.items():
+        print(
+            f"  {name:<22} {seconds / chunks * 1e6:>8.2f} us/chunk "
+            f"{total / seconds / 1e6:>8.1f} MB/s  ({seconds * 1e3:.1f} ms)"
+        )
+    ratio_line(figures)
 
 
 def ratio_line(figures: dict[str, float], ours: str = "agentkit") -> None:
@@ -398,12 +414,12 @@ def bench_parsers(repeats: int, baseline_rev: str | None) -> None:
     for label, group in groups.items():
         size = sum(len(s.text.encode()) for s in group)
         print(f"whole text, {label}: {len(group)} completions, {size / 1e3:,.0f} KB")
-        ratio_line({n: whole_text(n, run, group, repeats) for n, run in whole.items()})
+        whole_text(whole, group, repeats)
     for label, group in groups.items():
         chunked = [s.chunks() for s in group]
         count = sum(len(c) for c in chunked)
         print(f"streaming, {label}: {len(group)} completions in {count:,} chunks of 3-8 chars")
-        ratio_line({n: streaming(n, run, group, chunked, repeats) for n, run in stream.items()})
+        streaming(stream, group, chunked, repeats)
     print(load())
 
 

@@ -166,12 +166,13 @@ _HANDLED = [  # problems the fast path reports itself
     "<think></think><tool_call>noop\n</tool_call>then some text<|observation|>",
     "<think></think><tool_call>act\\n<arg_key>z</arg_key>\\n<arg_value>1e999</arg_value>"
     "\\n</tool_call>",
+    "\n<think>never closed<|user|>",
+    "<think></think><tool_call>act<arg_key>s</arg_key><arg_value>x</arg_value></tool_call>",
 ]
 _FALLBACK = [  # shapes only the general path reads
-    "<think>never closed",
     "<think>r<tool_call>act\n</tool_call>",
+    "<think>r<tool_call>act\n</tool_call> no </think>",
     "<think></think><tool_call>act\n<arg_key>s</arg_key>\n<arg_value>cut",
-    "<think></think><tool_call>act<arg_key>s</arg_key><arg_value>x</arg_value></tool_call>",
     "<think></think><tool_call>\n</tool_call>",
     "<think></think><tool_call>act\nstray<arg_key>s</arg_key><arg_value>x</arg_value></tool_call>",
     "<think></think><tool_call>act\n<arg_key>s</arg_key>\n</tool_call>",

@@ -3,11 +3,12 @@
 A turn of ``<think>…</think>``, text and well-formed ``<tool_call>`` blocks is read with
 ``str.find`` and anchored regex matches from a moving offset: no per-character loop, no deltas,
 no copies of the rest of the text. The problems such a turn can carry (``missing_think``,
-``unknown_tool``, ``invalid_argument_value``, ``duplicate_argument``,
-``text_after_tool_calls``) are reported here too. Anything else (an unclosed tag, stray text in
-a call, a name without its newline, ...) gives ``None`` and ``parse`` runs the general state
-machine of ``stream.py`` instead, which gives the same result on everything this reads;
-``tests/test_glm45_speed_paths.py`` checks that on generated turns.
+``unclosed_think``, ``missing_name_newline``, ``unknown_tool``, ``invalid_argument_value``,
+``duplicate_argument``, ``text_after_tool_calls``) are reported here too. Anything else (an
+unclosed call, stray text in a call, a key without a value, a call inside the reasoning, ...)
+gives ``None`` and ``parse`` runs the general state machine of ``stream.py`` instead, which
+gives the same result on everything this reads; ``tests/test_glm45_speed_paths.py`` checks that
+on generated turns.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .typing_ import ToolSchemas, decode_typed
 
 _SPACE = re.compile(r"\s*")  # ``\s`` is what ``str.strip`` strips
 _GAP = re.compile(r"(?:\s|\\n)*")  # whitespace and literal ``\n``: no stray text
-_NAME = re.compile(r"([^<\n\\]*)(?:\n|\\n)")  # the name, up to its newline
+_NAME = re.compile(r"([^<\n\\]*)(\n|\\n|(?=<))")  # the name, up to its newline (or a tag)
 
 _CALL_OPEN_END = len(CALL_OPEN)
 _KEY_OPEN_LEN = len(KEY_OPEN)
@@ -56,8 +57,11 @@ def parse_common(text: str, schemas: ToolSchemas, *, thinking: bool) -> Parsed |
     if text.startswith(THINK_OPEN, at, end):
         start = at + len(THINK_OPEN)
         close = text.find(THINK_CLOSE, start, end)
-        if close == -1 or text.find(CALL_OPEN, start, close) != -1:
-            return None  # unclosed, or a call inside the reasoning
+        if text.find(CALL_OPEN, start, end if close == -1 else close) != -1:
+            return None  # a call inside the reasoning
+        if close == -1:  # the output ended while thinking: all of it is reasoning
+            found.append(problems.UNCLOSED_THINK)
+            return Parsed(reasoning=text[start:end] or None, problems=found, stop=stop)
         reasoning = text[start:close] or None
         at = close + len(THINK_CLOSE)
     elif thinking and at < end:
@@ -102,12 +106,16 @@ def _call(
     name = name_match.group(1).strip()
     if not name:
         return None
+    if not name_match.group(2):
+        found.append(problems.missing_name_newline(name, index))
     if schemas.given and not schemas.knows(name):
         found.append(problems.unknown_tool(name, index))
     arguments: dict[str, object] = {}
     at = name_match.end()
+    gap = _GAP.match
     while True:
-        at = _skip(_GAP, text, at, end)
+        matched = gap(text, at, end)  # always matches (maybe empty), as below
+        at = matched.end() if matched else at
         if text.startswith(CALL_CLOSE, at, end):
             at += _CALL_CLOSE_LEN
             return ParsedToolCall(index=index, name=name, arguments=arguments, raw=text[start:at])
@@ -117,7 +125,9 @@ def _call(
         if key_end == -1:
             return None
         key = text[at + _KEY_OPEN_LEN : key_end].strip()
-        at = _skip(_GAP, text, key_end + _KEY_CLOSE_LEN, end)
+        at = key_end + _KEY_CLOSE_LEN
+        matched = gap(text, at, end)
+        at = matched.end() if matched else at
         if not text.startswith(VALUE_OPEN, at, end):
             return None
         value_end = text.find(VALUE_CLOSE, at + _VALUE_OPEN_LEN, end)

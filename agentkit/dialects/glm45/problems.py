@@ -8,9 +8,20 @@ MISSING_THINK = Problem(
     kind="missing_think",
     message="thinking was on but the output has no <think> block; its text is kept as content",
 )
+UNCLOSED_THINK = Problem(
+    kind="unclosed_think", message="the output ended inside <think> without </think>"
+)
 TEXT_AFTER_CALLS = Problem(
     kind="text_after_tool_calls", message="text after a tool call is appended to content"
 )
+
+
+def missing_name_newline(name: str, index: int) -> Problem:
+    return Problem(
+        kind="missing_name_newline",
+        message=f"no newline after the function name {name!r} in <tool_call>",
+        call_index=index,
+    )
 
 
 def unknown_tool(name: str, index: int) -> Problem:

@@ -411,11 +411,7 @@ class StreamParser:
         index = len(self._calls)
         self._name = name
         if not newline:
-            self._problem(
-                "missing_name_newline",
-                f"no newline after the function name {name!r} in <tool_call>",
-                index,
-            )
+            self._problems.append(problems.missing_name_newline(name, index))
         if self._schemas.given and not self._schemas.knows(name):
             self._problems.append(problems.unknown_tool(name, index))
         self._out.append(ToolCallStart(index, name))
@@ -481,7 +477,7 @@ class StreamParser:
     def _finish(self) -> None:
         state = self._state
         if state is _REASONING:
-            self._problem("unclosed_think", "the output ended inside <think> without </think>")
+            self._problems.append(problems.UNCLOSED_THINK)
         elif state in _CALL_STATES:
             index = None if state is _BAD_CALL else len(self._calls)
             self._problem(
