@@ -17,91 +17,37 @@ decoder takes the best allowed token), or says it is done. It works on any byte-
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 try:
     import numpy as np
-    import numpy.typing as npt
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("constrained decoding needs numpy: pip install 'agentkit[embedded]'") from exc
 
-IdArray = npt.NDArray[np.int64]
+from .grammar_arithmetic import FORMAT, ArithmeticString
+from .grammar_base import Constraint, ConstraintState, IdArray, Step, Vocabulary
+
+# the vocabulary and step protocol live in grammar_base; they are re-exported from here
+__all__ = [
+    "CALL_PREFIX",
+    "CALL_SUFFIX",
+    "Choice",
+    "Constraint",
+    "ConstraintState",
+    "IdArray",
+    "JsonNumber",
+    "JsonString",
+    "Literal",
+    "Step",
+    "ToolCallConstraint",
+    "Vocabulary",
+    "argument_segments",
+]
 
 CALL_PREFIX = '<tool_call>\n{"name": "'
 CALL_SUFFIX = "}}\n</tool_call>"
-
-
-class Vocabulary:
-    """The bytes of every token id, an encoder for forced text, and derived id sets."""
-
-    def __init__(
-        self,
-        token_bytes: Sequence[bytes],
-        encode: Callable[[str], list[int]],
-        *,
-        special_ids: Sequence[int] = (),
-    ) -> None:
-        self.token_bytes = list(token_bytes)
-        self.encode = encode
-        self.special_ids = frozenset(special_ids)
-        self.bytes_to_id: dict[bytes, int] = {}
-        for index, raw in enumerate(self.token_bytes):
-            if raw and index not in self.special_ids:
-                self.bytes_to_id.setdefault(raw, index)
-        self._id_sets: dict[str, IdArray] = {}
-
-    def __len__(self) -> int:
-        return len(self.token_bytes)
-
-    def ids_where(self, keep: Callable[[bytes], bool]) -> IdArray:
-        ids = [
-            i
-            for i, raw in enumerate(self.token_bytes)
-            if raw and i not in self.special_ids and keep(raw)
-        ]
-        return np.asarray(ids, dtype=np.int64)
-
-    def cached_ids(self, name: str, keep: Callable[[bytes], bool]) -> IdArray:
-        """``ids_where(keep)``, computed once per ``name``."""
-        if name not in self._id_sets:
-            self._id_sets[name] = self.ids_where(keep)
-        return self._id_sets[name]
-
-    @property
-    def string_ids(self) -> IdArray:
-        """Tokens that may appear inside a JSON string literal as they are (no escapes needed)."""
-        return self.cached_ids("json_string", _json_string_safe)
-
-    @property
-    def digit_ids(self) -> IdArray:
-        return self.cached_ids("digits", bytes.isdigit)
-
-
-def _json_string_safe(raw: bytes) -> bool:
-    return not any(b < 0x20 or b in (0x22, 0x5C, 0x7F) for b in raw)
-
-
-@dataclass(frozen=True)
-class Step:
-    """What the decoder does next: feed ``forced`` ids, pick one of ``allowed`` ids, or stop."""
-
-    forced: tuple[int, ...] = ()
-    allowed: IdArray | None = None
-    done: bool = False
-
-
-class ConstraintState(Protocol):
-    def next_step(self) -> Step: ...
-
-    def accept(self, token_id: int) -> bool:
-        """Record the picked token; False means "end of segment, do not emit this token"."""
-        ...
-
-
-class Constraint(Protocol):
-    def start(self, vocab: Vocabulary) -> ConstraintState: ...
 
 
 # -- segments ----------------------------------------------------------------------------------
@@ -258,8 +204,6 @@ def _function(tool: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _value_segments(schema: Mapping[str, Any]) -> list[_Segment]:
-    from .grammar_arithmetic import FORMAT, ArithmeticString
-
     if schema.get("format") == FORMAT:
         return [ArithmeticString()]
     if schema.get("enum"):

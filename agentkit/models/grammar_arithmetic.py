@@ -23,7 +23,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("constrained decoding needs numpy: pip install 'agentkit[embedded]'") from exc
 
-from .grammar import Step, Vocabulary
+from .grammar_base import Step, Vocabulary
 
 FORMAT = "arithmetic-expression"
 _CHARS = frozenset(b"0123456789.+-*/() ")
