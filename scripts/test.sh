@@ -3,8 +3,10 @@
 # apt packages (Docker engine, mmdebstrap, Chromium), the package with its dev extras at the
 # versions pinned in constraints.txt (scripts/install.sh), a background dockerd, the offline
 # sandbox base image (cached), the type check, the clean-install check (a fresh virtualenv
-# with no extras, plus a drift report; scripts/clean_install_check.sh), then pytest.
-# Arguments go to pytest. AGENTKIT_SKIP_CLEAN_INSTALL=1 skips the clean-install check.
+# with no extras, plus a drift report; scripts/clean_install_check.sh), the trainer plug-ins
+# against verl's and slime's own code in a side virtualenv (scripts/trainers_check.sh), then
+# pytest. Arguments go to pytest. AGENTKIT_SKIP_CLEAN_INSTALL=1 / AGENTKIT_SKIP_TRAINERS=1 skip
+# those checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +43,12 @@ if [ "${AGENTKIT_SKIP_CLEAN_INSTALL:-0}" != 1 ]; then
   bash scripts/clean_install_check.sh || clean=$?
 fi
 
+trainers=0
+if [ "${AGENTKIT_SKIP_TRAINERS:-0}" != 1 ]; then
+  log "trainer plug-ins against verl's and slime's own code (side virtualenv)"
+  bash scripts/trainers_check.sh || trainers=$?
+fi
+
 log "pytest"
 set +e
 python3 -m pytest "$@"
@@ -53,5 +61,9 @@ fi
 if [ $clean -ne 0 ]; then
   echo "the clean-install check failed (see above)" >&2
   [ $code -ne 0 ] || code=$clean
+fi
+if [ $trainers -ne 0 ]; then
+  echo "the trainer plug-in check failed (see above)" >&2
+  [ $code -ne 0 ] || code=$trainers
 fi
 exit $code
