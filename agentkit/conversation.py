@@ -57,7 +57,7 @@ from agentkit.trajectory.records import (
 )
 
 if TYPE_CHECKING:
-    from agentkit.agent import Agent
+    from agentkit.agent_base import AgentBase
 
 DepsT = TypeVar("DepsT")
 OutputT = TypeVar("OutputT")
@@ -77,7 +77,7 @@ class Conversation(Generic[DepsT, OutputT]):
 
     def __init__(
         self,
-        agent: Agent[DepsT, OutputT],
+        agent: AgentBase[DepsT, OutputT],
         *,
         deps: DepsT,
         thinking: bool,
@@ -117,7 +117,7 @@ class Conversation(Generic[DepsT, OutputT]):
     @classmethod
     def from_state(
         cls,
-        agent: Agent[DepsT, OutputT],
+        agent: AgentBase[DepsT, OutputT],
         state: RunState,
         *,
         deps: DepsT,

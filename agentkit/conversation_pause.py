@@ -15,11 +15,11 @@ from agentkit.messages import ToolCall
 from agentkit.run_state import RunState, TokenContext
 
 if TYPE_CHECKING:
-    from agentkit.agent import Agent
+    from agentkit.agent_base import AgentBase
     from agentkit.conversation import Conversation
 
 
-def check_resumable(agent: Agent[Any, Any], state: RunState) -> None:
+def check_resumable(agent: AgentBase[Any, Any], state: RunState) -> None:
     """``ValueError`` if ``agent`` cannot go on with ``state`` (another mode, a missing tool)."""
     mode = "tokens" if agent.model.mode == "tokens" else "chat"
     if state.episode.mode != mode:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from agentkit.agent_base import FINAL_RESULT_TOOL as FINAL_RESULT_TOOL
 from agentkit.events import ToolResultEvent
 from agentkit.final_answer import final_from_outcome
 from agentkit.hooks import CallGate
@@ -23,8 +24,6 @@ from agentkit.tool_turn import EventHandler, TurnCalls, malformed_text
 
 if TYPE_CHECKING:
     from agentkit.conversation import Conversation
-
-FINAL_RESULT_TOOL = "final_result"
 
 
 async def run_tools(
