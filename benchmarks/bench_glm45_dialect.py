@@ -32,7 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentkit.dialects.glm45 import STOP_TOKENS, StreamParser, format_assistant, parse, render
+from agentkit.dialects.glm45 import (
+    STOP_TOKENS,
+    StreamParser,
+    ToolSchemas,
+    format_assistant,
+    parse,
+    render,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -234,16 +241,16 @@ def load() -> str:
 # -- contenders ---------------------------------------------------------------------------------
 
 
-def agentkit_whole(parse_fn: Callable[..., Any]) -> WholeParser:
+def agentkit_whole(parse_fn: Callable[..., Any], tools: Any = TOOLS) -> WholeParser:
     def run(sample: Sample) -> object:
-        return parse_fn(sample.text, TOOLS, thinking=sample.thinking)
+        return parse_fn(sample.text, tools, thinking=sample.thinking)
 
     return run
 
 
-def agentkit_stream(parser_cls: Any) -> StreamRunner:
+def agentkit_stream(parser_cls: Any, tools: Any = TOOLS) -> StreamRunner:
     def run(sample: Sample, chunks: list[str]) -> object:
-        parser = parser_cls(TOOLS, thinking=sample.thinking)
+        parser = parser_cls(tools, thinking=sample.thinking)
         feed = parser.feed
         for chunk in chunks:
             feed(chunk)
@@ -367,14 +374,16 @@ def streaming(
     ratio_line(figures)
 
 
-def ratio_line(figures: dict[str, float], ours: str = "agentkit") -> None:
-    if ours not in figures:
-        return
-    others = ", ".join(
-        f"{figures[name] / figures[ours]:.2f}x vs {name}" for name in figures if name != ours
-    )
-    if others:
-        print(f"  -> agentkit speed: {others}")
+def ratio_line(figures: dict[str, float]) -> None:
+    ours = [name for name in figures if name.startswith("agentkit") and "@" not in name]
+    for mine in ours:
+        others = ", ".join(
+            f"{figures[name] / figures[mine]:.2f}x vs {name}"
+            for name in figures
+            if name not in ours
+        )
+        if others:
+            print(f"  -> {mine} speed: {others}")
 
 
 def check_baseline_agrees(baseline: Any, samples: list[Sample]) -> None:
@@ -392,8 +401,17 @@ def bench_parsers(repeats: int, baseline_rev: str | None) -> None:
         "small": [s for s in samples if not s.large],
         "large": [s for s in samples if s.large],
     }
-    whole: dict[str, WholeParser] = {"agentkit": agentkit_whole(parse)}
-    stream: dict[str, StreamRunner] = {"agentkit": agentkit_stream(StreamParser)}
+    # "agentkit" gets the tool list as dicts, as a caller would pass it; "compiled" gets
+    # ToolSchemas.compiled(TOOLS), built once, as SGLang's parsers get Tool objects built once
+    compiled = ToolSchemas.compiled(TOOLS)
+    whole: dict[str, WholeParser] = {
+        "agentkit": agentkit_whole(parse),
+        "agentkit, compiled": agentkit_whole(parse, compiled),
+    }
+    stream: dict[str, StreamRunner] = {
+        "agentkit": agentkit_stream(StreamParser),
+        "agentkit, compiled": agentkit_stream(StreamParser, compiled),
+    }
     if baseline_rev:
         baseline = baseline_module(baseline_rev)
         check_baseline_agrees(baseline, samples)

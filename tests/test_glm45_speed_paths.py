@@ -157,6 +157,34 @@ def test_damaged_turns_give_the_general_result(turn: tuple[str, bool], with_tool
     assert parse(text, tools, thinking=thinking) == parse_general(text, tools, thinking=thinking)
 
 
+def token_chunks(text: str, rng: random.Random) -> list[str]:
+    """``text`` cut into pieces of 1-8 characters, the size of model tokens."""
+    chunks, at = [], 0
+    while at < len(text):
+        step = rng.randint(1, 8)
+        chunks.append(text[at : at + step])
+        at += step
+    return chunks
+
+
+COMPILED = ToolSchemas.compiled(TOOLS)  # shared by every example below: lookups carry over
+
+
+@settings(max_examples=300, deadline=None)
+@given(turn=st.one_of(well_formed(), mutated()), rng=st.randoms(use_true_random=False))
+def test_tools_compiled_once_give_what_the_tool_list_gives(
+    turn: tuple[str, bool], rng: random.Random
+) -> None:
+    text, thinking = turn
+    expected = parse_general(text, TOOLS, thinking=thinking)
+    assert parse(text, COMPILED, thinking=thinking) == expected
+    parser = StreamParser(COMPILED, thinking=thinking)
+    for chunk in token_chunks(text, rng):
+        parser.feed(chunk)
+    parser.close()
+    assert parser.result() == expected
+
+
 _HANDLED = [  # problems the fast path reports itself
     "plain answer, no think block<|user|>",
     "\n<think>r</think>\n<tool_call>other\n</tool_call>",
@@ -203,16 +231,6 @@ class GeneralStreamParser(StreamParser):
         self._buf += chunk
         self._process(final=False)
         return self._take()
-
-
-def token_chunks(text: str, rng: random.Random) -> list[str]:
-    """``text`` cut into pieces of 1-8 characters, the size of model tokens."""
-    chunks, at = [], 0
-    while at < len(text):
-        step = rng.randint(1, 8)
-        chunks.append(text[at : at + step])
-        at += step
-    return chunks
 
 
 @settings(max_examples=400, deadline=None)

@@ -20,6 +20,7 @@ from .stream import (
     ToolCallStart,
 )
 from .tokens import SPECIAL_TOKENS, STOP_TOKEN_IDS, STOP_TOKENS
+from .typing_ import ToolSchemas
 
 __all__ = [
     "SPECIAL_TOKENS",
@@ -36,6 +37,7 @@ __all__ = [
     "ToolCallArgumentsDelta",
     "ToolCallEnd",
     "ToolCallStart",
+    "ToolSchemas",
     "format_assistant",
     "parse",
     "render",

@@ -56,19 +56,27 @@ from .typing_ import ToolSchemas
 
 
 def parse(
-    text: str, tools: Sequence[Mapping[str, Any]] | None = None, *, thinking: bool = True
+    text: str,
+    tools: Sequence[Mapping[str, Any]] | ToolSchemas | None = None,
+    *,
+    thinking: bool = True,
 ) -> Parsed:
     """Parse one raw completion (see the module docstring for the rules).
 
-    Common shapes take a single forward scan (``common_shapes.py``); anything else goes
-    through the general state machine the streaming parser runs, with the same result.
+    ``tools`` may also be a ``ToolSchemas`` built once for many completions. Common shapes take
+    a single forward scan (``common_shapes.py``); anything else goes through the general state
+    machine the streaming parser runs, with the same result.
     """
-    parsed = parse_common(text, ToolSchemas(tools), thinking=thinking)
-    return parsed if parsed is not None else parse_general(text, tools, thinking=thinking)
+    schemas = tools if isinstance(tools, ToolSchemas) else ToolSchemas(tools)
+    parsed = parse_common(text, schemas, thinking=thinking)
+    return parsed if parsed is not None else parse_general(text, schemas, thinking=thinking)
 
 
 def parse_general(
-    text: str, tools: Sequence[Mapping[str, Any]] | None = None, *, thinking: bool = True
+    text: str,
+    tools: Sequence[Mapping[str, Any]] | ToolSchemas | None = None,
+    *,
+    thinking: bool = True,
 ) -> Parsed:
     """``parse`` through the general state machine only (what ``parse`` falls back to)."""
     parser = StreamParser(tools, thinking=thinking)

@@ -157,9 +157,12 @@ class StreamParser:
     """
 
     def __init__(
-        self, tools: Sequence[Mapping[str, Any]] | None = None, *, thinking: bool = True
+        self,
+        tools: Sequence[Mapping[str, Any]] | ToolSchemas | None = None,
+        *,
+        thinking: bool = True,
     ) -> None:
-        self._schemas = ToolSchemas(tools)
+        self._schemas = tools if isinstance(tools, ToolSchemas) else ToolSchemas(tools)
         self._thinking = thinking
         self._buf = ""
         self._state = _START

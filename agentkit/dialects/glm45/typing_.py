@@ -155,7 +155,14 @@ def _json_kind(value: Any) -> str:
 class ToolSchemas:
     """Argument types of the tools offered, looked up by call name and argument key (lazily:
     the tool list is read only as far as the names called, only the schemas of the tools
-    actually called are walked, and each argument's type is worked out once)."""
+    actually called are walked, and each argument's type is worked out once).
+
+    ``parse`` and ``StreamParser`` build one per call from the tool list they are given. A
+    caller that parses many completions against the same tools can pass
+    ``ToolSchemas.compiled(tools)`` instead of the list: the lookups are then kept from one
+    completion to the next. The tools must then stay as they were; compile again when they
+    change.
+    """
 
     __slots__ = ("_properties", "_specs", "_types", "_unread", "given")
 
@@ -166,10 +173,19 @@ class ToolSchemas:
         self._properties: dict[str, Mapping[str, Any]] = {}
         self._types: dict[tuple[str, str], tuple[Any, str | None]] = {}
 
-    def _spec(self, name: str) -> Mapping[str, Any] | None:
-        """The first tool called ``name``, reading the list only as far as needed."""
+    @classmethod
+    def compiled(cls, tools: Sequence[Mapping[str, Any]] | None) -> ToolSchemas:
+        """Schemas for many completions: the whole tool list is indexed now, so parsers that
+        share this object share no reading position."""
+        schemas = cls(tools)
+        schemas._spec(None)
+        return schemas
+
+    def _spec(self, name: str | None) -> Mapping[str, Any] | None:
+        """The first tool called ``name``, reading the list only as far as needed (all of it
+        for ``None``)."""
         specs = self._specs
-        found = specs.get(name)
+        found = specs.get(name) if name is not None else None
         if found is not None or self._unread is None:
             return found
         for tool in self._unread:
