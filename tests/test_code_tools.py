@@ -156,3 +156,95 @@ async def test_run_tests_reports_failures_then_success(sandbox: DockerSandbox) -
     assert passed.output.startswith("exit code: 0")
     assert "1 passed" in passed.output
     assert [e.path for e in await sandbox.list_files()] == ["test_x.py"]  # no cache dirs left
+
+
+# --- each tool alone: the module-level Tool objects, with the sandbox passed as deps -----------
+
+
+@pytest.mark.docker
+async def test_run_python_alone(sandbox: DockerSandbox) -> None:
+    from agentkit.tools.code import run_python
+
+    outcome = await run_python.call({"code": "print(6 * 7)"}, ctx(deps=sandbox))
+    assert outcome.output == "exit code: 0\nstdout:\n42"
+    too_long = await run_python.call({"code": "#" * 130_000}, ctx(deps=sandbox))
+    assert too_long.status is ToolStatus.ERROR and "code too long" in too_long.output
+
+
+@pytest.mark.docker
+async def test_run_shell_alone(sandbox: DockerSandbox) -> None:
+    from agentkit.tools.code import run_shell
+
+    outcome = await run_shell.call({"command": "echo $((6 * 7))"}, ctx(deps=Deps(sandbox)))
+    assert outcome.output == "exit code: 0\nstdout:\n42"
+    negative = await run_shell.call({"command": "true", "timeout": 0}, ctx(deps=sandbox))
+    assert negative.status is ToolStatus.ERROR and "timeout must be positive" in negative.output
+
+
+@pytest.mark.docker
+async def test_read_file_alone(sandbox: DockerSandbox) -> None:
+    from agentkit.tools.code import read_file
+
+    await sandbox.write_file("lines.txt", "one\ntwo\nthree\nfour\n")
+    part = await read_file.call({"path": "lines.txt", "start_line": 2, "end_line": 3}, ctx(sandbox))
+    assert part.output == "two\nthree\n"
+    outside = await read_file.call({"path": "lines.txt", "start_line": 9}, ctx(sandbox))
+    assert outside.output == "Error: start_line 9 is outside 1..4"
+
+
+@pytest.mark.docker
+async def test_write_file_alone(sandbox: DockerSandbox) -> None:
+    from agentkit.tools.code import write_file
+
+    outcome = await write_file.call({"path": "deep/er/new.txt", "content": "héllo"}, ctx(sandbox))
+    assert outcome.output == "wrote 6 bytes to deep/er/new.txt"
+    assert await sandbox.read_file("deep/er/new.txt") == "héllo".encode()
+
+
+@pytest.mark.docker
+async def test_edit_file_alone(sandbox: DockerSandbox) -> None:
+    from agentkit.tools.code import edit_file
+
+    await sandbox.write_file("d.py", "x = 1\nx = 1\n")
+    outcome = await edit_file.call(
+        {"path": "d.py", "old": "x = 1", "new": "y = 2", "replace_all": True}, ctx(sandbox)
+    )
+    assert outcome.output == "replaced 2 occurrence(s) in d.py"
+    assert await sandbox.read_file("d.py") == b"y = 2\ny = 2\n"
+    empty = await edit_file.call({"path": "d.py", "old": "", "new": "z"}, ctx(sandbox))
+    assert "old must not be empty" in empty.output
+
+
+@pytest.mark.docker
+async def test_apply_patch_alone(sandbox: DockerSandbox) -> None:
+    from agentkit.tools.code import apply_patch
+
+    new_file = "--- /dev/null\n+++ b/made.py\n@@ -0,0 +1,2 @@\n+a = 1\n+b = 2\n"
+    outcome = await apply_patch.call({"diff": new_file}, ctx(sandbox))
+    assert outcome.ok, outcome.output
+    assert await sandbox.read_file("made.py") == b"a = 1\nb = 2\n"
+
+
+@pytest.mark.docker
+async def test_list_files_alone(sandbox: DockerSandbox) -> None:
+    from agentkit.tools.code import list_files
+
+    await sandbox.write_file("pkg/mod.py", "x = 1\n")
+    await sandbox.write_file("pkg/__pycache__/mod.pyc", "junk")
+    flat = await list_files.call({}, ctx(sandbox))
+    assert flat.output.splitlines() == ["pkg/"]
+    deep = await list_files.call({"path": "pkg", "recursive": True}, ctx(sandbox))
+    assert "pkg/__pycache__/mod.pyc" not in deep.output
+    assert "mod.py  6" in deep.output
+
+
+@pytest.mark.docker
+async def test_run_tests_alone_takes_the_command_from_deps(sandbox: DockerSandbox) -> None:
+    from agentkit.tools.code import CodeDeps, run_tests
+
+    deps = CodeDeps(sandbox, test_command="echo runner")
+    outcome = await run_tests.call({"target": "a b.py"}, ctx(deps))
+    assert outcome.output == "exit code: 0\nstdout:\nrunner a b.py"
+    bound = code_tools(sandbox, test_command="echo bound").get("run_tests")
+    from_factory = await bound.call({}, ctx(deps=None))
+    assert from_factory.output == "exit code: 0\nstdout:\nbound"
