@@ -9,6 +9,7 @@ tokens of all its calls, with every call's weight version kept and the row flagg
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from agentkit.result import RunResult
 from agentkit.rollout_episode import RolloutTask
 from agentkit.testing import SGLangTestServer, build_test_tokenizer
 from agentkit.testing.policy import PolicyRequest
-from agentkit.trajectory.exports import slime_samples, trainable_episodes, verl_rows
+from agentkit.trajectory.exports import export, slime_samples, trainable_episodes, verl_rows
 from agentkit.trajectory.partial import NotResumable, merge_partial_rollouts, resume_point
 from agentkit.trajectory.records import TokenSource
 from agentkit.trajectory.rows import build_rows
@@ -130,6 +131,11 @@ async def test_a_cut_episode_resumes_from_its_last_complete_call(
     assert "off-policy: several weight versions" in sample["metadata"]["flags"]
     (verl,) = verl_rows(episodes)
     assert sum(verl["response_mask"]) == sampled
+    # the export joins them by itself: one sample for the pair, the merged one
+    report = export(contents.episodes, tmp_path / "slime.jsonl", "slime")
+    (line,) = (tmp_path / "slime.jsonl").read_text().splitlines()
+    assert json.loads(line)["session_id"] == original.episode_id
+    assert report.exported_episodes == 1
 
 
 async def test_without_a_complete_call_there_is_nothing_to_resume(tmp_path: Path) -> None:

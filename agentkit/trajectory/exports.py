@@ -25,6 +25,7 @@ from agentkit.trajectory.groups import (
     incomplete_groups,
     member_key,
 )
+from agentkit.trajectory.partial import merge_partial_rollouts
 from agentkit.trajectory.records import (
     EpisodeStatus,
     FailureAttribution,
@@ -537,16 +538,22 @@ def export(
     decode: Decoder | None = None,
     min_reward: float | None = None,
     group_policy: GroupPolicy = "drop",
+    merge_partial: bool = True,
 ) -> ExportReport:
     """Write one export format: JSONL for ``slime``/``verl``/``sft``, Parquet for ``hf``.
 
-    RL formats apply ``group_policy`` to GRPO groups left uneven (``fail`` raises
-    :class:`IncompleteGroupError` before anything is written); SFT has no groups.
+    RL formats first join every resumed episode to its continuation (partial rollouts, see
+    :mod:`.partial`; ``merge_partial=False`` keeps them apart, and the cut original is then left
+    out as unfinished or failed), then apply ``group_policy`` to GRPO groups left uneven
+    (``fail`` raises :class:`IncompleteGroupError` before anything is written); SFT has no
+    groups.
     """
     report = ExportReport()
     if fmt == "sft":
         write_jsonl(sft_records(trajectories, report, min_reward=min_reward), out_path)
         return report
+    if merge_partial:
+        trajectories = merge_partial_rollouts(trajectories)
     episodes = trainable_episodes(trajectories, report, group_policy=group_policy)
     if fmt == "slime":
         write_jsonl(slime_samples(episodes, decode=decode), out_path)
