@@ -289,3 +289,28 @@ def test_html_to_text_without_dependencies() -> None:
     )
     assert title == "A & B"
     assert text.splitlines() == ["menu", "Hello world !", "one", "two"]
+
+
+@pytest.mark.anyio
+async def test_search_alone_takes_the_index_as_deps(built: LocalIndex) -> None:
+    from agentkit.tools.search.tools import search
+
+    found = await search.call({"query": "glacier retreat", "k": 1}, RunContext(deps=built))
+    assert found.output.splitlines()[0].startswith("1. [glacier-retreat.md]")
+    assert "2. [" not in found.output  # k=1 means one result
+    nothing = await search.call({"query": "zzyzx qwerty"}, RunContext(deps=built))
+    assert nothing.output == "no results for 'zzyzx qwerty'"
+
+
+@pytest.mark.anyio
+async def test_read_document_alone_windows_by_deps(tmp_path: Path) -> None:
+    from agentkit.tools.search.tools import SearchDeps, read_document
+
+    index = LocalIndex()
+    index.add([Document(id="long", title="Long", text="word " * 500)])
+    deps = SearchDeps(search=index, max_doc_chars=100)
+    first = await read_document.call({"id": "long"}, RunContext(deps=deps))
+    assert first.output.splitlines()[0] == "[long] Long"
+    assert "showed characters 0-100 of 2500; read with offset=100" in first.output
+    whole = await read_document.call({"id": "long"}, RunContext(deps=SearchDeps(search=index)))
+    assert "[truncated" not in whole.output

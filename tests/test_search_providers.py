@@ -314,3 +314,17 @@ async def test_read_url_tool(fake: tuple[str, Fake]) -> None:
     assert bad.status is ToolStatus.ERROR
     assert "scheme 'file' is not allowed" in bad.output
     assert json.dumps(bad.output)  # a plain string the model can read
+
+
+@pytest.mark.anyio
+async def test_read_url_alone_takes_the_reader_from_deps(fake: tuple[str, Fake]) -> None:
+    from agentkit.tools.search.tools import SearchDeps, read_url
+
+    base, _ = fake
+    deps = SearchDeps(reader=PageReader(policy=LOCAL))
+    ok = await read_url.call({"url": base + "/page/article"}, RunContext(deps=deps))
+    assert ok.output.startswith(f"Otters at play | {base}/page/article")
+    # without a reader in deps the default one applies, and it refuses loopback
+    refused = await read_url.call({"url": base + "/page/article"}, RunContext(deps=None))
+    assert refused.status is ToolStatus.ERROR
+    assert "loopback" in refused.output
