@@ -103,7 +103,8 @@ async def rollout(
         return await ray_rollout(
             agent_factory, tasks, n_per_task, reward_fn, store,
             in_flight_per_worker=concurrency, fsync=fsync, progress=progress,
-            retry_infra=retry_infra, metadata=metadata, **(ray_options or {}),
+            retry_infra=retry_infra, metadata=metadata, max_sample_retries=max_sample_retries,
+            **(ray_options or {}),
         )  # fmt: skip
     if executor != "local":
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")

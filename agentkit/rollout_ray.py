@@ -185,6 +185,7 @@ async def ray_rollout(
     workers: int = 2,
     in_flight_per_worker: int = 8,
     max_worker_restarts: int = 3,
+    max_sample_retries: int = 2,
     fsync: FsyncPolicy | str = FsyncPolicy.EPISODE,
     progress: bool | IO[str] = True,
     retry_infra: bool = True,
@@ -202,7 +203,11 @@ async def ray_rollout(
     """
     if n_per_task < 1 or workers < 1 or in_flight_per_worker < 1:
         raise ValueError("n_per_task, workers and in_flight_per_worker must be at least 1")
-    task_list: Sequence[RolloutTask] = list(tasks)
+    if max_sample_retries < 0:
+        raise ValueError("max_sample_retries must be at least 0")
+    task_list: Sequence[RolloutTask] = [
+        t.model_copy(update={"metadata": {**t.metadata, "group_size": n_per_task}}) for t in tasks
+    ]
     ids = [t.id for t in task_list]
     if len(set(ids)) != len(ids):
         raise ValueError("task ids must be unique (they name the GRPO groups)")
@@ -236,9 +241,8 @@ async def ray_rollout(
     slots = [cluster.start(i) for i in range(workers)]
     report.workers = workers
     try:
-        await _drive(
-            ray, cluster, slots, queue, in_flight_per_worker, max_worker_restarts, report, bar
-        )
+        limits = _Limits(in_flight_per_worker, max_worker_restarts, max_sample_retries)
+        await _drive(ray, cluster, slots, queue, limits, report, bar)
     finally:
         with anyio.CancelScope(shield=True):
             report.worker_cpu_s = await cluster.close(slots)
@@ -250,18 +254,29 @@ async def ray_rollout(
     return report
 
 
+@dataclass(frozen=True)
+class _Limits:
+    in_flight: int
+    max_restarts: int
+    max_sample_retries: int
+
+
 async def _drive(
     ray: Any,
     cluster: _Cluster,
     slots: list[_Slot],
     queue: deque[tuple[RolloutTask, int]],
-    in_flight: int,
-    max_restarts: int,
+    limits: _Limits,
     report: RolloutReport,
     bar: Progress,
 ) -> None:
-    """Feed the queue to every worker's slots until it is empty and nothing is in flight."""
+    """Feed the queue to every worker's slots until it is empty and nothing is in flight.
+
+    A sample whose episode failed (infrastructure, a reward function that raised) goes back to
+    the queue up to ``max_sample_retries`` times, as in the single-process rollout: the failed
+    attempt stays in the store, and ``report.retried`` lists it."""
     actor_died = ray.exceptions.RayActorError
+    retries: dict[tuple[str, int], int] = {}
     busy = [0]  # episodes in flight, all workers: a slot with an empty queue waits for them
     wake = anyio.Event()
 
@@ -281,7 +296,7 @@ async def _drive(
             except actor_died as exc:
                 queue.appendleft((task, k))  # rerun elsewhere: nothing recorded is lost
                 if slot.generation == generation:
-                    if slot.restarts >= max_restarts:
+                    if slot.restarts >= limits.max_restarts:
                         slot.alive = False
                     else:
                         cluster.replace(slot)
@@ -293,11 +308,18 @@ async def _drive(
                 busy[0] -= 1
                 wake.set()
                 wake = anyio.Event()
+            if error is not None and retries.get((task.id, k), 0) < limits.max_sample_retries:
+                retries[(task.id, k)] = retries.get((task.id, k), 0) + 1
+                report.retried.append(EpisodeFailure(task_id=task.id, sample_index=k, error=error))
+                if episode_id:
+                    report.episode_ids.append(episode_id)
+                queue.append((task, k))
+                continue
             _count(report, bar, task, k, episode_id, error)
 
     async with anyio.create_task_group() as tg:
         for slot in slots:
-            for _ in range(in_flight):
+            for _ in range(limits.in_flight):
                 tg.start_soon(slot_loop, slot)
 
 

@@ -41,3 +41,15 @@ def make_agent(task: RolloutTask | None = None) -> Agent[Any, Any]:
             max_turns=4,
         )
     return _AGENTS[url]
+
+
+def reward_failing_once(task: RolloutTask, result: Any) -> float:
+    """The rollout fixture's reward, except that the first t1 sample scored raises (the marker
+    file, shared by every worker process, says it happened)."""
+    from tests import rollout_fixture
+
+    mark = Path(os.environ["RAY_TEST_REWARD_MARK"])
+    if task.id == "t1" and not mark.exists():
+        mark.write_text("raised")
+        raise RuntimeError("the verifier crashed")
+    return rollout_fixture.reward(task, result).value

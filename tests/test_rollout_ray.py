@@ -18,7 +18,7 @@ from agentkit.rollout import rollout
 from agentkit.testing import SGLangTestServer
 from agentkit.trajectory.exports import ExportReport, slime_samples, trainable_episodes
 from agentkit.trajectory.parquet import compact
-from agentkit.trajectory.records import Trajectory
+from agentkit.trajectory.records import FailureAttribution, Trajectory
 from agentkit.trajectory.store import read_store
 from tests import ray_fixture
 from tests import rollout_fixture as fx
@@ -36,8 +36,11 @@ N_TASKS, N_SAMPLES = 4, 3
 
 
 def _by_pair(episodes: list[Trajectory]) -> dict[tuple[str, int], Trajectory]:
+    """Each pair's scored episode (an attempt that failed and was rerun is left out)."""
     out: dict[tuple[str, int], Trajectory] = {}
     for traj in episodes:
+        if traj.end is not None and traj.end.failure is FailureAttribution.INFRASTRUCTURE:
+            continue
         assert traj.start.task_id is not None and traj.start.sample_index is not None
         out[(traj.start.task_id, traj.start.sample_index)] = traj
     return out
@@ -63,6 +66,7 @@ async def test_killed_worker_loses_nothing_and_matches_single_process(tmp_path: 
             "RAY_TEST_BLOCK": "question 2?",
             "RAY_TEST_RELEASE": str(release),
             "RAY_TEST_STUCK_DIR": str(stuck_dir),
+            "RAY_TEST_REWARD_MARK": str(tmp_path / "reward-raised"),
             "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
         }
         store = tmp_path / "ray-store"
@@ -82,8 +86,8 @@ async def test_killed_worker_loses_nothing_and_matches_single_process(tmp_path: 
         async def run() -> None:
             nonlocal report
             report = await rollout(
-                ray_fixture.make_agent, fx.tasks(N_TASKS), N_SAMPLES, 2, fx.reward, store,
-                progress=False, executor="ray",
+                ray_fixture.make_agent, fx.tasks(N_TASKS), N_SAMPLES, 2,
+                ray_fixture.reward_failing_once, store, progress=False, executor="ray",
                 ray_options={
                     "workers": 2,
                     "init_options": {
@@ -101,6 +105,8 @@ async def test_killed_worker_loses_nothing_and_matches_single_process(tmp_path: 
     assert killed
     assert report.completed == N_TASKS * N_SAMPLES
     assert report.failures == []
+    # the reward function that raised once: that sample was run again within the rollout
+    assert [(f.task_id, "verifier crashed" in f.error) for f in report.retried] == [("t1", True)]
     assert report.worker_restarts >= 1
     assert len(report.shards) >= 3  # two workers and at least one replacement
 
