@@ -189,10 +189,13 @@ class ToolSchemas:
         if found is not None or self._unread is None:
             return found
         for tool in self._unread:
-            if not _is_mapping(tool):
+            # ``_is_mapping`` written out: this loop runs for every tool before the one called
+            if type(tool) is not dict and not isinstance(tool, Mapping):
                 continue
             function = tool.get("function")
-            spec: Mapping[str, Any] = function if _is_mapping(function) else tool
+            spec: Mapping[str, Any] = (
+                function if type(function) is dict or isinstance(function, Mapping) else tool
+            )
             named = spec.get("name")
             if isinstance(named, str) and named not in specs:
                 specs[named] = spec
