@@ -152,3 +152,24 @@ def test_a_rerun_sample_replaces_its_interrupted_attempt() -> None:
     assert [e.trajectory.episode_id for e in kept] == ["g-0", "g-1"]
     assert report.dropped_groups == []
     assert {x.episode_id: x.reason for x in report.excluded} == {"g-1-killed": "unfinished"}
+
+
+def test_cut_episodes_are_dropped_or_exported_as_aborted() -> None:
+    whole = token_episode("g-0", task_id="g", sample_index=0, seed=1, reward=1.0)
+    cut = token_episode("g-1", task_id="g", sample_index=1, seed=2, finished=False)
+    dropped = ExportReport()
+    assert [e.trajectory.episode_id for e in trainable_episodes([whole, cut], dropped)] == []
+    assert {x.episode_id: x.reason for x in dropped.excluded}["g-1"] == "unfinished"
+
+    report = ExportReport()
+    kept = trainable_episodes([whole, cut], report, cut_episodes="aborted")
+    assert report.aborted_episodes == 1
+    assert report.dropped_groups == []
+    part = next(e for e in kept if e.aborted)
+    assert part.reward == 0.0
+    assert len(part.trajectory.calls) < len(cut.calls)  # only the complete calls
+    last = part.trajectory.calls[-1]
+    (sample,) = [s for s in slime_samples(kept) if s["session_id"] == "g-1"]
+    assert sample["status"] == "aborted"
+    assert sample["tokens"] == (last.input_ids or []) + (last.output_ids or [])
+    assert sum(sample["loss_mask"]) == sum(len(c.output_ids or []) for c in part.trajectory.calls)

@@ -60,6 +60,12 @@ def export(
             help="GRPO groups a sample is missing from: drop them whole, flag their rows, or fail."
         ),
     ] = "drop",
+    cut_episodes: Annotated[
+        str,
+        typer.Option(
+            help="Episodes cut short: drop them, or export their complete part as aborted."
+        ),
+    ] = "drop",
 ) -> None:
     """Export a store for training: slime Samples, verl rows, sft messages, hf Parquet.
 
@@ -68,6 +74,8 @@ def export(
     """
     if fmt not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    if cut_episodes not in ("drop", "aborted"):
+        raise typer.BadParameter("choose drop or aborted", param_hint="--cut-episodes")
     if group_policy not in GROUP_POLICIES:
         raise typer.BadParameter(
             f"choose one of {', '.join(GROUP_POLICIES)}", param_hint="--group-policy"
@@ -88,6 +96,7 @@ def export(
             decode=decode,
             min_reward=min_reward,
             group_policy=group_policy,
+            cut_episodes="aborted" if cut_episodes == "aborted" else "drop",
         )
     except IncompleteGroupError as exc:
         typer.echo(f"error: {exc} (nothing written; see --group-policy)", err=True)

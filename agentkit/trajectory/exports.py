@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agentkit.trajectory.aborted import CUT_REASONS, aborted_episode
 from agentkit.trajectory.groups import (
     GroupPolicy,
     IncompleteGroup,
@@ -72,6 +73,8 @@ class ExportReport(BaseModel):
     excluded: list[Exclusion] = Field(default_factory=list)
     flagged_rows: dict[str, list[str]] = Field(default_factory=dict)
     group_policy: GroupPolicy = "drop"
+    aborted_episodes: int = 0
+    """cut episodes exported as aborted samples (``cut_episodes="aborted"``)"""
     dropped_groups: list[IncompleteGroup] = Field(default_factory=list)
     """GRPO groups left out whole because a sample was missing (``drop`` policy)."""
     flagged_groups: list[IncompleteGroup] = Field(default_factory=list)
@@ -117,6 +120,11 @@ class EpisodeRows(BaseModel):
     rows: list[TrainingRow]
     reward: float
     group_incomplete: bool = False
+    aborted: bool = False
+    """a cut episode's complete part, exported by ``cut_episodes="aborted"`` (reward 0)"""
+
+
+CutEpisodes = Literal["drop", "aborted"]
 
 
 def trainable_episodes(
@@ -124,11 +132,14 @@ def trainable_episodes(
     report: ExportReport | None = None,
     *,
     group_policy: GroupPolicy = "drop",
+    cut_episodes: CutEpisodes = "drop",
 ) -> list[EpisodeRows]:
     """Finished, scored, token-exact episodes with their checked rows; the rest is reported.
 
-    Groups left uneven by the exclusions are handled by ``group_policy`` (see :mod:`.groups`);
-    ``fail`` raises :class:`IncompleteGroupError`.
+    Episodes cut short are left out, or with ``cut_episodes="aborted"`` exported as aborted
+    samples: their complete calls, reward 0 (see :mod:`.aborted`). Groups left uneven by the
+    exclusions are handled by ``group_policy`` (see :mod:`.groups`); ``fail`` raises
+    :class:`IncompleteGroupError`.
     """
     report = report if report is not None else ExportReport()
     report.group_policy = group_policy
@@ -151,6 +162,14 @@ def trainable_episodes(
                 if not rows:
                     reason = "no model calls"
         if reason is not None:
+            cut = aborted_episode(traj) if cut_episodes == "aborted" else None
+            if reason in CUT_REASONS and cut is not None:
+                part, rows = cut
+                report.aborted_episodes += 1
+                report.exported_episodes += 1
+                report.rows += len(rows)
+                kept.append(EpisodeRows(trajectory=part, rows=rows, reward=0.0, aborted=True))
+                continue
             report.exclude(traj.episode_id, reason)
             continue
         assert reward is not None
@@ -258,6 +277,8 @@ def slime_samples(
             status = _SLIME_STATUS[end.status]
             if row.finish_reasons and row.finish_reasons[-1] == "length":
                 status = "truncated"
+            if episode.aborted:
+                status = "aborted"
             samples.append(
                 {
                     "group_index": group_index,
@@ -366,7 +387,7 @@ def verl_rows(episodes: Sequence[EpisodeRows]) -> list[dict[str, Any]]:
                         "task_id": traj.start.task_id,
                         "sample_index": traj.start.sample_index,
                         "row_index": row.row_index,
-                        "status": end.status.value,
+                        "status": "aborted" if episode.aborted else end.status.value,
                         "reward_components": end.reward_components,
                         "weight_versions": row.weight_versions,
                         "flags": list(row.flags),
@@ -506,7 +527,7 @@ def hf_table(episodes: Sequence[EpisodeRows]) -> Any:
                 "loss_mask": row.loss_mask,
                 "rollout_logprobs": row.rollout_logprobs,
                 "reward": episode.reward,
-                "status": traj.end.status.value,
+                "status": "aborted" if episode.aborted else traj.end.status.value,
                 "span_starts": [s.start for s in row.spans],
                 "span_lengths": [s.length for s in row.spans],
                 "span_sources": [s.source.value for s in row.spans],
@@ -539,6 +560,7 @@ def export(
     min_reward: float | None = None,
     group_policy: GroupPolicy = "drop",
     merge_partial: bool = True,
+    cut_episodes: CutEpisodes = "drop",
 ) -> ExportReport:
     """Write one export format: JSONL for ``slime``/``verl``/``sft``, Parquet for ``hf``.
 
@@ -554,7 +576,9 @@ def export(
         return report
     if merge_partial:
         trajectories = merge_partial_rollouts(trajectories)
-    episodes = trainable_episodes(trajectories, report, group_policy=group_policy)
+    episodes = trainable_episodes(
+        trajectories, report, group_policy=group_policy, cut_episodes=cut_episodes
+    )
     if fmt == "slime":
         write_jsonl(slime_samples(episodes, decode=decode), out_path)
     elif fmt == "verl":
