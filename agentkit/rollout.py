@@ -22,6 +22,7 @@ from agentkit.agent import Agent
 from agentkit.rollout_episode import (
     AgentFactory,
     EpisodeFailure,
+    EpisodeFn,
     Progress,
     Reward,
     RewardFn,
@@ -68,6 +69,7 @@ async def rollout(
     executor: Executor = "local",
     ray_options: dict[str, Any] | None = None,
     max_sample_retries: int = 2,
+    episode_fn: EpisodeFn = run_episode,
 ) -> RolloutReport:
     """Run ``n_per_task`` samples of every task (one GRPO group per task) into ``store``.
 
@@ -104,7 +106,7 @@ async def rollout(
             agent_factory, tasks, n_per_task, reward_fn, store,
             in_flight_per_worker=concurrency, fsync=fsync, progress=progress,
             retry_infra=retry_infra, metadata=metadata, max_sample_retries=max_sample_retries,
-            **(ray_options or {}),
+            episode_fn=episode_fn, **(ray_options or {}),
         )  # fmt: skip
     if executor != "local":
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
@@ -125,7 +127,7 @@ async def rollout(
         stream=progress if not isinstance(progress, bool) else None,
         enabled=progress is not False,
     )
-    run = _Workers(agent_factory, reward_fn, sink, report, bar, max_sample_retries)
+    run = _Workers(agent_factory, reward_fn, sink, report, bar, max_sample_retries, episode_fn)
     try:
         if jobs and _only_blank(path):
             agent = await run.agent(jobs[0][0])
@@ -164,8 +166,10 @@ class _Workers:
         report: RolloutReport,
         bar: Progress,
         max_retries: int = 0,
+        episode_fn: EpisodeFn = run_episode,
     ) -> None:
         self.factory = factory
+        self.episode_fn = episode_fn
         self.max_retries = max_retries
         self.reward_fn = reward_fn
         self.sink = sink
@@ -200,6 +204,8 @@ class _Workers:
         except Exception as exc:
             return "", f"agent factory failed: {short_error(exc)}"
         try:
+            if self.episode_fn is not run_episode:
+                return await self.episode_fn(agent, task, k, self.sink, self.reward_fn)
             totals = self.report.usage
             return await run_episode(agent, task, k, self.sink, self.reward_fn, totals=totals)
         except Exception as exc:  # e.g. the store itself failed (disk full)

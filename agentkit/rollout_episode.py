@@ -41,6 +41,12 @@ class RolloutTask(BaseModel):
 
 
 AgentFactory = Callable[[RolloutTask], "Agent[Any, Any] | Awaitable[Agent[Any, Any]]"]
+EpisodeFn = Callable[
+    ["Agent[Any, Any]", RolloutTask, int, JsonlStore, "RewardFn | None"],
+    Awaitable[tuple[str, str | None]],
+]
+"""One sample of one task into the store: ``(agent, task, sample_index, store, reward_fn)`` ->
+``(episode_id, error)``, as :func:`run_episode` (the default: the task's prompt, sent once)."""
 
 
 class EpisodeFailure(BaseModel):

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from agentkit.rollout_episode import (
     AgentFactory,
     EpisodeFailure,
+    EpisodeFn,
     Progress,
     RewardFn,
     RolloutReport,
@@ -76,8 +77,10 @@ class RolloutWorker:
         shard: str,
         fsync: str,
         manifest_metadata: dict[str, Any],
+        episode_fn: EpisodeFn = run_episode,
     ) -> None:
         self.agent_factory = agent_factory
+        self.episode_fn = episode_fn
         self.reward_fn = reward_fn
         self.store = JsonlStore(shard, fsync=fsync)
         self.manifest_metadata = manifest_metadata
@@ -104,7 +107,7 @@ class RolloutWorker:
                 )
             )
         try:
-            return await run_episode(agent, task, sample_index, self.store, self.reward_fn)
+            return await self.episode_fn(agent, task, sample_index, self.store, self.reward_fn)
         except Exception as exc:  # e.g. the shard's disk is full
             return "", f"episode failed: {short_error(exc)}"
 
@@ -148,8 +151,10 @@ class _Cluster:
         return _Slot(index=index, actor=self._spawn(shard), shard=shard)
 
     def _spawn(self, shard: Path) -> Any:
-        agent_factory, reward_fn, fsync, metadata = self.make_args
-        return self.remote_cls.remote(agent_factory, reward_fn, str(shard), fsync, metadata)
+        agent_factory, reward_fn, fsync, metadata, episode_fn = self.make_args
+        return self.remote_cls.remote(
+            agent_factory, reward_fn, str(shard), fsync, metadata, episode_fn
+        )
 
     def replace(self, slot: _Slot) -> None:
         slot.shard = self.store.add_shard(f"worker-{slot.index}")
@@ -192,6 +197,7 @@ async def ray_rollout(
     metadata: dict[str, Any] | None = None,
     actor_options: dict[str, Any] | None = None,
     init_options: dict[str, Any] | None = None,
+    episode_fn: EpisodeFn = run_episode,
 ) -> RayRolloutReport:
     """Run ``n_per_task`` samples of every task on ``workers`` Ray actors into a sharded store.
 
@@ -230,7 +236,7 @@ async def ray_rollout(
     cluster = _Cluster(
         ray,
         sharded,
-        (agent_factory, reward_fn, str(FsyncPolicy(fsync)), manifest_meta),
+        (agent_factory, reward_fn, str(FsyncPolicy(fsync)), manifest_meta, episode_fn),
         actor_options or {},
     )
     bar = Progress(

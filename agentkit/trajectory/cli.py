@@ -181,6 +181,13 @@ def rollout(
         typer.Option(help="Ray cluster to join ('auto', 'ray://host:10001'); default: local."),
     ] = None,
     workers: Annotated[int, typer.Option(help="Ray worker actors (with --ray).")] = 2,
+    episode: Annotated[
+        str | None,
+        typer.Option(
+            help="package.module:fn(agent, task, k, store, reward_fn) running one sample "
+            "(default: the task's prompt, sent once)."
+        ),
+    ] = None,
 ) -> None:
     """Run N samples of every task into a store; rerunning skips finished episodes.
 
@@ -191,6 +198,7 @@ def rollout(
 
     factory = _load(agent, "--agent")
     reward_fn = _load(reward, "--reward") if reward else None
+    episode_fn = {"episode_fn": _load(episode, "--episode")} if episode else {}
     task_list = load_tasks(tasks)
     policy = FsyncPolicy(fsync)
 
@@ -209,6 +217,7 @@ def rollout(
                 in_flight_per_worker=concurrency,
                 fsync=policy,
                 progress=progress,
+                **episode_fn,
             )
         return await run_rollout(
             factory,
@@ -220,6 +229,7 @@ def rollout(
             fsync=policy,
             progress=progress,
             close_agents=True,
+            **episode_fn,
         )
 
     report = anyio.run(main)
