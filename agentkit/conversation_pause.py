@@ -8,15 +8,37 @@ into a new :class:`~agentkit.conversation.Conversation` on resume.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agentkit.approvals import PendingCall
-from agentkit.messages import ToolCall
+from agentkit.messages import Message, ToolCall
+from agentkit.models.base import ModelSession
 from agentkit.run_state import RunState, TokenContext
+from agentkit.trajectory.records import Trajectory, Usage
 
 if TYPE_CHECKING:
     from agentkit.agent_base import AgentBase
-    from agentkit.conversation import Conversation
+
+
+class PausableConversation(Protocol):
+    """The state of a conversation that a pause keeps and a resume puts back
+    (:class:`~agentkit.conversation.Conversation` is one; this module does not import it)."""
+
+    _session: ModelSession | None
+    trajectory: Trajectory
+    messages: list[Message]
+    thinking: bool
+    turn: int
+    usage: Usage
+    _started: bool
+    _turn_limit: int
+    _output_failures: int
+    _step_index: int
+    _calls_before: int
+    _first_new: int
+    _pauses: int
+    _t0: float
+    paused: RunState | None
 
 
 def check_resumable(agent: AgentBase[Any, Any], state: RunState) -> None:
@@ -30,7 +52,7 @@ def check_resumable(agent: AgentBase[Any, Any], state: RunState) -> None:
 
 
 def paused_state(
-    conv: Conversation[Any, Any],
+    conv: PausableConversation,
     turn: int,
     calls: list[ToolCall],
     malformed: list[str],
@@ -61,7 +83,7 @@ def paused_state(
     )
 
 
-def restore(conv: Conversation[Any, Any], state: RunState) -> None:
+def restore(conv: PausableConversation, state: RunState) -> None:
     """Put ``state``'s counters and token context back into a new ``conv``."""
     if state.token_context is not None:
         load = getattr(conv._session, "import_state", None)

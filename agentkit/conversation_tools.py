@@ -9,25 +9,55 @@ still appends and records what had finished (and a ``cancelled`` outcome for the
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 
 from agentkit.agent_base import FINAL_RESULT_TOOL as FINAL_RESULT_TOOL
+from agentkit.agent_base import AgentBase
 from agentkit.events import ToolResultEvent
 from agentkit.final_answer import final_from_outcome
 from agentkit.hooks import CallGate
-from agentkit.messages import ToolCall, ToolMessage
+from agentkit.messages import Message, ToolCall, ToolMessage
 from agentkit.step_records import tool_step
 from agentkit.tool import RunContext, ToolOutcome
 from agentkit.tool_turn import EventHandler, TurnCalls, malformed_text
+from agentkit.trajectory.recorder import Record
+from agentkit.trajectory.records import Trajectory, Usage
 
-if TYPE_CHECKING:
-    from agentkit.conversation import Conversation
+
+class ToolTurnHost(Protocol):
+    """What running a turn's tools needs of its conversation
+    (:class:`~agentkit.conversation.Conversation` is one; this module does not import it)."""
+
+    @property
+    def agent(self) -> AgentBase[Any, Any]: ...
+
+    @property
+    def deps(self) -> Any: ...
+
+    @property
+    def episode_id(self) -> str: ...
+
+    @property
+    def usage(self) -> Usage: ...
+
+    @property
+    def messages(self) -> list[Message]: ...
+
+    @property
+    def trajectory(self) -> Trajectory: ...
+
+    @property
+    def _dialect(self) -> str: ...
+
+    def _next_step(self) -> int: ...
+
+    async def _record(self, item: Record, *, strict: bool = True) -> None: ...
 
 
 async def run_tools(
-    conv: Conversation[Any, Any],
+    conv: ToolTurnHost,
     calls: list[ToolCall],
     malformed: list[str],
     turn: int,
@@ -73,7 +103,7 @@ async def run_tools(
 
 
 async def append_tool_result(
-    conv: Conversation[Any, Any],
+    conv: ToolTurnHost,
     call: ToolCall,
     outcome: ToolOutcome,
     turn: int,

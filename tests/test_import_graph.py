@@ -73,10 +73,6 @@ MAY_IMPORT = {
 
 # Import edges left in place, each with why. Every entry must still exist (else remove it).
 ALLOWED_EDGES = {
-    # issue #13: type-only back references of the helpers split out of Conversation (they
-    # take the conversation as their argument); they run no import at runtime.
-    ("agentkit.conversation_pause", "agentkit.conversation"): "type-only (TYPE_CHECKING)",
-    ("agentkit.conversation_tools", "agentkit.conversation"): "type-only (TYPE_CHECKING)",
     # issue #13: rollout_rewards names RolloutTask (type-only) and rollout_episode imports
     # rollout_rewards at module level; rollout_episode is another helper's file, left to it.
     ("agentkit.rollout_rewards", "agentkit.rollout_episode"): "type-only (TYPE_CHECKING)",
