@@ -3,7 +3,10 @@ that runs a toolset's renamed tool end to end against the SGLang test server."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,3 +173,30 @@ async def test_an_agent_takes_a_toolset_and_calls_a_renamed_tool() -> None:
     replies = [m.content for m in result.messages if isinstance(m, ToolMessage)]
     assert replies == ["42"]
     assert result.output == "42"
+
+
+NOTES_SERVER = Path(__file__).resolve().parents[1] / "examples" / "mcp_agent" / "notes_server.py"
+
+
+@pytest.fixture
+def notes_server(tmp_path: Path) -> Iterator[Any]:
+    pytest.importorskip("mcp", reason="the mcp extra is not installed")
+    from agentkit.tools.mcp import StdioServer
+
+    with open(tmp_path / "server.log", "w") as errlog:
+        yield StdioServer(
+            command=sys.executable, args=[str(NOTES_SERVER)], name="notes", errlog=errlog
+        )
+
+
+async def test_an_mcp_servers_tools_compose_with_local_ones(notes_server: Any) -> None:
+    from agentkit.tools.mcp import MCPToolset
+
+    async with MCPToolset(notes_server, include={"add", "list_notes"}) as mcp:
+        remote = Toolset(mcp.tools)
+        with pytest.raises(DuplicateToolName, match="'add'"):
+            _ = BASE + remote  # both sides have an "add"
+        tools = BASE + remote.prefix("notes_").rename({"notes_add": "remote_add"})
+        assert tools.names[3:] == ("remote_add", "notes_list_notes")
+        outcome = await tools.get("remote_add").call({"a": 2, "b": 40}, RunContext(None))
+    assert outcome.status is ToolStatus.OK and outcome.output == "42"
