@@ -31,6 +31,7 @@ from agentkit.pricing import ModelPrice, PriceTable
 from agentkit.result import RunResult
 from agentkit.run_state import RunState
 from agentkit.tool import RunContext, Tool, ToolError, ToolOutcome, ToolStatus, tool
+from agentkit.toolset import DuplicateToolName, Toolset
 from agentkit.trajectory.records import EpisodeStatus, Usage
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ __all__ = [
     "AssistantMessage",
     "Conversation",
     "Deny",
+    "DuplicateToolName",
     "EditArguments",
     "EpisodeStatus",
     "FinalEvent",
@@ -67,6 +69,7 @@ __all__ = [
     "ToolOutcome",
     "ToolResultEvent",
     "ToolStatus",
+    "Toolset",
     "TurnEnd",
     "Usage",
     "UserMessage",
