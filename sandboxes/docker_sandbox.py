@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from .base import ExecResult, SandboxError
 from .config import LABEL_POOL, SandboxConfig, owner_labels, parse_size
 from .direct_exec import exec_direct, kill_job_processes, run_exec
+from .egress import SOCKET as EGRESS_SOCKET
 from .egress import SOCKET_DIR, start_proxy, stop_proxy
 from .engine import Engine, EngineError
 from .reaper import reap_orphans
@@ -62,6 +63,22 @@ def _argv(command: str | Sequence[str]) -> list[str]:
     if not argv:
         raise ValueError("empty command")
     return argv
+
+
+_WAIT_FOR_EGRESS = """
+import os, socket, sys, time
+deadline = time.monotonic() + 25
+while True:
+    try:
+        if not os.path.exists(sys.argv[2]):
+            raise OSError("the proxy's socket is not there yet")
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit(1)
+        time.sleep(0.05)
+"""
 
 
 class DockerSandbox(SandboxFiles):
@@ -128,11 +145,22 @@ class DockerSandbox(SandboxFiles):
         try:
             await engine.container_start(cid)
             await sandbox._get_runner()
+            if config.egress is not None:
+                await sandbox._wait_for_forwarder(config.egress.port)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await sandbox.destroy()
             raise
         return sandbox
+
+    async def _wait_for_forwarder(self, port: int) -> None:
+        """Return once the proxy container's socket exists and the keeper's forwarder accepts on
+        ``127.0.0.1:port``: both start with their containers, so a first command could otherwise
+        race them and see a refused connection."""
+        check = ["python3", "-c", _WAIT_FOR_EGRESS, str(port), EGRESS_SOCKET]
+        result = await self.exec(check, timeout=30)
+        if result.exit_code != 0:
+            raise SandboxError(f"the egress path did not come up: {result.render()}")
 
     async def close(self) -> None:
         """Give the sandbox back to its pool, or remove it."""

@@ -37,6 +37,9 @@ class WalkReport:
     broken: dict[str, str] = field(default_factory=dict)
 
 
+_HOST = re.compile(r"runs inside (\w+)")
+
+
 def named_extra(exc: BaseException, extras: set[str]) -> str | None:
     """The declared extra an ImportError tells the user to install, or None if it names none."""
     if not isinstance(exc, ImportError):
@@ -45,6 +48,15 @@ def named_extra(exc: BaseException, extras: set[str]) -> str | None:
         if found in extras:
             return str(found)
     return None
+
+
+def host_framework(name: str, exc: BaseException) -> str | None:
+    """A trainer plug-in (``agentkit.integrations.*``) runs inside its host framework (verl,
+    slime), which is not an extra of agentkit: its ImportError must say so ("runs inside X")."""
+    if not name.startswith("agentkit.integrations.") or not isinstance(exc, ImportError):
+        return None
+    found = _HOST.search(str(exc))
+    return f"host {found.group(1)}" if found else None
 
 
 def _public(name: str) -> bool:
@@ -60,7 +72,7 @@ def walk_modules(root: str, extras: set[str]) -> WalkReport:
         try:
             module = importlib.import_module(name)
         except Exception as exc:  # every failure is reported, none hidden
-            extra = named_extra(exc, extras)
+            extra = named_extra(exc, extras) or host_framework(name, exc)
             if extra is not None:
                 report.needs_extra[name] = extra
             else:
@@ -132,7 +144,8 @@ def main() -> int:
     report = walk_modules("agentkit", _declared_extras())
     print(f"imported {len(report.imported)} modules with no extras installed")
     for name, extra in sorted(report.needs_extra.items()):
-        print(f"  {name}: needs agentkit[{extra}] and says so")
+        need = extra if extra.startswith("host ") else f"agentkit[{extra}]"
+        print(f"  {name}: needs {need} and says so")
     problems += [f"{name} does not import: {error}" for name, error in report.broken.items()]
     if len(report.imported) < 10:
         problems.append(f"only {len(report.imported)} modules imported: {report.imported}")

@@ -206,6 +206,16 @@ def installed_check() -> ModuleType:
     return _load_script("installed_check")
 
 
+def test_a_trainer_plugin_may_name_its_host_framework(installed_check: ModuleType) -> None:
+    said = ImportError("the agentkit agent loop runs inside verl: pip install verl")
+    assert installed_check.host_framework("agentkit.integrations.verl.agent_loop", said) == (
+        "host verl"
+    )
+    assert installed_check.host_framework("agentkit.models.sglang_chat", said) is None
+    silent = ModuleNotFoundError("No module named 'verl'")
+    assert installed_check.host_framework("agentkit.integrations.verl.agent_loop", silent) is None
+
+
 def test_clear_extra_errors_are_told_from_broken_modules(installed_check: ModuleType) -> None:
     extras = set(_extras())
     clear = ImportError("the embedded model needs numpy: pip install 'agentkit[embedded]'")

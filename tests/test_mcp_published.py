@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -28,8 +28,19 @@ def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+_LOGS: list[IO[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_logs() -> Iterator[None]:
+    yield
+    while _LOGS:
+        _LOGS.pop().close()
+
+
 def server(tmp_path: Path, module: str, *args: str) -> StdioServer:
     errlog = (tmp_path / f"{module}.log").open("w")
+    _LOGS.append(errlog)  # closed after the test, so no ResourceWarning reaches later tests
     return StdioServer(command=sys.executable, args=["-m", module, *args], errlog=errlog)
 
 

@@ -105,7 +105,12 @@ async def test_the_rollout_closes_the_agents_it_was_given(tmp_path: Path) -> Non
                 )  # fmt: skip
                 gc.collect()
                 await anyio.lowlevel.checkpoint()
-        return [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+        # only the rollout's own resources: gc.collect() also finalises what earlier tests left
+        return [
+            str(w.message)
+            for w in caught
+            if issubclass(w.category, ResourceWarning) and "client" in str(w.message).lower()
+        ]
 
     assert await run(close=True) == []
     # the check can fail: without closing, the agents' HTTP sessions are reported unclosed
