@@ -97,15 +97,19 @@ class DenseMatrix:
 
 @dataclass(frozen=True)
 class BlockMatrix:
-    """``W[r, 32 * b + j] = scale[r, b] * q[r, b, j] + offset[r, b]`` (offset 0 when ``None``)."""
+    """``W[r, 32 * b + j] = scale[b, r] * q[b, r, j] + offset[b, r]`` (offset 0 when ``None``).
 
-    q: npt.NDArray[np.uint8] | npt.NDArray[np.int8]  # (rows, blocks, 32)
-    scale: F32  # (rows, blocks)
-    offset: F32 | None  # (rows, blocks)
+    Stored block-major: ``q[b]`` holds block ``b`` of every row contiguously, so the per-block
+    products are one batched matrix product over contiguous slabs (no transposed copies).
+    """
+
+    q: npt.NDArray[np.uint8] | npt.NDArray[np.int8]  # (blocks, rows, 32)
+    scale: F32  # (blocks, rows)
+    offset: F32 | None  # (blocks, rows)
 
     @property
     def shape(self) -> tuple[int, int]:
-        rows, blocks, _ = self.q.shape
+        blocks, rows, _ = self.q.shape
         return (int(rows), int(blocks) * BLOCK)
 
     @staticmethod
@@ -113,17 +117,21 @@ class BlockMatrix:
         """The matrices stacked row-wise (all with offsets or all without)."""
         offsets = [p.offset for p in parts if p.offset is not None]
         return BlockMatrix(
-            q=np.concatenate([p.q for p in parts]),
-            scale=np.concatenate([p.scale for p in parts]),
-            offset=np.concatenate(offsets) if len(offsets) == len(parts) else None,
+            q=np.concatenate([p.q for p in parts], axis=1),
+            scale=np.concatenate([p.scale for p in parts], axis=1),
+            offset=np.concatenate(offsets, axis=1) if len(offsets) == len(parts) else None,
         )
 
     def _dense(self, rows: slice | Ids) -> F32:
-        q = self.q[rows]
-        out = np.multiply(q, self.scale[rows, :, None], dtype=np.float32)
+        """``W[rows]`` in float32, each weight ``scale * q + offset`` as ``gguf`` computes it."""
+        q = self.q[:, rows]
+        blocks, count, _ = q.shape
+        out = np.empty((count, blocks, BLOCK), dtype=np.float32)
+        view = out.transpose(1, 0, 2)  # written in the row-major layout directly
+        np.multiply(q, self.scale[:, rows, None], out=view, dtype=np.float32)
         if self.offset is not None:
-            out += self.offset[rows, :, None]
-        dense: F32 = out.reshape(q.shape[0], -1)
+            view += self.offset[:, rows, None]
+        dense: F32 = out.reshape(count, blocks * BLOCK)
         return dense
 
     def dense(self) -> F32:
@@ -133,18 +141,17 @@ class BlockMatrix:
         return self._dense(rows)
 
     def _per_block(self, x: F32, rows: slice | Ids) -> F32:
-        n_x = x.shape[0]
-        blocks = self.q.shape[1]
-        xb = x.reshape(n_x, blocks, BLOCK)
-        widened = self.q[rows].astype(np.float32)  # (n, blocks, 32)
-        partial = np.matmul(widened.transpose(1, 0, 2), xb.transpose(1, 2, 0))  # (blocks, n, n_x)
-        out: F32 = np.einsum("bnt,nb->tn", partial, self.scale[rows])
+        blocks = self.q.shape[0]
+        xb = x.reshape(x.shape[0], blocks, BLOCK).transpose(1, 2, 0)  # (blocks, 32, n_x)
+        widened = self.q[:, rows].astype(np.float32)  # (blocks, n, 32)
+        partial = np.matmul(widened, xb)  # (blocks, n, n_x)
+        out: F32 = np.einsum("bnt,bn->tn", partial, self.scale[:, rows])
         if self.offset is not None:
-            out += xb.sum(axis=2) @ self.offset[rows].T
+            out += xb.sum(axis=1).T @ self.offset[:, rows]
         return out
 
     def matmul(self, x: F32) -> F32:
-        rows = self.q.shape[0]
+        rows = self.q.shape[1]
         if x.shape[0] >= DENSE_FROM_ROWS:
             dense: F32 = x @ self.dense().T
             return dense
@@ -163,12 +170,13 @@ class BlockMatrix:
 
 
 def _blocks(data: npt.NDArray[np.uint8], block_bytes: int) -> npt.NDArray[np.uint8]:
+    """The GGUF bytes as (blocks, rows, bytes per block): a block-major view, not a copy."""
     rows = data.shape[0]
-    return np.asarray(data).reshape(rows, -1, block_bytes)
+    return np.asarray(data).reshape(rows, -1, block_bytes).transpose(1, 0, 2)
 
 
 def _halves(blocks: npt.NDArray[np.uint8], start: int) -> F32:
-    """The float16 at byte ``start`` of every block, as float32 laid out (rows, blocks)."""
+    """The float16 at byte ``start`` of every block, as float32 laid out (blocks, rows)."""
     raw = np.ascontiguousarray(blocks[:, :, start : start + 2]).view(np.float16)[:, :, 0]
     return raw.astype(np.float32)
 
