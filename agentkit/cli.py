@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,12 +53,13 @@ def _root(
     """Agent runtime for GLM-4.5 on SGLang: run agents, serve models, sandboxes, RL data."""
 
 
-# Sub-command groups live next to what they drive; each module exposes a typer app.
+# Sub-command groups live next to what they drive; each module exposes a typer app. The
+# workspace's other distributions (agentkit-sandboxes, agentkit-tools) and third-party packages
+# add theirs through the "agentkit.cli" entry-point group (see _mount_plugins).
+PLUGIN_GROUP = "agentkit.cli"
 _SUBAPPS: list[tuple[str, str, str]] = [
     ("testing", "agentkit.testing.cli", "The protocol-faithful SGLang test server."),
     ("serve", "agentkit.serve.cli", "Launch SGLang for GLM-4.5 / GLM-4.5-Air."),
-    ("sandbox", "agentkit.sandboxes.cli", "Docker sandboxes: images and checks."),
-    ("index", "agentkit.tools.search.cli", "Local search indexes."),
     ("tau", "agentkit.envs.cli", "TAU-style support environments: run and replay."),
     ("export", "agentkit.trajectory.cli", "Export trajectories for training."),
     ("view", "agentkit.trajectory.viewer.cli", "Browse a trajectory store in a local web page."),
@@ -77,6 +79,32 @@ def _mount() -> None:
             app.add_typer(sub, name=name, help=help_text)
         for command_name in getattr(module, "EXTRA_COMMANDS", ()):
             app.command(command_name)(getattr(module, command_name.replace("-", "_")))
+    _mount_plugins()
+
+
+def _mount_plugins() -> None:
+    """Mount each installed ``agentkit.cli`` entry point (a typer app) under its name. One that
+    cannot load is mounted as a command that says why, so a broken plug-in never hides the rest."""
+    taken = {name for name, _, _ in _SUBAPPS}
+    for entry in sorted(importlib.metadata.entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        if entry.name in taken:
+            continue
+        taken.add(entry.name)
+        try:
+            sub = entry.load()
+        except Exception as exc:  # reported when the command is used, never swallowed
+            app.command(entry.name, help=f"(unavailable: {exc})")(_unavailable(entry.name, exc))
+            continue
+        if isinstance(sub, typer.Typer):
+            app.add_typer(sub, name=entry.name)
+
+
+def _unavailable(name: str, exc: Exception) -> Callable[[], None]:
+    def command() -> None:
+        typer.echo(f"agentkit {name}: the plug-in {name!r} failed to load: {exc}", err=True)
+        raise typer.Exit(2)
+
+    return command
 
 
 @app.command()

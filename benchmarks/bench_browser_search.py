@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from agentkit.sandboxes.browser import (
+
+from agentkit_sandboxes.browser import (
     CHROMIUM_ARGS,
     BrowserConfig,
     BrowserContainer,
@@ -40,7 +41,7 @@ from agentkit.sandboxes.browser import (
     EgressProxy,
     find_chromium,
 )
-from agentkit.tools.search import Document, LocalIndex
+from agentkit_tools.search import Document, LocalIndex
 
 PAGE = """<!doctype html><html><head><title>Page {n}</title></head><body>
 <h1>Page {n}</h1><p>{text}</p>

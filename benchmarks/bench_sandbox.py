@@ -18,10 +18,11 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from agentkit.sandboxes.config import LABEL, SandboxConfig
-from agentkit.sandboxes.docker_sandbox import DockerSandbox
-from agentkit.sandboxes.engine import Engine
-from agentkit.sandboxes.pool import SandboxPool
+
+from agentkit_sandboxes.config import LABEL, SandboxConfig
+from agentkit_sandboxes.docker_sandbox import DockerSandbox
+from agentkit_sandboxes.engine import Engine
+from agentkit_sandboxes.pool import SandboxPool
 
 
 def pct(values: list[float], q: float) -> float:

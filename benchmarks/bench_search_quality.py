@@ -1,7 +1,7 @@
 """Retrieval quality of the embedded index: recall@5 and MRR, lexical (BM25) vs semantic vs
 hybrid (BM25 + all-MiniLM-L6-v2 vectors, reciprocal rank fusion), on the labelled set in
 ``tests/data/search_eval`` (40 handbook documents; 32 queries that ask for them in other words
-and 8 that name an exact term, a code or a number). Needs ``agentkit[semantic]``. Run:
+and 8 that name an exact term, a code or a number). Needs ``agentkit-tools[semantic]``. Run:
 
     nice python benchmarks/bench_search_quality.py [--k 5] [--misses]
 """
@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from agentkit.tools.search import LocalIndex
-from agentkit.tools.search.embeddings import MiniLMEmbedder
-from agentkit.tools.search.evaluate import evaluate, read_queries
+from agentkit_tools.search import LocalIndex
+from agentkit_tools.search.embeddings import MiniLMEmbedder
+from agentkit_tools.search.evaluate import evaluate, read_queries
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "search_eval"
 

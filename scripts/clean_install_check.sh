@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The clean-install check: what a new user gets from `pip install .` with NO extras, in a fresh
-# virtualenv (pinned by constraints.txt, not editable): every public module imports or names
+# virtualenv (pinned by constraints.txt, not editable; the workspace's three distributions:
+# `pip install . ./sandboxes ./tools`): every public module imports or names
 # the extra it needs, `agentkit --version` works, and the scripted agent answers the README's
 # question (scripts/installed_check.py). Then a drift report: what an unpinned install would
 # resolve to today against constraints.txt (scripts/constraints_drift.py; never fails).
@@ -29,11 +30,11 @@ else
   tar -c --exclude=./build --exclude='*.egg-info' --exclude=./.git -f - . | tar -x -C "$work/src"
 fi
 
-echo "fresh virtualenv: pip install -c constraints.txt . (no extras)" >&2
+echo "fresh virtualenv: pip install -c constraints.txt . ./sandboxes ./tools (no extras)" >&2
 python3 -m venv --without-pip "$work/venv"  # this pip installs into it (pip --python)
 py="$work/venv/bin/python"
 if ! python3 -m pip --python "$py" install -q --disable-pip-version-check -c constraints.txt \
-  "$work/src" 2>"$work/pip.log"; then
+  "$work/src" "$work/src/sandboxes" "$work/src/tools" 2>"$work/pip.log"; then
   grep -v "^WARNING: Location 'file:" "$work/pip.log" >&2
   echo "clean install: FAILED (pip install .)" >&2
   exit 1

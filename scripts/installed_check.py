@@ -27,7 +27,13 @@ from pathlib import Path
 
 QUESTION = "What is (17 + 25) * 3?"
 ANSWER = "126"
-_EXTRA = re.compile(r"agentkit\[([A-Za-z0-9_.-]+)\]")
+_EXTRA = re.compile(r"agentkit(?:-sandboxes|-tools)?\[[A-Za-z0-9_.-]+\]")
+# The workspace's import packages and the distribution each comes from.
+PACKAGES = {
+    "agentkit": "agentkit",
+    "agentkit_sandboxes": "agentkit-sandboxes",
+    "agentkit_tools": "agentkit-tools",
+}
 
 
 @dataclass
@@ -41,7 +47,8 @@ _HOST = re.compile(r"runs inside (\w+)")
 
 
 def named_extra(exc: BaseException, extras: set[str]) -> str | None:
-    """The declared extra an ImportError tells the user to install, or None if it names none."""
+    """The declared extra (``dist[extra]``) an ImportError tells the user to install, or None
+    if it names none of ``extras``."""
     if not isinstance(exc, ImportError):
         return None
     for found in _EXTRA.findall(str(exc)):
@@ -89,7 +96,12 @@ def walk_modules(root: str, extras: set[str]) -> WalkReport:
 
 
 def _declared_extras() -> set[str]:
-    return set(md.metadata("agentkit").get_all("Provides-Extra") or [])
+    """Every ``dist[extra]`` the installed workspace declares."""
+    return {
+        f"{dist}[{extra}]"
+        for dist in PACKAGES.values()
+        for extra in md.metadata(dist).get_all("Provides-Extra") or []
+    }
 
 
 def _cli(args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -122,6 +134,16 @@ def check_version() -> list[str]:
     return []
 
 
+def check_plugins() -> list[str]:
+    """The sandboxes' and tools' CLI groups reach ``agentkit`` through entry points."""
+    problems = []
+    for group in ("sandbox", "index"):
+        result = _cli([group, "--help"])
+        if result.returncode != 0 or "Usage" not in result.stdout:
+            problems.append(f"agentkit {group} --help: exit {result.returncode} {result.stderr}")
+    return problems
+
+
 def check_scripted_agent() -> list[str]:
     result = _cli(["run", "--backend", "scripted", "--hide-reasoning", QUESTION])
     print(f"agentkit run --backend scripted {QUESTION!r}: exit {result.returncode}")
@@ -141,15 +163,17 @@ def main() -> int:
     if problems:
         print("\n".join(problems))
         return 1
-    report = walk_modules("agentkit", _declared_extras())
-    print(f"imported {len(report.imported)} modules with no extras installed")
-    for name, extra in sorted(report.needs_extra.items()):
-        need = extra if extra.startswith("host ") else f"agentkit[{extra}]"
-        print(f"  {name}: needs {need} and says so")
-    problems += [f"{name} does not import: {error}" for name, error in report.broken.items()]
-    if len(report.imported) < 10:
-        problems.append(f"only {len(report.imported)} modules imported: {report.imported}")
+    extras = _declared_extras()
+    for package in PACKAGES:
+        report = walk_modules(package, extras)
+        print(f"{package}: imported {len(report.imported)} modules with no extras installed")
+        for name, extra in sorted(report.needs_extra.items()):
+            print(f"  {name}: needs {extra} and says so")
+        problems += [f"{name} does not import: {error}" for name, error in report.broken.items()]
+        if len(report.imported) < 5:
+            problems.append(f"only {len(report.imported)} modules imported: {report.imported}")
     problems += check_version()
+    problems += check_plugins()
     problems += check_scripted_agent()
     for problem in problems:
         print(f"FAIL {problem}")

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Iterator
 from urllib.parse import quote
 
 import pytest
-from agentkit.sandboxes.config import DEFAULT_IMAGE, LABEL, LABEL_OWNER_PID, SandboxConfig
-from agentkit.sandboxes.docker_sandbox import DockerSandbox
-from agentkit.sandboxes.engine import Engine, socket_path_from_env
+
+from agentkit_sandboxes.config import DEFAULT_IMAGE, LABEL, LABEL_OWNER_PID, SandboxConfig
+from agentkit_sandboxes.docker_sandbox import DockerSandbox
+from agentkit_sandboxes.engine import Engine, socket_path_from_env
 
 TEST_CONFIG = SandboxConfig(memory="256m", pids=64, work_size="64m", exec_timeout=30)
 
@@ -50,7 +51,7 @@ def require_docker() -> None:
         pytest.skip(f"Docker engine answered {status} to /_ping")
     status, _ = _get(f"/images/{quote(DEFAULT_IMAGE, safe='')}/json")
     if status == 404:
-        from agentkit.sandboxes.image import build_image
+        from agentkit_sandboxes.image import build_image
 
         try:
             build_image()

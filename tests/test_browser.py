@@ -12,7 +12,8 @@ from pathlib import Path
 
 import anyio
 import pytest
-from agentkit.sandboxes.browser import (
+
+from agentkit_sandboxes.browser import (
     BrowserActionError,
     BrowserConfig,
     BrowserLimits,

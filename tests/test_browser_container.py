@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
-from agentkit.sandboxes.browser import (
+
+from agentkit_sandboxes.browser import (
     BrowserActionError,
     BrowserConfig,
     BrowserContainer,
@@ -26,7 +27,7 @@ from agentkit.sandboxes.browser import (
     DomainPolicy,
     find_chromium,
 )
-from agentkit.sandboxes.browser_container import CONTAINER_LABEL
+from agentkit_sandboxes.browser_container import CONTAINER_LABEL
 
 playwright = pytest.importorskip("playwright", reason="playwright is not installed")
 

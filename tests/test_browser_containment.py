@@ -25,7 +25,9 @@ from typing import Any
 
 import anyio
 import pytest
-from agentkit.sandboxes.browser import (
+
+from agentkit.tool import RunContext, ToolStatus
+from agentkit_sandboxes.browser import (
     CHROMIUM_ARGS,
     CONTAINMENT_ARGS,
     BrowserActionError,
@@ -36,9 +38,7 @@ from agentkit.sandboxes.browser import (
     DomainPolicy,
     find_chromium,
 )
-from agentkit.tools.browser import browser_tools
-
-from agentkit.tool import RunContext, ToolStatus
+from agentkit_tools.browser import browser_tools
 
 playwright = pytest.importorskip("playwright", reason="playwright is not installed")
 pytestmark = [

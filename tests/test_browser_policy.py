@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import anyio
 import pytest
-from agentkit.sandboxes.browser_policy import DomainPolicy, canonical_host, non_public, parse_ipv4
-from agentkit.sandboxes.browser_proxy import BLOCKED_HEADER, EgressProxy
+
+from agentkit_sandboxes.browser_policy import DomainPolicy, canonical_host, non_public, parse_ipv4
+from agentkit_sandboxes.browser_proxy import BLOCKED_HEADER, EgressProxy
 
 
 @pytest.mark.parametrize(

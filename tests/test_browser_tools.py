@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from agentkit.sandboxes.browser import (
+
+from agentkit.tool import RunContext, Tool, ToolStatus
+from agentkit_sandboxes.browser import (
     BrowserConfig,
     BrowserLimits,
     BrowserPool,
@@ -17,9 +19,7 @@ from agentkit.sandboxes.browser import (
     DomainPolicy,
     find_chromium,
 )
-from agentkit.tools.browser import browser_tools
-
-from agentkit.tool import RunContext, Tool, ToolStatus
+from agentkit_tools.browser import browser_tools
 
 needs_chromium = pytest.mark.skipif(
     find_chromium() is None, reason="Debian's chromium is not installed"
@@ -159,7 +159,7 @@ async def alone(item: Tool, browser: BrowserSession, **arguments: Any) -> tuple[
 @needs_chromium
 @pytest.mark.anyio
 async def test_browser_open_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit.tools.browser import browser_open
+    from agentkit_tools.browser import browser_open
 
     async with pool.session() as browser:
         status, page = await alone(browser_open, browser, url=site + "/item")
@@ -171,7 +171,7 @@ async def test_browser_open_alone(pool: BrowserPool, site: str) -> None:
 @needs_chromium
 @pytest.mark.anyio
 async def test_browser_click_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit.tools.browser import browser_click
+    from agentkit_tools.browser import browser_click
 
     async with pool.session() as browser:
         start = (await browser.open(site + "/")).render()
@@ -184,7 +184,7 @@ async def test_browser_click_alone(pool: BrowserPool, site: str) -> None:
 @needs_chromium
 @pytest.mark.anyio
 async def test_browser_type_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit.tools.browser import browser_type
+    from agentkit_tools.browser import browser_type
 
     async with pool.session() as browser:
         start = (await browser.open(site + "/")).render()
@@ -198,7 +198,7 @@ async def test_browser_type_alone(pool: BrowserPool, site: str) -> None:
 @needs_chromium
 @pytest.mark.anyio
 async def test_browser_select_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit.tools.browser import browser_select
+    from agentkit_tools.browser import browser_select
 
     async with pool.session() as browser:
         start = (await browser.open(site + "/form")).render()
@@ -212,7 +212,7 @@ async def test_browser_select_alone(pool: BrowserPool, site: str) -> None:
 @needs_chromium
 @pytest.mark.anyio
 async def test_browser_press_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit.tools.browser import browser_press
+    from agentkit_tools.browser import browser_press
 
     async with pool.session() as browser:
         start = (await browser.open(site + "/form")).render()
@@ -227,7 +227,7 @@ async def test_browser_press_alone(pool: BrowserPool, site: str) -> None:
 @needs_chromium
 @pytest.mark.anyio
 async def test_browser_scroll_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit.tools.browser import browser_scroll
+    from agentkit_tools.browser import browser_scroll
 
     async with pool.session() as browser:
         await browser.open(site + "/tall")
@@ -240,7 +240,7 @@ async def test_browser_scroll_alone(pool: BrowserPool, site: str) -> None:
 @needs_chromium
 @pytest.mark.anyio
 async def test_browser_back_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit.tools.browser import browser_back
+    from agentkit_tools.browser import browser_back
 
     async with pool.session() as browser:
         await browser.open(site + "/")
@@ -254,7 +254,7 @@ async def test_browser_back_alone(pool: BrowserPool, site: str) -> None:
 @needs_chromium
 @pytest.mark.anyio
 async def test_browser_read_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit.tools.browser import browser_read
+    from agentkit_tools.browser import browser_read
 
     async with pool.session() as browser:
         await browser.open(site + "/")
@@ -268,7 +268,7 @@ async def test_browser_read_alone(pool: BrowserPool, site: str) -> None:
 @needs_chromium
 @pytest.mark.anyio
 async def test_browser_screenshot_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit.tools.browser import browser_screenshot
+    from agentkit_tools.browser import browser_screenshot
 
     async with pool.session() as browser:
         await browser.open(site + "/tall")
@@ -281,7 +281,7 @@ async def test_browser_screenshot_alone(pool: BrowserPool, site: str) -> None:
 @needs_chromium
 @pytest.mark.anyio
 async def test_browser_tabs_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit.tools.browser import browser_tabs
+    from agentkit_tools.browser import browser_tabs
 
     async with pool.session() as browser:
         await browser.open(site + "/item")

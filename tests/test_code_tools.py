@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from agentkit.sandboxes.docker_sandbox import DockerSandbox
-from agentkit.tools.code import _has_ab_prefix, code_tools
 
 from agentkit.tool import RunContext, Tool, ToolStatus
+from agentkit_sandboxes.docker_sandbox import DockerSandbox
+from agentkit_tools.code import _has_ab_prefix, code_tools
 
 from .sandbox_support import engine_fixture, no_leaks_fixture, sandbox_fixture  # noqa: F401
 
@@ -163,7 +163,7 @@ async def test_run_tests_reports_failures_then_success(sandbox: DockerSandbox) -
 
 @pytest.mark.docker
 async def test_run_python_alone(sandbox: DockerSandbox) -> None:
-    from agentkit.tools.code import run_python
+    from agentkit_tools.code import run_python
 
     outcome = await run_python.call({"code": "print(6 * 7)"}, ctx(deps=sandbox))
     assert outcome.output == "exit code: 0\nstdout:\n42"
@@ -173,7 +173,7 @@ async def test_run_python_alone(sandbox: DockerSandbox) -> None:
 
 @pytest.mark.docker
 async def test_run_shell_alone(sandbox: DockerSandbox) -> None:
-    from agentkit.tools.code import run_shell
+    from agentkit_tools.code import run_shell
 
     outcome = await run_shell.call({"command": "echo $((6 * 7))"}, ctx(deps=Deps(sandbox)))
     assert outcome.output == "exit code: 0\nstdout:\n42"
@@ -183,7 +183,7 @@ async def test_run_shell_alone(sandbox: DockerSandbox) -> None:
 
 @pytest.mark.docker
 async def test_read_file_alone(sandbox: DockerSandbox) -> None:
-    from agentkit.tools.code import read_file
+    from agentkit_tools.code import read_file
 
     await sandbox.write_file("lines.txt", "one\ntwo\nthree\nfour\n")
     part = await read_file.call({"path": "lines.txt", "start_line": 2, "end_line": 3}, ctx(sandbox))
@@ -194,7 +194,7 @@ async def test_read_file_alone(sandbox: DockerSandbox) -> None:
 
 @pytest.mark.docker
 async def test_write_file_alone(sandbox: DockerSandbox) -> None:
-    from agentkit.tools.code import write_file
+    from agentkit_tools.code import write_file
 
     outcome = await write_file.call({"path": "deep/er/new.txt", "content": "héllo"}, ctx(sandbox))
     assert outcome.output == "wrote 6 bytes to deep/er/new.txt"
@@ -203,7 +203,7 @@ async def test_write_file_alone(sandbox: DockerSandbox) -> None:
 
 @pytest.mark.docker
 async def test_edit_file_alone(sandbox: DockerSandbox) -> None:
-    from agentkit.tools.code import edit_file
+    from agentkit_tools.code import edit_file
 
     await sandbox.write_file("d.py", "x = 1\nx = 1\n")
     outcome = await edit_file.call(
@@ -217,7 +217,7 @@ async def test_edit_file_alone(sandbox: DockerSandbox) -> None:
 
 @pytest.mark.docker
 async def test_apply_patch_alone(sandbox: DockerSandbox) -> None:
-    from agentkit.tools.code import apply_patch
+    from agentkit_tools.code import apply_patch
 
     new_file = "--- /dev/null\n+++ b/made.py\n@@ -0,0 +1,2 @@\n+a = 1\n+b = 2\n"
     outcome = await apply_patch.call({"diff": new_file}, ctx(sandbox))
@@ -227,7 +227,7 @@ async def test_apply_patch_alone(sandbox: DockerSandbox) -> None:
 
 @pytest.mark.docker
 async def test_list_files_alone(sandbox: DockerSandbox) -> None:
-    from agentkit.tools.code import list_files
+    from agentkit_tools.code import list_files
 
     await sandbox.write_file("pkg/mod.py", "x = 1\n")
     await sandbox.write_file("pkg/__pycache__/mod.pyc", "junk")
@@ -240,7 +240,7 @@ async def test_list_files_alone(sandbox: DockerSandbox) -> None:
 
 @pytest.mark.docker
 async def test_run_tests_alone_takes_the_command_from_deps(sandbox: DockerSandbox) -> None:
-    from agentkit.tools.code import CodeDeps, run_tests
+    from agentkit_tools.code import CodeDeps, run_tests
 
     deps = CodeDeps(sandbox, test_command="echo runner")
     outcome = await run_tests.call({"target": "a b.py"}, ctx(deps))

@@ -8,10 +8,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from agentkit.sandboxes.docker_sandbox import DockerSandbox
 
 from agentkit.models import SGLangChat
 from agentkit.testing import SGLangTestServer
+from agentkit_sandboxes.docker_sandbox import DockerSandbox
 
 from .sandbox_support import TEST_CONFIG, engine_fixture, no_leaks_fixture  # noqa: F401
 

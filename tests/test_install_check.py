@@ -21,7 +21,14 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE_DIRS = ("agentkit", "tools", "sandboxes")
+# The workspace's distributions: (name, folder holding its pyproject.toml, its import package).
+DISTRIBUTIONS = (
+    ("agentkit", ROOT, ROOT / "agentkit"),
+    ("agentkit-sandboxes", ROOT / "sandboxes", ROOT / "sandboxes" / "agentkit_sandboxes"),
+    ("agentkit-tools", ROOT / "tools", ROOT / "tools" / "agentkit_tools"),
+)
+WORKSPACE_IMPORTS = {"agentkit", "agentkit_tools", "agentkit_sandboxes", "__future__"}
+_NAMED_EXTRA = re.compile(r"(agentkit(?:-sandboxes|-tools)?)\[([\w.-]+)\]")
 
 # Imported lazily for an optional fallback, never needed: declared by no extra on purpose.
 UNDECLARED_OPTIONAL = {
@@ -41,19 +48,19 @@ def _requirement_name(requirement: str) -> str:
     return _normalize(match.group(0))
 
 
-def _project() -> dict[str, object]:
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+def _project(folder: Path = ROOT) -> dict[str, object]:
+    data = tomllib.loads((folder / "pyproject.toml").read_text())
     project = data["project"]
     assert isinstance(project, dict)
     return project
 
 
-def _core() -> set[str]:
-    return {_requirement_name(r) for r in _project()["dependencies"]}  # type: ignore[attr-defined]
+def _core(folder: Path = ROOT) -> set[str]:
+    return {_requirement_name(r) for r in _project(folder)["dependencies"]}  # type: ignore[attr-defined]
 
 
-def _extras() -> dict[str, set[str]]:
-    extras = _project()["optional-dependencies"]
+def _extras(folder: Path = ROOT) -> dict[str, set[str]]:
+    extras = _project(folder).get("optional-dependencies", {})
     assert isinstance(extras, dict)
     return {name: {_requirement_name(r) for r in reqs} for name, reqs in extras.items()}
 
@@ -91,24 +98,25 @@ def _imports(tree: ast.Module) -> Iterator[tuple[str, bool]]:
     yield from walk(tree.body, True)
 
 
-def _guarded_extras(tree: ast.Module) -> set[str]:
-    """Extras named by a module-level ``except ImportError: raise ImportError("... agentkit[x]")``."""
-    named: set[str] = set()
+def _guarded_extras(tree: ast.Module) -> set[tuple[str, str]]:
+    """(distribution, extra) pairs named by a module-level ``except ImportError: raise
+    ImportError("... agentkit-tools[mcp]")``."""
+    named: set[tuple[str, str]] = set()
     for node in tree.body:
         if not isinstance(node, ast.Try) or not _is_guarded(node.handlers):
             continue
         for handler in node.handlers:
             for raised in (n for n in ast.walk(handler) if isinstance(n, ast.Raise)):
-                named |= set(re.findall(r"agentkit\[([\w.-]+)\]", ast.unparse(raised)))
+                named |= set(_NAMED_EXTRA.findall(ast.unparse(raised)))
     return named
 
 
-def _module_guards(path: Path) -> set[str]:
+def _module_guards(path: Path, package_root: Path) -> set[tuple[str, str]]:
     """Extras that importing ``path`` says it needs: its own guard or a parent package's
     (``import agentkit.x.y`` runs ``agentkit/x/__init__.py`` first)."""
     named = _guarded_extras(ast.parse(path.read_text()))
     for parent in path.parents:
-        if parent == ROOT:
+        if parent == package_root.parent:
             break
         init = parent / "__init__.py"
         if init.is_file() and init != path:
@@ -116,18 +124,13 @@ def _module_guards(path: Path) -> set[str]:
     return named
 
 
-def _sources() -> Iterator[tuple[str, Path]]:
-    for folder in SOURCE_DIRS:
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            yield str(path.relative_to(ROOT)), path
-
-
-def _third_party_imports() -> dict[str, dict[str, bool]]:
-    """import name -> {file: eager} over the whole installed package."""
+def _third_party_imports(package: Path) -> dict[str, dict[str, bool]]:
+    """import name -> {file: eager} over one installed package."""
     found: dict[str, dict[str, bool]] = {}
-    for rel, path in _sources():
+    for path in sorted(package.rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
         for name, eager in _imports(ast.parse(path.read_text(), rel)):
-            if name in sys.stdlib_module_names or name in {"agentkit", "__future__"}:
+            if name in sys.stdlib_module_names or name in WORKSPACE_IMPORTS:
                 continue
             files = found.setdefault(name, {})
             files[rel] = files.get(rel, False) or eager
@@ -138,36 +141,67 @@ def _distributions(import_name: str) -> set[str]:
     return {_normalize(d) for d in md.packages_distributions().get(import_name, [])}
 
 
-def test_every_import_at_import_time_is_a_core_dependency() -> None:
-    """``import agentkit.x`` must work after a plain ``pip install .`` for every core module;
-    a module that needs an extra guards its import and names the extra."""
-    core, extras = _core(), _extras()
+@pytest.mark.parametrize(
+    ("dist", "folder", "package"), DISTRIBUTIONS, ids=[d[0] for d in DISTRIBUTIONS]
+)
+def test_every_import_at_import_time_is_a_core_dependency(
+    dist: str, folder: Path, package: Path
+) -> None:
+    """``import agentkit_x.y`` must work after a plain ``pip install`` of the workspace for every
+    core module; a module that needs an extra guards its import and names the extra
+    (``pip install 'agentkit-tools[mcp]'``)."""
+    core, extras = _core(folder), _extras(folder)
     missing = []
-    for name, files in sorted(_third_party_imports().items()):
+    for name, files in sorted(_third_party_imports(package).items()):
         dists = _distributions(name) or {_normalize(name)}
         if dists & core:
             continue
         needed_by = {
-            e for e, names in extras.items() if dists & names and e not in ("dev", "bench")
+            (dist, e) for e, names in extras.items() if dists & names and e not in ("dev", "bench")
         }
         for rel in sorted(f for f, is_eager in files.items() if is_eager):
-            if not needed_by & _module_guards(ROOT / rel):
-                wanted = "|".join(sorted(needed_by)) or "? (declare it in an extra)"
+            if not needed_by & _module_guards(ROOT / rel, package):
+                wanted = "|".join(sorted(e for _, e in needed_by)) or "? (declare it in an extra)"
                 missing.append(
                     f"{rel} imports {name}, not a core dependency, at import time, with no"
-                    f" module-level `except ImportError: raise ImportError(... agentkit[{wanted}])`"
+                    f" module-level `except ImportError: raise ImportError(... {dist}[{wanted}])`"
                 )
     assert not missing, "\n".join(missing)
 
 
-def test_every_lazy_import_is_declared_by_some_extra() -> None:
-    declared = _core().union(*_extras().values())
+@pytest.mark.parametrize(
+    ("dist", "folder", "package"), DISTRIBUTIONS, ids=[d[0] for d in DISTRIBUTIONS]
+)
+def test_every_lazy_import_is_declared_by_some_extra(
+    dist: str, folder: Path, package: Path
+) -> None:
+    declared = _core(folder).union(*_extras(folder).values())
     undeclared = []
-    for name, files in sorted(_third_party_imports().items()):
+    for name, files in sorted(_third_party_imports(package).items()):
         dists = _distributions(name) or {_normalize(name)}
         if not dists & declared and name not in UNDECLARED_OPTIONAL:
             undeclared.append(f"{name} imported by {', '.join(sorted(files))}")
-    assert not undeclared, "declared by no extra:\n" + "\n".join(undeclared)
+    assert not undeclared, f"declared by no extra of {dist}:\n" + "\n".join(undeclared)
+
+
+def test_workspace_packages_import_only_what_their_distribution_declares() -> None:
+    """agentkit-tools may import agentkit and agentkit_sandboxes (it depends on both); the
+    sandboxes only agentkit; agentkit neither (it sits below them)."""
+    allowed = {
+        "agentkit": {"agentkit"},
+        "agentkit-sandboxes": {"agentkit", "agentkit_sandboxes"},
+        "agentkit-tools": {"agentkit", "agentkit_sandboxes", "agentkit_tools"},
+    }
+    wrong = []
+    for dist, folder, package in DISTRIBUTIONS:
+        core = _core(folder)
+        for path in sorted(package.rglob("*.py")):
+            for name, _ in _imports(ast.parse(path.read_text())):
+                if name in WORKSPACE_IMPORTS - {"__future__"} and name not in allowed[dist]:
+                    wrong.append(f"{path.relative_to(ROOT)} ({dist}) imports {name}")
+                if name in allowed[dist] - {package.name}:
+                    assert _normalize(name) in core, f"{dist} must declare {name}"
+    assert not wrong, "\n".join(wrong)
 
 
 def test_a_guard_counts_only_when_it_raises_naming_the_extra() -> None:
@@ -176,7 +210,7 @@ def test_a_guard_counts_only_when_it_raises_naming_the_extra() -> None:
         "    raise ImportError(\"pip install 'agentkit[embedded]'\") from exc\n"
     )
     silent = ast.parse("try:\n    import numpy\nexcept ImportError:\n    numpy = None\n")
-    assert _guarded_extras(guarded) == {"embedded"}
+    assert _guarded_extras(guarded) == {("agentkit", "embedded")}
     assert _guarded_extras(silent) == set()
 
 
@@ -217,9 +251,11 @@ def test_a_trainer_plugin_may_name_its_host_framework(installed_check: ModuleTyp
 
 
 def test_clear_extra_errors_are_told_from_broken_modules(installed_check: ModuleType) -> None:
-    extras = set(_extras())
+    extras = {f"agentkit[{e}]" for e in _extras()} | {"agentkit-tools[mcp]"}
     clear = ImportError("the embedded model needs numpy: pip install 'agentkit[embedded]'")
-    assert installed_check.named_extra(clear, extras) == "embedded"
+    assert installed_check.named_extra(clear, extras) == "agentkit[embedded]"
+    mcp = ImportError("MCP tools need the mcp SDK: pip install 'agentkit-tools[mcp]'")
+    assert installed_check.named_extra(mcp, extras) == "agentkit-tools[mcp]"
     assert (
         installed_check.named_extra(ModuleNotFoundError("No module named 'sniffio'"), extras)
         is None
@@ -239,9 +275,9 @@ def test_the_walk_reports_a_module_without_a_clear_error(
     )
     (pkg / "broken.py").write_text("import not_a_real_module_xyz\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    report = installed_check.walk_modules("demo_pkg", {"embedded"})
+    report = installed_check.walk_modules("demo_pkg", {"agentkit[embedded]"})
     assert report.imported == ["demo_pkg", "demo_pkg.fine"]
-    assert report.needs_extra == {"demo_pkg.extra": "embedded"}
+    assert report.needs_extra == {"demo_pkg.extra": "agentkit[embedded]"}
     assert list(report.broken) == ["demo_pkg.broken"]
     assert "not_a_real_module_xyz" in report.broken["demo_pkg.broken"]
 

@@ -11,12 +11,11 @@ import pytest
 
 pytest.importorskip("mcp", reason="the mcp extra is not installed")
 
-from agentkit.tools.mcp import MCPToolset, StdioServer
-
 from agentkit import Agent, ToolMessage
 from agentkit.dialects.glm45 import format_assistant
 from agentkit.models import SGLangChat
 from agentkit.testing import SGLangTestServer
+from agentkit_tools.mcp import MCPToolset, StdioServer
 
 pytestmark = pytest.mark.anyio
 

@@ -16,9 +16,8 @@ import pytest
 
 pytest.importorskip("mcp", reason="the mcp extra is not installed")
 
-from agentkit.tools.mcp import MCPToolset, StdioServer
-
 from agentkit import RunContext, ToolStatus
+from agentkit_tools.mcp import MCPToolset, StdioServer
 
 pytestmark = pytest.mark.anyio
 CTX: RunContext[Any] = RunContext(deps=None)

@@ -18,9 +18,8 @@ import pytest
 
 pytest.importorskip("mcp", reason="the mcp extra is not installed")
 
-from agentkit.tools.mcp import HttpServer, MCPConnectionError, MCPToolset, StdioServer
-
 from agentkit import RunContext, ToolStatus
+from agentkit_tools.mcp import HttpServer, MCPConnectionError, MCPToolset, StdioServer
 
 pytestmark = pytest.mark.anyio
 

@@ -6,11 +6,11 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from agentkit.sandboxes.browser import BrowserPool, DomainPolicy, find_chromium
 
 from agentkit.models import SGLangChat
 from agentkit.testing import SGLangTestServer
 from agentkit.testing.policy import PolicyRequest
+from agentkit_sandboxes.browser import BrowserPool, DomainPolicy, find_chromium
 from examples.research_agent.agent import (
     DEFAULT_QUESTION,
     ResearchDeps,

@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
-from agentkit.sandboxes import docker_sandbox, runner
-from agentkit.sandboxes.config import LABEL, LABEL_OWNER_START, owner_labels
-from agentkit.sandboxes.docker_sandbox import DockerSandbox, reap_orphans
-from agentkit.sandboxes.engine import Engine
-from agentkit.sandboxes.pool import SandboxPool
+
+from agentkit_sandboxes import docker_sandbox, runner
+from agentkit_sandboxes.config import LABEL, LABEL_OWNER_START, owner_labels
+from agentkit_sandboxes.docker_sandbox import DockerSandbox, reap_orphans
+from agentkit_sandboxes.engine import Engine
+from agentkit_sandboxes.pool import SandboxPool
 
 from .sandbox_support import TEST_CONFIG, engine_fixture, no_leaks_fixture  # noqa: F401
 
@@ -358,8 +359,8 @@ async def test_no_network_by_default(pool: SandboxPool) -> None:
 
 CHILD = r"""
 import anyio, sys, time
-from agentkit.sandboxes import DockerSandbox, SandboxConfig
-from agentkit.sandboxes.engine import Engine
+from agentkit_sandboxes import DockerSandbox, SandboxConfig
+from agentkit_sandboxes.engine import Engine
 
 async def main():
     async with Engine() as engine:
@@ -419,8 +420,9 @@ async def test_reap_tells_a_reused_pid_from_a_live_owner(
 
 def test_reap_command_line() -> None:
     """``agentkit sandbox reap`` runs and reports a count (the engine must answer)."""
-    from agentkit.sandboxes.cli import app
     from typer.testing import CliRunner
+
+    from agentkit_sandboxes.cli import app
 
     from .sandbox_support import require_docker
 

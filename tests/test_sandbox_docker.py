@@ -6,9 +6,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from agentkit.sandboxes.base import Sandbox, SandboxError
-from agentkit.sandboxes.docker_sandbox import DockerSandbox
-from agentkit.sandboxes.engine import Engine
+
+from agentkit_sandboxes.base import Sandbox, SandboxError
+from agentkit_sandboxes.docker_sandbox import DockerSandbox
+from agentkit_sandboxes.engine import Engine
 
 from .sandbox_support import (  # noqa: F401
     engine_fixture,
@@ -177,7 +178,7 @@ async def test_reset_wipes_files_and_processes(sandbox: DockerSandbox) -> None:
 
 
 async def test_missing_image_is_a_clear_error(engine: Engine) -> None:
-    from agentkit.sandboxes.config import SandboxConfig
+    from agentkit_sandboxes.config import SandboxConfig
 
     with pytest.raises(SandboxError, match="build-image"):
         await DockerSandbox.create(engine, SandboxConfig(image="agentkit/does-not-exist:1"))
@@ -239,7 +240,7 @@ async def test_cancelled_command_is_killed(sandbox: DockerSandbox) -> None:
 
 
 def test_image_build_is_cached() -> None:
-    from agentkit.sandboxes.image import build_image
+    from agentkit_sandboxes.image import build_image
 
     require_docker()  # builds the image once if it is missing
     report = build_image()

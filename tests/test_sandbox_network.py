@@ -11,13 +11,14 @@ import secrets
 from collections.abc import AsyncIterator
 
 import pytest
-from agentkit.sandboxes.base import SandboxError
-from agentkit.sandboxes.config import LABEL, SandboxConfig, owner_labels
-from agentkit.sandboxes.docker_sandbox import DockerSandbox
-from agentkit.sandboxes.egress import EgressPolicy
-from agentkit.sandboxes.egress_inside import address_ok, parse_target, rule_matches
-from agentkit.sandboxes.engine import Engine
 from pydantic import ValidationError
+
+from agentkit_sandboxes.base import SandboxError
+from agentkit_sandboxes.config import LABEL, SandboxConfig, owner_labels
+from agentkit_sandboxes.docker_sandbox import DockerSandbox
+from agentkit_sandboxes.egress import EgressPolicy
+from agentkit_sandboxes.egress_inside import address_ok, parse_target, rule_matches
+from agentkit_sandboxes.engine import Engine
 
 from .sandbox_support import TEST_CONFIG, engine_fixture, no_leaks_fixture  # noqa: F401
 

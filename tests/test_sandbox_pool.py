@@ -6,11 +6,12 @@ import sys
 
 import anyio
 import pytest
-from agentkit.sandboxes import docker_sandbox
-from agentkit.sandboxes.config import LABEL, LABEL_OWNER_HOST, LABEL_OWNER_PID, owner_labels
-from agentkit.sandboxes.docker_sandbox import DockerSandbox, reap_orphans
-from agentkit.sandboxes.engine import Engine
-from agentkit.sandboxes.pool import SandboxPool
+
+from agentkit_sandboxes import docker_sandbox
+from agentkit_sandboxes.config import LABEL, LABEL_OWNER_HOST, LABEL_OWNER_PID, owner_labels
+from agentkit_sandboxes.docker_sandbox import DockerSandbox, reap_orphans
+from agentkit_sandboxes.engine import Engine
+from agentkit_sandboxes.pool import SandboxPool
 
 from .sandbox_support import TEST_CONFIG, engine_fixture, my_containers, no_leaks_fixture  # noqa: F401
 

@@ -6,8 +6,10 @@ import os
 import struct
 
 import pytest
-from agentkit.sandboxes.base import ExecResult
-from agentkit.sandboxes.config import (
+from pydantic import ValidationError
+
+from agentkit_sandboxes.base import ExecResult
+from agentkit_sandboxes.config import (
     LABEL_OWNER_BOOT,
     LABEL_OWNER_HOST,
     LABEL_OWNER_PID,
@@ -17,11 +19,10 @@ from agentkit.sandboxes.config import (
     owner_labels,
     parse_size,
 )
-from agentkit.sandboxes.direct_exec import Capture as _Capture
-from agentkit.sandboxes.docker_sandbox import container_spec
-from agentkit.sandboxes.engine import Engine, EngineUnavailable, _frames
-from agentkit.sandboxes.image import DEFAULT_RECIPE, Recipe, RecipeError
-from pydantic import ValidationError
+from agentkit_sandboxes.direct_exec import Capture as _Capture
+from agentkit_sandboxes.docker_sandbox import container_spec
+from agentkit_sandboxes.engine import Engine, EngineUnavailable, _frames
+from agentkit_sandboxes.image import DEFAULT_RECIPE, Recipe, RecipeError
 
 
 def test_exec_result_render_lists_limits() -> None:
@@ -100,7 +101,7 @@ def test_config_is_hardened_by_default() -> None:
 
 
 def test_egress_keeps_the_sandbox_offline() -> None:
-    from agentkit.sandboxes.egress import SOCKET_DIR, EgressPolicy, proxy_spec
+    from agentkit_sandboxes.egress import SOCKET_DIR, EgressPolicy, proxy_spec
 
     policy = EgressPolicy(allow=("pypi.org",), network="upstream")
     config = SandboxConfig(egress=policy)

@@ -7,13 +7,13 @@ import random
 from pathlib import Path
 
 import pytest
-from agentkit.tools.search import Document, LocalIndex, SearchIndexError, search_tools
-from agentkit.tools.search.cli import app
-from agentkit.tools.search.documents import html_to_text
-from agentkit.tools.search.index import match_expression
 from typer.testing import CliRunner
 
 from agentkit.tool import RunContext, ToolStatus
+from agentkit_tools.search import Document, LocalIndex, SearchIndexError, search_tools
+from agentkit_tools.search.cli import app
+from agentkit_tools.search.documents import html_to_text
+from agentkit_tools.search.index import match_expression
 
 # Known documents and a query for each that should put it first, among thousands of distractors
 # that share some of the query's words.
@@ -293,7 +293,7 @@ def test_html_to_text_without_dependencies() -> None:
 
 @pytest.mark.anyio
 async def test_search_alone_takes_the_index_as_deps(built: LocalIndex) -> None:
-    from agentkit.tools.search.tools import search
+    from agentkit_tools.search.tools import search
 
     found = await search.call({"query": "glacier retreat", "k": 1}, RunContext(deps=built))
     assert found.output.splitlines()[0].startswith("1. [glacier-retreat.md]")
@@ -304,7 +304,7 @@ async def test_search_alone_takes_the_index_as_deps(built: LocalIndex) -> None:
 
 @pytest.mark.anyio
 async def test_read_document_alone_windows_by_deps(tmp_path: Path) -> None:
-    from agentkit.tools.search.tools import SearchDeps, read_document
+    from agentkit_tools.search.tools import SearchDeps, read_document
 
     index = LocalIndex()
     index.add([Document(id="long", title="Long", text="word " * 500)])

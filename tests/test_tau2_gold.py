@@ -32,7 +32,7 @@ def _gold_ids(domain: str) -> list[str | None]:
 
 @functools.cache
 def _domain(name: str) -> Tau2Domain:
-    module = importlib.import_module(f"agentkit.tools.tau.tau2.{name}")
+    module = importlib.import_module(f"agentkit.envs.domains.tau2.{name}")
     loaded: Tau2Domain = module.load(shared_file("tau2", name))
     return loaded
 

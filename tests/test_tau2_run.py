@@ -10,11 +10,11 @@ from typing import Any
 
 import anyio
 import pytest
-from agentkit.tools.tau.tau2.telecom import load
 from typer.testing import CliRunner
 
 from agentkit.agent import Agent
 from agentkit.envs.cli import app
+from agentkit.envs.domains.tau2.telecom import load
 from agentkit.envs.scripted import tool_call_text
 from agentkit.envs.tau2.domain import Tau2Domain
 from agentkit.envs.tau2.episode import Tau2Ending, run_tau2_episode

@@ -22,7 +22,7 @@ def _without_descriptions(value: Any) -> Any:
 
 @pytest.mark.parametrize("name", ["retail", "airline"])
 def test_own_schemas_have_tau_bench_structure(name: str) -> None:
-    specs = getattr(importlib.import_module(f"agentkit.tools.tau.{name}"), f"{name}_specs")
+    specs = getattr(importlib.import_module(f"agentkit.envs.domains.{name}"), f"{name}_specs")
     theirs = json.loads(shared_file("taubench", name, "tools_schema.json").read_text())
     ours = [spec.schema() for spec in specs()]
     assert [t["function"]["name"] for t in ours] == [t["function"]["name"] for t in theirs]

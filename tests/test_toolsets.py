@@ -10,9 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentkit.tools.browser import BROWSER_TOOLS, browser_open, browser_tools
-from agentkit.tools.code import CODE_TOOLS, code_tools, read_file, run_tests
-from agentkit.tools.search import search_tools
 
 from agentkit import Agent, EpisodeStatus, RunContext, tool
 from agentkit.dialects.glm45 import format_assistant
@@ -21,6 +18,9 @@ from agentkit.models import SGLangChat
 from agentkit.testing import SGLangTestServer
 from agentkit.tool import ToolStatus
 from agentkit.toolset import DuplicateToolName, Toolset
+from agentkit_tools.browser import BROWSER_TOOLS, browser_open, browser_tools
+from agentkit_tools.code import CODE_TOOLS, code_tools, read_file, run_tests
+from agentkit_tools.search import search_tools
 
 pytestmark = pytest.mark.anyio
 
@@ -181,7 +181,7 @@ NOTES_SERVER = Path(__file__).resolve().parents[1] / "examples" / "mcp_agent" / 
 @pytest.fixture
 def notes_server(tmp_path: Path) -> Iterator[Any]:
     pytest.importorskip("mcp", reason="the mcp extra is not installed")
-    from agentkit.tools.mcp import StdioServer
+    from agentkit_tools.mcp import StdioServer
 
     with open(tmp_path / "server.log", "w") as errlog:
         yield StdioServer(
@@ -190,7 +190,7 @@ def notes_server(tmp_path: Path) -> Iterator[Any]:
 
 
 async def test_an_mcp_servers_tools_compose_with_local_ones(notes_server: Any) -> None:
-    from agentkit.tools.mcp import MCPToolset
+    from agentkit_tools.mcp import MCPToolset
 
     async with MCPToolset(notes_server, include={"add", "list_notes"}) as mcp:
         remote = Toolset(mcp.tools)

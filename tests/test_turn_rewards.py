@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentkit.sandboxes.docker_sandbox import DockerSandbox
 
 from agentkit import Agent, RunContext, tool
 from agentkit.models.sglang_tokens import SGLangTokens
@@ -25,6 +24,7 @@ from agentkit.testing import SGLangTestServer, build_test_tokenizer
 from agentkit.trajectory.exports import slime_samples, trainable_episodes, verl_rows
 from agentkit.trajectory.records import FailureAttribution
 from agentkit.trajectory.store import read_store
+from agentkit_sandboxes.docker_sandbox import DockerSandbox
 
 from .sandbox_support import TEST_CONFIG, engine_fixture, no_leaks_fixture  # noqa: F401
 

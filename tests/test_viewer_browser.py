@@ -14,12 +14,12 @@ from typing import Any
 
 import anyio
 import pytest
-from agentkit.sandboxes.browser import find_chromium
 
 from agentkit.testing import build_test_tokenizer
 from agentkit.tokenizer import load_tokenizer
 from agentkit.trajectory.viewer import EpisodeFilter, ViewerServer
 from agentkit.trajectory.viewer.demo import write_demo_store
+from agentkit_sandboxes.browser import find_chromium
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = [

@@ -23,7 +23,7 @@ def load_domain(name: str, data_dir: str | Path | None = None, split: str = "tes
     its own data (``data_dir`` ignored)."""
     if name not in DOMAINS:
         raise ValueError(f"unknown domain {name!r}; choose from {', '.join(DOMAINS)}")
-    module = importlib.import_module(f"agentkit.tools.tau.{name}")
+    module = importlib.import_module(f"agentkit.envs.domains.{name}")
     if name == "demo":
         make_demo: Callable[[], Domain] = module.load
         return make_demo()
@@ -43,6 +43,6 @@ def load_tau2_domain(name: str, data_dir: str | Path | None) -> Tau2Domain:
     folder = Path(data_dir).expanduser()
     if not folder.is_dir():
         raise ValueError(f"tau2 {name}: data directory {folder} does not exist")
-    module = importlib.import_module(f"agentkit.tools.tau.tau2.{name}")
+    module = importlib.import_module(f"agentkit.envs.domains.tau2.{name}")
     loader: Callable[[str | Path], Tau2Domain] = module.load
     return loader(folder)

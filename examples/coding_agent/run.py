@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from agentkit.sandboxes.config import SandboxConfig
-from agentkit.sandboxes.docker_sandbox import DockerSandbox
-from agentkit.sandboxes.engine import Engine
-from agentkit.tools.code import DEFAULT_TEST_COMMAND, code_tools
 
 from agentkit import Agent, RunResult
 from agentkit.models import Model, SGLangChat
 from agentkit.testing import PolicyRequest, SGLangTestServer
+from agentkit_sandboxes.config import SandboxConfig
+from agentkit_sandboxes.docker_sandbox import DockerSandbox
+from agentkit_sandboxes.engine import Engine
+from agentkit_tools.code import DEFAULT_TEST_COMMAND, code_tools
 
 REPO = Path(__file__).resolve().parent / "repo"
 

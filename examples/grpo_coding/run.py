@@ -29,10 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from agentkit.sandboxes.config import SandboxConfig
-from agentkit.sandboxes.docker_sandbox import DockerSandbox
-from agentkit.sandboxes.engine import Engine
-from agentkit.tools.code import DEFAULT_TEST_COMMAND, code_tools
 
 from agentkit import Agent, RunResult
 from agentkit.models import Model
@@ -40,6 +36,10 @@ from agentkit.models.sglang_tokens import SGLangTokens
 from agentkit.rollout import Reward, RolloutReport, RolloutTask, rollout
 from agentkit.testing import PolicyRequest, SGLangTestServer, build_test_tokenizer
 from agentkit.trajectory.exports import ExportReport, export
+from agentkit_sandboxes.config import SandboxConfig
+from agentkit_sandboxes.docker_sandbox import DockerSandbox
+from agentkit_sandboxes.engine import Engine
+from agentkit_tools.code import DEFAULT_TEST_COMMAND, code_tools
 
 REPO = Path(__file__).resolve().parents[1] / "coding_agent" / "repo"
 PROMPT = "The test suite fails. Please fix the code."

@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 
 import anyio
-from agentkit.tools.mcp import HttpServer, MCPServerSpec, MCPToolset, StdioServer
 
 from agentkit import Agent, ToolMessage
 from agentkit.dialects.glm45 import format_assistant
 from agentkit.models import SGLangChat
 from agentkit.testing import SGLangTestServer
+from agentkit_tools.mcp import HttpServer, MCPServerSpec, MCPToolset, StdioServer
 
 HERE = Path(__file__).resolve().parent
 

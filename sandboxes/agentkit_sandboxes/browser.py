@@ -103,7 +103,7 @@ class BrowserPool:
                 from playwright.async_api import async_playwright
             except ImportError as exc:
                 raise BrowserError(
-                    "playwright is not installed: pip install 'agentkit[browser]'"
+                    "playwright is not installed: pip install 'agentkit-sandboxes[browser]'"
                 ) from exc
             endpoint = self.config.cdp_endpoint
             executable = self.config.executable_path or find_chromium()

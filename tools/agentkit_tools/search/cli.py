@@ -25,7 +25,7 @@ def build(
         bool,
         typer.Option(
             "--semantic/--lexical",
-            help="Also store embeddings for semantic search (needs agentkit[semantic]).",
+            help="Also store embeddings for semantic search (needs agentkit-tools[semantic]).",
         ),
     ] = False,
 ) -> None:

@@ -70,7 +70,7 @@ class SandboxConfig(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     egress: EgressPolicy | None = None
     """Network opt-in with an allow-list: the sandbox stays on ``network="none"`` and reaches
-    only the allowed hosts, through a proxy container (see ``sandboxes/egress.py``)."""
+    only the allowed hosts, through a proxy container (see ``sandboxes/agentkit_sandboxes/egress.py``)."""
 
     @model_validator(mode="after")
     def _check_egress(self) -> SandboxConfig:

@@ -5,7 +5,7 @@ Every provider has ``name`` and ``async search(query, k) -> list[SearchHit]`` an
 missing API key, a timeout, rate limiting (HTTP 429, retried while the wait it asks for is
 short), server errors, or a body that is not the JSON expected.
 
-- :class:`LocalSearch`: the embedded :class:`~agentkit.tools.search.index.LocalIndex`.
+- :class:`LocalSearch`: the embedded :class:`~agentkit_tools.search.index.LocalIndex`.
 - :class:`SearxngSearch`: a SearXNG instance's JSON API (``/search?format=json``; the instance
   must list ``json`` under ``search.formats`` in its settings).
 - :class:`BraveSearch`: the Brave Search API, key from ``BRAVE_API_KEY``.

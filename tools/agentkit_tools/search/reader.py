@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import anyio.to_thread
 import httpx
-from agentkit.sandboxes.browser import DomainPolicy
 from pydantic import BaseModel
+
+from agentkit_sandboxes.browser import DomainPolicy
 
 from .documents import html_to_text
 from .providers import USER_AGENT

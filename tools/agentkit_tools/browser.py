@@ -1,4 +1,4 @@
-"""Browser tools for the model, over a :class:`~agentkit.sandboxes.browser.BrowserSession`.
+"""Browser tools for the model, over a :class:`~agentkit_sandboxes.browser.BrowserSession`.
 
 Each run needs its own session (its own cookies, storage and tabs), while an agent's tools are
 built once. So the tools find the session of the run that calls them in ``ctx.deps``: either the
@@ -28,10 +28,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
-from agentkit.sandboxes.browser import BrowserActionError, BrowserError, BrowserSession, PageView
-
 from agentkit.tool import RunContext, ToolError, tool
 from agentkit.toolset import Toolset
+from agentkit_sandboxes.browser import BrowserActionError, BrowserError, BrowserSession, PageView
 
 T = TypeVar("T")
 

@@ -1,5 +1,5 @@
 """File operations of a Docker sandbox: archive upload / download through the Engine API, and
-``cat`` / ``find`` run as the job user. Mixed into :class:`~agentkit.sandboxes.DockerSandbox`."""
+``cat`` / ``find`` run as the job user. Mixed into :class:`~agentkit_sandboxes.DockerSandbox`."""
 
 from __future__ import annotations
 

@@ -1,1 +1,0 @@
-"""Built-in tools: code, browser, search (installed as agentkit.tools)."""

@@ -1,0 +1,1 @@
+"""Built-in tools: code, browser, search (installed as agentkit_tools)."""
