@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from . import problems
-from .results import Parsed, ParsedToolCall, Problem
+from .results import Parsed, ParsedToolCall, Problem, built_call, built_parsed
 from .tokens import (
     CALL_CLOSE,
     CALL_OPEN,
@@ -33,13 +33,21 @@ from .typing_ import ToolSchemas, decode_typed
 _SPACE = re.compile(r"\s*")  # ``\s`` is what ``str.strip`` strips
 _GAP = re.compile(r"(?:\s|\\n)*")  # whitespace and literal ``\n``: no stray text
 _NAME = re.compile(r"([^<\n\\]*)(\n|\\n|(?=<))")  # the name, up to its newline (or a tag)
+# One argument up to its value: a gap, the key up to the first ``</arg_key>``, a gap and
+# ``<arg_value>``. The groups are atomic so that a key never runs on to a later ``</arg_key>``
+# when what follows the first one does not fit (that text is not a common shape).
+_ARGUMENT = re.compile(
+    rf"(?:\s|\\n)*+{re.escape(KEY_OPEN)}(?>(.*?){re.escape(KEY_CLOSE)})"
+    rf"(?:\s|\\n)*+{re.escape(VALUE_OPEN)}",
+    re.S,
+)
 
 _CALL_OPEN_END = len(CALL_OPEN)
-_KEY_OPEN_LEN = len(KEY_OPEN)
-_KEY_CLOSE_LEN = len(KEY_CLOSE)
-_VALUE_OPEN_LEN = len(VALUE_OPEN)
+_THINK_OPEN_LEN = len(THINK_OPEN)
+_THINK_CLOSE_LEN = len(THINK_CLOSE)
 _VALUE_CLOSE_LEN = len(VALUE_CLOSE)
 _CALL_CLOSE_LEN = len(CALL_CLOSE)
+_NEWLINE_THINK = "\n" + THINK_OPEN
 
 
 def parse_common(text: str, schemas: ToolSchemas, *, thinking: bool) -> Parsed | None:
@@ -52,48 +60,49 @@ def parse_common(text: str, schemas: ToolSchemas, *, thinking: bool) -> Parsed |
                 stop, end = token, end - len(token)
                 break
     found: list[Problem] = []
-    at = _skip(_SPACE, text, 0, end)
+    at = _start(text, end)
     reasoning = None
     if text.startswith(THINK_OPEN, at, end):
-        start = at + len(THINK_OPEN)
+        start = at + _THINK_OPEN_LEN
         close = text.find(THINK_CLOSE, start, end)
         if text.find(CALL_OPEN, start, end if close == -1 else close) != -1:
             return None  # a call inside the reasoning
         if close == -1:  # the output ended while thinking: all of it is reasoning
             found.append(problems.UNCLOSED_THINK)
-            return Parsed(reasoning=text[start:end] or None, problems=found, stop=stop)
+            return built_parsed(text[start:end] or None, "", [], found, stop)
         reasoning = text[start:close] or None
-        at = close + len(THINK_CLOSE)
+        at = close + _THINK_CLOSE_LEN
     elif thinking and at < end:
         found.append(problems.MISSING_THINK)
-    content: list[str] = []
+    opening = text.find(CALL_OPEN, at, end)
+    if opening == -1:  # no calls: the rest is the content
+        return built_parsed(reasoning, text[at:end].strip(), [], found, stop)
+    segment = text[at:opening].strip()
+    content = [segment] if segment else []
     calls: list[ParsedToolCall] = []
-    while True:
-        opening = text.find(CALL_OPEN, at, end)
-        segment = text[at : end if opening == -1 else opening].strip()
-        if segment:
-            if calls:
-                found.append(problems.TEXT_AFTER_CALLS)
-            content.append(segment)
-        if opening == -1:
-            break
+    while opening != -1:
         call = _call(text, opening, end, schemas, len(calls), found)
         if call is None:
             return None
         calls.append(call)
         at = opening + len(call.raw)
-    return Parsed(
-        reasoning=reasoning,
-        content="\n".join(content),
-        tool_calls=calls,
-        problems=found,
-        stop=stop,
-    )
+        opening = text.find(CALL_OPEN, at, end)
+        segment = text[at : end if opening == -1 else opening].strip()
+        if segment:
+            found.append(problems.TEXT_AFTER_CALLS)
+            content.append(segment)
+    return built_parsed(reasoning, "\n".join(content), calls, found, stop)
 
 
-def _skip(pattern: re.Pattern[str], text: str, at: int, end: int) -> int:
-    match = pattern.match(text, at, end)  # matches, maybe empty: both patterns end in ``*``
-    return match.end() if match else at
+def _start(text: str, end: int) -> int:
+    """Where the text starts after leading whitespace (usually at once: ``<think>`` or
+    ``\\n<think>``)."""
+    if text.startswith(THINK_OPEN):
+        return 0
+    if text.startswith(_NEWLINE_THINK):
+        return 1
+    match = _SPACE.match(text, 0, end)  # matches, maybe empty: the pattern ends in ``*``
+    return match.end() if match else 0
 
 
 def _call(
@@ -110,34 +119,32 @@ def _call(
         found.append(problems.missing_name_newline(name, index))
     if schemas.given and not schemas.knows(name):
         found.append(problems.unknown_tool(name, index))
+    types = schemas.types_of(name)
     arguments: dict[str, object] = {}
     at = name_match.end()
-    gap = _GAP.match
-    while True:
-        matched = gap(text, at, end)  # always matches (maybe empty), as below
-        at = matched.end() if matched else at
-        if text.startswith(CALL_CLOSE, at, end):
-            at += _CALL_CLOSE_LEN
-            return ParsedToolCall(index=index, name=name, arguments=arguments, raw=text[start:at])
-        if not text.startswith(KEY_OPEN, at, end):
-            return None
-        key_end = text.find(KEY_CLOSE, at + _KEY_OPEN_LEN, end)
-        if key_end == -1:
-            return None
-        key = text[at + _KEY_OPEN_LEN : key_end].strip()
-        at = key_end + _KEY_CLOSE_LEN
-        matched = gap(text, at, end)
-        at = matched.end() if matched else at
-        if not text.startswith(VALUE_OPEN, at, end):
-            return None
-        value_end = text.find(VALUE_CLOSE, at + _VALUE_OPEN_LEN, end)
+    argument = _ARGUMENT.match
+    while (matched := argument(text, at, end)) is not None:
+        key = matched.group(1).strip()
+        value_start = matched.end()
+        value_end = text.find(VALUE_CLOSE, value_start, end)
         if value_end == -1:
             return None
-        schema, expected = schemas.argument_type(name, key)
-        value, issue = decode_typed(text[at + _VALUE_OPEN_LEN : value_end], schema, expected)
-        if issue is not None:
-            found.append(problems.invalid_value(name, key, issue, index))
+        raw = text[value_start:value_end]
+        typed = types.get(key)
+        schema, expected = typed if typed is not None else schemas.argument_type(name, key)
+        if expected == "string":
+            value: object = raw
+        else:
+            value, issue = decode_typed(raw, schema, expected)
+            if issue is not None:
+                found.append(problems.invalid_value(name, key, issue, index))
         if key in arguments:
             found.append(problems.duplicate_argument(name, key, index))
         arguments[key] = value
         at = value_end + _VALUE_CLOSE_LEN
+    gap = _GAP.match(text, at, end)  # matches, maybe empty
+    at = gap.end() if gap else at
+    if not text.startswith(CALL_CLOSE, at, end):
+        return None
+    at += _CALL_CLOSE_LEN
+    return built_call(index, name, arguments, text[start:at])

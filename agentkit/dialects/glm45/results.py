@@ -78,3 +78,50 @@ class Parsed(BaseModel):
     tool_calls: list[ParsedToolCall] = []
     problems: list[Problem] = []
     stop: str | None = None
+
+
+# The parsers build these two models from values they typed themselves, once per completion and
+# per call; validating them again is a large share of parsing a short completion. ``built_*``
+# make the instance validation would make (same fields, same ``model_fields_set``; the tests
+# compare them with validated ones) without validating. They take ownership of the containers
+# passed (no copy); the callers pass fresh ones.
+_set_slot = object.__setattr__
+_new = object.__new__
+_PARSED_FIELDS = frozenset(Parsed.model_fields)
+_CALL_FIELDS = frozenset(ParsedToolCall.model_fields)
+
+
+def built_parsed(
+    reasoning: str | None,
+    content: str,
+    tool_calls: list[ParsedToolCall],
+    problems: list[Problem],
+    stop: str | None,
+) -> Parsed:
+    """``Parsed(reasoning=..., content=..., ...)`` for values of the declared types."""
+    parsed = _new(Parsed)
+    _set_slot(
+        parsed,
+        "__dict__",
+        {
+            "reasoning": reasoning,
+            "content": content,
+            "tool_calls": tool_calls,
+            "problems": problems,
+            "stop": stop,
+        },
+    )
+    _set_slot(parsed, "__pydantic_fields_set__", set(_PARSED_FIELDS))
+    _set_slot(parsed, "__pydantic_extra__", None)
+    _set_slot(parsed, "__pydantic_private__", None)
+    return parsed
+
+
+def built_call(index: int, name: str, arguments: dict[str, Any], raw: str) -> ParsedToolCall:
+    """``ParsedToolCall(index=..., name=..., ...)`` for values of the declared types."""
+    call = _new(ParsedToolCall)
+    _set_slot(call, "__dict__", {"index": index, "name": name, "arguments": arguments, "raw": raw})
+    _set_slot(call, "__pydantic_fields_set__", set(_CALL_FIELDS))
+    _set_slot(call, "__pydantic_extra__", None)
+    _set_slot(call, "__pydantic_private__", None)
+    return call

@@ -171,7 +171,7 @@ class ToolSchemas:
         self._unread: Iterator[Mapping[str, Any]] | None = iter(tools) if tools else None
         self._specs: dict[str, Mapping[str, Any]] = {}
         self._properties: dict[str, Mapping[str, Any]] = {}
-        self._types: dict[tuple[str, str], tuple[Any, str | None]] = {}
+        self._types: dict[str, dict[str, tuple[Any, str | None]]] = {}
 
     @classmethod
     def compiled(cls, tools: Sequence[Mapping[str, Any]] | None) -> ToolSchemas:
@@ -215,12 +215,22 @@ class ToolSchemas:
             self._properties[name] = properties
         return properties.get(key)
 
+    def types_of(self, name: str) -> dict[str, tuple[Any, str | None]]:
+        """The argument types of tool ``name`` worked out so far, by key (what
+        ``argument_type`` gives; it adds each key it works out). A parser reads a key here
+        first and asks ``argument_type`` only for keys not in it yet."""
+        found = self._types.get(name)
+        if found is None:
+            found = self._types[name] = {}
+        return found
+
     def argument_type(self, name: str, key: str) -> tuple[Any, str | None]:
         """The property schema of ``key`` in tool ``name`` and the type it asks for."""
-        found = self._types.get((name, key))
+        types = self.types_of(name)
+        found = types.get(key)
         if found is None:
             schema = self.property_schema(name, key)
-            found = self._types[(name, key)] = (schema, infer_type(schema))
+            found = types[key] = (schema, infer_type(schema))
         return found
 
 
