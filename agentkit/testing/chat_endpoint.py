@@ -32,17 +32,10 @@ from .chat_reply_parser import Answer, ReplyParser
 from .chat_request import BadRequest, ChatRequest, enable_thinking, normalize_messages, prompt_tools
 from .chat_stream import stream_chat
 from .policy import PolicyRequest
+from .refusal import Refused
 from .state import RequestRecord, ServerState, error_response, json_response
 
 __all__ = ["handle_chat_completions"]
-
-
-class _Refused(Exception):
-    """The request is answered with this error response instead of a completion."""
-
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.text)
-        self.response = response
 
 
 async def handle_chat_completions(
@@ -52,7 +45,7 @@ async def handle_chat_completions(
     try:
         req, messages, tools = _read_request(record)
         turn = await _generate(state, record, req, messages, tools, started)
-    except _Refused as refused:
+    except Refused as refused:
         return refused.response
     if req.stream:
         return await stream_chat(state, request, record, turn)
@@ -73,9 +66,9 @@ def _read_request(
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise _Refused(error_response(f"invalid request: {where}: {first['msg']}", 400)) from exc
+        raise Refused(error_response(f"invalid request: {where}: {first['msg']}", 400)) from exc
     except BadRequest as exc:
-        raise _Refused(error_response(str(exc), 400)) from exc
+        raise Refused(error_response(str(exc), 400)) from exc
 
 
 async def _generate(
@@ -91,7 +84,7 @@ async def _generate(
     try:
         prompt_text = render(messages, tools or None, enable_thinking=thinking)
     except Exception as exc:
-        raise _Refused(error_response(f"chat template failed: {exc}", 400)) from exc
+        raise Refused(error_response(f"chat template failed: {exc}", 400)) from exc
     prompt_ids = state.encoder.encode(prompt_text)
     rid = req.rid or state.new_rid()
     epoch = state.abort_epoch()
@@ -108,7 +101,7 @@ async def _generate(
         completion = await state.policy(policy_request)
     except Exception as exc:
         message = f"policy failed: {type(exc).__name__}: {exc}"
-        raise _Refused(error_response(message, 500)) from exc
+        raise Refused(error_response(message, 500)) from exc
     if state.options.latency_s:
         await asyncio.sleep(state.options.latency_s)
     gen = state.engine.generate(

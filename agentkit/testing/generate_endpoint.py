@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from .engine import Generation
 from .faults import FAULT_KEY, Fault, FaultKind, malform_completion
 from .policy import PolicyRequest
 from .prompt_parsing import parse_prompt
+from .refusal import Refused
 from .replay_meta import routed_experts_meta, sampling_mask_meta, sampling_mask_width
 from .sse import common_prefix_length, open_sse, send_done, send_event
 from .state import RequestRecord, ServerState, error_response, json_response
@@ -148,38 +150,65 @@ async def handle_generate(
     state: ServerState, request: web.Request, record: RequestRecord
 ) -> web.StreamResponse:
     started = time.perf_counter()
-    body = record.request
     try:
-        req = GenerateRequest.model_validate(body)
+        req, prompt_ids = _read_request(state, record)
+        rid = req.rid or state.new_rid()
+        epoch = state.abort_epoch()  # an abort from here on cuts this request
+        gen = await _generate(state, request, record, req, prompt_ids)
+    except Refused as refused:
+        return refused.response
+    if not req.stream:
+        params = req.sampling_params or SamplingParams()
+        outcome = _abort_reason() if state.is_aborted(rid, epoch) else gen.finish_reason
+        payload = {
+            "text": _text(state, gen.output_ids, gen, params, final=True),
+            "output_ids": gen.output_ids,
+            "meta_info": _meta(state, rid, gen, req, len(gen.output_ids), outcome, started),
+        }
+        record.response = payload
+        return json_response(payload)
+    return await _stream(state, request, record, _Stream(req, gen, rid, epoch, started))
+
+
+def _refuse(message: str, status: int = 400) -> Refused:
+    return Refused(error_response(message, status, openai=False))
+
+
+def _read_request(state: ServerState, record: RequestRecord) -> tuple[GenerateRequest, list[int]]:
+    """The validated request and its prompt ids (given, or the text encoded)."""
+    try:
+        req = GenerateRequest.model_validate(record.request)
     except ValidationError as exc:
-        return error_response(
-            f"invalid /generate request: {exc.errors()[0]['msg']}", 400, openai=False
-        )
-    params = req.sampling_params or SamplingParams()
+        raise _refuse(f"invalid /generate request: {exc.errors()[0]['msg']}") from exc
     if (req.text is None) == (req.input_ids is None):
-        return error_response("exactly one of 'text' or 'input_ids' is required", 400, openai=False)
+        raise _refuse("exactly one of 'text' or 'input_ids' is required")
     if isinstance(req.text, list) or (req.input_ids and isinstance(req.input_ids[0], list)):
-        return error_response(
-            "batched /generate requests are not supported by the test server", 400, openai=False
-        )
+        raise _refuse("batched /generate requests are not supported by the test server")
     if req.input_ids is not None:
         prompt_ids = [int(i) for i in req.input_ids if isinstance(i, int)]
         bad = [i for i in prompt_ids if not 0 <= i < state.tokenizer.vocab_size]
         if bad:
-            return error_response(f"input_ids out of vocabulary: {bad[:5]}", 400, openai=False)
+            raise _refuse(f"input_ids out of vocabulary: {bad[:5]}")
     else:
         prompt_ids = state.encoder.encode(req.text or "")
     if not prompt_ids:
-        return error_response("the prompt is empty", 400, openai=False)
+        raise _refuse("the prompt is empty")
     if not 0 <= req.routed_experts_start_len <= len(prompt_ids):
-        return error_response(
+        raise _refuse(
             f"routed_experts_start_len {req.routed_experts_start_len} outside "
-            f"[0, {len(prompt_ids)}]",
-            400,
-            openai=False,
+            f"[0, {len(prompt_ids)}]"
         )
-    rid = req.rid or state.new_rid()
-    epoch = state.abort_epoch()
+    return req, prompt_ids
+
+
+async def _generate(
+    state: ServerState,
+    request: web.Request,
+    record: RequestRecord,
+    req: GenerateRequest,
+    prompt_ids: list[int],
+) -> Generation:
+    """Read the conversation back from the prompt, ask the policy, let the engine generate."""
     prompt_text = state.tokenizer.decode(prompt_ids)
     recovered = parse_prompt(prompt_text)
     policy_request = PolicyRequest(
@@ -189,22 +218,23 @@ async def handle_generate(
         enable_thinking=recovered.enable_thinking,
         endpoint="generate",
         assistant_prefix=recovered.assistant_prefix,
-        request=body,
+        request=record.request,
         call_index=state.policy.next_index(),
     )
     try:
         completion = await state.policy(policy_request)
     except Exception as exc:
-        return error_response(f"policy failed: {type(exc).__name__}: {exc}", 500, openai=False)
+        raise _refuse(f"policy failed: {type(exc).__name__}: {exc}", 500) from exc
     fault = request.get(FAULT_KEY)
     if isinstance(fault, Fault) and fault.kind is FaultKind.MALFORMED_TOOL_CALL:
         completion = malform_completion(completion)
     if state.options.latency_s:
         await asyncio.sleep(state.options.latency_s)
+    params = req.sampling_params or SamplingParams()
     max_new = params.max_new_tokens
     if max_new is None:
         max_new = max(0, state.options.context_length - len(prompt_ids))
-    gen = state.engine.generate(
+    return state.engine.generate(
         prompt_ids,
         completion,
         max_new_tokens=max_new,
@@ -212,16 +242,23 @@ async def handle_generate(
         stop_strings=_stop_strings(params),
         ignore_eos=params.ignore_eos,
     )
-    if not req.stream:
-        outcome = _abort_reason() if state.is_aborted(rid, epoch) else gen.finish_reason
-        payload = {
-            "text": _text(state, gen.output_ids, gen, params, final=True),
-            "output_ids": gen.output_ids,
-            "meta_info": _meta(state, rid, gen, req, len(gen.output_ids), outcome, started),
-        }
-        record.response = payload
-        return json_response(payload)
 
+
+@dataclass
+class _Stream:
+    req: GenerateRequest
+    gen: Generation
+    rid: str
+    epoch: int
+    started: float
+
+
+async def _stream(
+    state: ServerState, request: web.Request, record: RequestRecord, turn: _Stream
+) -> web.StreamResponse:
+    """The generation as SSE chunks, each with the text, ids and meta so far."""
+    gen, req = turn.gen, turn.req
+    params = req.sampling_params or SamplingParams()
     response = await open_sse(request)
     final_text = _text(state, gen.output_ids, gen, params, final=True)
     sizes = (
@@ -233,7 +270,7 @@ async def handle_generate(
     for size in sizes or [0]:
         count = min(len(gen.output_ids), count + size)
         last = count == len(gen.output_ids)
-        aborted = not last and state.is_aborted(rid, epoch)
+        aborted = not last and state.is_aborted(turn.rid, turn.epoch)
         finish: dict[str, Any] | None
         if last or aborted:
             text = (
@@ -249,7 +286,7 @@ async def handle_generate(
         chunk = {
             "text": text,
             "output_ids": gen.output_ids[:count],
-            "meta_info": _meta(state, rid, gen, req, count, finish, started),
+            "meta_info": _meta(state, turn.rid, gen, req, count, finish, turn.started),
         }
         record.chunks.append(chunk)
         await send_event(response, chunk)

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -30,211 +29,13 @@ from aiohttp import web
 
 from agentkit.tokenizer import HFTokenizersTokenizer, load_tokenizer
 
-from .chat_endpoint import handle_chat_completions
-from .fault_routes import after_answer, before_answer
-from .faults import FAULT_KEY, Fault
-from .generate_endpoint import handle_generate
+from .faults import Fault
 from .policy import Policy, PolicyRunner
-from .state import RequestRecord, ServerOptions, ServerState, error_response, json_response
+from .routes import build_app
+from .state import RequestRecord, ServerOptions, ServerState
 from .test_tokenizer import load_test_tokenizer
 
 __all__ = ["SGLangTestServer"]
-
-_SERVER_VERSION = "0.5.23-agentkit-test"
-Handler = Callable[[ServerState, web.Request, RequestRecord], Awaitable[web.StreamResponse]]
-
-
-def _drop(request: web.Request) -> web.StreamResponse:
-    """Close the connection without answering (the client sees a disconnect)."""
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-    raise ConnectionResetError("test server dropped the connection on purpose")
-
-
-def _generation_route(
-    state: ServerState, handler: Handler, openai: bool
-) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def route(request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else {}
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        record = state.record(RequestRecord(request.method, request.path, body))
-        status, drop = state.take_fault()
-        if drop:
-            record.dropped = True
-            record.status = 0
-            return _drop(request)
-        fault = state.faults.take() if status is None else None
-        if fault is not None:
-            record.fault = fault
-            request[FAULT_KEY] = fault
-            stream = isinstance(body, dict) and bool(body.get("stream"))
-            early = await before_answer(state, request, record, fault, openai, stream=stream)
-            if early is not None:
-                return early
-        if status is not None:
-            response: web.StreamResponse = error_response(
-                f"injected failure (status {status})", status, openai=openai
-            )
-        elif not isinstance(body, dict):
-            response = error_response("request body must be a JSON object", 400, openai=openai)
-        else:
-            response = await handler(state, request, record)
-        record.status = response.status
-        if isinstance(response, web.Response) and record.response is None and response.text:
-            record.response = json.loads(response.text)
-        if fault is not None and isinstance(response, web.Response):
-            return await after_answer(request, record, fault, response)
-        return response
-
-    return route
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _build_app(state: ServerState) -> web.Application:
-    app = web.Application(client_max_size=256 * 1024 * 1024)
-    options = state.options
-
-    def model_info() -> dict[str, Any]:
-        return {
-            "model_path": options.model,
-            "tokenizer_path": getattr(state.tokenizer, "source", ""),
-            "served_model_name": options.model,
-            "is_generation": True,
-            "preferred_sampling_params": None,
-            "weight_version": state.weight_version,
-            "has_image_understanding": False,
-            "has_audio_understanding": False,
-            "model_type": "glm4_moe",
-            "architectures": ["Glm4MoeForCausalLM"],
-            "reasoning_parser": "glm45",
-            "tool_call_parser": "glm45",
-        }
-
-    def server_info() -> dict[str, Any]:
-        speculative = options.accept_length is not None
-        return {
-            "model_path": options.model,
-            "served_model_name": options.model,
-            "tool_call_parser": "glm45",
-            "reasoning_parser": "glm45",
-            "context_length": options.context_length,
-            "speculative_algorithm": "EAGLE" if speculative else None,
-            "speculative_num_steps": 3 if speculative else None,
-            "speculative_eagle_topk": 1 if speculative else None,
-            "speculative_num_draft_tokens": 4 if speculative else None,
-            "internal_states": [
-                {"avg_spec_accept_length": options.accept_length, "last_gen_throughput": 0.0}
-            ],
-            "version": _SERVER_VERSION,
-        }
-
-    def logged(
-        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def route(request: web.Request) -> web.StreamResponse:
-            raw = await request.read()
-            try:
-                body = json.loads(raw) if raw else None
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                body = None
-            record = state.record(RequestRecord(request.method, request.path, body))
-            response = await handler(request)
-            record.status = response.status
-            if isinstance(response, web.Response) and response.text:
-                try:
-                    record.response = json.loads(response.text)
-                except json.JSONDecodeError:
-                    record.response = response.text
-            return response
-
-        return route
-
-    async def health(_: web.Request) -> web.StreamResponse:
-        return web.Response(status=200)
-
-    async def get_model_info(_: web.Request) -> web.StreamResponse:
-        return json_response(model_info())
-
-    async def get_server_info(_: web.Request) -> web.StreamResponse:
-        return json_response(server_info())
-
-    async def models(_: web.Request) -> web.StreamResponse:
-        return json_response(
-            {
-                "object": "list",
-                "data": [
-                    {
-                        "id": options.model,
-                        "object": "model",
-                        "created": int(state.started_at),
-                        "owned_by": "sglang",
-                        "root": options.model,
-                        "max_model_len": options.context_length,
-                    }
-                ],
-            }
-        )
-
-    async def flush_cache(_: web.Request) -> web.StreamResponse:
-        state.engine.cache.flush()
-        return web.Response(text="Cache flushed.\n", status=200)
-
-    async def abort_request(request: web.Request) -> web.StreamResponse:
-        body = await _json_object(request)
-        state.abort(body.get("rid"), bool(body.get("abort_all")))
-        return web.Response(status=200)
-
-    async def update_weight_version(request: web.Request) -> web.StreamResponse:
-        body = await _json_object(request)
-        version = body.get("new_version")
-        if not isinstance(version, str) or not version:
-            return error_response("'new_version' must be a non-empty string", 400, openai=False)
-        state.weight_version = version
-        return json_response({"success": True, "message": f"weight version set to {version}"})
-
-    async def update_weights_from_disk(request: web.Request) -> web.StreamResponse:
-        body = await _json_object(request)
-        if not isinstance(body.get("model_path"), str):
-            return error_response("'model_path' is required", 400, openai=False)
-        if isinstance(body.get("weight_version"), str):
-            state.weight_version = body["weight_version"]
-        if body.get("flush_cache", True):
-            state.engine.cache.flush()
-        return json_response(
-            {
-                "success": True,
-                "message": "Succeeded to update model weights.",
-                "num_paused_requests": 0,
-            }
-        )
-
-    router = app.router
-    router.add_post("/v1/chat/completions", _generation_route(state, handle_chat_completions, True))
-    router.add_post("/generate", _generation_route(state, handle_generate, False))
-    for path in ("/health", "/health_generate"):
-        router.add_get(path, logged(health))
-    for path in ("/model_info", "/get_model_info"):
-        router.add_get(path, logged(get_model_info))
-    for path in ("/server_info", "/get_server_info"):
-        router.add_get(path, logged(get_server_info))
-    router.add_get("/v1/models", logged(models))
-    router.add_get("/flush_cache", logged(flush_cache))
-    router.add_post("/flush_cache", logged(flush_cache))
-    router.add_post("/abort_request", logged(abort_request))
-    router.add_post("/update_weight_version", logged(update_weight_version))
-    router.add_post("/update_weights_from_disk", logged(update_weights_from_disk))
-    return app
 
 
 class SGLangTestServer:
@@ -382,7 +183,7 @@ class SGLangTestServer:
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         runner = web.AppRunner(
-            _build_app(self._state), access_log=None, handle_signals=False, shutdown_timeout=0.5
+            build_app(self._state), access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
         await runner.setup()
         try:
