@@ -43,7 +43,7 @@ Ids = npt.NDArray[np.int64]
 
 BLOCK = 32
 # From this many activation rows on, a product rebuilds the float32 weights and uses one BLAS call.
-DENSE_FROM_ROWS = 12
+DENSE_FROM_ROWS = 48
 # Rows of weights widened at once on the per-block path (keeps the float32 chunk in cache).
 CHUNK_ROWS = 4096
 
@@ -124,14 +124,12 @@ class BlockMatrix:
 
     def _dense(self, rows: slice | Ids) -> F32:
         """``W[rows]`` in float32, each weight ``scale * q + offset`` as ``gguf`` computes it."""
-        q = self.q[:, rows]
-        blocks, count, _ = q.shape
-        out = np.empty((count, blocks, BLOCK), dtype=np.float32)
-        view = out.transpose(1, 0, 2)  # written in the row-major layout directly
-        np.multiply(q, self.scale[:, rows, None], out=view, dtype=np.float32)
+        widened = self.q[:, rows].astype(np.float32)  # (blocks, n, 32)
+        widened *= self.scale[:, rows, None]
         if self.offset is not None:
-            view += self.offset[:, rows, None]
-        dense: F32 = out.reshape(count, blocks * BLOCK)
+            widened += self.offset[:, rows, None]
+        blocks, count, _ = widened.shape
+        dense: F32 = widened.transpose(1, 0, 2).reshape(count, blocks * BLOCK)
         return dense
 
     def dense(self) -> F32:
@@ -142,7 +140,8 @@ class BlockMatrix:
 
     def _per_block(self, x: F32, rows: slice | Ids) -> F32:
         blocks = self.q.shape[0]
-        xb = x.reshape(x.shape[0], blocks, BLOCK).transpose(1, 2, 0)  # (blocks, 32, n_x)
+        # contiguous (blocks, 32, n_x): a strided operand would make matmul copy per block
+        xb = np.ascontiguousarray(x.reshape(x.shape[0], blocks, BLOCK).transpose(1, 2, 0))
         widened = self.q[:, rows].astype(np.float32)  # (blocks, n, 32)
         partial = np.matmul(widened, xb)  # (blocks, n, n_x)
         out: F32 = np.einsum("bnt,bn->tn", partial, self.scale[:, rows])

@@ -19,6 +19,7 @@ what is well formed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,15 @@ from .grammar import (
     _value_segments,
 )
 from .grammar_arithmetic import _CHARS, FORMAT, ExpressionState, _simulate, finishing_token
+
+# the token classes below, as regular expressions (one C call per token when a vocabulary's id
+# sets are first built, instead of a Python predicate per byte)
+_CLASS = rb"[0-9.+\-*/() ]"
+_OTHER = rb"[^0-9.+\-*/() ]"
+_PROSE_START = re.compile(rb" " + _CLASS + rb"*")  # fullmatch: a space, then expression text
+_BODY = re.compile(_CLASS + rb"+")  # fullmatch: expression text only
+_MIXED = re.compile(rb" *[0-9.+\-*/()]" + _CLASS + rb"*" + _OTHER)  # expression head, then prose
+_PLAIN = re.compile(rb" *" + _OTHER)  # prose (after spaces at most)
 
 
 def _split(raw: bytes) -> tuple[bytes, bytes]:
@@ -72,7 +82,7 @@ class ArithmeticText:
             return None
         if not self._started:
             candidates = vocab.cached_ids(
-                "arithmetic_prose_start", lambda r: r[:1] == b" " and set(r[1:]) <= _CHARS
+                "arithmetic_prose_start", lambda r: _PROSE_START.fullmatch(r) is not None
             )
             allowed = [t for t in candidates if _simulate(self.state, vocab.token_bytes[t][1:])]
             return Step(allowed=np.asarray(allowed, dtype=np.int64))
@@ -88,7 +98,7 @@ class ArithmeticText:
             if finish is not None:
                 return Step(allowed=np.asarray([finish], dtype=np.int64))
             return self._allowed(vocab, self._endings(vocab))
-        body = vocab.cached_ids("arithmetic", lambda r: set(r) <= _CHARS)
+        body = vocab.cached_ids("arithmetic", lambda r: _BODY.fullmatch(r) is not None)
         allowed = [int(t) for t in body if _simulate(self.state, vocab.token_bytes[t])]
         if self.state.complete:
             allowed = [t for t in allowed if vocab.token_bytes[t] != b"."]
@@ -103,9 +113,7 @@ class ArithmeticText:
         if self.state.complete and not self.period:
             out.append(vocab.bytes_to_id[b"."])
         if not self.period:
-            mixed = vocab.cached_ids(
-                "prose_end_mixed", lambda r: bool(_split(r)[0].strip()) and not set(r) <= _CHARS
-            )
+            mixed = vocab.cached_ids("prose_end_mixed", lambda r: _MIXED.match(r) is not None)
             for token in mixed:
                 head = _split(vocab.token_bytes[token])[0].rstrip(b" ")
                 after = _simulate(self.state, head) if head else None
@@ -117,9 +125,7 @@ class ArithmeticText:
         """``ids``, plus every token that is not expression text once the text is complete."""
         if not self.state.complete:
             return Step(allowed=np.asarray(ids, dtype=np.int64))
-        plain = vocab.cached_ids(
-            "prose_end", lambda r: not _split(r)[0].strip() and not set(r) <= _CHARS
-        )
+        plain = vocab.cached_ids("prose_end", lambda r: _PLAIN.match(r) is not None)
         return Step(allowed=np.concatenate([np.asarray(ids, dtype=np.int64), plain]))
 
     def accept(self, vocab: Vocabulary, token_id: int) -> bool:
