@@ -17,4 +17,4 @@ pip_install transformers==5.9.0 tokenizers==0.22.2 tensordict==0.10.0 hydra-core
   omegaconf==2.3.1 pandas==3.1.1 datasets==5.2.0 codetiming==1.4.0 pillow==13.0.0 \
   pylatexenc==2.11 cachetools==8.0.2 wandb==0.31.0
 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider -rs \
-  tests/test_verl_agent_loop.py tests/test_verl_sft.py tests/test_slime_generate.py "$@"
+  tests/integrations/test_verl_agent_loop.py tests/integrations/test_verl_sft.py tests/integrations/test_slime_generate.py "$@"

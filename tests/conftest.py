@@ -3,7 +3,9 @@ from __future__ import annotations
 import pytest
 import typer.core
 
-pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py runs user test files
+# pytester: tests/testing/test_pytest_plugin.py runs user test files; tests.sandbox_support: the
+# Docker fixtures (engine, sandbox, no_leaks) every layer that drives a sandbox uses.
+pytest_plugins = ["pytester", "tests.sandbox_support"]
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from agentkit.trajectory.records import EnvStepRecord
 from agentkit.trajectory.rows import build_rows
 from agentkit.trajectory.store import JsonlStore, read_store
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "approvals" / "run.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "approvals" / "run.py"
 PROMPT = "Weather in Paris, then mail it to a@x.org"
 SCRIPT = [
     format_assistant(

@@ -12,12 +12,11 @@ import pytest
 from agentkit.models import SGLangChat
 from agentkit.testing import SGLangTestServer
 from agentkit_sandboxes.docker_sandbox import DockerSandbox
-
-from .sandbox_support import TEST_CONFIG, engine_fixture, no_leaks_fixture  # noqa: F401
+from tests.sandbox_support import TEST_CONFIG
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio]
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "coding_agent"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "coding_agent"
 ORIGINAL = (EXAMPLE / "repo" / "calculator.py").read_text()
 
 

@@ -19,7 +19,7 @@ from agentkit_tools.mcp import MCPToolset, StdioServer
 
 pytestmark = pytest.mark.anyio
 
-SERVER = Path(__file__).resolve().parents[1] / "examples" / "mcp_agent" / "notes_server.py"
+SERVER = Path(__file__).resolve().parents[2] / "examples" / "mcp_agent" / "notes_server.py"
 
 
 def turn(reasoning: str, *calls: tuple[str, dict[str, Any]], content: str = "") -> str:

@@ -25,8 +25,7 @@ from agentkit.trajectory.exports import slime_samples, trainable_episodes, verl_
 from agentkit.trajectory.records import FailureAttribution
 from agentkit.trajectory.store import read_store
 from agentkit_sandboxes.docker_sandbox import DockerSandbox
-
-from .sandbox_support import TEST_CONFIG, engine_fixture, no_leaks_fixture  # noqa: F401
+from tests.sandbox_support import TEST_CONFIG
 
 pytestmark = pytest.mark.anyio
 

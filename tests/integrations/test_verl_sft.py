@@ -21,7 +21,7 @@ from tests.trainer_sources import import_or_skip
 
 pytestmark = pytest.mark.anyio
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "shared" / "glm45" / "chat_template.jinja"
+TEMPLATE = Path(__file__).resolve().parents[3] / "shared" / "glm45" / "chat_template.jinja"
 WHY = "verl's SFT dataset does not import here (pip install verl==0.9.1 torch transformers==5.9)"
 
 

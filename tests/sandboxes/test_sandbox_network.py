@@ -19,8 +19,7 @@ from agentkit_sandboxes.docker_sandbox import DockerSandbox
 from agentkit_sandboxes.egress import EgressPolicy
 from agentkit_sandboxes.egress_inside import address_ok, parse_target, rule_matches
 from agentkit_sandboxes.engine import Engine
-
-from .sandbox_support import TEST_CONFIG, engine_fixture, no_leaks_fixture  # noqa: F401
+from tests.sandbox_support import TEST_CONFIG
 
 # A tiny HTTP server that answers with its name (runs in the upstream containers).
 SERVER = r"""

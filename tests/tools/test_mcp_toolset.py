@@ -23,7 +23,7 @@ from agentkit_tools.mcp import HttpServer, MCPConnectionError, MCPToolset, Stdio
 
 pytestmark = pytest.mark.anyio
 
-SERVER = Path(__file__).resolve().parents[1] / "examples" / "mcp_agent" / "notes_server.py"
+SERVER = Path(__file__).resolve().parents[2] / "examples" / "mcp_agent" / "notes_server.py"
 CTX: RunContext[Any] = RunContext(deps=None, run_id="test")
 
 

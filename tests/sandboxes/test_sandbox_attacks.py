@@ -20,8 +20,7 @@ from agentkit_sandboxes.config import LABEL, LABEL_OWNER_START, owner_labels
 from agentkit_sandboxes.docker_sandbox import DockerSandbox, reap_orphans
 from agentkit_sandboxes.engine import Engine
 from agentkit_sandboxes.pool import SandboxPool
-
-from .sandbox_support import TEST_CONFIG, engine_fixture, no_leaks_fixture  # noqa: F401
+from tests.sandbox_support import TEST_CONFIG
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio]
 
@@ -423,8 +422,7 @@ def test_reap_command_line() -> None:
     from typer.testing import CliRunner
 
     from agentkit_sandboxes.cli import app
-
-    from .sandbox_support import require_docker
+    from tests.sandbox_support import require_docker
 
     require_docker()
     result = CliRunner().invoke(app, ["reap"])

@@ -28,7 +28,9 @@ def test_presets_follow_the_model_card(
     model: str, precision: str | None, gpu: str, path: str, tp: int
 ) -> None:
     config = ServeConfig.for_model(model, precision=precision, gpu=gpu)  # type: ignore[arg-type]
-    if config.nodes > 1:  # spans nodes: needs node 0's address (tests/test_serve_multinode.py)
+    if (
+        config.nodes > 1
+    ):  # spans nodes: needs node 0's address (tests/serve/test_serve_multinode.py)
         config = config.model_copy(update={"dist_init_addr": "node0:5000"})
     cmd = config.command()
     assert cmd[1:3] == ["-m", "sglang.launch_server"]

@@ -175,7 +175,7 @@ async def test_an_agent_takes_a_toolset_and_calls_a_renamed_tool() -> None:
     assert result.output == "42"
 
 
-NOTES_SERVER = Path(__file__).resolve().parents[1] / "examples" / "mcp_agent" / "notes_server.py"
+NOTES_SERVER = Path(__file__).resolve().parents[2] / "examples" / "mcp_agent" / "notes_server.py"
 
 
 @pytest.fixture

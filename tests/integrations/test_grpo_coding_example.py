@@ -13,12 +13,11 @@ import pytest
 
 from agentkit.models.sglang_tokens import SGLangTokens
 from agentkit.testing import SGLangTestServer, build_test_tokenizer
-
-from .sandbox_support import TEST_CONFIG, no_leaks_fixture  # noqa: F401
+from tests.sandbox_support import TEST_CONFIG
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.anyio]
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "grpo_coding" / "run.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "grpo_coding" / "run.py"
 
 
 def load_example() -> ModuleType:

@@ -20,7 +20,7 @@ from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The workspace's distributions: (name, folder holding its pyproject.toml, its import package).
 DISTRIBUTIONS = (
     ("agentkit", ROOT, ROOT / "agentkit"),

@@ -3,7 +3,7 @@
 Every import of every module is read with ``ast``: at module level, under ``if TYPE_CHECKING:``
 and inside functions. ``tools/agentkit_tools/`` is the package ``agentkit_tools`` and
 ``sandboxes/agentkit_sandboxes/`` is ``agentkit_sandboxes`` (the workspace's other two
-distributions; ``tests/test_install_check.py`` holds which of them may import which). The layers, bottom to top, and what each may import:
+distributions; ``tests/project/test_install_check.py`` holds which of them may import which). The layers, bottom to top, and what each may import:
 
 - ``base``: messages, dialects, tokenizer, gc_tuning: only ``base``.
 - ``records``: ``trajectory.records``, ``trajectory.packed``, ``trajectory.recorder`` (what a
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = {
     "agentkit": "agentkit",
     "tools/agentkit_tools": "agentkit_tools",
@@ -62,6 +62,7 @@ LOOP = tuple(
         "run_state",
         "run_stream",
         "step_records",
+        "sync_tools",
         "tool",
         "tool_turn",
     ]

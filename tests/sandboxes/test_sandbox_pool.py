@@ -12,8 +12,7 @@ from agentkit_sandboxes.config import LABEL, LABEL_OWNER_HOST, LABEL_OWNER_PID, 
 from agentkit_sandboxes.docker_sandbox import DockerSandbox, reap_orphans
 from agentkit_sandboxes.engine import Engine
 from agentkit_sandboxes.pool import SandboxPool
-
-from .sandbox_support import TEST_CONFIG, engine_fixture, my_containers, no_leaks_fixture  # noqa: F401
+from tests.sandbox_support import TEST_CONFIG, my_containers
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio]
 

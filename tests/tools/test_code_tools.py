@@ -11,8 +11,6 @@ from agentkit.tool import RunContext, Tool, ToolStatus
 from agentkit_sandboxes.docker_sandbox import DockerSandbox
 from agentkit_tools.code import _has_ab_prefix, code_tools
 
-from .sandbox_support import engine_fixture, no_leaks_fixture, sandbox_fixture  # noqa: F401
-
 pytestmark = pytest.mark.anyio
 
 

