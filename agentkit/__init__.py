@@ -3,6 +3,8 @@ token-exact trajectories for RL."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from agentkit.agent import Agent
 from agentkit.approvals import ApprovalDecision, PendingCall
 from agentkit.conversation import Conversation
@@ -27,12 +29,19 @@ from agentkit.messages import (
     ToolMessage,
     UserMessage,
 )
+from agentkit.models import Model, ModelError, ModelSession, ModelSettings, RetryPolicy, SGLangChat
 from agentkit.pricing import ModelPrice, PriceTable
 from agentkit.result import RunResult
 from agentkit.run_state import RunState
 from agentkit.tool import RunContext, Tool, ToolError, ToolOutcome, ToolStatus, tool
 from agentkit.toolset import DuplicateToolName, Toolset
 from agentkit.trajectory.records import EpisodeStatus, Usage
+
+if TYPE_CHECKING:
+    # agentkit.EmbeddedChat works (lazily) but is not in __all__: it needs agentkit[embedded],
+    # and `from agentkit import *` must work on a plain install.
+    from agentkit.models.embedded_chat import EmbeddedChat as EmbeddedChat
+    from agentkit.models.sglang_tokens import SGLangTokens
 
 __version__ = "0.1.0"
 
@@ -48,15 +57,22 @@ __all__ = [
     "EpisodeStatus",
     "FinalEvent",
     "Message",
+    "Model",
+    "ModelError",
     "ModelPrice",
     "ModelRetryEvent",
+    "ModelSession",
+    "ModelSettings",
     "PendingCall",
     "PriceTable",
     "ReasoningDelta",
+    "RetryPolicy",
     "RunContext",
     "RunEvent",
     "RunResult",
     "RunState",
+    "SGLangChat",
+    "SGLangTokens",
     "ShortCircuit",
     "SystemMessage",
     "TextDelta",
@@ -77,3 +93,17 @@ __all__ = [
     "tool",
     "tune_gc",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Token mode loads the dialect and a tokenizer, the embedded model numpy
+    # (agentkit[embedded]): each is imported only when asked for.
+    if name == "SGLangTokens":
+        from agentkit.models.sglang_tokens import SGLangTokens
+
+        return SGLangTokens
+    if name == "EmbeddedChat":
+        from agentkit.models.embedded_chat import EmbeddedChat
+
+        return EmbeddedChat
+    raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
