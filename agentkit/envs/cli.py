@@ -311,15 +311,12 @@ async def _run(domain: Any, indices: list[int], options: Any, folder: Path) -> A
         def make_user(task: Any) -> Any:
             return instruction_user(task) if user_model is None else ModelUser(user_model)
 
-        agent: Agent[Any, Any] = Agent(
+        limit = domain.max_tool_calls_per_turn if options.one_call_per_turn else None
+        agent: Agent[Any, Any] = domain.agent(
             agent_model,
-            instructions=domain.policy,
-            tools=domain.tools(),
             thinking=options.thinking,
             max_turns=options.max_steps,
-            # tau-bench keeps only the first tool call of a turn and drops the rest unseen
-            max_tool_calls_per_turn=1,
-            name=f"tau-{domain.name}",
+            max_tool_calls_per_turn=limit,
         )
         with JsonlStore(folder / "trajectories.jsonl") as store:
             try:
@@ -331,7 +328,6 @@ async def _run(domain: Any, indices: list[int], options: Any, folder: Path) -> A
                     trials=options.trials,
                     concurrency=options.concurrency,
                     max_steps=options.max_steps,
-                    one_call_per_turn=options.one_call_per_turn,
                     recorder=store,
                     progress=ProgressBar(),
                 )

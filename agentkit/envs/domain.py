@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentkit.agent import Agent
+from agentkit.models.base import Model
 from agentkit.tool import RunContext, Tool, ToolError
 
 from .hashing import HashCache
@@ -27,6 +29,7 @@ from .tasks import RESPOND_ACTION, Action, Task
 Invoke = Callable[..., Any]
 ERROR_PREFIX = "Error: "
 TOOL_OUTPUT_LIMIT = 50_000_000  # tau-bench never truncates tool output
+TAU_BENCH_TOOL_CALLS_PER_TURN = 1  # tau-bench's Env.step takes one action per model turn
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class Domain:
     specs: Sequence[ToolSpec]
     data: LoadedData
     tasks: list[Task] = field(default_factory=list)
+    # tau-bench runs only the first tool call of a model turn; the agent drops the others
+    max_tool_calls_per_turn: int | None = TAU_BENCH_TOOL_CALLS_PER_TURN
     _gold_hashes: dict[int, str] = field(default_factory=dict, repr=False)
     _hash_cache: HashCache | None = field(default=None, repr=False)
 
@@ -111,22 +116,21 @@ class Domain:
     def tools_schema(self) -> list[dict[str, Any]]:
         return [spec.schema() for spec in self.specs]
 
-    def new_episode(
-        self,
-        task: Task | None = None,
-        task_index: int | None = None,
-        *,
-        one_call_per_turn: bool = True,
-    ) -> EpisodeState:
-        """A fresh copy of the database for one episode. ``one_call_per_turn`` (tau-bench's
-        semantics) refuses every tool call of a model turn after the first."""
-        return EpisodeState(
-            domain=self,
-            data=self.data.fresh(),
-            task=task,
-            task_index=task_index,
-            one_call_per_turn=one_call_per_turn,
-        )
+    def agent(self, model: Model, **options: Any) -> Agent[EpisodeState, str]:
+        """An agent for this domain: its policy as instructions, its tools, and tau-bench's
+        per-turn call limit (:attr:`max_tool_calls_per_turn`); ``options`` are further
+        :class:`~agentkit.agent.Agent` arguments and override these."""
+        settings: dict[str, Any] = {
+            "instructions": self.policy,
+            "tools": self.tools(),
+            "max_tool_calls_per_turn": self.max_tool_calls_per_turn,
+            "name": f"tau-{self.name}",
+        }
+        return Agent(model, **(settings | options))
+
+    def new_episode(self, task: Task | None = None, task_index: int | None = None) -> EpisodeState:
+        """A fresh copy of the database for one episode."""
+        return EpisodeState(domain=self, data=self.data.fresh(), task=task, task_index=task_index)
 
     def gold_hash(self, task: Task, task_index: int | None = None) -> str:
         """Hash of the database after replaying the task's gold actions (cached per index)."""
@@ -153,19 +157,6 @@ class EpisodeState:
     task_index: int | None = None
     actions: list[Action] = field(default_factory=list)
     terminated: bool = False
-    one_call_per_turn: bool = True
-    _turn_seen: tuple[str, int] | None = field(default=None, repr=False)
-
-    def admit(self, run_id: str, turn: int) -> bool:
-        """tau-bench runs only the first tool call of a model turn: with ``one_call_per_turn``,
-        a second call in the same (run, turn) is refused."""
-        if not self.one_call_per_turn:
-            return True
-        key = (run_id, turn)
-        if key == self._turn_seen:
-            return False
-        self._turn_seen = key
-        return True
 
     def step(self, name: str, kwargs: Mapping[str, Any]) -> str:
         """Invoke a tool by name, log the action, return the observation string. After a
@@ -212,11 +203,6 @@ class DomainTool(Tool):
         if not isinstance(state, EpisodeState):
             raise ToolError(
                 f"{self.name} needs an EpisodeState as deps, got {type(state).__name__}"
-            )
-        if not state.admit(ctx.run_id, ctx.turn):
-            raise ToolError(
-                f"{self.name} was not run: only the first tool call of a turn is executed; "
-                "call one tool at a time"
             )
         observation = state.step(self.name, values)
         if observation.startswith(ERROR_PREFIX):

@@ -63,12 +63,12 @@ async def run_episode(
     trial: int = 0,
     max_steps: int = DEFAULT_MAX_STEPS,
     recorder: Recorder | None = None,
-    one_call_per_turn: bool = True,
 ) -> EpisodeResult:
-    """Run one episode of ``domain.tasks[task_index]`` and score it. ``one_call_per_turn``
-    keeps tau-bench's rule that only the first tool call of a model turn runs."""
+    """Run one episode of ``domain.tasks[task_index]`` and score it. tau-bench's rule that only
+    the first tool call of a model turn runs is the agent's ``max_tool_calls_per_turn``
+    (:meth:`Domain.agent` sets it)."""
     task = domain.tasks[task_index]
-    state = domain.new_episode(task, task_index, one_call_per_turn=one_call_per_turn)
+    state = domain.new_episode(task, task_index)
     conv = agent.conversation(
         deps=state,
         recorder=recorder,

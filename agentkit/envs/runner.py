@@ -63,7 +63,6 @@ async def run_tasks(
     max_steps: int = DEFAULT_MAX_STEPS,
     recorder: Recorder | None = None,
     progress: ProgressCallback | None = None,
-    one_call_per_turn: bool = True,
 ) -> RunSummary:
     """Run every (task, trial) episode, at most ``concurrency`` at a time."""
     if trials < 1 or concurrency < 1:
@@ -83,7 +82,6 @@ async def run_tasks(
                 trial=trial,
                 max_steps=max_steps,
                 recorder=recorder,
-                one_call_per_turn=one_call_per_turn,
             )
         summary.results.append(result)
         if progress is not None:

@@ -58,16 +58,14 @@ async def scripted(domain: Domain, task_index: int) -> EpisodeResult:
     """No model: the test server plays an agent doing the task's gold actions."""
     task = domain.tasks[task_index]
     async with SGLangTestServer(policy=gold_script(domain, task)) as server:
-        agent: Agent[Any, str] = Agent(
-            SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
-        )
+        agent: Agent[Any, str] = domain.agent(SGLangChat(server.base_url))
         async with agent:
             customer = ScriptedUser([task.instruction])
             return await run_episode(agent, domain, task_index, customer)
 
 
 async def live(domain: Domain, task_index: int, model: Model, human: bool) -> EpisodeResult:
-    agent: Agent[Any, str] = Agent(model, instructions=domain.policy, tools=domain.tools())
+    agent: Agent[Any, str] = domain.agent(model)
     async with agent:
         customer = HumanUser() if human else ModelUser(model)
         return await run_episode(agent, domain, task_index, customer)

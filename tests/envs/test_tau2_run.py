@@ -108,9 +108,7 @@ def test_a_model_user_calls_its_device_tools_on_the_same_episode() -> None:
         async with agent_server, user_server:
             agent_model = SGLangChat([agent_server.base_url], model="default")
             user_model = SGLangChat([user_server.base_url], model="default")
-            agent: Agent[Any, Any] = Agent(
-                agent_model, instructions=domain.policy, tools=domain.tools()
-            )
+            agent: Agent[Any, Any] = domain.agent(agent_model)
             try:
                 return await run_tau2_episode(agent, domain, index, Tau2ModelUser(user_model))
             finally:
@@ -177,7 +175,7 @@ def test_token_mode_rows_never_train_on_the_users_words(tmp_path: Path) -> None:
     async def go() -> Any:
         async with SGLangTestServer(policy=Tau2GoldPolicy(domain)) as server:
             model = SGLangTokens(server.base_url, build_test_tokenizer())
-            agent: Agent[Any, Any] = Agent(model, instructions=domain.policy, tools=domain.tools())
+            agent: Agent[Any, Any] = domain.agent(model)
             try:
                 with JsonlStore(store_path) as store:
                     return await run_tau2_episode(
@@ -214,7 +212,7 @@ def test_scripted_dual_control_episodes_score_like_the_gold_replays() -> None:
     async def go() -> list[Any]:
         async with SGLangTestServer(policy=Tau2GoldPolicy(domain)) as server:
             model = SGLangChat([server.base_url], model="default")
-            agent: Agent[Any, Any] = Agent(model, instructions=domain.policy, tools=domain.tools())
+            agent: Agent[Any, Any] = domain.agent(model)
             try:
                 return [
                     await run_tau2_episode(agent, domain, index[r["task_id"]], GoldScriptedUser())

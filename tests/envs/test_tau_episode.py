@@ -30,9 +30,7 @@ async def test_right_actions_score_one_and_a_wrong_one_scores_zero() -> None:
     rewards = []
     for script in (right, wrong):
         async with SGLangTestServer(policy=script) as server:
-            agent: Agent[Any, Any] = Agent(
-                SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
-            )
+            agent: Agent[Any, Any] = domain.agent(SGLangChat(server.base_url))
             user = ScriptedUser(["Hi, please cancel my order #D5000, I no longer need it."])
             result = await run_episode(agent, domain, 0, user)
             assert result.ending is Ending.USER_STOP
@@ -50,9 +48,7 @@ async def test_trajectory_holds_user_and_agent_steps_and_reward() -> None:
     task = domain.tasks[index]
     recorder = MemoryRecorder()
     async with SGLangTestServer(policy=GoldPolicy(domain)) as server:
-        agent: Agent[Any, Any] = Agent(
-            SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
-        )
+        agent: Agent[Any, Any] = domain.agent(SGLangChat(server.base_url))
         result = await run_episode(agent, domain, index, instruction_user(task), recorder=recorder)
         await agent.aclose()
     assert result.success
@@ -72,9 +68,7 @@ async def test_saying_the_wrong_output_scores_zero() -> None:
     task = domain.tasks[index]
     script = [*gold_script(domain, task)[:-1], "<think>x</think>\nThe total is unknown."]
     async with SGLangTestServer(policy=script) as server:
-        agent: Agent[Any, Any] = Agent(
-            SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
-        )
+        agent: Agent[Any, Any] = domain.agent(SGLangChat(server.base_url))
         result = await run_episode(agent, domain, index, ScriptedUser(["Hi"]))
         await agent.aclose()
     assert result.reward is not None
@@ -93,9 +87,7 @@ async def test_transfer_ends_the_episode_and_blocks_later_writes() -> None:
         "<think>x</think>\nTransferred.",
     ]
     async with SGLangTestServer(policy=script) as server:
-        agent: Agent[Any, Any] = Agent(
-            SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
-        )
+        agent: Agent[Any, Any] = domain.agent(SGLangChat(server.base_url))
         user = ScriptedUser(["I want a human", "hello?"])
         result = await run_episode(agent, domain, 0, user)
         await agent.aclose()
@@ -109,9 +101,7 @@ async def test_step_cap_gives_zero_even_with_the_right_database() -> None:
     domain = load_domain("demo")
     task = domain.tasks[0]
     async with SGLangTestServer(policy=gold_script(domain, task)) as server:
-        agent: Agent[Any, Any] = Agent(
-            SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
-        )
+        agent: Agent[Any, Any] = domain.agent(SGLangChat(server.base_url))
         result = await run_episode(agent, domain, 0, ScriptedUser(["hi"]), max_steps=2)
         await agent.aclose()
     assert result.ending in (Ending.MAX_STEPS,)
@@ -136,9 +126,7 @@ async def test_model_user_plays_the_customer_and_model_failure_is_infrastructure
         prompt = user_server.generation_requests()[0]
         sent = json.dumps(prompt.request)
         assert "###STOP###" in sent and task.instruction[:40] in sent
-        agent: Agent[Any, Any] = Agent(
-            SGLangChat(agent_server.base_url), instructions=domain.policy, tools=domain.tools()
-        )
+        agent: Agent[Any, Any] = domain.agent(SGLangChat(agent_server.base_url))
         result = await run_episode(agent, domain, 0, ModelUser(user_model))
         assert result.success and result.ending is Ending.USER_STOP
         await agent.aclose()
@@ -156,9 +144,7 @@ async def test_retail_task_gold_agent_scores_one() -> None:
     index = 5
     task = domain.tasks[index]
     async with SGLangTestServer(policy=GoldPolicy(domain)) as server:
-        agent: Agent[Any, Any] = Agent(
-            SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
-        )
+        agent: Agent[Any, Any] = domain.agent(SGLangChat(server.base_url))
         result = await run_episode(agent, domain, index, instruction_user(task))
         await agent.aclose()
     assert result.success, result
@@ -176,10 +162,8 @@ async def test_agent_turn_limit_per_message_does_not_cut_the_episode_short() -> 
     domain = load_domain("demo")
     task = domain.tasks[0]  # three gold actions and a closing message: four model calls
     async with SGLangTestServer(policy=gold_script(domain, task)) as server:
-        agent: Agent[Any, Any] = Agent(
+        agent: Agent[Any, Any] = domain.agent(
             SGLangChat(server.base_url),
-            instructions=domain.policy,
-            tools=domain.tools(),
             max_turns=2,
         )
         result = await run_episode(agent, domain, 0, ScriptedUser(["hi"]))
@@ -198,14 +182,12 @@ async def test_only_the_first_tool_call_of_a_turn_runs() -> None:
         tool_call_text(cancel.name, cancel.kwargs) + "\n" + tool_call_text(other.name, other.kwargs)
     )
     script = [both, "<think>x</think>\nDone."]
+    assert domain.max_tool_calls_per_turn == 1  # the tau-bench setting Domain.agent applies
     for one_call in (True, False):
         async with SGLangTestServer(policy=script) as server:
-            agent: Agent[Any, Any] = Agent(
-                SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
-            )
-            result = await run_episode(
-                agent, domain, 0, ScriptedUser(["hi"]), one_call_per_turn=one_call
-            )
+            limit = {} if one_call else {"max_tool_calls_per_turn": None}
+            agent: Agent[Any, Any] = domain.agent(SGLangChat(server.base_url), **limit)
+            result = await run_episode(agent, domain, 0, ScriptedUser(["hi"]))
             await agent.aclose()
         assert result.reward is not None
         # tau-bench semantics: the second cancel never happens, so the database is the gold one

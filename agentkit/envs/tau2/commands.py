@@ -76,13 +76,8 @@ async def run_command(
             return GoldScriptedUser()
         return Tau2ModelUser(user_model, thinking=options.user_thinking)
 
-    agent: Agent[Any, Any] = Agent(
-        agent_model,
-        instructions=domain.policy,
-        tools=domain.tools(),
-        thinking=options.thinking,
-        max_turns=options.max_steps,
-        name=f"tau2-{domain.name}",
+    agent: Agent[Any, Any] = domain.agent(
+        agent_model, thinking=options.thinking, max_turns=options.max_steps
     )
     try:
         with JsonlStore(folder / "trajectories.jsonl") as store:

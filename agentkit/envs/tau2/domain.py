@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentkit.agent import Agent
+from agentkit.models.base import Model
 from agentkit.tool import RunContext, Tool, ToolError
 
 from .environment import Observation, Tau2Environment
@@ -69,6 +71,8 @@ class Tau2Domain:
     tasks: list[Tau2Task]
     agent_schemas: list[dict[str, Any]]
     user_schemas: list[dict[str, Any]] = field(default_factory=list)
+    # tau2-bench runs every tool call of an assistant turn
+    max_tool_calls_per_turn: int | None = None
 
     def task(self, task_id: str) -> Tau2Task:
         for task in self.tasks:
@@ -81,6 +85,18 @@ class Tau2Domain:
         if task is not None:
             env.apply_initial_state(task)
         return env
+
+    def agent(self, model: Model, **options: Any) -> Agent[Tau2Episode, str]:
+        """An agent for this domain: its policy as instructions, its agent tools, and tau2's
+        per-turn call limit (:attr:`max_tool_calls_per_turn`); ``options`` are further
+        :class:`~agentkit.agent.Agent` arguments and override these."""
+        settings: dict[str, Any] = {
+            "instructions": self.policy,
+            "tools": self.tools(),
+            "max_tool_calls_per_turn": self.max_tool_calls_per_turn,
+            "name": f"tau2-{self.name}",
+        }
+        return Agent(model, **(settings | options))
 
     def new_episode(self, task: Tau2Task) -> Tau2Episode:
         return Tau2Episode(domain=self, task=task, env=self.fresh_env(task))

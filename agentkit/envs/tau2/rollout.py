@@ -222,13 +222,8 @@ class Tau2AgentFactory:
         if key not in self._agents:
             domain = load_spec_domain(spec)
             model = self.model.build() if isinstance(self.model, Tau2ModelSpec) else self.model()
-            self._agents[key] = Agent(
-                model,
-                instructions=domain.policy,
-                tools=domain.tools(),
-                thinking=self.thinking,
-                max_turns=self.max_steps,
-                name=f"tau2-{domain.name}",
+            self._agents[key] = domain.agent(
+                model, thinking=self.thinking, max_turns=self.max_steps
             )
         return self._agents[key]
 
