@@ -4,19 +4,25 @@ A turn of ``<think>…</think>``, text and well-formed ``<tool_call>`` blocks is
 ``str.find`` and anchored regex matches from a moving offset: no per-character loop, no deltas,
 no copies of the rest of the text. The problems such a turn can carry (``missing_think``,
 ``unclosed_think``, ``missing_name_newline``, ``unknown_tool``, ``invalid_argument_value``,
-``duplicate_argument``, ``text_after_tool_calls``) are reported here too. Anything else (an
-unclosed call, stray text in a call, a key without a value, a call inside the reasoning, ...)
-gives ``None`` and ``parse`` runs the general state machine of ``stream.py`` instead, which
-gives the same result on everything this reads; ``tests/test_glm45_speed_paths.py`` checks that
-on generated turns.
+``duplicate_argument``, ``text_after_tool_calls``) are reported here too. A call this scan
+cannot read (cut off, stray text in it, a key without a value, ...) gives ``None``, unless
+``damaged`` hands it to ``damaged_calls.py`` (as ``parse`` does); what neither reads (a call
+inside the reasoning, a call without a name) gives ``None`` and ``parse`` runs the general state
+machine of ``stream.py`` instead, which gives the same result on everything these read;
+``tests/dialects/test_glm45_speed_paths.py`` and ``test_glm45_perf_paths.py`` check that on
+generated turns.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from . import problems
+from .damaged_calls import UNCLOSED, read_damaged_call
 from .results import Parsed, ParsedToolCall, Problem, built_call, built_parsed
+from .schema_cache import schemas_for
 from .tokens import (
     CALL_CLOSE,
     CALL_OPEN,
@@ -50,8 +56,19 @@ _CALL_CLOSE_LEN = len(CALL_CLOSE)
 _NEWLINE_THINK = "\n" + THINK_OPEN
 
 
-def parse_common(text: str, schemas: ToolSchemas, *, thinking: bool) -> Parsed | None:
-    """The parse of ``text`` if it has a common shape, else None (see the module docstring)."""
+def parse_common(
+    text: str,
+    tools: ToolSchemas | Sequence[Mapping[str, Any]] | None,
+    *,
+    thinking: bool,
+    damaged: bool = False,
+) -> Parsed | None:
+    """The parse of ``text`` if it has a common shape, else None (see the module docstring).
+
+    With ``damaged``, calls this scan cannot read go to ``read_damaged_call`` (cut off, a key
+    without a value, stray text, ...) rather than giving None. ``tools`` are read only when
+    the text has a call.
+    """
     stop = None
     end = len(text)
     if text.endswith("|>"):
@@ -77,13 +94,26 @@ def parse_common(text: str, schemas: ToolSchemas, *, thinking: bool) -> Parsed |
     opening = text.find(CALL_OPEN, at, end)
     if opening == -1:  # no calls: the rest is the content
         return built_parsed(reasoning, text[at:end].strip(), [], found, stop)
+    schemas = schemas_for(tools)
     segment = text[at:opening].strip()
     content = [segment] if segment else []
     calls: list[ParsedToolCall] = []
     while opening != -1:
-        call = _call(text, opening, end, schemas, len(calls), found)
+        index, known = len(calls), len(found)
+        call = _call(text, opening, end, schemas, index, found)
         if call is None:
-            return None
+            if not damaged:
+                return None
+            del found[known:]  # what the scan reported of this call, read again below
+            damaged_call = read_damaged_call(text, opening, end, schemas, index, found)
+            if damaged_call is None:
+                return None
+            if damaged_call is UNCLOSED:  # the rest of the text is the call's, kept as content
+                found.append(problems.unclosed_call(index))
+                content.append(text[opening:end].rstrip())
+                break
+            assert isinstance(damaged_call, ParsedToolCall)
+            call = damaged_call
         calls.append(call)
         at = opening + len(call.raw)
         opening = text.find(CALL_OPEN, at, end)

@@ -63,13 +63,14 @@ def parse(
 ) -> Parsed:
     """Parse one raw completion (see the module docstring for the rules).
 
-    ``tools`` may also be a ``ToolSchemas`` built once for many completions. Common shapes take
-    a single forward scan (``common_shapes.py``); anything else goes through the general state
-    machine the streaming parser runs, with the same result.
+    ``tools`` may also be a ``ToolSchemas`` built once for many completions; a list passed again
+    is typed from schemas kept for it (``schema_cache.py``). Common shapes, and
+    calls cut off or damaged, take a single forward scan (``common_shapes.py``,
+    ``damaged_calls.py``); anything else goes through the general state machine the streaming
+    parser runs, with the same result.
     """
-    schemas = tools if isinstance(tools, ToolSchemas) else ToolSchemas(tools)
-    parsed = parse_common(text, schemas, thinking=thinking)
-    return parsed if parsed is not None else parse_general(text, schemas, thinking=thinking)
+    parsed = parse_common(text, tools, thinking=thinking, damaged=True)
+    return parsed if parsed is not None else parse_general(text, tools, thinking=thinking)
 
 
 def parse_general(

@@ -43,3 +43,35 @@ def duplicate_argument(name: str, key: str, index: int) -> Problem:
         message=f"call {name!r}: argument {key!r} is given more than once; the last value is kept",
         call_index=index,
     )
+
+
+def unclosed_call(index: int | None) -> Problem:
+    return Problem(
+        kind="unclosed_tool_call",
+        message="the output ended inside a <tool_call>; its text is kept as content",
+        call_index=index,
+    )
+
+
+def missing_value(name: str, key: str, index: int) -> Problem:
+    return Problem(
+        kind="malformed_arguments",
+        message=f"argument {key!r} of call {name!r} has no <arg_value>",
+        call_index=index,
+    )
+
+
+def stray_text(name: str, where: str, stray: str, index: int) -> Problem:
+    """Text that is not markup inside a call (``stray`` already stripped)."""
+    return Problem(
+        kind="malformed_arguments",
+        message=f"call {name!r}: {where}: {stray[:60]!r}",
+        call_index=index,
+    )
+
+
+STRAY_IN_BODY = "text outside <arg_key>/<arg_value> pairs"
+
+
+def stray_before_value(key: str) -> str:
+    return f"text between <arg_key>{key}</arg_key> and its value"

@@ -21,7 +21,9 @@ from .deltas import (
     ToolCallEnd,
     ToolCallStart,
 )
-from .results import Parsed, ParsedToolCall, Problem, ProblemKind
+from .markers import earliest
+from .results import Parsed, ParsedToolCall, Problem, ProblemKind, built_call, built_parsed
+from .schema_cache import schemas_for
 from .tokens import (
     CALL_CLOSE,
     CALL_OPEN,
@@ -134,18 +136,7 @@ _WAITING = {state: tail.waiting | _STOP_TAIL.waiting for state, tail in _MARKER_
 """Per state: unread texts that, whole, may still become a marker or the final stop token."""
 
 
-def _earliest(
-    text: str, markers: tuple[str, ...], start: int, limit: int
-) -> tuple[int, str | None]:
-    """The first of ``markers`` in ``text[start:limit]``: its position and which one."""
-    position, found = limit, None
-    for marker in markers:
-        # only an occurrence that starts before the best one so far can win
-        bound = position + len(marker) - 1
-        index = text.find(marker, start, bound if bound < limit else limit)
-        if index != -1:
-            position, found = index, marker
-    return position, found
+_earliest = earliest
 
 
 class StreamParser:
@@ -162,7 +153,7 @@ class StreamParser:
         *,
         thinking: bool = True,
     ) -> None:
-        self._schemas = tools if isinstance(tools, ToolSchemas) else ToolSchemas(tools)
+        self._schemas = schemas_for(tools)
         self._thinking = thinking
         self._buf = ""
         self._state = _START
@@ -235,12 +226,12 @@ class StreamParser:
         if not self._closed:
             raise RuntimeError("StreamParser.result() before close()")
         reasoning = "".join(self._reasoning)
-        return Parsed(
-            reasoning=reasoning or None,
-            content="".join(self._content),
-            tool_calls=list(self._calls),
-            problems=list(self._problems),
-            stop=self._stop,
+        return built_parsed(
+            reasoning or None,
+            "".join(self._content),
+            list(self._calls),
+            list(self._problems),
+            self._stop,
         )
 
     # -- driver -------------------------------------------------------------------------------
@@ -339,7 +330,7 @@ class StreamParser:
             self._end_segment()
             self._state = _CONTENT
         elif state is _BODY:
-            self._check_gap("text outside <arg_key>/<arg_value> pairs")
+            self._check_gap(problems.STRAY_IN_BODY)
             if marker == KEY_OPEN:
                 self._parts = []
                 self._state = _KEY
@@ -350,15 +341,11 @@ class StreamParser:
             self._parts = []
             self._state = _WAIT_VALUE
         elif state is _WAIT_VALUE:
-            self._check_gap(f"text between <arg_key>{self._key}</arg_key> and its value")
+            self._check_gap(problems.stray_before_value(self._key))
             if marker == VALUE_OPEN:
                 self._start_value()
                 return
-            self._problem(
-                "malformed_arguments",
-                f"argument {self._key!r} of call {self._name!r} has no <arg_value>",
-                len(self._calls),
-            )
+            self._problems.append(problems.missing_value(self._name, self._key, len(self._calls)))
             if marker == KEY_OPEN:
                 self._parts = []
                 self._state = _KEY
@@ -421,15 +408,11 @@ class StreamParser:
         self._state = _BODY
 
     def _check_gap(self, what: str) -> None:
-        gap = "".join(self._gap).replace(_LITERAL_NEWLINE, "")
+        gap = "".join(self._gap).replace(_LITERAL_NEWLINE, "").strip()
         self._gap = []
-        if gap.strip() and not self._stray_reported:
+        if gap and not self._stray_reported:
             self._stray_reported = True
-            self._problem(
-                "malformed_arguments",
-                f"call {self._name!r}: {what}: {gap.strip()[:60]!r}",
-                len(self._calls),
-            )
+            self._problems.append(problems.stray_text(self._name, what, gap, len(self._calls)))
 
     def _key_fragment(self) -> str:
         prefix = ", " if self._object_open else "{"
@@ -469,9 +452,7 @@ class StreamParser:
     def _close_call(self) -> None:
         index = len(self._calls)
         self._out.append(ToolCallArgumentsDelta(index, "}" if self._object_open else "{}"))
-        call = ParsedToolCall(
-            index=index, name=self._name, arguments=self._arguments, raw="".join(self._raw)
-        )
+        call = built_call(index, self._name, self._arguments, "".join(self._raw))
         self._calls.append(call)
         self._out.append(ToolCallEnd(index, call))
         self._arguments = {}
@@ -483,11 +464,7 @@ class StreamParser:
             self._problems.append(problems.UNCLOSED_THINK)
         elif state in _CALL_STATES:
             index = None if state is _BAD_CALL else len(self._calls)
-            self._problem(
-                "unclosed_tool_call",
-                "the output ended inside a <tool_call>; its text is kept as content",
-                index,
-            )
+            self._problems.append(problems.unclosed_call(index))
             self._end_segment()
             self._content_text("".join(self._raw), after_calls=False)
         self._end_segment()

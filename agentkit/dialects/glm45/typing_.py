@@ -157,11 +157,12 @@ class ToolSchemas:
     the tool list is read only as far as the names called, only the schemas of the tools
     actually called are walked, and each argument's type is worked out once).
 
-    ``parse`` and ``StreamParser`` build one per call from the tool list they are given. A
-    caller that parses many completions against the same tools can pass
-    ``ToolSchemas.compiled(tools)`` instead of the list: the lookups are then kept from one
-    completion to the next. The tools must then stay as they were; compile again when they
-    change.
+    ``parse`` and ``StreamParser`` take one from the tool list they are given
+    (``schema_cache.schemas_for``: a list passed again, holding the same tool objects, gets the
+    schemas compiled for it). A caller can also pass ``ToolSchemas.compiled(tools)`` instead of
+    the list: the lookups are then kept from one completion to the next. The tools must then
+    stay as they were; compile again when they change. Argument types are kept only for the
+    tools offered and the keys their schemas name.
     """
 
     __slots__ = ("_properties", "_specs", "_types", "_unread", "given")
@@ -211,8 +212,9 @@ class ToolSchemas:
         properties = self._properties.get(name)
         if properties is None:
             spec = self._spec(name)
-            properties = schema_properties(spec.get("parameters")) if spec is not None else {}
-            self._properties[name] = properties
+            if spec is None:
+                return None
+            properties = self._properties[name] = schema_properties(spec.get("parameters"))
         return properties.get(key)
 
     def types_of(self, name: str) -> dict[str, tuple[Any, str | None]]:
@@ -221,7 +223,9 @@ class ToolSchemas:
         first and asks ``argument_type`` only for keys not in it yet."""
         found = self._types.get(name)
         if found is None:
-            found = self._types[name] = {}
+            found = {}
+            if self._spec(name) is not None:  # kept for the tools offered only: a model
+                self._types[name] = found  # naming many unknown tools grows nothing
         return found
 
     def argument_type(self, name: str, key: str) -> tuple[Any, str | None]:
@@ -230,7 +234,9 @@ class ToolSchemas:
         found = types.get(key)
         if found is None:
             schema = self.property_schema(name, key)
-            found = types[key] = (schema, infer_type(schema))
+            found = (schema, infer_type(schema))
+            if schema is not None:  # keys the schema does not name are not kept (see above)
+                types[key] = found
         return found
 
 
