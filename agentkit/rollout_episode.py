@@ -17,11 +17,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.agent import Agent
+from agentkit.conversation import Conversation
 from agentkit.pricing import add_usage
 from agentkit.progress import Progress as Progress  # re-exported (it moved)
-from agentkit.result import failure_attribution
+from agentkit.result import RunResult, failure_attribution
 from agentkit.rollout_rewards import Reward, RewardFn, score_episode
 from agentkit.tool import describe_exception
+from agentkit.trajectory.recorder import Recorder
 from agentkit.trajectory.records import EpisodeStatus, FailureAttribution, Usage
 from agentkit.trajectory.store import JsonlStore, read_store
 
@@ -107,22 +109,20 @@ def short_error(exc: BaseException) -> str:
     return describe_exception(exc)[:500]
 
 
-async def run_episode(
+def open_episode(
     agent: Agent[Any, Any],
     task: RolloutTask,
     sample_index: int,
-    store: JsonlStore,
-    reward_fn: RewardFn | None,
+    recorder: Recorder,
     *,
-    totals: Usage | None = None,
-) -> tuple[str, str | None]:
-    """Run one episode; returns its id and an error text if it failed for any reason.
-    ``totals``: the episode's usage (with its cost) is added into it."""
+    group_id: str | None = None,
+) -> Conversation[Any, Any]:
+    """The conversation of one sample of ``task``, its start record filled (label, prompt)."""
     conv = agent.conversation(
         deps=task.deps,
-        recorder=store,
+        recorder=recorder,
         task_id=task.id,
-        group_id=task.id,
+        group_id=group_id or task.id,
         sample_index=sample_index,
         metadata=dict(task.metadata),
     )
@@ -131,30 +131,40 @@ async def run_episode(
     start.prompt_messages = (
         [{"role": "system", "content": start.instructions}] if start.instructions else []
     ) + [{"role": "user", "content": task.prompt}]
-    result = await conv.send(task.prompt)  # never raises but cancellation
-    if totals is not None:
-        add_usage(totals, result.usage)
+    return conv
+
+
+async def close_scored(
+    conv: Conversation[Any, Any],
+    task: RolloutTask,
+    result: RunResult[Any],
+    reward_fn: RewardFn | None,
+) -> str | None:
+    """Score a finished run and close its episode; an error text when it failed for any reason
+    (a failed run, one left awaiting approval, a reward function that raised or returned
+    nonsense: each closed so that it stays out of training)."""
     if result.status is EpisodeStatus.FAILED:
         await conv.close_with(result)
-        return conv.episode_id, result.error or "failed"
+        return result.error or "failed"
     if result.status is EpisodeStatus.AWAITING_APPROVAL:
         # nobody can approve inside a rollout: closed unfinished, never exported, rerun later
         await conv.close_with(result)
-        return conv.episode_id, result.error or "awaiting approval"
+        return result.error or "awaiting approval"
     reward: Reward | None = None
     try:
         if reward_fn is not None:
             reward = await score_episode(reward_fn, task, result)
     except Exception as exc:
         # the verifier broke, not the policy: keep the episode out of training
+        error = f"reward function failed: {short_error(exc)}"
         await conv.finish(
             status=result.status,
             output=result.output,
             failure=FailureAttribution.INFRASTRUCTURE,
-            error=f"reward function failed: {short_error(exc)}",
+            error=error,
             termination_reason="reward_error",
         )
-        return conv.episode_id, f"reward function failed: {short_error(exc)}"
+        return error
     end = await conv.finish(
         status=result.status,
         output=result.output,
@@ -167,7 +177,25 @@ async def run_episode(
         tool_rewards=reward.tool_rewards if reward else None,
     )
     failed = end.failure is FailureAttribution.INFRASTRUCTURE
-    return conv.episode_id, (result.error or result.status.value) if failed else None
+    return (result.error or result.status.value) if failed else None
+
+
+async def run_episode(
+    agent: Agent[Any, Any],
+    task: RolloutTask,
+    sample_index: int,
+    store: JsonlStore,
+    reward_fn: RewardFn | None,
+    *,
+    totals: Usage | None = None,
+) -> tuple[str, str | None]:
+    """Run one episode; returns its id and an error text if it failed for any reason.
+    ``totals``: the episode's usage (with its cost) is added into it."""
+    conv = open_episode(agent, task, sample_index, store)
+    result = await conv.send(task.prompt)  # never raises but cancellation
+    if totals is not None:
+        add_usage(totals, result.usage)
+    return conv.episode_id, await close_scored(conv, task, result, reward_fn)
 
 
 async def close_all(agents: Iterable[Agent[Any, Any]]) -> None:

@@ -13,11 +13,10 @@ import importlib
 from typing import Any
 
 from agentkit.agent import Agent
-from agentkit.result import failure_attribution
-from agentkit.rollout_episode import Reward, RewardFn, RolloutTask, maybe_await, short_error
+from agentkit.rollout_episode import RewardFn, RolloutTask, close_scored, open_episode
 from agentkit.trajectory.exports import exclusion_reason
 from agentkit.trajectory.recorder import MemoryRecorder, Recorder
-from agentkit.trajectory.records import FailureAttribution, Trajectory
+from agentkit.trajectory.records import Trajectory
 
 
 def load_object(path: str) -> Any:
@@ -42,48 +41,11 @@ async def run_scored_episode(
     recorder: Recorder | None = None,
     group_id: str | None = None,
 ) -> Trajectory:
-    """Run ``task`` once, score it with ``reward_fn``, close it; the episode's trajectory."""
-    conv = agent.conversation(
-        deps=task.deps,
-        recorder=recorder or MemoryRecorder(),
-        task_id=task.id,
-        group_id=group_id or task.id,
-        sample_index=sample_index,
-        metadata=dict(task.metadata),
-        label=task.label,
-    )
-    start = conv.trajectory.start
-    start.prompt_messages = (
-        [{"role": "system", "content": start.instructions}] if start.instructions else []
-    ) + [{"role": "user", "content": task.prompt}]
+    """Run ``task`` once, score it with ``reward_fn``, close it; the episode's trajectory
+    (scored and closed exactly as :func:`agentkit.rollout.rollout` does)."""
+    conv = open_episode(agent, task, sample_index, recorder or MemoryRecorder(), group_id=group_id)
     result = await conv.send(task.prompt)  # never raises but cancellation
-    if failure_attribution(result.status) is FailureAttribution.INFRASTRUCTURE:
-        await conv.close_with(result)
-        return conv.trajectory
-    reward: Reward | None = None
-    try:
-        if reward_fn is not None:
-            raw = await maybe_await(reward_fn(task, result))
-            if raw is not None:
-                reward = raw if isinstance(raw, Reward) else Reward(value=float(raw))
-    except Exception as exc:  # the verifier broke, not the policy
-        await conv.finish(
-            status=result.status,
-            output=result.output,
-            failure=FailureAttribution.INFRASTRUCTURE,
-            error=f"reward function failed: {short_error(exc)}",
-            termination_reason="reward_error",
-        )
-        return conv.trajectory
-    await conv.finish(
-        status=result.status,
-        output=result.output,
-        error=result.error,
-        failure=failure_attribution(result.status),
-        termination_reason=result.status.value,
-        reward=reward.value if reward else None,
-        reward_components=reward.components if reward else None,
-    )
+    await close_scored(conv, task, result, reward_fn)
     return conv.trajectory
 
 

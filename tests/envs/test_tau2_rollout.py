@@ -245,8 +245,8 @@ def test_agentkit_rollout_command_runs_tau2_episodes(
     server = SGLangTestServer(policy=Tau2GoldPolicy(_domain(telecom_tasks()))).start()
     try:
         monkeypatch.setenv(URL_VAR, server.base_url)
-        args = ["rollout", "--agent", "tests.test_tau2_rollout:cli_agent"]
-        args += ["--tasks", "tests.test_tau2_rollout:telecom_tasks"]
+        args = ["rollout", "--agent", "tests.envs.test_tau2_rollout:cli_agent"]
+        args += ["--tasks", "tests.envs.test_tau2_rollout:telecom_tasks"]
         args += ["--episode", "agentkit.envs.tau2.rollout:tau2_episode"]
         args += ["--store", str(store), "--n", "2", "--no-progress"]
         result = runner.invoke(cli_app, args)

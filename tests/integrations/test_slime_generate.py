@@ -66,7 +66,7 @@ def _args(server: SGLangTestServer, agent: str = "make_agent", reward: bool = Tr
     return Namespace(
         sglang_router_ip=host,
         sglang_router_port=int(port),
-        agentkit_agent=f"tests.test_slime_generate:{agent}",
+        agentkit_agent=f"tests.integrations.test_slime_generate:{agent}",
         agentkit_reward="tests.rollout_fixture:reward" if reward else None,
     )
 

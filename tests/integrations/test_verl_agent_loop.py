@@ -94,7 +94,7 @@ def _loop(verl_loop: Any, manager: Any, **extra: Any) -> Any:
         }
     )
     entry = dict(verl_loop._agent_loop_registry["agentkit"])
-    entry.update(agent_factory="tests.test_verl_agent_loop:make_agent", **extra)
+    entry.update(agent_factory="tests.integrations.test_verl_agent_loop:make_agent", **extra)
     return hydra.utils.instantiate(
         config=entry,
         trainer_config=verl_loop.DictConfigWrap(config=config),

@@ -112,7 +112,7 @@ async def test_cli_summary_has_usage_and_cost_and_the_log_has_no_carriage_return
         )
         command = [
             sys.executable, "-m", "agentkit.trajectory.cli", "rollout",
-            "--agent", "tests.test_usage_cost:make_cli_agent",
+            "--agent", "tests.loop.test_usage_cost:make_cli_agent",
             "--tasks", "tests.rollout_fixture:default_tasks",
             "--store", str(store), "--n", "2", "--fsync", "never",
         ]  # fmt: skip
