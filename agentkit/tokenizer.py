@@ -8,13 +8,20 @@ written in the text; ``decode`` keeps special tokens.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from tokenizers import Tokenizer as _HFTokenizer
 
-__all__ = ["HFTokenizersTokenizer", "Tokenizer", "TransformersTokenizer", "load_tokenizer"]
+__all__ = [
+    "HFTokenizersTokenizer",
+    "SegmentCache",
+    "Tokenizer",
+    "TransformersTokenizer",
+    "load_tokenizer",
+]
 
 
 @runtime_checkable
@@ -110,6 +117,63 @@ class TransformersTokenizer:
         ):
             return None
         return int(token_id)
+
+
+class SegmentCache:
+    """``encode`` that remembers the ids of each stretch of text between added tokens.
+
+    A ``tokenizers`` tokenizer cuts its input at added tokens (``<|system|>``, ``<think>``, the
+    tool tags ...) before anything else and encodes each stretch between them on its own, so
+    the ids of a text are the ids of its stretches in order. Token mode encodes the same system
+    prompt and tool block at the start of every episode; with this only the new stretches
+    (the user's question, a tool's result) reach the tokenizer, and the ids are the same as a
+    whole ``encode``. That holds only when no added token strips its neighbours' whitespace,
+    needs word boundaries or is normalised (:meth:`HFTokenizersTokenizer.added_tokens_split_exactly`);
+    for any other tokenizer this is a plain ``encode``.
+
+    At most ``max_chars`` characters of text are kept (then the cache starts over); a stretch
+    longer than ``max_piece_chars`` is encoded and not kept.
+    """
+
+    def __init__(
+        self, tokenizer: Tokenizer, *, max_chars: int = 4_000_000, max_piece_chars: int = 65_536
+    ) -> None:
+        self.tokenizer = tokenizer
+        self._max_chars = max_chars
+        self._max_piece = max_piece_chars
+        self._cache: dict[str, list[int]] = {}
+        self._chars = 0
+        self._added: dict[str, int] = {}
+        self._split: re.Pattern[str] | None = None
+        if isinstance(tokenizer, HFTokenizersTokenizer) and tokenizer.added_tokens_split_exactly():
+            self._added = tokenizer.added_tokens()
+            # longest first: a token is never cut by a shorter one it starts with
+            names = sorted(self._added, key=len, reverse=True)
+            self._split = re.compile("(" + "|".join(map(re.escape, names)) + ")") if names else None
+
+    def encode(self, text: str) -> list[int]:
+        if self._split is None:
+            return self.tokenizer.encode(text)
+        ids: list[int] = []
+        for index, piece in enumerate(self._split.split(text)):
+            if index % 2:  # the split keeps the added tokens at odd positions
+                ids.append(self._added[piece])
+            elif piece:
+                ids.extend(self._stretch(piece))
+        return ids
+
+    def _stretch(self, piece: str) -> list[int]:
+        cached = self._cache.get(piece)
+        if cached is not None:
+            return cached
+        encoded = self.tokenizer.encode(piece)
+        if len(piece) <= self._max_piece:
+            if self._chars + len(piece) > self._max_chars:
+                self._cache.clear()
+                self._chars = 0
+            self._cache[piece] = encoded
+            self._chars += len(piece)
+        return encoded
 
 
 def load_tokenizer(path: str | Path) -> HFTokenizersTokenizer | TransformersTokenizer:

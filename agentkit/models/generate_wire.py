@@ -25,9 +25,7 @@ def validate_generate_reply(data: dict[str, Any], *, logprobs: bool) -> dict[str
     if not isinstance(data.get("text"), str):
         raise ProtocolError(f"the /generate reply has no text: {_short(data)}")
     ids = data.get("output_ids")
-    if not isinstance(ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in ids
-    ):
+    if not isinstance(ids, list) or not _all_ints(ids):
         raise ProtocolError(f"the /generate reply has no output_ids list: {_short(data)}")
     meta = data.get("meta_info")
     if not isinstance(meta, dict):
@@ -44,9 +42,21 @@ def validate_generate_reply(data: dict[str, Any], *, logprobs: bool) -> dict[str
     return data
 
 
+def _all_ints(values: list[Any]) -> bool:
+    """Every item a plain int (not a bool): one pass over the item types, in C."""
+    return (
+        not values
+        or set(map(type, values)) == _INT_ONLY
+        or all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    )
+
+
+_INT_ONLY = {int}
+
+
 def generate_stream_consumer(
     on_delta: DeltaCallback,
-    tools: Sequence[Mapping[str, Any]] | None,
+    tools: Sequence[Mapping[str, Any]] | glm45.ToolSchemas | None,
     *,
     thinking: bool,
     logprobs: bool,

@@ -8,7 +8,9 @@ prefix cache hits and the recorded tokens are the ones the model saw, ready for 
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,8 +43,10 @@ from agentkit.models.replay_wire import (
 )
 from agentkit.models.transport import RetryPolicy, Transport
 from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
-from agentkit.tokenizer import Tokenizer, load_tokenizer
+from agentkit.tokenizer import SegmentCache, Tokenizer, load_tokenizer
 from agentkit.trajectory.records import Attempt, TokenSegment, TokenSource
+
+_TEMPLATE_CACHE_SIZE = 64
 
 
 def _engine_fields(
@@ -123,6 +127,39 @@ class SGLangTokens:
         self.sampling_mask = sampling_mask
         self.stop_token_ids = list(glm45.STOP_TOKEN_IDS)
         self._stop_by_id = dict(zip(glm45.STOP_TOKEN_IDS, glm45.STOP_TOKENS, strict=True))
+        self._template_ids: dict[str, list[int]] = {}
+        self._encoder: SegmentCache | None = None
+        self._schemas: dict[int, tuple[Sequence[Mapping[str, Any]], int, glm45.ToolSchemas]] = {}
+
+    def encoder(self) -> SegmentCache:
+        """The tokenizer with the ids of repeated text (system prompt, tool block) kept."""
+        if self._encoder is None or self._encoder.tokenizer is not self.tokenizer:
+            self._encoder = SegmentCache(self.tokenizer)
+        return self._encoder
+
+    def template_ids(self, text: str) -> list[int]:
+        """The ids of a template text (the generation prompt): encoded once, then a copy of
+        those ids each time, so every record owns its list."""
+        ids = self._template_ids.get(text)
+        if ids is None:
+            if len(self._template_ids) >= _TEMPLATE_CACHE_SIZE:
+                self._template_ids.clear()
+            ids = self._template_ids[text] = self.tokenizer.encode(text)
+        return list(ids)
+
+    def tool_schemas(self, tools: Sequence[Mapping[str, Any]] | None) -> glm45.ToolSchemas | None:
+        """The parser's view of ``tools``, compiled once per tool list (an agent sends the same
+        list object on every call): kept while the list is the same object of the same length."""
+        if not tools:
+            return None
+        cached = self._schemas.get(id(tools))
+        if cached is not None and cached[0] is tools and cached[1] == len(tools):
+            return cached[2]
+        if len(self._schemas) >= _TEMPLATE_CACHE_SIZE:
+            self._schemas.clear()
+        schemas = glm45.ToolSchemas.compiled(tools)
+        self._schemas[id(tools)] = (tools, len(tools), schemas)
+        return schemas
 
     def session(self, *, routing_key: str | None = None) -> TokenSession:
         return TokenSession(self, routing_key or uuid.uuid4().hex)
@@ -163,7 +200,12 @@ class TokenSession:
     # --- building the context ------------------------------------------------------------------
 
     def _encode(self, text: str, source: TokenSource) -> TokenSegment:
-        return TokenSegment(source=source, ids=self.model.tokenizer.encode(text))
+        ids = (
+            self.model.template_ids(text)
+            if source is TokenSource.TEMPLATE
+            else self.model.encoder().encode(text)
+        )
+        return TokenSegment(source=source, ids=ids)
 
     def _first_prompt(self, request: ModelRequest) -> list[TokenSegment]:
         messages = [m.to_openai() for m in request.messages]
@@ -231,8 +273,12 @@ class TokenSession:
             layout=model.moe_layout,
         )
 
-    def _body(self, request: ModelRequest, input_ids: list[int], stream: bool) -> dict[str, Any]:
-        settings = self.model.settings.merged(request.settings)
+    def _body(
+        self, request: ModelRequest, input_ids: list[int], stream: bool, want: ReplayRequest
+    ) -> dict[str, Any]:
+        settings = self.model.settings
+        if request.settings.model_fields_set:  # merging nothing would rebuild the same settings
+            settings = settings.merged(request.settings)
         sampling: dict[str, Any] = {
             "max_new_tokens": settings.max_tokens,
             "stop_token_ids": self.model.stop_token_ids,
@@ -247,12 +293,12 @@ class TokenSession:
             sampling["sampling_seed"] = settings.seed
         sampling.update(settings.extra)
         return {
-            "rid": f"{request.episode_id or 'run'}-{request.call_index}-{uuid.uuid4().hex[:8]}",
+            "rid": f"{request.episode_id or 'run'}-{request.call_index}-{os.urandom(4).hex()}",
             "input_ids": input_ids,
             "sampling_params": sampling,
             "return_logprob": self.model.return_logprob,
             "stream": stream,
-            **self._replay().fields(),
+            **want.fields(),
         }
 
     async def generate(
@@ -260,15 +306,18 @@ class TokenSession:
     ) -> ModelResponse:
         appended = self._appended(request)
         input_ids = self.ids + [i for seg in appended for i in seg.ids]
-        body = self._body(request, input_ids, stream=on_delta is not None)
-        sent = CallInput(
+        want = self._replay()
+        body = self._body(request, input_ids, on_delta is not None, want)
+        # the ids and segments were built here: validated where they come in (the tokenizer,
+        # the previous reply), not again on every call
+        sent = CallInput.model_construct(
             mode="tokens",
             sampling_params=body["sampling_params"],
             input_ids=input_ids,
             appended=appended,
         )
         return await recorded_call(
-            request, sent, lambda: self._call(request, input_ids, body, on_delta)
+            request, sent, lambda: self._call(request, input_ids, body, want, on_delta)
         )
 
     async def _call(
@@ -276,6 +325,7 @@ class TokenSession:
         request: ModelRequest,
         input_ids: list[int],
         body: dict[str, Any],
+        want: ReplayRequest,
         on_delta: DeltaCallback | None,
     ) -> ModelReply:
         attempts: list[Attempt] = []
@@ -285,12 +335,11 @@ class TokenSession:
                 await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
 
         logprobs = self.model.return_logprob
-        want = self._replay()
         check = partial(check_replay, want=want, input_len=len(input_ids))
         consume = (
             generate_stream_consumer(
                 on_delta,
-                request.tools or None,
+                self.model.tool_schemas(request.tools),
                 thinking=request.thinking,
                 logprobs=logprobs,
                 check=check,
@@ -330,14 +379,16 @@ class TokenSession:
     ) -> ModelReply:
         """What the server generated, parsed; the session's context grows by it."""
         text = str(data["text"])
-        output_ids = [int(i) for i in data["output_ids"]]
+        output_ids: list[int] = data["output_ids"]  # ints: checked by validate_generate_reply
         meta: dict[str, Any] = data["meta_info"]
         finish: dict[str, Any] = meta["finish_reason"]
         finish_type = str(finish["type"])
         matched = finish.get("matched")
         if output_ids:
             text = self.model.tokenizer.decode(output_ids)
-        parsed = glm45.parse(text, request.tools or None, thinking=request.thinking)
+        parsed = glm45.parse(
+            text, self.model.tool_schemas(request.tools), thinking=request.thinking
+        )
         stop = parsed.stop
         if stop is None and isinstance(matched, int):
             stop = self.model._stop_by_id.get(matched)

@@ -1,0 +1,88 @@
+"""``SegmentCache``: encoding stretch by stretch, with repeated stretches remembered, gives
+exactly the ids of a whole ``encode``; a tokenizer for which that does not hold is not split."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
+
+from agentkit.dialects import glm45
+from agentkit.testing import load_test_tokenizer
+from agentkit.tokenizer import HFTokenizersTokenizer, SegmentCache
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "description": "Look up a key.",
+            "parameters": {"type": "object", "properties": {"key": {"type": "string"}}},
+        },
+    }
+]
+
+
+def texts() -> list[str]:
+    """Rendered prompts and continuations, and text with tags glued to words and spaces."""
+    messages = [
+        {"role": "system", "content": "You look things up."},
+        {"role": "user", "content": "Look up  k1, then\tk2 ."},
+    ]
+    out = [
+        glm45.render(messages, TOOLS, enable_thinking=thinking, add_generation_prompt=prompt)
+        for thinking in (True, False)
+        for prompt in (True, False)
+    ]
+    tool = {"role": "tool", "tool_call_id": "c", "content": " value  of\nk1 "}
+    out.append(glm45.render_continuation([tool], after_stop="<|observation|>"))
+    out.append(glm45.render_continuation([tool], after_stop=None, enable_thinking=False))
+    pieces = ["<think>", "</think>", "<|user|>", " ", "\n", "word", "x<tool_call>y", "  ", "é"]
+    rng = random.Random(17)
+    out += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 30))) for _ in range(200)]
+    out += ["", "<|assistant|>", "no tags at all"]
+    return out
+
+
+def test_stretch_by_stretch_ids_equal_whole_encoding_twice_over() -> None:
+    tokenizer = load_test_tokenizer()
+    cache = SegmentCache(tokenizer)
+    for text in texts():
+        expected = tokenizer.encode(text)
+        assert cache.encode(text) == expected, text
+        assert cache.encode(text) == expected, f"from the cache: {text!r}"
+
+
+def test_the_ids_handed_out_are_never_the_cached_lists() -> None:
+    cache = SegmentCache(load_test_tokenizer())
+    first = cache.encode("hello there")
+    first.append(1)
+    assert cache.encode("hello there") == load_test_tokenizer().encode("hello there")
+
+
+def test_a_full_cache_starts_over_and_long_stretches_are_not_kept() -> None:
+    tokenizer = load_test_tokenizer()
+    cache = SegmentCache(tokenizer, max_chars=40, max_piece_chars=20)
+    for text in ["a" * 30, "short one", "another short", "b" * 15, "c" * 15, "d" * 15]:
+        assert cache.encode(text) == tokenizer.encode(text)
+        assert cache._chars <= 40
+    assert "a" * 30 not in cache._cache
+
+
+def stripping_tokenizer() -> HFTokenizersTokenizer:
+    """A word-level tokenizer whose added token eats the spaces around it."""
+    vocab = {"[UNK]": 0, "a": 1, "b": 2}
+    inner = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    inner.pre_tokenizer = pre_tokenizers.Whitespace()
+    inner.add_special_tokens([AddedToken("<x>", lstrip=True, rstrip=True)])
+    return HFTokenizersTokenizer(inner)
+
+
+@pytest.mark.parametrize("text", ["a <x> b", "a<x>b", " <x> "])
+def test_a_tokenizer_whose_added_tokens_strip_is_encoded_whole(text: str) -> None:
+    tokenizer = stripping_tokenizer()
+    assert not tokenizer.added_tokens_split_exactly()
+    cache = SegmentCache(tokenizer)
+    assert cache.encode(text) == tokenizer.encode(text)
+    assert cache._cache == {}, "nothing is split or kept for such a tokenizer"
