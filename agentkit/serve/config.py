@@ -13,6 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .presets import Gpu, Precision, find_preset
 
 
+def local_url(host: str, port: int) -> str:
+    """The URL a client on this machine uses for a server bound to ``host``: a wildcard bind
+    is reached on loopback, an IPv6 address goes in brackets."""
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 class SpeculativeConfig(BaseModel):
     """EAGLE speculative decoding with the model's own MTP layer as the draft model.
 
@@ -167,12 +177,7 @@ class ServeConfig(BaseModel):
     @property
     def base_url(self) -> str:
         """Where a client on this machine reaches the server."""
-        host = self.host
-        if host in ("0.0.0.0", "", "::"):
-            host = "127.0.0.1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return local_url(self.host, self.port)
 
     def command(self, node_rank: int | None = None) -> list[str]:
         """The exact argv the server is started with (on ``node_rank``, default this config's)."""

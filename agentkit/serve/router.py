@@ -20,6 +20,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentkit.models.urls import ROUTING_KEY_HEADER
+from agentkit.serve.config import local_url
 
 __all__ = ["ROUTING_KEY_HEADER", "AssignmentMode", "RouterConfig", "RouterPolicy"]
 
@@ -53,12 +54,7 @@ class RouterConfig(BaseModel):
 
     @property
     def base_url(self) -> str:
-        host = self.host
-        if host in ("0.0.0.0", "", "::"):
-            host = "127.0.0.1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return local_url(self.host, self.port)
 
     #: The router answers these once it is up (tried in order by the process manager).
     ready_paths: ClassVar[tuple[str, ...]] = ("/readiness", "/health")
