@@ -7,7 +7,7 @@ repeated trials. :func:`run_episode` plays one task with an agent and a simulate
 :func:`run_tasks` runs tasks x trials concurrently (``agentkit tau run`` on the command line).
 """
 
-from .domain import Domain, DomainTool, EpisodeState, ToolSpec
+from .domain import Domain, DomainTool, EpisodeState
 from .episode import Ending, EpisodeResult, run_episode
 from .hashing import db_hash, to_hashable
 from .passk import pass_hat_k, pass_hat_k_task, pass_hat_ks
@@ -34,7 +34,6 @@ __all__ = [
     "RunSummary",
     "ScriptedUser",
     "Task",
-    "ToolSpec",
     "UserSimulator",
     "compute_reward",
     "db_hash",

@@ -5,16 +5,18 @@ tools that act on the database, and tasks. An :class:`EpisodeState` is one episo
 of the database plus the log of what happened; it is what the agent's tools receive as
 ``RunContext.deps``.
 
-Tools follow tau-bench's contract: ``invoke(data, **kwargs) -> str``. Business errors are returned
-as ``"Error: ..."`` strings, a Python exception becomes ``"Error: <exception text>"``, and an
-unknown name gives ``"Unknown action <name>"``. Arguments are passed as the model sent them,
+Tools (:class:`DomainTool`, an agentkit :class:`Tool`) follow tau-bench's contract: a function
+``fn(data, **kwargs) -> str``. Business errors are returned as ``"Error: ..."`` strings, a
+Python exception becomes ``"Error: <exception text>"``, and an unknown name gives
+``"Unknown action <name>"``. Arguments are passed as the model sent them,
 without coercion, because the database hash tells ``150`` from ``150.0``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,48 +24,96 @@ from typing import Any
 from agentkit.agent import Agent
 from agentkit.models.base import Model
 from agentkit.tool import RunContext, Tool, ToolError
+from agentkit.toolset import Toolset
 
 from .hashing import HashCache
 from .tasks import RESPOND_ACTION, Action, Task
 
-Invoke = Callable[..., Any]
+DomainFunction = Callable[..., Any]  # fn(data, **arguments) -> str, tau-bench's invoke
 ERROR_PREFIX = "Error: "
 TOOL_OUTPUT_LIMIT = 50_000_000  # tau-bench never truncates tool output
 TAU_BENCH_TOOL_CALLS_PER_TURN = 1  # tau-bench's Env.step takes one action per model turn
 
 
-@dataclass(frozen=True)
-class ToolSpec:
-    """One domain tool: tau-bench's name and JSON schema, and ``invoke(data, **kwargs)``."""
-
-    name: str
-    description: str
-    parameters: Mapping[str, Any]
-    invoke: Invoke
-    mutates: bool = False
-    terminates: bool = False
-
-    def schema(self) -> dict[str, Any]:
-        return {
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.description,
-                "parameters": dict(self.parameters),
-            },
-        }
+def class_name(tool_name: str) -> str:
+    """tau-bench's class name for a tool (``find_user_id_by_email`` -> ``FindUserIdByEmail``)."""
+    return "".join(part.capitalize() for part in tool_name.split("_"))
 
 
-def invoke_spec(spec: ToolSpec, data: dict[str, Any], kwargs: Mapping[str, Any]) -> str:
-    """Run a tool as tau-bench's ``Env.step`` does: exceptions become ``"Error: ..."``."""
-    try:
-        result = spec.invoke(data, **kwargs)
-    except Exception as exc:
-        return f"{ERROR_PREFIX}{exc}"
-    if not isinstance(result, str):
-        # tau-bench crashes here (its response model needs a string); an observation is kinder.
-        return f"{ERROR_PREFIX}tool {spec.name} returned no result"
-    return result
+class DomainTool(Tool):
+    """A tool of a tau-bench style domain, as an agentkit :class:`Tool`.
+
+    ``function(data, **arguments) -> str`` acts on the episode's database, which the tool takes
+    from ``ctx.deps`` (an :class:`EpisodeState`, whose action log records the call). Arguments
+    reach it exactly as the model sent them (no validation, no coercion); an ``"Error: ..."``
+    observation is an error outcome with the same text.
+
+    Args:
+        name: tau-bench's tool name.
+        description: what the model reads.
+        parameters: tau-bench's JSON schema of the arguments.
+        function: the tool's effect, ``function(data, **arguments) -> str``.
+        mutates: the tool may change the database.
+        terminates: calling it ends the episode (``transfer_to_human_agents``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        parameters: Mapping[str, Any],
+        function: DomainFunction,
+        *,
+        mutates: bool = False,
+        terminates: bool = False,
+    ) -> None:
+        super().__init__(
+            name,
+            description,
+            parameters,
+            self._handle,
+            timeout=None,
+            max_output_chars=TOOL_OUTPUT_LIMIT,
+        )
+        # named like tau-bench's ``<Class>.invoke``, so Python's own argument errors
+        # (``... missing 1 required positional argument: 'reason'``) read the same
+        function.__qualname__ = f"{class_name(name)}.invoke"
+        self.function = function
+        self.mutates = mutates
+        self.terminates = terminates
+
+    def invoke(self, data: dict[str, Any], arguments: Mapping[str, Any]) -> str:
+        """Run the function as tau-bench's ``Env.step`` does: exceptions become ``"Error: ..."``."""
+        try:
+            result = self.function(data, **arguments)
+        except Exception as exc:
+            return f"{ERROR_PREFIX}{exc}"
+        if not isinstance(result, str):
+            # tau-bench crashes here (its response model needs a string); an observation is kinder.
+            return f"{ERROR_PREFIX}tool {self.name} returned no result"
+        return result
+
+    def with_text(self, description: str, parameters: Mapping[str, Any]) -> DomainTool:
+        """The same tool showing another description and schema (tau-bench's exact text)."""
+        clone = copy.copy(self)
+        clone.description = description
+        clone.parameters = dict(parameters)
+        return clone
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(arguments)
+
+    async def _handle(self, values: dict[str, Any], ctx: RunContext[Any]) -> str:
+        state = ctx.deps
+        if not isinstance(state, EpisodeState):
+            raise ToolError(
+                f"{self.name} needs an EpisodeState as deps, got {type(state).__name__}"
+            )
+        observation = state.run(self, values)
+        if observation.startswith(ERROR_PREFIX):
+            # Same text for the model; the step is recorded with an error status.
+            raise ToolError(observation[len(ERROR_PREFIX) :])
+        return observation
 
 
 class LoadedData:
@@ -88,7 +138,7 @@ class Domain:
 
     name: str
     policy: str
-    specs: Sequence[ToolSpec]
+    toolset: Toolset
     data: LoadedData
     tasks: list[Task] = field(default_factory=list)
     # tau-bench runs only the first tool call of a model turn; the agent drops the others
@@ -97,7 +147,12 @@ class Domain:
     _hash_cache: HashCache | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.by_name = {spec.name: spec for spec in self.specs}
+        for item in self.toolset:
+            if not isinstance(item, DomainTool):
+                raise TypeError(f"domain {self.name}: tool {item.name!r} is not a DomainTool")
+        self.by_name: dict[str, DomainTool] = {
+            item.name: item for item in self.toolset if isinstance(item, DomainTool)
+        }
 
     def db_hash(self, data: dict[str, Any]) -> str:
         """tau-bench's hash of ``data`` (fast for databases close to the initial one)."""
@@ -107,14 +162,14 @@ class Domain:
 
     @property
     def terminate_tools(self) -> frozenset[str]:
-        return frozenset(spec.name for spec in self.specs if spec.terminates)
+        return frozenset(name for name, item in self.by_name.items() if item.terminates)
 
-    def tools(self) -> list[Tool]:
-        """agentkit tools for an agent whose ``deps`` is an :class:`EpisodeState`."""
-        return [DomainTool(spec) for spec in self.specs]
+    def tools(self) -> Toolset:
+        """The domain's tools, for an agent whose ``deps`` is an :class:`EpisodeState`."""
+        return self.toolset
 
     def tools_schema(self) -> list[dict[str, Any]]:
-        return [spec.schema() for spec in self.specs]
+        return [item.schema() for item in self.toolset]
 
     def agent(self, model: Model, **options: Any) -> Agent[EpisodeState, str]:
         """An agent for this domain: its policy as instructions, its tools, and tau-bench's
@@ -163,12 +218,19 @@ class EpisodeState:
         terminating tool nothing runs any more (tau-bench ends the episode right there)."""
         if self.terminated:
             return f"{ERROR_PREFIX}the conversation was transferred; {name} was not run"
-        self.actions.append(Action(name=name, kwargs=dict(kwargs)))
-        spec = self.domain.by_name.get(name)
-        if spec is None:
+        tool = self.domain.by_name.get(name)
+        if tool is None:
+            self.actions.append(Action(name=name, kwargs=dict(kwargs)))
             return f"Unknown action {name}"
-        observation = invoke_spec(spec, self.data, kwargs)
-        if spec.terminates:
+        return self.run(tool, kwargs)
+
+    def run(self, tool: DomainTool, kwargs: Mapping[str, Any]) -> str:
+        """Invoke ``tool`` on this episode's database and log the action (see :meth:`step`)."""
+        if self.terminated:
+            return f"{ERROR_PREFIX}the conversation was transferred; {tool.name} was not run"
+        self.actions.append(Action(name=tool.name, kwargs=dict(kwargs)))
+        observation = tool.invoke(self.data, kwargs)
+        if tool.terminates:
             self.terminated = True
         return observation
 
@@ -178,34 +240,3 @@ class EpisodeState:
 
     def db_hash(self) -> str:
         return self.domain.db_hash(self.data)
-
-
-class DomainTool(Tool):
-    """An agentkit :class:`Tool` over a :class:`ToolSpec`; the database comes from
-    ``ctx.deps`` (an :class:`EpisodeState`). Arguments reach the tool exactly as sent."""
-
-    def __init__(self, spec: ToolSpec) -> None:
-        super().__init__(
-            spec.name,
-            spec.description,
-            spec.parameters,
-            self._handle,
-            timeout=None,
-            max_output_chars=TOOL_OUTPUT_LIMIT,
-        )
-        self.spec = spec
-
-    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(arguments)
-
-    async def _handle(self, values: dict[str, Any], ctx: RunContext[Any]) -> str:
-        state = ctx.deps
-        if not isinstance(state, EpisodeState):
-            raise ToolError(
-                f"{self.name} needs an EpisodeState as deps, got {type(state).__name__}"
-            )
-        observation = state.step(self.name, values)
-        if observation.startswith(ERROR_PREFIX):
-            # Same text for the model; the step is recorded with an error status.
-            raise ToolError(observation[len(ERROR_PREFIX) :])
-        return observation

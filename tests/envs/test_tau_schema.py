@@ -22,9 +22,12 @@ def _without_descriptions(value: Any) -> Any:
 
 @pytest.mark.parametrize("name", ["retail", "airline"])
 def test_own_schemas_have_tau_bench_structure(name: str) -> None:
-    specs = getattr(importlib.import_module(f"agentkit.envs.domains.{name}"), f"{name}_specs")
+    module = importlib.import_module(f"agentkit.envs.domains.{name}.tools")
+    tools = getattr(module, f"{name.upper()}_TOOLS")
     theirs = json.loads(shared_file("taubench", name, "tools_schema.json").read_text())
-    ours = [spec.schema() for spec in specs()]
+    ours = [tool.schema() for tool in tools]
+    # each tool is importable on its own, under its own name
+    assert all(getattr(module, tool.name) is tool for tool in tools)
     assert [t["function"]["name"] for t in ours] == [t["function"]["name"] for t in theirs]
     assert _without_descriptions(ours) == _without_descriptions(theirs)
     assert all(t["function"]["description"] for t in ours)

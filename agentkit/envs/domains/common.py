@@ -1,4 +1,5 @@
-"""Tools every tau-bench domain has: calculate, think, transfer_to_human_agents; and schema helpers."""
+"""Tools every tau-bench domain has (``calculate``, ``think``, ``transfer_to_human_agents``, each a
+:class:`~agentkit.envs.domain.DomainTool`) and the schema helpers the domains' tools use."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from agentkit.envs.domain import ToolSpec
+from agentkit.envs.domain import DomainTool
 
 _ALLOWED_CHARS = frozenset("0123456789+-*/(). ")
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -23,36 +24,6 @@ _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
     ast.USub: operator.neg,
 }
 _MAX_EXPONENT = 1000
-
-
-def class_name(tool_name: str) -> str:
-    """tau-bench's class name for a tool (``find_user_id_by_email`` -> ``FindUserIdByEmail``)."""
-    return "".join(part.capitalize() for part in tool_name.split("_"))
-
-
-def as_invoke(tool_name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Name ``fn`` like tau-bench's ``<Class>.invoke`` so Python's own argument errors
-    (``... missing 1 required positional argument: 'reason'``) read the same."""
-    fn.__qualname__ = f"{class_name(tool_name)}.invoke"
-    return fn
-
-
-def spec_builder(module: Any) -> Callable[..., ToolSpec]:
-    """``spec(name, description, parameters, mutates=False)`` for the tool functions of one
-    domain module (each named like its tool)."""
-
-    def spec(
-        name: str, description: str, parameters: dict[str, Any], *, mutates: bool = False
-    ) -> ToolSpec:
-        return ToolSpec(
-            name=name,
-            description=description,
-            parameters=parameters,
-            invoke=as_invoke(name, getattr(module, name)),
-            mutates=mutates,
-        )
-
-    return spec
 
 
 def string(description: str) -> dict[str, Any]:
@@ -87,7 +58,7 @@ def _evaluate(node: ast.AST) -> Any:
     raise ValueError("unsupported expression")
 
 
-def calculate(data: dict[str, Any], expression: str) -> str:
+def calculate_expression(data: dict[str, Any], expression: str) -> str:
     if not all(char in _ALLOWED_CHARS for char in expression):
         return "Error: invalid characters in expression"
     try:
@@ -97,46 +68,40 @@ def calculate(data: dict[str, Any], expression: str) -> str:
         return f"Error: {exc}"
 
 
-def think(data: dict[str, Any], thought: str) -> str:
+def _think(data: dict[str, Any], thought: str) -> str:
     return ""
 
 
-def transfer_to_human_agents(data: dict[str, Any], summary: str) -> str:
+def _transfer_to_human_agents(data: dict[str, Any], summary: str) -> str:
     return "Transfer successful"
 
 
-def common_specs() -> list[ToolSpec]:
-    return [
-        ToolSpec(
-            name="calculate",
-            description="Evaluate an arithmetic expression and return the result rounded to 2 decimals.",
-            parameters=obj(
-                {
-                    "expression": string(
-                        "Arithmetic over numbers with +, -, *, /, parentheses and spaces, e.g. '12.5 * 3 - 4'."
-                    )
-                }
-            ),
-            invoke=as_invoke("calculate", calculate),
-        ),
-        ToolSpec(
-            name="think",
-            description=(
-                "Write down reasoning or a plan. It changes nothing and fetches nothing; use it "
-                "when a problem needs working out before acting."
-            ),
-            parameters=obj({"thought": string("The reasoning to record.")}),
-            invoke=as_invoke("think", think),
-        ),
-        ToolSpec(
-            name="transfer_to_human_agents",
-            description=(
-                "Hand the customer over to a human agent, with a summary of the issue. Only when "
-                "the customer asks for a human, or the request is outside what the policy and the "
-                "tools allow."
-            ),
-            parameters=obj({"summary": string("What the customer needs, in brief.")}),
-            invoke=as_invoke("transfer_to_human_agents", transfer_to_human_agents),
-            terminates=True,
-        ),
-    ]
+calculate = DomainTool(
+    "calculate",
+    "Evaluate an arithmetic expression and return the result rounded to 2 decimals.",
+    obj(
+        {
+            "expression": string(
+                "Arithmetic over numbers with +, -, *, /, parentheses and spaces, e.g. '12.5 * 3 - 4'."
+            )
+        }
+    ),
+    calculate_expression,
+)
+
+think = DomainTool(
+    "think",
+    "Write down reasoning or a plan. It changes nothing and fetches nothing; use it when a "
+    "problem needs working out before acting.",
+    obj({"thought": string("The reasoning to record.")}),
+    _think,
+)
+
+transfer_to_human_agents = DomainTool(
+    "transfer_to_human_agents",
+    "Hand the customer over to a human agent, with a summary of the issue. Only when the "
+    "customer asks for a human, or the request is outside what the policy and the tools allow.",
+    obj({"summary": string("What the customer needs, in brief.")}),
+    _transfer_to_human_agents,
+    terminates=True,
+)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agentkit.envs.domain import Domain, LoadedData, ToolSpec
+from agentkit.envs.domain import Domain, DomainTool, LoadedData
 from agentkit.envs.tasks import Task, load_tasks
+from agentkit.toolset import Toolset
 
 
 class DataDirError(ValueError):
@@ -35,29 +35,26 @@ def find_tasks_file(data_dir: Path, split: str) -> Path | None:
     return _find(data_dir, [f"tasks_{split}.json", f"tasks_{split}.py"])
 
 
-def with_schema_text(specs: Sequence[ToolSpec], schema_file: Path) -> list[ToolSpec]:
-    """Replace descriptions by those of a tau-bench ``tools_schema.json`` (same names only)."""
+def with_schema_text(tools: Toolset, schema_file: Path) -> Toolset:
+    """The tools with the descriptions and schemas of a tau-bench ``tools_schema.json`` (same
+    names only)."""
     given: dict[str, Any] = {
         item["function"]["name"]: item["function"]
         for item in json.loads(schema_file.read_text(encoding="utf-8"))
     }
-    out = []
-    for spec in specs:
-        theirs = given.get(spec.name)
-        if theirs is None:
-            out.append(spec)
-            continue
-        out.append(
-            replace(spec, description=theirs["description"], parameters=theirs["parameters"])
-        )
-    return out
+    return Toolset(
+        item.with_text(given[item.name]["description"], given[item.name]["parameters"])
+        if item.name in given and isinstance(item, DomainTool)
+        else item
+        for item in tools
+    )
 
 
 def load_tau_domain(
     name: str,
     data_dir: Path,
     tables: Sequence[str],
-    specs: Sequence[ToolSpec],
+    tools: Toolset,
     split: str = "test",
 ) -> Domain:
     data_dir = Path(data_dir).expanduser()
@@ -74,7 +71,7 @@ def load_tau_domain(
     policy = wiki.read_text(encoding="utf-8") if wiki else ""
     schema_file = _find(data_dir, ["tools_schema.json"])
     if schema_file is not None:
-        specs = with_schema_text(specs, schema_file)
+        tools = with_schema_text(tools, schema_file)
     tasks_file = find_tasks_file(data_dir, split)
     tasks: list[Task] = load_tasks(tasks_file) if tasks_file else []
-    return Domain(name=name, policy=policy, specs=list(specs), data=data, tasks=tasks)
+    return Domain(name=name, policy=policy, toolset=tools, data=data, tasks=tasks)

@@ -7,13 +7,13 @@ from pathlib import Path
 from agentkit.envs.domain import Domain
 
 from ..loading import load_tau_domain
-from .specs import airline_specs
+from .tools import AIRLINE_TOOLS
 
 TABLES = ("flights", "reservations", "users")
 
 
 def load(data_dir: str | Path, split: str = "test") -> Domain:
-    return load_tau_domain("airline", Path(data_dir), TABLES, airline_specs(), split)
+    return load_tau_domain("airline", Path(data_dir), TABLES, AIRLINE_TOOLS, split)
 
 
-__all__ = ["TABLES", "airline_specs", "load"]
+__all__ = ["AIRLINE_TOOLS", "TABLES", "load"]

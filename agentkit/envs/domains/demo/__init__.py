@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from agentkit.envs.domain import Domain, LoadedData, ToolSpec
+from agentkit.envs.domain import Domain, LoadedData
 from agentkit.envs.tasks import Task
 
-from ..common import common_specs, obj, spec_builder, string
-from . import tools as t
 from .data import generate, tasks
+from .tools import DEMO_TOOLS
 
 POLICY = """# Bookshop support policy
 
@@ -26,73 +25,15 @@ You help customers of an online bookshop with their orders.
 """
 
 
-def demo_specs() -> list[ToolSpec]:
-    order_id = string("The order id, e.g. '#D5000'.")
-
-    spec = spec_builder(t)
-
-    common = {s.name: s for s in common_specs()}
-    return [
-        spec(
-            "find_customer_by_email",
-            "Look up a customer id by email.",
-            obj({"email": string("Email address.")}),
-        ),
-        spec(
-            "get_customer_details",
-            "Show a customer's profile, store credit and orders.",
-            obj({"customer_id": string("The customer id.")}),
-        ),
-        spec("get_order_details", "Show an order.", obj({"order_id": order_id})),
-        spec(
-            "search_books",
-            "Search books by words of the title or author.",
-            obj({"query": string("Words to look for.")}),
-        ),
-        spec(
-            "cancel_order",
-            "Cancel a pending order (after the customer confirmed).",
-            obj(
-                {
-                    "order_id": order_id,
-                    "reason": {
-                        "type": "string",
-                        "enum": ["no longer needed", "ordered by mistake"],
-                        "description": "Why the order is cancelled.",
-                    },
-                }
-            ),
-            mutates=True,
-        ),
-        spec(
-            "change_order_address",
-            "Change the shipping address of a pending order (after the customer confirmed).",
-            obj(
-                {
-                    "order_id": order_id,
-                    "street": string("Street and number."),
-                    "city": string("City."),
-                    "country": string("Country code, e.g. 'FR'."),
-                    "zip": string("Postal code."),
-                }
-            ),
-            mutates=True,
-        ),
-        common["calculate"],
-        common["think"],
-        common["transfer_to_human_agents"],
-    ]
-
-
 def load() -> Domain:
     data = generate()
     return Domain(
         name="demo",
         policy=POLICY,
-        specs=demo_specs(),
+        toolset=DEMO_TOOLS,
         data=LoadedData.from_objects(data),
         tasks=[Task.model_validate(task) for task in tasks(data)],
     )
 
 
-__all__ = ["POLICY", "demo_specs", "generate", "load"]
+__all__ = ["DEMO_TOOLS", "POLICY", "generate", "load"]

@@ -1,67 +1,84 @@
-"""The demo bookshop's tools, in tau-bench's style: ``invoke(data, **kwargs) -> str``."""
+"""The demo bookshop's tools, each an agentkit tool (:class:`~agentkit.envs.domain.DomainTool`);
+what each one does to the database is in :mod:`.operations`. ``DEMO_TOOLS`` groups them."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from agentkit.envs.domain import DomainTool
+from agentkit.toolset import Toolset
 
-CANCEL_REASONS = ("no longer needed", "ordered by mistake")
+from ..common import calculate, obj, string, think, transfer_to_human_agents
+from . import operations as ops
 
+_ORDER_ID = string("The order id, e.g. '#D5000'.")
 
-def find_customer_by_email(data: dict[str, Any], email: str) -> str:
-    for customer_id, customer in data["customers"].items():
-        if customer["email"].lower() == email.lower():
-            return str(customer_id)
-    return "Error: customer not found"
+find_customer_by_email = DomainTool(
+    "find_customer_by_email",
+    "Look up a customer id by email.",
+    obj({"email": string("Email address.")}),
+    ops.find_customer_by_email,
+)
 
+get_customer_details = DomainTool(
+    "get_customer_details",
+    "Show a customer's profile, store credit and orders.",
+    obj({"customer_id": string("The customer id.")}),
+    ops.get_customer_details,
+)
 
-def get_customer_details(data: dict[str, Any], customer_id: str) -> str:
-    customers = data["customers"]
-    if customer_id not in customers:
-        return "Error: customer not found"
-    return json.dumps(customers[customer_id])
+get_order_details = DomainTool(
+    "get_order_details", "Show an order.", obj({"order_id": _ORDER_ID}), ops.get_order_details
+)
 
+search_books = DomainTool(
+    "search_books",
+    "Search books by words of the title or author.",
+    obj({"query": string("Words to look for.")}),
+    ops.search_books,
+)
 
-def get_order_details(data: dict[str, Any], order_id: str) -> str:
-    orders = data["orders"]
-    return json.dumps(orders[order_id]) if order_id in orders else "Error: order not found"
+cancel_order = DomainTool(
+    "cancel_order",
+    "Cancel a pending order (after the customer confirmed).",
+    obj(
+        {
+            "order_id": _ORDER_ID,
+            "reason": {
+                "type": "string",
+                "enum": ["no longer needed", "ordered by mistake"],
+                "description": "Why the order is cancelled.",
+            },
+        }
+    ),
+    ops.cancel_order,
+    mutates=True,
+)
 
+change_order_address = DomainTool(
+    "change_order_address",
+    "Change the shipping address of a pending order (after the customer confirmed).",
+    obj(
+        {
+            "order_id": _ORDER_ID,
+            "street": string("Street and number."),
+            "city": string("City."),
+            "country": string("Country code, e.g. 'FR'."),
+            "zip": string("Postal code."),
+        }
+    ),
+    ops.change_order_address,
+    mutates=True,
+)
 
-def search_books(data: dict[str, Any], query: str) -> str:
-    words = query.lower().split()
-    found = [
-        book
-        for book in data["books"].values()
-        if all(w in (book["title"] + " " + book["author"]).lower() for w in words)
+DEMO_TOOLS = Toolset(
+    [
+        find_customer_by_email,
+        get_customer_details,
+        get_order_details,
+        search_books,
+        cancel_order,
+        change_order_address,
+        calculate,
+        think,
+        transfer_to_human_agents,
     ]
-    return json.dumps(found)
-
-
-def cancel_order(data: dict[str, Any], order_id: str, reason: str) -> str:
-    orders = data["orders"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "pending":
-        return f"Error: a {order['status']} order cannot be cancelled"
-    if reason not in CANCEL_REASONS:
-        return f"Error: reason must be one of {', '.join(CANCEL_REASONS)}"
-    if order["paid_with"] == "store_credit":
-        customer = data["customers"][order["customer_id"]]
-        customer["store_credit"] = round(customer["store_credit"] + order["total"], 2)
-    order["status"] = "cancelled"
-    order["cancel_reason"] = reason
-    return json.dumps(order)
-
-
-def change_order_address(
-    data: dict[str, Any], order_id: str, street: str, city: str, country: str, zip: str
-) -> str:
-    orders = data["orders"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "pending":
-        return f"Error: a {order['status']} order cannot be changed"
-    order["address"] = {"street": street, "city": city, "country": country, "zip": zip}
-    return json.dumps(order)
+)

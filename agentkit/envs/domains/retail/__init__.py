@@ -7,13 +7,13 @@ from pathlib import Path
 from agentkit.envs.domain import Domain
 
 from ..loading import load_tau_domain
-from .specs import retail_specs
+from .tools import RETAIL_TOOLS
 
 TABLES = ("orders", "products", "users")
 
 
 def load(data_dir: str | Path, split: str = "test") -> Domain:
-    return load_tau_domain("retail", Path(data_dir), TABLES, retail_specs(), split)
+    return load_tau_domain("retail", Path(data_dir), TABLES, RETAIL_TOOLS, split)
 
 
-__all__ = ["TABLES", "load", "retail_specs"]
+__all__ = ["RETAIL_TOOLS", "TABLES", "load"]

@@ -1,315 +1,201 @@
-"""The retail domain's tools, with tau-bench's names, arguments, outputs, errors and effects.
-
-``data`` is ``{"orders": ..., "products": ..., "users": ...}`` as loaded from JSON. Read tools
-return ``json.dumps`` of the record; writes return the updated record. Checks run in tau-bench's
-order and every failing check leaves the database untouched. Money follows tau-bench exactly:
-gift-card balances are rounded to cents after each change, the price difference of
-``modify_pending_order_items`` is stored unrounded, that of an exchange rounded.
-"""
+"""The retail tools, each an agentkit tool (:class:`~agentkit.envs.domain.DomainTool`) named like
+tau-bench's, with its parameters, types, enums and required lists; the descriptions are this
+project's own wording. What each one does to the database is in :mod:`.operations`.
+``RETAIL_TOOLS`` groups them in tau-bench's order."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from agentkit.envs.domain import DomainTool
+from agentkit.toolset import Toolset
 
-CANCEL_REASONS = ("no longer needed", "ordered by mistake")
+from ..common import calculate, obj, string, string_list, think, transfer_to_human_agents
+from . import operations as ops
 
-
-def _count_problem(order: dict[str, Any], item_ids: list[str]) -> str | None:
-    """The first requested id asked for more often than the order holds it, if any."""
-    held = [item["item_id"] for item in order["items"]]
-    for item_id in item_ids:
-        if item_ids.count(item_id) > held.count(item_id):
-            return item_id
-    return None
+_ORDER_ID = string("The order id, starting with '#', e.g. '#W0000000'.")
+_USER_ID = string("The user id, e.g. 'sara_doe_496'.")
+_PAYMENT = string("A payment method id from the user's profile, e.g. 'gift_card_0000000'.")
 
 
-def _first_item(order: dict[str, Any], item_id: str) -> dict[str, Any]:
-    return next(item for item in order["items"] if item["item_id"] == item_id)
-
-
-def _price_difference(
-    products: dict[str, Any], order: dict[str, Any], item_ids: list[str], new_item_ids: list[str]
-) -> tuple[float, str | None]:
-    """Sum of (new - old) over the pairs, accumulated from int 0 in pair order, or an error."""
-    total: float = 0
-    for old_id, new_id in zip(item_ids, new_item_ids, strict=False):
-        item = _first_item(order, old_id)
-        variants = products[item["product_id"]]["variants"]
-        if new_id not in variants or not variants[new_id]["available"]:
-            return total, f"Error: new item {new_id} not found or available"
-        total += variants[new_id]["price"] - item["price"]
-    return total, None
-
-
-def _refresh_balance(method: dict[str, Any], change: float) -> None:
-    method["balance"] += change
-    method["balance"] = round(method["balance"], 2)
-
-
-def find_user_id_by_email(data: dict[str, Any], email: str) -> str:
-    wanted = email.lower()
-    for user_id, user in data["users"].items():
-        if user["email"].lower() == wanted:
-            return str(user_id)
-    return "Error: user not found"
-
-
-def find_user_id_by_name_zip(
-    data: dict[str, Any], first_name: str, last_name: str, zip: str
-) -> str:
-    first, last = first_name.lower(), last_name.lower()
-    for user_id, user in data["users"].items():
-        name = user["name"]
-        if (
-            name["first_name"].lower() == first
-            and name["last_name"].lower() == last
-            and user["address"]["zip"] == zip
-        ):
-            return str(user_id)
-    return "Error: user not found"
-
-
-def get_user_details(data: dict[str, Any], user_id: str) -> str:
-    users = data["users"]
-    return json.dumps(users[user_id]) if user_id in users else "Error: user not found"
-
-
-def get_order_details(data: dict[str, Any], order_id: str) -> str:
-    orders = data["orders"]
-    return json.dumps(orders[order_id]) if order_id in orders else "Error: order not found"
-
-
-def get_product_details(data: dict[str, Any], product_id: str) -> str:
-    products = data["products"]
-    if product_id in products:
-        return json.dumps(products[product_id])
-    return "Error: product not found"
-
-
-def list_all_product_types(data: dict[str, Any]) -> str:
-    by_name = {product["name"]: product["product_id"] for product in data["products"].values()}
-    return json.dumps(dict(sorted(by_name.items())))
-
-
-def cancel_pending_order(data: dict[str, Any], order_id: str, reason: str) -> str:
-    orders = data["orders"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "pending":
-        return "Error: non-pending order cannot be cancelled"
-    if reason not in CANCEL_REASONS:
-        return "Error: invalid reason"
-    methods = data["users"][order["user_id"]]["payment_methods"]
-    refunds = []
-    for payment in order["payment_history"]:
-        method_id = payment["payment_method_id"]
-        refunds.append(
-            {
-                "transaction_type": "refund",
-                "amount": payment["amount"],
-                "payment_method_id": method_id,
-            }
-        )
-        if "gift_card" in method_id:
-            _refresh_balance(methods[method_id], payment["amount"])
-    order["status"] = "cancelled"
-    order["cancel_reason"] = reason
-    order["payment_history"].extend(refunds)
-    return json.dumps(order)
-
-
-def modify_pending_order_address(
-    data: dict[str, Any],
-    order_id: str,
-    address1: str,
-    address2: str,
-    city: str,
-    state: str,
-    country: str,
-    zip: str,
-) -> str:
-    orders = data["orders"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "pending":
-        return "Error: non-pending order cannot be modified"
-    order["address"] = {
-        "address1": address1,
-        "address2": address2,
-        "city": city,
-        "state": state,
-        "country": country,
-        "zip": zip,
-    }
-    return json.dumps(order)
-
-
-def modify_pending_order_payment(
-    data: dict[str, Any], order_id: str, payment_method_id: str
-) -> str:
-    orders = data["orders"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "pending":
-        return "Error: non-pending order cannot be modified"
-    methods = data["users"][order["user_id"]]["payment_methods"]
-    if payment_method_id not in methods:
-        return "Error: payment method not found"
-    history = order["payment_history"]
-    if len(history) > 1 or history[0]["transaction_type"] != "payment":
-        return "Error: there should be exactly one payment for a pending order"
-    old_method_id = history[0]["payment_method_id"]
-    if old_method_id == payment_method_id:
-        return "Error: the new payment method should be different from the current one"
-    amount = history[0]["amount"]
-    new_method = methods[payment_method_id]
-    if new_method["source"] == "gift_card" and new_method["balance"] < amount:
-        return "Error: insufficient gift card balance to pay for the order"
-    history.extend(
-        [
-            {
-                "transaction_type": "payment",
-                "amount": amount,
-                "payment_method_id": payment_method_id,
-            },
-            {"transaction_type": "refund", "amount": amount, "payment_method_id": old_method_id},
-        ]
-    )
-    if new_method["source"] == "gift_card":
-        _refresh_balance(new_method, -amount)
-    if "gift_card" in old_method_id:
-        _refresh_balance(methods[old_method_id], amount)
-    return json.dumps(order)
-
-
-def modify_pending_order_items(
-    data: dict[str, Any],
-    order_id: str,
-    item_ids: list[str],
-    new_item_ids: list[str],
-    payment_method_id: str,
-) -> str:
-    products, orders, users = data["products"], data["orders"], data["users"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "pending":
-        return "Error: non-pending order cannot be modified"
-    missing = _count_problem(order, item_ids)
-    if missing is not None:
-        return f"Error: {missing} not found"
-    if len(item_ids) != len(new_item_ids):
-        return "Error: the number of items to be exchanged should match"
-    diff, error = _price_difference(products, order, item_ids, new_item_ids)
-    if error:
-        return error
-    methods = users[order["user_id"]]["payment_methods"]
-    if payment_method_id not in methods:
-        return "Error: payment method not found"
-    method = methods[payment_method_id]
-    if method["source"] == "gift_card" and method["balance"] < diff:
-        return "Error: insufficient gift card balance to pay for the new item"
-    order["payment_history"].append(
+def _address(first: str, first_schema: dict[str, object]) -> dict[str, object]:
+    return obj(
         {
-            "transaction_type": "payment" if diff > 0 else "refund",
-            "amount": abs(diff),
-            "payment_method_id": payment_method_id,
+            first: first_schema,
+            "address1": string("First address line, e.g. '123 Main St'."),
+            "address2": string("Second address line, e.g. 'Apt 1'; may be empty."),
+            "city": string("City, e.g. 'San Francisco'."),
+            "state": string("State, e.g. 'CA'."),
+            "country": string("Country, e.g. 'USA'."),
+            "zip": string("Zip code, e.g. '12345'."),
         }
     )
-    if method["source"] == "gift_card":
-        _refresh_balance(method, -diff)
-    for old_id, new_id in zip(item_ids, new_item_ids, strict=False):
-        item = _first_item(order, old_id)
-        variant = products[item["product_id"]]["variants"][new_id]
-        item["item_id"] = new_id
-        item["price"] = variant["price"]
-        item["options"] = variant["options"]
-    order["status"] = "pending (item modified)"
-    return json.dumps(order)
 
 
-def return_delivered_order_items(
-    data: dict[str, Any], order_id: str, item_ids: list[str], payment_method_id: str
-) -> str:
-    orders = data["orders"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "delivered":
-        return "Error: non-delivered order cannot be returned"
-    if payment_method_id not in data["users"][order["user_id"]]["payment_methods"]:
-        return "Error: payment method not found"
-    original = order["payment_history"][0]["payment_method_id"]
-    if "gift_card" not in payment_method_id and payment_method_id != original:
-        return "Error: payment method should be either the original payment method or a gift card"
-    if _count_problem(order, item_ids) is not None:
-        return "Error: some item not found"
-    order["status"] = "return requested"
-    order["return_items"] = sorted(item_ids)
-    order["return_payment_method_id"] = payment_method_id
-    return json.dumps(order)
+cancel_pending_order = DomainTool(
+    "cancel_pending_order",
+    "Cancel a pending order and refund every payment of it (gift cards at once, other "
+    "methods in 5-7 business days). Only after the user has explicitly confirmed the "
+    "order details and the reason.",
+    obj(
+        {
+            "order_id": _ORDER_ID,
+            "reason": {
+                "type": "string",
+                "enum": ["no longer needed", "ordered by mistake"],
+                "description": "Why the order is cancelled.",
+            },
+        }
+    ),
+    ops.cancel_pending_order,
+    mutates=True,
+)
 
+exchange_delivered_order_items = DomainTool(
+    "exchange_delivered_order_items",
+    "Exchange items of a delivered order for other available variants of the same "
+    "products; the price difference is charged or refunded with the given method. Only "
+    "after the user has explicitly confirmed every item to exchange.",
+    obj(
+        {
+            "order_id": _ORDER_ID,
+            "item_ids": string_list("Ids of the items to exchange; repeats allowed."),
+            "new_item_ids": string_list(
+                "Ids of the replacement variants, in the same order as item_ids."
+            ),
+            "payment_method_id": _PAYMENT,
+        }
+    ),
+    ops.exchange_delivered_order_items,
+    mutates=True,
+)
 
-def exchange_delivered_order_items(
-    data: dict[str, Any],
-    order_id: str,
-    item_ids: list[str],
-    new_item_ids: list[str],
-    payment_method_id: str,
-) -> str:
-    products, orders, users = data["products"], data["orders"], data["users"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "delivered":
-        return "Error: non-delivered order cannot be exchanged"
-    missing = _count_problem(order, item_ids)
-    if missing is not None:
-        return f"Error: {missing} not found"
-    if len(item_ids) != len(new_item_ids):
-        return "Error: the number of items to be exchanged should match"
-    diff, error = _price_difference(products, order, item_ids, new_item_ids)
-    if error:
-        return error
-    diff = round(diff, 2)
-    methods = users[order["user_id"]]["payment_methods"]
-    if payment_method_id not in methods:
-        return "Error: payment method not found"
-    method = methods[payment_method_id]
-    if method["source"] == "gift_card" and method["balance"] < diff:
-        return "Error: insufficient gift card balance to pay for the price difference"
-    order["status"] = "exchange requested"
-    order["exchange_items"] = sorted(item_ids)
-    order["exchange_new_items"] = sorted(new_item_ids)
-    order["exchange_payment_method_id"] = payment_method_id
-    order["exchange_price_difference"] = diff
-    return json.dumps(order)
+find_user_id_by_email = DomainTool(
+    "find_user_id_by_email",
+    "Look up a user id by email address.",
+    obj({"email": string("The email address, e.g. 'someone@example.com'.")}),
+    ops.find_user_id_by_email,
+)
 
+find_user_id_by_name_zip = DomainTool(
+    "find_user_id_by_name_zip",
+    "Look up a user id by first name, last name and zip code. Prefer the email lookup when "
+    "the user can give an email.",
+    obj(
+        {
+            "first_name": string("First name, e.g. 'John'."),
+            "last_name": string("Last name, e.g. 'Doe'."),
+            "zip": string("Zip code, e.g. '12345'."),
+        }
+    ),
+    ops.find_user_id_by_name_zip,
+)
 
-def modify_user_address(
-    data: dict[str, Any],
-    user_id: str,
-    address1: str,
-    address2: str,
-    city: str,
-    state: str,
-    country: str,
-    zip: str,
-) -> str:
-    users = data["users"]
-    if user_id not in users:
-        return "Error: user not found"
-    user = users[user_id]
-    user["address"] = {
-        "address1": address1,
-        "address2": address2,
-        "city": city,
-        "state": state,
-        "country": country,
-        "zip": zip,
-    }
-    return json.dumps(user)
+get_order_details = DomainTool(
+    "get_order_details",
+    "Show an order: status, items, address, fulfilments and payments.",
+    obj({"order_id": _ORDER_ID}),
+    ops.get_order_details,
+)
+
+get_product_details = DomainTool(
+    "get_product_details",
+    "Show a product and all of its variants with options, availability and price.",
+    obj({"product_id": string("The product id (not an item id), e.g. '6086499569'.")}),
+    ops.get_product_details,
+)
+
+get_user_details = DomainTool(
+    "get_user_details",
+    "Show a user's profile: name, address, email, payment methods and orders.",
+    obj({"user_id": _USER_ID}),
+    ops.get_user_details,
+)
+
+list_all_product_types = DomainTool(
+    "list_all_product_types",
+    "List the name and product id of every product type in the store.",
+    obj({}),
+    ops.list_all_product_types,
+)
+
+modify_pending_order_address = DomainTool(
+    "modify_pending_order_address",
+    "Change the shipping address of a pending order. Only after the user has explicitly "
+    "confirmed the new address.",
+    _address("order_id", _ORDER_ID),
+    ops.modify_pending_order_address,
+    mutates=True,
+)
+
+modify_pending_order_items = DomainTool(
+    "modify_pending_order_items",
+    "Swap items of a pending order for other available variants of the same products; "
+    "allowed once per order. The price difference is charged or refunded with the given "
+    "method. Only after the user has explicitly confirmed every item to change.",
+    obj(
+        {
+            "order_id": _ORDER_ID,
+            "item_ids": string_list("Ids of the items to change; repeats allowed."),
+            "new_item_ids": string_list("Ids of the new variants, in the same order as item_ids."),
+            "payment_method_id": _PAYMENT,
+        }
+    ),
+    ops.modify_pending_order_items,
+    mutates=True,
+)
+
+modify_pending_order_payment = DomainTool(
+    "modify_pending_order_payment",
+    "Pay a pending order with a different payment method. Only after the user has "
+    "explicitly confirmed the change.",
+    obj({"order_id": _ORDER_ID, "payment_method_id": _PAYMENT}),
+    ops.modify_pending_order_payment,
+    mutates=True,
+)
+
+modify_user_address = DomainTool(
+    "modify_user_address",
+    "Change the default address of a user. Only after the user has explicitly confirmed "
+    "the new address.",
+    _address("user_id", _USER_ID),
+    ops.modify_user_address,
+    mutates=True,
+)
+
+return_delivered_order_items = DomainTool(
+    "return_delivered_order_items",
+    "Request a return of items of a delivered order; the refund goes to the original "
+    "payment method or a gift card. Only after the user has explicitly confirmed the "
+    "items to return.",
+    obj(
+        {
+            "order_id": _ORDER_ID,
+            "item_ids": string_list("Ids of the items to return; repeats allowed."),
+            "payment_method_id": string(
+                "Where the refund goes: the original payment method or a gift card id."
+            ),
+        }
+    ),
+    ops.return_delivered_order_items,
+    mutates=True,
+)
+
+RETAIL_TOOLS = Toolset(
+    [
+        calculate,
+        cancel_pending_order,
+        exchange_delivered_order_items,
+        find_user_id_by_email,
+        find_user_id_by_name_zip,
+        get_order_details,
+        get_product_details,
+        get_user_details,
+        list_all_product_types,
+        modify_pending_order_address,
+        modify_pending_order_items,
+        modify_pending_order_payment,
+        modify_user_address,
+        return_delivered_order_items,
+        think,
+        transfer_to_human_agents,
+    ]
+)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import Any
 
-from agentkit.envs.domains.common import calculate as safe_calculate
+from agentkit.envs.domains.common import calculate_expression as safe_calculate
 from agentkit.envs.tau2.toolkit import Toolkit, tool
 
 from .models import (
