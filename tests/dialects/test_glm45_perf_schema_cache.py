@@ -76,3 +76,15 @@ def test_threads_parsing_with_one_list_agree() -> None:
         results = list(pool.map(lambda text: parse(text, tools), texts))
     assert results == expected
     assert all(not r.problems for r in results)
+
+
+def test_only_lists_and_tuples_are_kept() -> None:
+    class Tools(list[dict[str, Any]]):
+        """A list subclass may read differently each time: never kept."""
+
+    tools = Tools([_tool("act", "integer")])
+    assert schemas_for(tools) is not schemas_for(tools)
+    as_tuple = (_tool("act", "integer"),)
+    schemas_for(as_tuple)
+    assert schemas_for(as_tuple) is schemas_for(as_tuple)
+    assert parse(_call("act", "3"), as_tuple).tool_calls[0].arguments == {"x": 3}

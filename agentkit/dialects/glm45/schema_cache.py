@@ -1,12 +1,12 @@
 """The ``ToolSchemas`` of a tool list passed again, kept from one completion to the next.
 
 An agent passes the same tool list with every turn; working out its argument types again for
-each completion is much of the cost of parsing a short one. The last few lists seen are kept by
-identity, each with the tools it held: a list passed again holding the very same tool objects
-(none added, removed or replaced) gets the schemas compiled for it on its second use. A list
-that differs in any of that is read afresh. A tool's dict changed in place is not noticed: to
-change a tool, put a new dict in the list (or pass a new list), as with
-``ToolSchemas.compiled``.
+each completion is much of the cost of parsing a short one. The last few lists (or tuples) seen
+are kept by identity, each with the tools it held: one passed again holding the very same tool
+objects (none added, removed or replaced) gets the schemas compiled for it on its second use.
+One that differs in any of that is read afresh, as is anything but a list or a tuple. A tool's
+dict changed in place is not noticed: to change a tool, put a new dict in the list (or pass a
+new list), as with ``ToolSchemas.compiled``.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def schemas_for(tools: Sequence[Mapping[str, Any]] | ToolSchemas | None) -> Tool
     """The schemas to type calls against ``tools`` (see the module docstring)."""
     if isinstance(tools, ToolSchemas):
         return tools
-    if tools is None:
-        return ToolSchemas(None)
+    if type(tools) is not list and type(tools) is not tuple:
+        return ToolSchemas(tools)  # None, or a sequence that may not read the same twice
     entry = _entries.get(id(tools))
     if entry is not None and entry.tools is tools and entry.holds(tools):
         schemas = entry.schemas
