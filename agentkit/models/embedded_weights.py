@@ -18,6 +18,7 @@ F16 need the ``gguf`` package).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -112,16 +113,6 @@ class BlockMatrix:
         blocks, rows, _ = self.q.shape
         return (int(rows), int(blocks) * BLOCK)
 
-    @staticmethod
-    def concat(parts: list[BlockMatrix]) -> BlockMatrix:
-        """The matrices stacked row-wise (all with offsets or all without)."""
-        offsets = [p.offset for p in parts if p.offset is not None]
-        return BlockMatrix(
-            q=np.concatenate([p.q for p in parts], axis=1),
-            scale=np.concatenate([p.scale for p in parts], axis=1),
-            offset=np.concatenate(offsets, axis=1) if len(offsets) == len(parts) else None,
-        )
-
     def _dense(self, rows: slice | Ids) -> F32:
         """``W[rows]`` in float32, each weight ``scale * q + offset`` as ``gguf`` computes it."""
         widened = self.q[:, rows].astype(np.float32)  # (blocks, n, 32)
@@ -168,31 +159,32 @@ class BlockMatrix:
         return self._per_block(x, rows)
 
 
-def _blocks(data: npt.NDArray[np.uint8], block_bytes: int) -> npt.NDArray[np.uint8]:
-    """The GGUF bytes as (blocks, rows, bytes per block): a block-major view, not a copy."""
-    rows = data.shape[0]
-    return np.asarray(data).reshape(rows, -1, block_bytes).transpose(1, 0, 2)
+# one GGUF block as a numpy record: float16 scale (and offset), then the packed integers
+_Q4_1_BLOCK = np.dtype([("d", "<f2"), ("m", "<f2"), ("qs", "u1", (BLOCK // 2,))])
+_Q8_0_BLOCK = np.dtype([("d", "<f2"), ("qs", "i1", (BLOCK,))])
 
 
-def _halves(blocks: npt.NDArray[np.uint8], start: int) -> F32:
-    """The float16 at byte ``start`` of every block, as float32 laid out (blocks, rows)."""
-    raw = np.ascontiguousarray(blocks[:, :, start : start + 2]).view(np.float16)[:, :, 0]
-    return raw.astype(np.float32)
+def _block_major(data: npt.NDArray[np.uint8], block: np.dtype[Any]) -> npt.NDArray[Any]:
+    """The GGUF bytes (rows, row bytes) as records laid out (blocks, rows): one copy that moves
+    whole blocks, after which every field is read in the order it is stored."""
+    records = np.ascontiguousarray(data).view(block)  # (rows, blocks)
+    return np.ascontiguousarray(records.T)
 
 
 def _q4_1(data: npt.NDArray[np.uint8]) -> BlockMatrix:
-    blocks = _blocks(data, 4 + BLOCK // 2)
-    packed = blocks[:, :, 4:]
-    q = np.empty((blocks.shape[0], blocks.shape[1], BLOCK), dtype=np.uint8)
+    blocks = _block_major(data, _Q4_1_BLOCK)
+    packed = blocks["qs"]
+    q = np.empty((*blocks.shape, BLOCK), dtype=np.uint8)
     np.bitwise_and(packed, 0x0F, out=q[:, :, : BLOCK // 2])
     np.right_shift(packed, 4, out=q[:, :, BLOCK // 2 :])
-    return BlockMatrix(q=q, scale=_halves(blocks, 0), offset=_halves(blocks, 2))
+    scale, offset = blocks["d"].astype(np.float32), blocks["m"].astype(np.float32)
+    return BlockMatrix(q=q, scale=scale, offset=offset)
 
 
 def _q8_0(data: npt.NDArray[np.uint8]) -> BlockMatrix:
-    blocks = _blocks(data, 2 + BLOCK)
-    q = np.ascontiguousarray(blocks[:, :, 2:]).view(np.int8)
-    return BlockMatrix(q=q, scale=_halves(blocks, 0), offset=None)
+    blocks = _block_major(data, _Q8_0_BLOCK)
+    q = np.ascontiguousarray(blocks["qs"])
+    return BlockMatrix(q=q, scale=blocks["d"].astype(np.float32), offset=None)
 
 
 @dataclass(frozen=True)
@@ -272,21 +264,20 @@ def _float32(info: TensorInfo, raw: npt.NDArray[np.uint8]) -> F32:
     return np.ascontiguousarray(dequantised, dtype=np.float32).reshape(info.shape)
 
 
-def _matrix(info: TensorInfo, raw: npt.NDArray[np.uint8]) -> Matrix:
-    rows = info.shape[0]
-    if info.ggml_type == Q4_1_TYPE:
-        return _q4_1(raw.reshape(rows, -1))
-    if info.ggml_type == Q8_0_TYPE:
-        return _q8_0(raw.reshape(rows, -1))
-    return DenseMatrix(_float32(info, raw))
-
-
-def _stack(parts: list[Matrix]) -> Matrix:
-    if all(isinstance(p, BlockMatrix) for p in parts):
-        blocks = [p for p in parts if isinstance(p, BlockMatrix)]
-        if len({p.offset is None for p in blocks}) == 1:
-            return BlockMatrix.concat(blocks)
-    return DenseMatrix(np.concatenate([p.dense() for p in parts]))
+def _matrix(file: GgufFile, infos: list[TensorInfo]) -> Matrix:
+    """The tensors stacked row-wise as one matrix (the q/k/v and gate/up projections run as one
+    product). Quantised tensors of one type are stacked as raw bytes and converted once."""
+    kinds = {info.ggml_type for info in infos}
+    widths = {info.shape[1] for info in infos}
+    if len(kinds) == 1 and len(widths) == 1 and kinds <= {Q4_1_TYPE, Q8_0_TYPE}:
+        parts = [file.read(info, _raw_size(info)) for info in infos]
+        raw = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        del parts
+        rows = sum(info.shape[0] for info in infos)
+        convert = _q4_1 if Q4_1_TYPE in kinds else _q8_0
+        return convert(raw.reshape(rows, -1))
+    dense = [_float32(info, file.read(info, _raw_size(info))) for info in infos]
+    return DenseMatrix(dense[0] if len(dense) == 1 else np.concatenate(dense))
 
 
 def read_gguf(path: Path) -> GgufModel:
@@ -303,16 +294,17 @@ def read_gguf(path: Path) -> GgufModel:
         raise GgufFormatError(
             f"{path.name}: only llama-architecture GGUF files run here, not {arch}"
         )
-    vectors: dict[str, F32] = {}
-    matrices: dict[str, Matrix] = {}
-    for info in file.tensors:
-        raw = file.read(info, _raw_size(info))
-        if len(info.dims) == 1:
-            vectors[info.name] = _float32(info, raw)
-        else:
-            matrices[info.name] = _matrix(info, raw)
-        del raw
-    embedding = matrices["token_embd.weight"]
+    vectors = {
+        info.name: _float32(info, file.read(info, _raw_size(info)))
+        for info in file.tensors
+        if len(info.dims) == 1
+    }
+    tables = {info.name: info for info in file.tensors if len(info.dims) > 1}
+
+    def matrix(*names: str) -> Matrix:
+        return _matrix(file, [tables[name] for name in names])
+
+    embedding = matrix("token_embd.weight")
     config = LlamaConfig(
         n_layers=int(field("llama.block_count")),
         dim=int(field("llama.embedding_length")),
@@ -323,12 +315,12 @@ def read_gguf(path: Path) -> GgufModel:
         context_length=int(field("llama.context_length")),
         vocab_size=embedding.shape[0],
     )
-    layers = [_layer(f"blk.{i}.", vectors, matrices) for i in range(config.n_layers)]
+    layers = [_layer(f"blk.{i}.", vectors, matrix) for i in range(config.n_layers)]
     return GgufModel(
         config=config,
         embedding=embedding,
         output_norm=vectors["output_norm.weight"],
-        output=matrices.get("output.weight"),
+        output=matrix("output.weight") if "output.weight" in tables else None,
         layers=layers,
         tokens=[str(t) for t in field("tokenizer.ggml.tokens")],
         token_types=[int(t) for t in field("tokenizer.ggml.token_type")],
@@ -337,14 +329,14 @@ def read_gguf(path: Path) -> GgufModel:
     )
 
 
-def _layer(p: str, vectors: dict[str, F32], matrices: dict[str, Matrix]) -> Layer:
+def _layer(p: str, vectors: dict[str, F32], matrix: Callable[..., Matrix]) -> Layer:
     return Layer(
         attn_norm=vectors[p + "attn_norm.weight"],
-        wqkv=_stack([matrices[p + f"attn_{x}.weight"] for x in "qkv"]),
-        wo=matrices[p + "attn_output.weight"],
+        wqkv=matrix(*(p + f"attn_{x}.weight" for x in "qkv")),
+        wo=matrix(p + "attn_output.weight"),
         ffn_norm=vectors[p + "ffn_norm.weight"],
-        w_gate_up=_stack([matrices[p + "ffn_gate.weight"], matrices[p + "ffn_up.weight"]]),
-        w_down=matrices[p + "ffn_down.weight"],
+        w_gate_up=matrix(p + "ffn_gate.weight", p + "ffn_up.weight"),
+        w_down=matrix(p + "ffn_down.weight"),
     )
 
 

@@ -1,4 +1,5 @@
-"""A small reader for GGUF files (version 2 and 3): metadata, tensor table, tensor bytes.
+"""A small reader for GGUF files (version 2 and 3): metadata, tensor table, tensor bytes, and
+the tokenizer the metadata describes (:class:`GgufTokenizer`).
 
 It reads what the embedded model needs and nothing more: the key/value metadata as Python
 values and, per tensor, its raw bytes read straight from the file (no memory map, so nothing
@@ -10,7 +11,9 @@ tensor data, aligned to ``general.alignment`` (32 by default).
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -129,3 +132,68 @@ class GgufFile:
         if raw.size != nbytes:
             raise GgufFormatError(f"{self.path.name}: tensor {tensor.name} is cut short")
         return raw
+
+
+# -- the tokenizer the file describes ---------------------------------------------------------------------------------
+
+_CONTROL = 3
+
+
+@cache
+def _byte_decoder() -> dict[str, int]:
+    """The inverse of GPT-2's byte-to-printable-character table used by byte-level BPE."""
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), 256),
+    ]
+    table = {b: chr(b) for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return {char: b for b, char in table.items()}
+
+
+@cache
+def _byte_table() -> dict[int, int]:
+    """``str.translate`` table from byte-level characters to the bytes they stand for; any
+    other character becomes ``?`` (those above U+00FF through the ``latin-1`` "replace")."""
+    table = {code: 0x3F for code in range(256)}
+    table.update({ord(char): b for char, b in _byte_decoder().items()})
+    return table
+
+
+class GgufTokenizer:
+    """The byte-level BPE tokenizer rebuilt from the GGUF's vocabulary and merges."""
+
+    def __init__(self, tokens: list[str], token_types: list[int], merges: list[str]) -> None:
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+        vocab = {token: index for index, token in enumerate(tokens)}
+        pairs = [tuple(m.split(" ", 1)) for m in merges]
+        bpe = models.BPE(vocab=vocab, merges=pairs)  # type: ignore[arg-type]
+        self._tk = Tokenizer(bpe)
+        self._tk.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Digits(individual_digits=True),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+            ]
+        )
+        self._tk.decoder = decoders.ByteLevel()
+        self.special_ids = [i for i, kind in enumerate(token_types) if kind == _CONTROL]
+        self._tk.add_special_tokens([tokens[i] for i in self.special_ids])
+        specials = set(self.special_ids)
+        table = _byte_table()
+        self.token_bytes = [
+            token.encode() if i in specials else token.translate(table).encode("latin-1", "replace")
+            for i, token in enumerate(tokens)
+        ]
+        self.ids = vocab
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._tk.encode(text, add_special_tokens=False).ids)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return b"".join(self.token_bytes[i] for i in ids).decode("utf-8", errors="replace")
