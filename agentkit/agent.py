@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from types import TracebackType
 from typing import Any, Self
 
@@ -31,6 +32,15 @@ class Agent(AgentBase[DepsT, OutputT]):
     >>> agent = Agent(model=SGLangChat(url), instructions="Be brief.", tools=[get_weather])
     >>> result = await agent.run("Weather in Paris?")
     """
+
+    @cached_property
+    def _streams(self) -> set[Any]:
+        """The runs of :meth:`stream` still going (stopped by :meth:`aclose`)."""
+        return set()
+
+    @cached_property
+    def _stream_tasks(self) -> set[Any]:
+        return set()
 
     async def __aenter__(self) -> Self:
         return self

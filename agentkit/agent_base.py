@@ -91,8 +91,6 @@ class AgentBase(Generic[DepsT, OutputT]):
         self.tools: list[Tool] = build_tools(tools, extra)
         self.tools_by_name = {t.name: t for t in self.tools}
         self.tool_schemas = [t.schema() for t in self.tools]
-        self._streams: set[Any] = set()  # runs of ``stream`` still going
-        self._stream_tasks: set[Any] = set()
 
     @property
     def system_prompt(self) -> str | None:

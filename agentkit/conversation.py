@@ -29,6 +29,7 @@ from agentkit.final_answer import (
     retry_prompt,
     validate_output,
 )
+from agentkit.gc_tuning import run_gc
 from agentkit.hooks import CallGate
 from agentkit.messages import (
     Message,
@@ -38,6 +39,7 @@ from agentkit.messages import (
     to_openai,
 )
 from agentkit.models.base import ModelError, ModelRequest, ModelSession
+from agentkit.models.recording import CallClock, CallInput, failed_call_record
 from agentkit.pricing import priced
 from agentkit.result import RunResult, failure_attribution
 from agentkit.run_state import RunState
@@ -51,7 +53,6 @@ from agentkit.trajectory.records import (
     EpisodeStart,
     EpisodeStatus,
     FailureAttribution,
-    ModelCallRecord,
     Trajectory,
     Usage,
 )
@@ -299,9 +300,11 @@ class Conversation(Generic[DepsT, OutputT]):
 
     async def _guarded(self, go: Callable[[], Awaitable[RunResult[OutputT]]]) -> RunResult[OutputT]:
         """Run ``go``: cancellation closes the episode ``cancelled`` and goes on; any other
-        error closes it ``failed`` and is returned as that status."""
+        error closes it ``failed`` and is returned as that status. The collector runs with
+        the runs' thresholds meanwhile (:func:`agentkit.gc_tuning.run_gc`)."""
         try:
-            result = await go()
+            with run_gc():
+                result = await go()
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self.finish(status=EpisodeStatus.CANCELLED, termination_reason="cancelled")
@@ -372,7 +375,7 @@ class Conversation(Generic[DepsT, OutputT]):
             try:
                 response = await self.session.generate(request, on_delta=on_delta)
             except ModelError as exc:
-                return await self._model_failed(exc, turn)
+                return await self._model_failed(exc, request)
             self.trajectory.calls.append(response.record)
             self.usage.add_call(response.record)
             await self._record(response.record)
@@ -475,20 +478,12 @@ class Conversation(Generic[DepsT, OutputT]):
     async def _complete(self, output: Any, text: str) -> RunResult[OutputT]:
         return self._result(EpisodeStatus.COMPLETED, output, text)
 
-    async def _model_failed(self, exc: ModelError, turn: int) -> RunResult[OutputT]:
+    async def _model_failed(self, exc: ModelError, request: ModelRequest) -> RunResult[OutputT]:
         """Record the failed call (every attempt, with its cause) and end ``model_error``."""
         record = exc.record
         if record is None:  # a backend that does not build one: keep the attempts anyway
-            record = ModelCallRecord(
-                episode_id=self.episode_id,
-                index=self._calls_before + len(self.trajectory.calls),
-                turn=turn,
-                mode="tokens" if self.agent.model.mode == "tokens" else "chat",
-                attempts=list(exc.attempts),
-                failed=True,
-                error=str(exc),
-                error_cause=exc.cause,
-            )
+            mode = "tokens" if self.agent.model.mode == "tokens" else "chat"
+            record = failed_call_record(request, CallInput(mode=mode), exc, CallClock())
         self.trajectory.calls.append(record)
         await self._record(record)
         return self._result(EpisodeStatus.MODEL_ERROR, None, "", str(exc))

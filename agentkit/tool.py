@@ -3,7 +3,8 @@
 ``@tool`` reads the signature and docstring of a sync or async function and builds the JSON
 schema the model sees plus a pydantic validator for the arguments it sends back. A parameter
 annotated ``RunContext`` is injected by the runtime and hidden from the model. Sync functions run
-in worker threads; every call has a timeout and an output size limit, and every failure becomes a
+in worker threads, or inline once they have shown they are quick (see :mod:`agentkit.sync_tools`
+for the rule and the ``inline`` switch); every call has a timeout and an output size limit, and every failure becomes a
 :class:`ToolOutcome` the model can read instead of an exception that would end the run.
 """
 
@@ -19,9 +20,10 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar, get_origin, get_type_hints, overload
 
 import anyio
-import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic import Field as PydField
+
+from agentkit.sync_tools import SyncCaller
 
 DepsT = TypeVar("DepsT")
 
@@ -143,6 +145,10 @@ class Tool:
         self.max_output_chars = max_output_chars
         self.strict = strict
         self.requires_approval = requires_approval
+        # set by ``tool_from_function`` for a sync function: its calls that run inline skip
+        # the handler's await and the timeout's cancel scope (which could not stop them)
+        self._sync: SyncCaller | None = None
+        self._context_param: str | None = None
 
     def needs_approval(self, arguments: Mapping[str, Any]) -> str | None:
         """Why a call with ``arguments`` must wait for approval, or ``None`` if it need not.
@@ -191,8 +197,11 @@ class Tool:
         except Exception as exc:  # a validator that crashed instead of rejecting
             message = f"argument validation failed: {describe_exception(exc)}"
             return self._fail(ToolStatus.INVALID_ARGUMENTS, message, exc, started)
+        sync = self._sync
         try:
-            if self.timeout is None:
+            if sync is not None and sync.runs_inline:
+                value = sync.call_inline(self._kwargs(values, ctx))
+            elif self.timeout is None:
                 value = await self.handler(values, ctx)
             else:
                 with anyio.fail_after(self.timeout):
@@ -219,6 +228,12 @@ class Tool:
             truncated=cut,
             elapsed_s=time.perf_counter() - started,
         )
+
+    def _kwargs(self, values: dict[str, Any], ctx: RunContext[Any]) -> dict[str, Any]:
+        kwargs = dict(values)
+        if self._context_param is not None:
+            kwargs[self._context_param] = ctx
+        return kwargs
 
     def _fail(
         self, status: ToolStatus, message: str, exc: BaseException, started: float
@@ -346,8 +361,10 @@ def tool_from_function(
     timeout: float | None = DEFAULT_TIMEOUT_S,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
     requires_approval: ApprovalRule = False,
+    inline: bool | None = None,
 ) -> Tool:
-    """Build a :class:`Tool` from a typed function (sync or async)."""
+    """Build a :class:`Tool` from a typed function (sync or async). ``inline``: where a sync
+    function runs (see :mod:`agentkit.sync_tools`; ignored for async functions)."""
     signature = inspect.signature(fn)
     hints = get_type_hints(fn, include_extras=True)
     summary, arg_docs = parse_docstring(fn.__doc__)
@@ -366,16 +383,17 @@ def tool_from_function(
     validator = create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
     parameters = _clean_schema(validator.model_json_schema())
     is_async = inspect.iscoroutinefunction(fn)
+    sync_call = None if is_async else SyncCaller(fn, inline)
 
     async def handler(values: dict[str, Any], ctx: RunContext[Any]) -> Any:
         kwargs = dict(values)
         if context_param is not None:
             kwargs[context_param] = ctx
-        if is_async:
+        if sync_call is None:
             return await fn(**kwargs)
-        return await anyio.to_thread.run_sync(lambda: fn(**kwargs), abandon_on_cancel=True)
+        return await sync_call(kwargs)
 
-    return Tool(
+    made = Tool(
         name or fn.__name__,
         description if description is not None else summary,
         parameters,
@@ -385,6 +403,8 @@ def tool_from_function(
         max_output_chars=max_output_chars,
         requires_approval=requires_approval,
     )
+    made._sync, made._context_param = sync_call, context_param
+    return made
 
 
 @overload
@@ -399,6 +419,7 @@ def tool(
     timeout: float | None = DEFAULT_TIMEOUT_S,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
     requires_approval: ApprovalRule = False,
+    inline: bool | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -411,9 +432,10 @@ def tool(
     timeout: float | None = DEFAULT_TIMEOUT_S,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
     requires_approval: ApprovalRule = False,
+    inline: bool | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Decorator: ``@tool`` or ``@tool(name=..., timeout=..., max_output_chars=...,
-    requires_approval=True | predicate)``."""
+    requires_approval=True | predicate, inline=None | True | False)``."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
         return tool_from_function(
@@ -423,6 +445,7 @@ def tool(
             timeout=timeout,
             max_output_chars=max_output_chars,
             requires_approval=requires_approval,
+            inline=inline,
         )
 
     return wrap(fn) if fn is not None else wrap

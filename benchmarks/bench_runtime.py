@@ -2,11 +2,17 @@
 
 N concurrent agent runs of K tool calls each against a fake OpenAI-compatible chat server in
 another process, at a fixed model latency; client CPU time per agent step (one model call and its
-tool call), wall time and GC share, for agentkit, a raw aiohttp loop, a raw httpx loop,
-openai-agents and pydantic-ai, all in the same run. Each contender runs in its own worker process.
+tool call), wall time, GC share and peak memory, for agentkit (sync tool, async tool, records
+written to a JSONL store), a raw aiohttp loop, a raw httpx loop, openai-agents and pydantic-ai,
+all in the same run. Each (contender, latency, N) runs in its own worker process, so one cell's
+memory and garbage do not pollute another's. ``--before PATH`` also runs the agentkit contenders
+with agentkit imported from another checkout (``git worktree add PATH <commit>``), named
+``agentkit@before``: the before and after figures of a change from one run.
 
     nice python benchmarks/bench_runtime.py          # N=1,100,1000 x 0,50 ms (~16 min on 2 busy cores)
     nice python benchmarks/bench_runtime.py --quick  # N=1,100 + the N=1000/50 ms target (~3 min)
+    nice python benchmarks/bench_runtime.py --n 100,1000 --latency-ms 0 \
+        --contenders raw_aiohttp,agentkit,agentkit_async --before /tmp/before
 
 Prints a table and writes ``benchmarks/results/runtime-<date>.json``.
 """
@@ -29,14 +35,29 @@ from benchmarks.runtime.fake_server import REPO_ROOT, FakeServer, child_env
 from benchmarks.runtime.measure import Cell
 from benchmarks.runtime.report import Report, load_average, machine, rows_from_cells, table
 
-ORDER = ["raw_aiohttp", "agentkit", "raw_httpx", "openai_agents", "pydantic_ai"]
+ORDER = [
+    "raw_aiohttp",
+    "agentkit",
+    "agentkit_async",
+    "agentkit_jsonl",
+    "raw_httpx",
+    "openai_agents",
+    "pydantic_ai",
+]
+AGENTKIT = ("agentkit", "agentkit_async", "agentkit_jsonl")
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 
 
 def run_worker(
-    contender: str, base_url: str, ns: list[int], tool_calls: int, latency_ms: float
+    contender: str,
+    base_url: str,
+    ns: list[int],
+    tool_calls: int,
+    latency_ms: float,
+    agentkit_path: Path | None = None,
 ) -> tuple[list[Cell], str | None]:
     """Measure one contender in a fresh process; returns its cells or why it failed."""
+    extra = ["--agentkit-path", str(agentkit_path), "--label", "before"] if agentkit_path else []
     command = [
         sys.executable,
         "-m",
@@ -51,6 +72,7 @@ def run_worker(
         str(tool_calls),
         "--latency-ms",
         str(latency_ms),
+        *extra,
     ]
     try:
         done = subprocess.run(
@@ -80,10 +102,13 @@ def run_benchmark(
     server_workers: int = 1,
     plan: Callable[[str, float], list[int]] | None = None,
     log: bool = True,
+    before: Path | None = None,
 ) -> Report:
     """Run every contender at every latency (one fresh server per latency) and collect a report.
 
-    ``plan(contender, latency)`` may narrow the N values of a contender at a latency.
+    ``plan(contender, latency)`` may narrow the N values of a contender at a latency; each N
+    runs in its own worker. ``before``: a checkout whose agentkit runs the agentkit contenders
+    too (right after the current code's, so both see the same load).
     """
     names = contenders or ORDER
     started = dt.datetime.now(dt.UTC)
@@ -93,15 +118,18 @@ def run_benchmark(
     for latency in latencies_ms:
         with FakeServer(tool_calls, latency, workers=server_workers) as server:
             for name in names:
-                todo = plan(name, latency) if plan else ns
-                if not todo:
-                    continue
-                if log:
-                    print(f"  {name} at {latency:g} ms, N={todo} ...", file=sys.stderr, flush=True)
-                got, failure = run_worker(name, server.base_url, todo, tool_calls, latency)
-                cells.extend(got)
-                if failure:
-                    failures.append(failure)
+                trees = [None, before] if before and name in AGENTKIT else [None]
+                for n in plan(name, latency) if plan else ns:
+                    for tree in trees:
+                        label = f"{name}@before" if tree else name
+                        if log:
+                            print(f"  {label} at {latency:g} ms, N={n} ...", file=sys.stderr)
+                        got, failure = run_worker(
+                            name, server.base_url, [n], tool_calls, latency, tree
+                        )
+                        cells.extend(got)
+                        if failure:
+                            failures.append(failure)
     info = machine()
     info["load_average_before"] = load_before
     info["load_average_after"] = load_average()
@@ -115,6 +143,7 @@ def run_benchmark(
             "steps_per_run": tool_calls + 1,
             "server_workers": server_workers,
             "contenders": names,
+            "before": str(before) if before else None,
         },
         rows=rows_from_cells(cells),
         failures=failures,
@@ -148,6 +177,9 @@ def main() -> None:
     parser.add_argument("--contenders", default=",".join(ORDER))
     parser.add_argument("--server-workers", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default: results/)")
+    parser.add_argument(
+        "--before", type=Path, default=None, help="also run agentkit from this checkout"
+    )
     args = parser.parse_args()
     names = [n for n in args.contenders.split(",") if n]
     unknown = sorted(set(names) - set(CONTENDERS))
@@ -161,6 +193,7 @@ def main() -> None:
         contenders=names,
         server_workers=args.server_workers,
         plan=quick_plan if args.quick and not args.n else None,
+        before=args.before.resolve() if args.before else None,
     )
     print(table(report.rows))
     for failure in report.failures:

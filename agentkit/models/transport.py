@@ -10,6 +10,12 @@ is not complete, and a stream that ends without ``[DONE]`` or carries an ``{"err
 fails here. Each failed attempt is recorded with its typed cause and retried per policy, a stream
 cut in the middle too: the attempt is marked ``partial`` so the caller knows to discard what it
 had received of that attempt. ``Retry-After`` (429/503) is honoured up to a cap.
+
+Request bodies are encoded with orjson when it is installed (the ``fast`` extra), else with the
+standard library; what orjson will not take (an integer beyond 64 bits, a lone surrogate) goes
+to the standard library, so both accept the same values. One difference: a non-finite float is
+sent as ``null`` by orjson, as ``NaN`` (not JSON) otherwise. Replies are decoded by the standard
+library (some orjson versions read an integer beyond 64 bits as a float).
 """
 
 from __future__ import annotations
@@ -36,6 +42,11 @@ from agentkit.models.failures import (
     retry_after_seconds,
 )
 from agentkit.trajectory.records import Attempt, AttemptCause
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the optional ``fast`` extra is not installed
+    orjson = None  # type: ignore[assignment]
 
 try:  # Unix only; elsewhere the pool bound is the fixed default
     import resource
@@ -154,9 +165,7 @@ class Transport:
                 sock_connect=min(self.retry.timeout_s, 30.0),
                 sock_read=self.retry.timeout_s,
             )
-            self._aiohttp = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, json_serialize=_dumps
-            )
+            self._aiohttp = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._aiohttp
 
     def _client(self) -> httpx.AsyncClient:
@@ -236,7 +245,8 @@ class Transport:
         self, url: str, body: dict[str, Any], headers: Mapping[str, str] | None
     ) -> dict[str, Any]:
         if self._use_aiohttp():
-            async with self._session().post(url, json=body, headers=headers) as resp:
+            data, sent = _dumps(body), _with_json(headers)
+            async with self._session().post(url, data=data, headers=sent) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
@@ -276,7 +286,8 @@ class Transport:
     ) -> AsyncGenerator[bytes, None]:
         """The raw SSE frames of one streamed reply (the last one even without its blank line)."""
         if self._use_aiohttp():
-            async with self._session().post(url, json=body, headers=headers) as resp:
+            data, sent = _dumps(body), _with_json(headers)
+            async with self._session().post(url, data=data, headers=sent) as resp:
                 if resp.status >= 400:
                     raw = await resp.read()
                     raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
@@ -364,8 +375,14 @@ def _as_is(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON (orjson when installed, else the standard library)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # orjson.JSONEncodeError: let the standard library decide
+            pass
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _loads(raw: bytes | str) -> dict[str, Any]:

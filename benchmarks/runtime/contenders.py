@@ -1,8 +1,14 @@
 """The contenders of the runtime benchmark: one agent run each, against the fake chat server.
 
 Every contender does the same work per run: send the conversation, and while the reply holds a
-call of the ``lookup`` tool, run that trivial async tool and send its result back; stop at the
-final text. ``tool_calls`` counts the tool executions so a run can be checked, not just timed.
+call of the ``lookup`` tool, run that trivial tool and send its result back; stop at the final
+text. ``tool_calls`` counts the tool executions so a run can be checked, not just timed.
+
+The tool is a plain sync ``def`` (what a user writes first) for every contender but
+``agentkit_async``, which measures the ``async def`` path. A raw loop calls it directly; the
+frameworks and agentkit run it their own way (a worker thread, or inline when they may).
+``agentkit_jsonl`` also writes every record to a :class:`~agentkit.trajectory.store.JsonlStore`
+with its default fsync policy; ``agentkit`` builds the records in memory (its default).
 """
 
 from __future__ import annotations
@@ -37,7 +43,12 @@ class Contender(ABC):
     def __init__(self) -> None:
         self.tool_calls = 0
 
-    async def lookup(self, key: str) -> str:
+    def lookup(self, key: str) -> str:
+        """Look up the value stored under a key."""
+        self.tool_calls += 1
+        return f"value of {key}"
+
+    async def lookup_async(self, key: str) -> str:
         """Look up the value stored under a key."""
         self.tool_calls += 1
         return f"value of {key}"
@@ -78,7 +89,7 @@ class _RawLoop(Contender):
                 return bool(message.get("content") == FINAL_TEXT)
             for call in calls:
                 arguments = json.loads(call["function"]["arguments"])
-                output = await self.lookup(**arguments)
+                output = self.lookup(**arguments)
                 messages.append({"role": "tool", "tool_call_id": call["id"], "content": output})
         return False
 
@@ -137,19 +148,31 @@ class RawHttpx(_RawLoop):
 
 
 class AgentkitChat(Contender):
-    """agentkit's ``Agent`` with the chat-mode ``SGLangChat`` backend (its own aiohttp transport)."""
+    """agentkit's ``Agent`` with the chat-mode ``SGLangChat`` backend (its own aiohttp
+    transport) and a plain sync ``def`` tool: the defaults a user gets."""
 
     name = "agentkit"
+    use_async_tool = False
+    write_store = False
 
     async def setup(self, base_url: str, concurrency: int, max_turns: int) -> None:
         from agentkit import Agent, tool
         from agentkit.models import SGLangChat
 
+        recorder: Any = None
+        if self.write_store:
+            import tempfile
+
+            from agentkit.trajectory.store import JsonlStore
+
+            self.tmp = tempfile.TemporaryDirectory(prefix="bench-runtime-")
+            recorder = self.store = JsonlStore(f"{self.tmp.name}/records.jsonl")
         self.agent: Any = Agent(
             model=SGLangChat(base_url, model="fake"),
             instructions=INSTRUCTIONS,
-            tools=[tool(self.lookup)],
+            tools=[tool(name=TOOL_NAME)(self.lookup_async if self.use_async_tool else self.lookup)],
             max_turns=max_turns,
+            recorder=recorder,
         )
 
     async def run_one(self) -> bool:
@@ -158,6 +181,23 @@ class AgentkitChat(Contender):
 
     async def aclose(self) -> None:
         await self.agent.aclose()
+        if self.write_store:
+            self.store.close()
+            self.tmp.cleanup()
+
+
+class AgentkitAsyncTool(AgentkitChat):
+    """agentkit with an ``async def`` tool (no worker thread can be involved)."""
+
+    name = "agentkit_async"
+    use_async_tool = True
+
+
+class AgentkitJsonl(AgentkitChat):
+    """agentkit with the sync tool and every record appended to a ``JsonlStore``."""
+
+    name = "agentkit_jsonl"
+    write_store = True
 
 
 class OpenAIAgents(Contender):
@@ -223,5 +263,14 @@ class PydanticAI(Contender):
 
 
 CONTENDERS: dict[str, type[Contender]] = {
-    c.name: c for c in (AgentkitChat, RawAiohttp, RawHttpx, OpenAIAgents, PydanticAI)
+    c.name: c
+    for c in (
+        AgentkitChat,
+        AgentkitAsyncTool,
+        AgentkitJsonl,
+        RawAiohttp,
+        RawHttpx,
+        OpenAIAgents,
+        PydanticAI,
+    )
 }

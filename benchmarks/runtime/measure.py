@@ -1,7 +1,13 @@
 """Measure one contender in this process: N concurrent agent runs, client CPU, wall and GC time.
 
-Run as a worker by ``bench_runtime.py`` (one process per contender and latency, so each
-contender's CPU time, imports and garbage are its own) and print one JSON line per cell.
+Run as a worker by ``bench_runtime.py`` (one process per contender, latency and N, so each
+cell's CPU time, imports, garbage and peak memory are its own) and print one JSON line per cell.
+
+Memory: ``rss_base_mib`` is the resident set after the client is set up and one warm-up run
+is done (imports included); ``rss_peak_mib`` is the process's high-water mark (``ru_maxrss``)
+after the timed runs, so ``rss_peak_mib - rss_base_mib`` is what the N concurrent runs added.
+``--agentkit-path`` imports agentkit from another checkout (the "before" figures of a change,
+measured in the same run); the cells are then named ``<contender>@<label>``.
 """
 
 from __future__ import annotations
@@ -10,6 +16,9 @@ import argparse
 import asyncio
 import gc
 import json
+import os
+import resource
+import sys
 import time
 from typing import Any
 
@@ -36,6 +45,9 @@ class Cell(BaseModel):
     gc_share: float
     ideal_wall_s: float
     errors: list[str] = []
+    rss_base_mib: float = 0.0
+    rss_peak_mib: float = 0.0
+    load_average: list[float] = []
     tries_cpu_ms_per_step: list[float] = []
     tries_wall_s: list[float] = []
 
@@ -105,13 +117,25 @@ async def measure_all(
     contender = CONTENDERS[name]()
     await contender.setup(base_url, max(ns), max_turns=tool_calls + 2)
     try:
+        await contender.run_one()
+        gc.collect()
+        base = rss_mib()
         cells = []
         for n in ns:
             tries = [await measure(contender, n, tool_calls, latency_ms) for _ in range(repeats(n))]
             cells.append(median_cell(tries))
-        return cells
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        update = {"rss_base_mib": round(base, 1), "rss_peak_mib": round(peak, 1)}
+        return [c.model_copy(update=update) for c in cells]
     finally:
         await contender.aclose()
+
+
+def rss_mib() -> float:
+    """The resident set size of this process now, in MiB (Linux ``/proc``)."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def repeats(n: int) -> int:
@@ -140,11 +164,21 @@ def main() -> None:
     parser.add_argument("--n", required=True, help="comma-separated concurrency levels")
     parser.add_argument("--tool-calls", type=int, default=5)
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--agentkit-path", default=None, help="import agentkit from this tree")
+    parser.add_argument("--label", default=None, help="suffix of the contender's name")
     args = parser.parse_args()
     raise_fd_limit()
+    if args.agentkit_path:
+        sys.path.insert(0, args.agentkit_path)  # before agentkit's first import (in setup)
+    load = [round(x, 2) for x in os.getloadavg()]
     ns = [int(x) for x in args.n.split(",")]
     cells = asyncio.run(measure_all(args.contender, args.url, ns, args.tool_calls, args.latency_ms))
+    imported = str(getattr(sys.modules.get("agentkit"), "__file__", ""))
+    if args.agentkit_path and not imported.startswith(args.agentkit_path):
+        raise SystemExit(f"agentkit was not imported from {args.agentkit_path}")
     for cell in cells:
+        name = f"{cell.contender}@{args.label}" if args.label else cell.contender
+        cell = cell.model_copy(update={"contender": name, "load_average": load})
         print(json.dumps(cell.model_dump()), flush=True)
 
 

@@ -22,6 +22,8 @@ class Row(BaseModel):
     cpu_ratio: float | None
     wall_ratio: float | None
     wall_over_ideal: float | None
+    rss_peak_ratio: float | None = None
+    rss_run_ratio: float | None = None
 
 
 class Report(BaseModel):
@@ -43,9 +45,16 @@ def rows_from_cells(cells: list[Cell]) -> list[Row]:
                 cpu_ratio=_ratio(cell.cpu_ms_per_step, ref.cpu_ms_per_step if ref else None),
                 wall_ratio=_ratio(cell.wall_s, ref.wall_s if ref else None),
                 wall_over_ideal=_ratio(cell.wall_s, cell.ideal_wall_s),
+                rss_peak_ratio=_ratio(cell.rss_peak_mib, ref.rss_peak_mib if ref else None),
+                rss_run_ratio=_ratio(_run_mib(cell), _run_mib(ref) if ref else None),
             )
         )
     return rows
+
+
+def _run_mib(cell: Cell) -> float:
+    """What the timed runs added to the resident set (peak minus the set-up client's)."""
+    return max(cell.rss_peak_mib - cell.rss_base_mib, 0.0)
 
 
 def _ratio(value: float, reference: float | None) -> float | None:
@@ -90,16 +99,19 @@ def _fmt(value: float | None, spec: str) -> str:
 def table(rows: list[Row]) -> str:
     """A plain-text table, grouped by latency and N."""
     header = (
-        f"{'lat ms':>6} {'N':>5} {'contender':<14} {'ok':>9} {'CPU ms/step':>11} "
-        f"{'x aiohttp':>9} {'wall s':>8} {'x aiohttp':>9} {'ideal s':>7} {'x ideal':>7} {'GC %':>5}"
+        f"{'lat ms':>6} {'N':>5} {'contender':<22} {'ok':>9} {'CPU ms/step':>11} "
+        f"{'x aiohttp':>9} {'wall s':>8} {'x aiohttp':>9} {'ideal s':>7} {'x ideal':>7} {'GC %':>5} "
+        f"{'peak MiB':>8} {'x aiohttp':>9} {'run MiB':>7} {'x aiohttp':>9} {'load':>5}"
     )
     lines = [header, "-" * len(header)]
     for row in sorted(rows, key=lambda r: (r.cell.latency_ms, r.cell.n)):
         c = row.cell
         lines.append(
-            f"{c.latency_ms:>6g} {c.n:>5} {c.contender:<14} {f'{c.runs_ok}/{c.n}':>9} "
+            f"{c.latency_ms:>6g} {c.n:>5} {c.contender:<22} {f'{c.runs_ok}/{c.n}':>9} "
             f"{c.cpu_ms_per_step:>11.3f} {_fmt(row.cpu_ratio, '.2f'):>9} {c.wall_s:>8.3f} "
             f"{_fmt(row.wall_ratio, '.2f'):>9} {c.ideal_wall_s:>7.2f} "
-            f"{_fmt(row.wall_over_ideal, '.2f'):>7} {c.gc_share * 100:>5.1f}"
+            f"{_fmt(row.wall_over_ideal, '.2f'):>7} {c.gc_share * 100:>5.1f} "
+            f"{c.rss_peak_mib:>8.1f} {_fmt(row.rss_peak_ratio, '.2f'):>9} {_run_mib(c):>7.1f} "
+            f"{_fmt(row.rss_run_ratio, '.2f'):>9} {c.load_average[0] if c.load_average else 0:>5.2f}"
         )
     return "\n".join(lines)

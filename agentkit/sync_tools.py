@@ -1,0 +1,154 @@
+"""Where a sync tool's function runs: in a worker thread, or inline on the event loop.
+
+A worker thread keeps a blocking function from freezing the loop, but each call pays a thread
+hop (hand-off, wake-up, GIL hand-back) that costs more client CPU than a trivial tool itself.
+The rule (``inline`` on :func:`agentkit.tool`):
+
+- ``inline=False``: every call runs in a worker thread (as ``anyio.to_thread.run_sync``).
+- ``inline=True``: every call runs on the event loop thread. Use it only for functions that
+  never block; the tool's timeout cannot interrupt such a call.
+- ``inline=None`` (the default), adaptive: calls run in worker threads until a streak of
+  calls in a row have each finished within :data:`INLINE_BOUND_S` (:data:`FAST_STREAK`
+  calls at first); then they run inline. Every call is judged, in its thread or inline. A
+  call that took longer than the bound and meanwhile waited (a voluntary context switch:
+  sleep, I/O, a lock) or spent more than the bound on the CPU (garbage collection not
+  counted) is slow; one that was only preempted by the OS or paused by the collector counts
+  neither way. A slow inline call ends the inline phase at once and doubles the streak the
+  tool needs next time (unless the tool's own worker threads were running then, whose hold on
+  the GIL explains the wait). A slow threaded call restarts the streak when it ran alone.
+
+  The bound: a tool whose calls are never quick never runs inline; one that is quick and then
+  blocks holds the loop once, then needs twice as long a streak of quick calls before it can
+  do it again (3, 6, 12, ... calls), so a tool that blocks once every M calls holds the loop
+  about log2(M / 3) + 1 times in all.
+
+A function that calls back into the event loop from its thread (``anyio.from_thread``,
+``asyncio.run_coroutine_threadsafe``) or needs a thread of its own must say ``inline=False``.
+Inline calls run in a copy of the caller's context, as threaded ones do, so a tool that sets a
+context variable does not change the run's.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import gc
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+
+try:
+    import resource
+
+    _THREAD_USAGE: int | None = resource.RUSAGE_THREAD  # Linux
+except (ImportError, AttributeError):  # pragma: no cover - elsewhere: wall time alone
+    _THREAD_USAGE = None
+
+INLINE_BOUND_S = 0.001
+FAST_STREAK = 3
+
+_collections = [0]  # garbage collections started in this process since the first tool
+
+
+def _count_collection(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _collections[0] += 1
+
+
+class _Timing:
+    """One call's wall and CPU time, waits, and the collections that ran meanwhile."""
+
+    __slots__ = ("collections", "cpu", "usage", "wall")
+
+    def __init__(self) -> None:
+        self.collections = _collections[0]
+        self.usage = resource.getrusage(_THREAD_USAGE) if _THREAD_USAGE is not None else None
+        self.cpu = time.thread_time()
+        self.wall = time.perf_counter()
+
+    def verdict(self) -> bool | None:
+        """True: quick; False: slow (it waited, or worked, past the bound); None: unsure."""
+        wall = time.perf_counter() - self.wall
+        if wall <= INLINE_BOUND_S:
+            return True
+        cpu = time.thread_time() - self.cpu
+        if cpu > INLINE_BOUND_S and _collections[0] == self.collections:
+            return False  # it worked that long itself
+        if self.usage is None or _THREAD_USAGE is None:
+            return False
+        waited = resource.getrusage(_THREAD_USAGE).ru_nvcsw > self.usage.ru_nvcsw
+        return False if waited else None  # else preempted, or paused by the collector
+
+
+class SyncCaller:
+    """Calls one sync function by the rule above; one per tool, shared by all its runs."""
+
+    def __init__(self, fn: Callable[..., Any], inline: bool | None = None) -> None:
+        if inline is not None and not isinstance(inline, bool):
+            raise TypeError("inline must be True, False or None (adaptive)")
+        self.fn = fn
+        self.inline = inline
+        self.streak = 0  # quick calls in a row
+        self.strikes = 0  # slow inline calls so far: each doubles the streak needed
+        self.in_threads = 0  # calls of this tool running in worker threads now
+        self.calls_inline = 0
+        self.calls_threaded = 0
+        if inline is None and _count_collection not in gc.callbacks:
+            gc.callbacks.append(_count_collection)
+
+    @property
+    def streak_needed(self) -> int:
+        return FAST_STREAK << min(self.strikes, 40)
+
+    @property
+    def runs_inline(self) -> bool:
+        """Whether the next call runs on the event loop thread."""
+        if self.inline is not None:
+            return self.inline
+        return self.streak >= self.streak_needed
+
+    async def __call__(self, kwargs: dict[str, Any]) -> Any:
+        if self.runs_inline:
+            return self.call_inline(kwargs)
+        return await self._threaded(kwargs)
+
+    def call_inline(self, kwargs: dict[str, Any]) -> Any:
+        """Run the function now, on this thread (the caller checked :attr:`runs_inline`)."""
+        self.calls_inline += 1
+        if self.inline is True:
+            return contextvars.copy_context().run(self.fn, **kwargs)
+        timing = _Timing()
+        try:
+            return contextvars.copy_context().run(self.fn, **kwargs)
+        finally:
+            if timing.verdict() is False:
+                self.streak = 0
+                if self.in_threads == 0:
+                    self.strikes += 1
+
+    async def _threaded(self, kwargs: dict[str, Any]) -> Any:
+        verdicts: list[bool | None] = []
+        fn = self.fn
+
+        def timed() -> Any:
+            timing = _Timing()
+            try:
+                return fn(**kwargs)
+            finally:
+                verdicts.append(timing.verdict())
+
+        self.in_threads += 1
+        self.calls_threaded += 1
+        try:
+            return await anyio.to_thread.run_sync(timed, abandon_on_cancel=True)
+        finally:
+            alone = self.in_threads == 1
+            self.in_threads -= 1
+            if self.inline is None:
+                # an abandoned thread (timeout, cancelled run) has no verdict yet: slow
+                quick = verdicts[0] if verdicts else False
+                if quick:
+                    self.streak += 1
+                elif quick is False and (alone or not verdicts):
+                    self.streak = 0

@@ -1,0 +1,58 @@
+"""The transport's JSON (orjson when installed, else the standard library): both paths give
+the same values for what a server and a request hold, the awkward ones included."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from agentkit.models import transport
+from agentkit.models.failures import ProtocolError
+
+VALUES: list[Any] = [
+    {"model": "m", "messages": [{"role": "user", "content": "héllo \u2028 ✓ 🙂"}]},
+    {"nested": {"a": [1, 2.5, True, None, "x"]}, "empty": {}, "list": []},
+    {"big": 2**70, "neg": -(2**65)},  # beyond 64 bits: orjson refuses, the stdlib takes it
+    {1: "int key", "k": "v"},
+    {"lone": "\ud800"},  # a lone surrogate (stdlib only)
+]
+
+
+@pytest.fixture(params=["orjson", "stdlib"])
+def codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "stdlib":
+        monkeypatch.setattr(transport, "orjson", None)
+    elif transport.orjson is None:
+        pytest.skip("orjson is not installed (the optional 'fast' extra)")
+    return str(request.param)
+
+
+@pytest.mark.parametrize("value", VALUES[:4])
+def test_dumps_is_the_same_json_as_the_stdlib(codec: str, value: Any) -> None:
+    assert json.loads(transport._dumps(value)) == json.loads(json.dumps(value))
+
+
+def test_a_lone_surrogate_fails_as_before(codec: str) -> None:
+    with pytest.raises(UnicodeEncodeError):
+        transport._dumps(VALUES[4])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": 1, "b": [1.5, "x", null], "c": {"d": true}}',
+        '{"t": "h\u00e9llo", "u": "✓"}'.encode(),
+        b'{"big": 123456789012345678901234567890}',
+        b'{"x": NaN, "y": Infinity}',
+    ],
+)
+def test_loads_equals_the_stdlib(codec: str, raw: bytes) -> None:
+    assert repr(transport._loads(raw)) == repr(json.loads(raw))
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe", b""])
+def test_bad_replies_are_protocol_errors(codec: str, raw: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        transport._loads(raw)
