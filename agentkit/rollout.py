@@ -110,17 +110,10 @@ async def rollout(
         )  # fmt: skip
     if executor != "local":
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
-    task_list: Sequence[RolloutTask] = [_with_group_size(t, n_per_task) for t in tasks]
-    ids = [t.id for t in task_list]
-    if len(set(ids)) != len(ids):
-        raise ValueError("task ids must be unique (they name the GRPO groups)")
     t0 = time.perf_counter()
-    owned = not isinstance(store, JsonlStore)
     path = store.path if isinstance(store, JsonlStore) else Path(store)
-    done = complete_pairs(path, retry_infra=retry_infra)
-    jobs = [(task, k) for task in task_list for k in range(n_per_task) if (task.id, k) not in done]
-    report = RolloutReport(planned=len(task_list) * n_per_task)
-    report.skipped = report.planned - len(jobs)
+    jobs, planned = _plan_jobs(tasks, n_per_task, path, retry_infra)
+    report = RolloutReport(planned=planned, skipped=planned - len(jobs))
     sink = store if isinstance(store, JsonlStore) else JsonlStore(path, fsync=fsync)
     bar = Progress(
         len(jobs),
@@ -130,29 +123,57 @@ async def rollout(
     run = _Workers(agent_factory, reward_fn, sink, report, bar, max_sample_retries, episode_fn)
     try:
         if jobs and _only_blank(path):
-            agent = await run.agent(jobs[0][0])
-            sink.write(
-                RunManifest(
-                    model=agent.model.name,
-                    mode="tokens" if agent.model.mode == "tokens" else "chat",
-                    metadata={"n_per_task": n_per_task, **(metadata or {})},
-                )
-            )
-        send, receive = anyio.create_memory_object_stream[tuple[RolloutTask, int]](len(jobs) or 1)
-        for job in jobs:
-            send.send_nowait(job)
-        send.close()
-        async with receive, anyio.create_task_group() as tg:
-            for _ in range(min(concurrency, max(len(jobs), 1))):
-                tg.start_soon(run.work, receive)
+            await _write_manifest(run, jobs[0][0], n_per_task, metadata)
+        await _run_jobs(run, jobs, concurrency)
     finally:
         if close_agents:
             with anyio.CancelScope(shield=True):
                 await close_all(run.agents.values())
-        if owned:
+        if sink is not store:
             sink.close()
     report.elapsed_s = time.perf_counter() - t0
     return report
+
+
+Job = tuple[RolloutTask, int]
+
+
+def _plan_jobs(
+    tasks: Iterable[RolloutTask], n_per_task: int, path: Path, retry_infra: bool
+) -> tuple[list[Job], int]:
+    """The (task, sample) pairs still to run, and how many pairs the rollout has in all."""
+    task_list: Sequence[RolloutTask] = [_with_group_size(t, n_per_task) for t in tasks]
+    ids = [t.id for t in task_list]
+    if len(set(ids)) != len(ids):
+        raise ValueError("task ids must be unique (they name the GRPO groups)")
+    done = complete_pairs(path, retry_infra=retry_infra)
+    jobs = [(task, k) for task in task_list for k in range(n_per_task) if (task.id, k) not in done]
+    return jobs, len(task_list) * n_per_task
+
+
+async def _write_manifest(
+    run: _Workers, first: RolloutTask, n_per_task: int, metadata: dict[str, Any] | None
+) -> None:
+    """A new store opens with the run's manifest (model, mode, metadata)."""
+    agent = await run.agent(first)
+    run.sink.write(
+        RunManifest(
+            model=agent.model.name,
+            mode="tokens" if agent.model.mode == "tokens" else "chat",
+            metadata={"n_per_task": n_per_task, **(metadata or {})},
+        )
+    )
+
+
+async def _run_jobs(run: _Workers, jobs: list[Job], concurrency: int) -> None:
+    """Run every job on at most ``concurrency`` workers pulling from one queue."""
+    send, receive = anyio.create_memory_object_stream[Job](len(jobs) or 1)
+    for job in jobs:
+        send.send_nowait(job)
+    send.close()
+    async with receive, anyio.create_task_group() as tg:
+        for _ in range(min(concurrency, max(len(jobs), 1))):
+            tg.start_soon(run.work, receive)
 
 
 class _Workers:
@@ -182,7 +203,7 @@ class _Workers:
         self.agents.setdefault(id(agent), agent)
         return agent
 
-    async def work(self, receive: MemoryObjectReceiveStream[tuple[RolloutTask, int]]) -> None:
+    async def work(self, receive: MemoryObjectReceiveStream[Job]) -> None:
         async for task, k in receive:
             episode_id, error = await self.attempt(task, k)
             for _ in range(self.max_retries):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -194,73 +195,97 @@ def rollout(
     With --ray the episodes run on Ray worker actors (--concurrency episodes each), every worker
     writing its own shard of the store folder; a worker that dies has its pairs rerun.
     """
-    from agentkit.rollout import rollout as run_rollout
-
-    factory = _load(agent, "--agent")
-    reward_fn = _load(reward, "--reward") if reward else None
-    episode_fn = {"episode_fn": _load(episode, "--episode")} if episode else {}
-    task_list = load_tasks(tasks)
-    policy = FsyncPolicy(fsync)
-
-    async def main() -> Any:
-        if ray:
-            from agentkit.rollout_ray import ray_rollout
-
-            return await ray_rollout(
-                factory,
-                task_list,
-                n_per_task=n,
-                reward_fn=reward_fn,
-                store=store,
-                address=ray_address,
-                workers=workers,
-                in_flight_per_worker=concurrency,
-                fsync=policy,
-                progress=progress,
-                **episode_fn,
-            )
-        return await run_rollout(
-            factory,
-            task_list,
-            n_per_task=n,
-            concurrency=concurrency,
-            reward_fn=reward_fn,
-            store=store,
-            fsync=policy,
-            progress=progress,
-            close_agents=True,
-            **episode_fn,
-        )
-
-    report = anyio.run(main)
+    plan = RolloutPlan(
+        factory=_load(agent, "--agent"),
+        reward_fn=_load(reward, "--reward") if reward else None,
+        episode_fn=_load(episode, "--episode") if episode else None,
+        tasks=load_tasks(tasks),
+        fsync=FsyncPolicy(fsync),
+        store=store,
+        n=n,
+        concurrency=concurrency,
+        progress=progress,
+        ray=ray,
+        ray_address=ray_address,
+        workers=workers,
+    )
+    report = anyio.run(plan.run)
     if compact_to is not None:
         from agentkit.trajectory.parquet import compact as compact_store
 
         compact_store(store, compact_to)
-    typer.echo(
-        json.dumps(
-            {
-                "planned": report.planned,
-                "skipped": report.skipped,
-                "ran": report.ran,
-                "completed": report.completed,
-                "failed": len(report.failures),
-                "elapsed_s": round(report.elapsed_s, 3),
-                # usage totals (the Ray executor does not gather them from its workers yet)
-                **(_usage_summary(report.usage) if not ray else {}),
-                **(
-                    {"workers": report.workers, "worker_restarts": report.worker_restarts}
-                    if ray
-                    else {}
-                ),
-            }
-        )
-    )
-    if report.failures:
-        for failure in report.failures[:20]:
-            typer.echo(
-                f"failed {failure.task_id}#{failure.sample_index}: {failure.error}", err=True
+    typer.echo(json.dumps(_rollout_summary(report, ray=ray)))
+    for failure in report.failures[:20]:
+        typer.echo(f"failed {failure.task_id}#{failure.sample_index}: {failure.error}", err=True)
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """What ``agentkit rollout`` runs, its options loaded: in this process or on Ray."""
+
+    factory: Any
+    tasks: list[Any]
+    store: Path
+    n: int
+    concurrency: int
+    reward_fn: Any
+    episode_fn: Any
+    fsync: FsyncPolicy
+    progress: bool
+    ray: bool
+    ray_address: str | None
+    workers: int
+
+    async def run(self) -> Any:
+        """The rollout's report (:class:`agentkit.rollout.RolloutReport`)."""
+        episode_fn = {"episode_fn": self.episode_fn} if self.episode_fn is not None else {}
+        if self.ray:
+            from agentkit.rollout_ray import ray_rollout
+
+            return await ray_rollout(
+                self.factory,
+                self.tasks,
+                n_per_task=self.n,
+                reward_fn=self.reward_fn,
+                store=self.store,
+                address=self.ray_address,
+                workers=self.workers,
+                in_flight_per_worker=self.concurrency,
+                fsync=self.fsync,
+                progress=self.progress,
+                **episode_fn,
             )
+        from agentkit.rollout import rollout as run_rollout
+
+        return await run_rollout(
+            self.factory,
+            self.tasks,
+            n_per_task=self.n,
+            concurrency=self.concurrency,
+            reward_fn=self.reward_fn,
+            store=self.store,
+            fsync=self.fsync,
+            progress=self.progress,
+            close_agents=True,
+            **episode_fn,
+        )
+
+
+def _rollout_summary(report: Any, *, ray: bool) -> dict[str, Any]:
+    """The one-line JSON summary the command prints."""
+    summary: dict[str, Any] = {
+        "planned": report.planned,
+        "skipped": report.skipped,
+        "ran": report.ran,
+        "completed": report.completed,
+        "failed": len(report.failures),
+        "elapsed_s": round(report.elapsed_s, 3),
+    }
+    if ray:  # the Ray executor does not gather usage totals from its workers yet
+        summary.update(workers=report.workers, worker_restarts=report.worker_restarts)
+    else:
+        summary.update(_usage_summary(report.usage))
+    return summary
 
 
 def compact(
