@@ -82,16 +82,19 @@ def parse_common(
     if text.startswith(THINK_OPEN, at, end):
         start = at + _THINK_OPEN_LEN
         close = text.find(THINK_CLOSE, start, end)
-        if text.find(CALL_OPEN, start, end if close == -1 else close) != -1:
+        # the first call, found once: neither tag can start inside the other
+        opening = text.find(CALL_OPEN, start, end)
+        if opening != -1 and (close == -1 or opening < close):
             return None  # a call inside the reasoning
         if close == -1:  # the output ended while thinking: all of it is reasoning
             found.append(problems.UNCLOSED_THINK)
             return built_parsed(text[start:end] or None, "", [], found, stop)
         reasoning = text[start:close] or None
         at = close + _THINK_CLOSE_LEN
-    elif thinking and at < end:
-        found.append(problems.MISSING_THINK)
-    opening = text.find(CALL_OPEN, at, end)
+    else:
+        if thinking and at < end:
+            found.append(problems.MISSING_THINK)
+        opening = text.find(CALL_OPEN, at, end)
     if opening == -1:  # no calls: the rest is the content
         return built_parsed(reasoning, text[at:end].strip(), [], found, stop)
     schemas = schemas_for(tools)
