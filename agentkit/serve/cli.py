@@ -33,76 +33,92 @@ T = TypeVar("T", bound=str)
 P = TypeVar("P")
 
 
+# The command's options, one alias each (typer reads the flag and help from the annotation).
+Model = Annotated[str, typer.Option(help=f"Preset ({_PRESET_NAMES}) or any model path.")]
+Precision = Annotated[
+    str | None, typer.Option(help="bf16 or fp8 (picks the preset's other checkpoint).")
+]
+Gpu = Annotated[str, typer.Option(help="H100 or H200: sets the preset's tensor-parallel size.")]
+FullContext = Annotated[bool, typer.Option(help="Double the GPUs for the full 128K context.")]
+ModelPath = Annotated[
+    str | None, typer.Option(help="Weights location overriding the preset (e.g. a local copy).")
+]
+Tp = Annotated[int | None, typer.Option(help="Tensor-parallel size override.")]
+Speculative = Annotated[
+    bool, typer.Option(help="EAGLE speculative decoding with the model's MTP layer.")
+]
+SpecAlgorithm = Annotated[str, typer.Option(help="--speculative-algorithm")]
+SpecSteps = Annotated[int, typer.Option(help="--speculative-num-steps")]
+SpecTopk = Annotated[int, typer.Option(help="--speculative-eagle-topk")]
+SpecDraftTokens = Annotated[
+    int | None,
+    typer.Option(help="--speculative-num-draft-tokens (default: steps + 1 with top-k 1)."),
+]
+MemFraction = Annotated[float, typer.Option(help="--mem-fraction-static")]
+ContextLength = Annotated[int | None, typer.Option(help="--context-length")]
+ToolCallParser = Annotated[str, typer.Option(help="--tool-call-parser ('' for none)")]
+ReasoningParser = Annotated[str, typer.Option(help="--reasoning-parser ('' for none)")]
+RoutedExperts = Annotated[
+    bool,
+    typer.Option(help="--enable-return-routed-experts: MoE routing for slime's routing replay."),
+]
+Host = Annotated[str, typer.Option(help="Address to listen on.")]
+Port = Annotated[int, typer.Option(help="Port to listen on.")]
+Extra = Annotated[
+    list[str] | None,
+    typer.Option("--extra", help="One more raw flag for launch_server (repeatable)."),
+]
+ReadyTimeout = Annotated[float, typer.Option(help="Seconds to wait for readiness.")]
+GpusPerNode = Annotated[int, typer.Option(help="GPUs on each node.")]
+Nnodes = Annotated[
+    int | None, typer.Option(help="Nodes to span (default: tp / gpus-per-node, rounded up).")
+]
+NodeRank = Annotated[int, typer.Option(help="This node's rank (0 serves HTTP).")]
+DistInitAddr = Annotated[
+    str | None, typer.Option(help="HOST:PORT of node 0, needed when the server spans nodes.")
+]
+Replicas = Annotated[
+    int, typer.Option(help="Servers on this node; more than 1 puts sglang-router on --port.")
+]
+RouterPolicyOption = Annotated[
+    str, typer.Option(help="Router policy: manual (episode affinity), cache_aware, ...")
+]
+RouterTokenizer = Annotated[
+    str | None, typer.Option(help="Local tokenizer path for the router (else the hub's).")
+]
+DryRun = Annotated[bool, typer.Option(help="Print the exact command (one per node) and exit.")]
+
+
 @app.callback()
 def serve(
-    model: Annotated[
-        str, typer.Option(help=f"Preset ({_PRESET_NAMES}) or any model path.")
-    ] = "glm-4.5-air",
-    precision: Annotated[
-        str | None, typer.Option(help="bf16 or fp8 (picks the preset's other checkpoint).")
-    ] = None,
-    gpu: Annotated[
-        str, typer.Option(help="H100 or H200: sets the preset's tensor-parallel size.")
-    ] = "H100",
-    full_context: Annotated[
-        bool, typer.Option(help="Double the GPUs for the full 128K context.")
-    ] = False,
-    model_path: Annotated[
-        str | None, typer.Option(help="Weights location overriding the preset (e.g. a local copy).")
-    ] = None,
-    tp: Annotated[int | None, typer.Option(help="Tensor-parallel size override.")] = None,
-    speculative: Annotated[
-        bool, typer.Option(help="EAGLE speculative decoding with the model's MTP layer.")
-    ] = True,
-    spec_algorithm: Annotated[str, typer.Option(help="--speculative-algorithm")] = "EAGLE",
-    spec_steps: Annotated[int, typer.Option(help="--speculative-num-steps")] = 3,
-    spec_topk: Annotated[int, typer.Option(help="--speculative-eagle-topk")] = 1,
-    spec_draft_tokens: Annotated[
-        int | None,
-        typer.Option(help="--speculative-num-draft-tokens (default: steps + 1 with top-k 1)."),
-    ] = None,
-    mem_fraction: Annotated[float, typer.Option(help="--mem-fraction-static")] = 0.7,
-    context_length: Annotated[int | None, typer.Option(help="--context-length")] = None,
-    tool_call_parser: Annotated[
-        str, typer.Option(help="--tool-call-parser ('' for none)")
-    ] = "glm45",
-    reasoning_parser: Annotated[
-        str, typer.Option(help="--reasoning-parser ('' for none)")
-    ] = "glm45",
-    routed_experts: Annotated[
-        bool,
-        typer.Option(
-            help="--enable-return-routed-experts: MoE routing for slime's routing replay."
-        ),
-    ] = False,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 30000,
-    extra: Annotated[
-        list[str] | None,
-        typer.Option("--extra", help="One more raw flag for launch_server (repeatable)."),
-    ] = None,
-    ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 1800.0,
-    gpus_per_node: Annotated[int, typer.Option(help="GPUs on each node.")] = 8,
-    nnodes: Annotated[
-        int | None, typer.Option(help="Nodes to span (default: tp / gpus-per-node, rounded up).")
-    ] = None,
-    node_rank: Annotated[int, typer.Option(help="This node's rank (0 serves HTTP).")] = 0,
-    dist_init_addr: Annotated[
-        str | None, typer.Option(help="HOST:PORT of node 0, needed when the server spans nodes.")
-    ] = None,
-    replicas: Annotated[
-        int,
-        typer.Option(help="Servers on this node; more than 1 puts sglang-router on --port."),
-    ] = 1,
-    router_policy: Annotated[
-        str, typer.Option(help="Router policy: manual (episode affinity), cache_aware, ...")
-    ] = "manual",
-    router_tokenizer: Annotated[
-        str | None, typer.Option(help="Local tokenizer path for the router (else the hub's).")
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option(help="Print the exact command (one per node) and exit.")
-    ] = False,
+    model: Model = "glm-4.5-air",
+    precision: Precision = None,
+    gpu: Gpu = "H100",
+    full_context: FullContext = False,
+    model_path: ModelPath = None,
+    tp: Tp = None,
+    speculative: Speculative = True,
+    spec_algorithm: SpecAlgorithm = "EAGLE",
+    spec_steps: SpecSteps = 3,
+    spec_topk: SpecTopk = 1,
+    spec_draft_tokens: SpecDraftTokens = None,
+    mem_fraction: MemFraction = 0.7,
+    context_length: ContextLength = None,
+    tool_call_parser: ToolCallParser = "glm45",
+    reasoning_parser: ReasoningParser = "glm45",
+    routed_experts: RoutedExperts = False,
+    host: Host = "127.0.0.1",
+    port: Port = 30000,
+    extra: Extra = None,
+    ready_timeout: ReadyTimeout = 1800.0,
+    gpus_per_node: GpusPerNode = 8,
+    nnodes: Nnodes = None,
+    node_rank: NodeRank = 0,
+    dist_init_addr: DistInitAddr = None,
+    replicas: Replicas = 1,
+    router_policy: RouterPolicyOption = "manual",
+    router_tokenizer: RouterTokenizer = None,
+    dry_run: DryRun = False,
 ) -> None:
     """Start the server, wait until it serves, stream its log, and stop it on Ctrl-C."""
     try:
@@ -136,38 +152,51 @@ def serve(
             node_rank=node_rank,
             dist_init_addr=dist_init_addr,
         )
-        commands = config.node_commands()
-        fleet = (
-            plan_fleet(
-                config,
-                replicas,
-                policy=_literal(router_policy, _ROUTER_POLICIES, "--router-policy") or "manual",
-                tokenizer_path=router_tokenizer,
-            )
-            if replicas > 1
-            else None
-        )
+        fleet = _fleet_plan(config, replicas, router_policy, router_tokenizer)
     except ValidationError as exc:
         raise typer.BadParameter(_first_error(exc)) from None
     except (MultiNodeError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
-    if fleet is not None:
-        if dry_run:
-            for env, argv in fleet.commands():
-                prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-                typer.echo(f"{prefix} {shlex.join(argv)}" if prefix else shlex.join(argv))
-            return
-        _launch(_run_fleet, fleet, ready_timeout)
-        return
     if dry_run:
-        if len(commands) == 1:
-            typer.echo(config.shell_command())
-            return
-        for rank in range(len(commands)):
-            typer.echo(f"# node {rank} of {len(commands)}")
-            typer.echo(config.shell_command(rank))
+        _print_commands(config, fleet)
+    elif fleet is not None:
+        _launch(_run_fleet, fleet, ready_timeout)
+    else:
+        _launch(_run, config, ready_timeout)
+
+
+def _fleet_plan(
+    config: ServeConfig, replicas: int, router_policy: str, router_tokenizer: str | None
+) -> FleetPlan | None:
+    """The replicas behind sglang-router (``--replicas`` above 1), else ``None``.
+
+    The config's node commands are built first, so a multi-node mistake is reported as such.
+    """
+    config.node_commands()
+    if replicas <= 1:
+        return None
+    return plan_fleet(
+        config,
+        replicas,
+        policy=_literal(router_policy, _ROUTER_POLICIES, "--router-policy") or "manual",
+        tokenizer_path=router_tokenizer,
+    )
+
+
+def _print_commands(config: ServeConfig, fleet: FleetPlan | None) -> None:
+    """``--dry-run``: the exact commands, one per replica or per node."""
+    if fleet is not None:
+        for env, argv in fleet.commands():
+            prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+            typer.echo(f"{prefix} {shlex.join(argv)}" if prefix else shlex.join(argv))
         return
-    _launch(_run, config, ready_timeout)
+    commands = config.node_commands()
+    if len(commands) == 1:
+        typer.echo(config.shell_command())
+        return
+    for rank in range(len(commands)):
+        typer.echo(f"# node {rank} of {len(commands)}")
+        typer.echo(config.shell_command(rank))
 
 
 _ROUTER_POLICIES: tuple[RouterPolicy, ...] = (
