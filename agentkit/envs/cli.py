@@ -12,7 +12,35 @@ from typing import Annotated, Any
 import anyio
 import typer
 
-from .registry import BENCHMARKS, DOMAINS, TAU2_DOMAINS, load_domain, load_tau2_domain
+from .cli_options import (
+    MAX_STEPS,
+    BaseUrlOpt,
+    BenchmarkOpt,
+    ConcurrencyOpt,
+    DataDirOpt,
+    DomainOpt,
+    JudgeBaseUrlOpt,
+    JudgeModelOpt,
+    MaxStepsOpt,
+    ModelOpt,
+    ModeOpt,
+    OneCallPerTurnOpt,
+    OutOpt,
+    RunOptions,
+    ScriptedBrokenOpt,
+    ScriptedGoldOpt,
+    SplitOpt,
+    TasksOpt,
+    TemperatureOpt,
+    ThinkingOpt,
+    TokenizerOpt,
+    TrialsOpt,
+    UserBaseUrlOpt,
+    UserModelOpt,
+    UserOpt,
+    UserThinkingOpt,
+)
+from .registry import BENCHMARKS, load_domain, load_tau2_domain
 
 app = typer.Typer(
     name="tau",
@@ -23,22 +51,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-DomainOpt = Annotated[
-    str,
-    typer.Option(
-        "--domain",
-        help=f"tau: {', '.join(DOMAINS)}; tau2: {', '.join(TAU2_DOMAINS)}.",
-    ),
-]
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="The domain's data folder: tau-bench's (not needed for demo) or tau2's.",
-    ),
-]
-BenchmarkOpt = Annotated[str, typer.Option("--benchmark", help=f"One of: {', '.join(BENCHMARKS)}.")]
 
 
 def _load(domain: str, data_dir: Path | None, split: str = "test") -> Any:
@@ -120,99 +132,70 @@ def _replay_tau2(
 def run(
     domain: DomainOpt,
     data_dir: DataDirOpt = None,
-    tasks: Annotated[str, typer.Option(help="Task indices: '0-9', '1,4,7', 'all'.")] = "all",
-    trials: Annotated[int, typer.Option(min=1, help="Trials per task (pass^1..pass^trials).")] = 1,
-    concurrency: Annotated[int, typer.Option(min=1, help="Episodes at a time.")] = 8,
-    split: Annotated[str, typer.Option(help="Task split file: tasks_<split>.json|py.")] = "test",
-    base_url: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--base-url", help="Agent's SGLang URL (repeat for several); $AGENTKIT_BASE_URL."
-        ),
-    ] = None,
-    user_base_url: Annotated[
-        list[str] | None,
-        typer.Option("--user-base-url", help="User simulator's SGLang URL (default: the agent's)."),
-    ] = None,
-    mode: Annotated[
-        str, typer.Option(help="chat (/v1/chat/completions) or tokens (/generate).")
-    ] = "chat",
-    tokenizer: Annotated[Path | None, typer.Option(help="Tokenizer for token mode.")] = None,
-    model: Annotated[str, typer.Option(help="Agent's served model name.")] = "default",
-    user_model: Annotated[
-        str, typer.Option(help="User simulator's served model name.")
-    ] = "default",
-    temperature: Annotated[float, typer.Option(help="Agent temperature (tau-bench: 0).")] = 0.0,
-    thinking: Annotated[bool, typer.Option(help="Let the agent think (GLM-4.5).")] = True,
-    max_steps: Annotated[
-        int | None,
-        typer.Option(help="Model calls per episode before reward 0 (tau: 30, tau2: 100)."),
-    ] = None,
-    one_call_per_turn: Annotated[
-        bool,
-        typer.Option(
-            "--one-call-per-turn/--all-calls-per-turn",
-            help="tau-bench runs only the first tool call of a model turn (default).",
-        ),
-    ] = True,
-    out: Annotated[
-        Path | None, typer.Option(help="Folder for trajectories.jsonl and results.json.")
-    ] = None,
-    scripted_gold: Annotated[
-        bool,
-        typer.Option(help="No model: a scripted agent plays the gold actions (smoke test)."),
-    ] = False,
+    tasks: TasksOpt = "all",
+    trials: TrialsOpt = 1,
+    concurrency: ConcurrencyOpt = 8,
+    split: SplitOpt = "test",
+    base_url: BaseUrlOpt = None,
+    user_base_url: UserBaseUrlOpt = None,
+    mode: ModeOpt = "chat",
+    tokenizer: TokenizerOpt = None,
+    model: ModelOpt = "default",
+    user_model: UserModelOpt = "default",
+    temperature: TemperatureOpt = 0.0,
+    thinking: ThinkingOpt = True,
+    max_steps: MaxStepsOpt = None,
+    one_call_per_turn: OneCallPerTurnOpt = True,
+    out: OutOpt = None,
+    scripted_gold: ScriptedGoldOpt = False,
     benchmark: BenchmarkOpt = "tau",
-    user: Annotated[
-        str,
-        typer.Option(
-            help="tau2 user simulator: model (an LLM) or gold (replays gold user actions)."
-        ),
-    ] = "model",
-    user_thinking: Annotated[
-        bool, typer.Option(help="tau2: let the user simulator think.")
-    ] = False,
-    judge_model: Annotated[
-        str | None,
-        typer.Option(help="tau2: served model name judging NL assertions (default: no judge)."),
-    ] = None,
-    judge_base_url: Annotated[
-        list[str] | None,
-        typer.Option("--judge-base-url", help="tau2: judge's SGLang URL (default: the user's)."),
-    ] = None,
-    scripted_broken: Annotated[
-        bool,
-        typer.Option(help="tau2, no model: a scripted agent that never calls a tool (smoke test)."),
-    ] = False,
+    user: UserOpt = "model",
+    user_thinking: UserThinkingOpt = False,
+    judge_model: JudgeModelOpt = None,
+    judge_base_url: JudgeBaseUrlOpt = None,
+    scripted_broken: ScriptedBrokenOpt = False,
 ) -> None:
     """Run episodes of tasks x trials; print rewards per task and pass^k (tau2: and the reward
     components each failed episode missed)."""
-    from .tasks import parse_range
-
     _check_benchmark(benchmark)
     urls = base_url or [u for u in os.environ.get("AGENTKIT_BASE_URL", "").split(",") if u]
+    options = RunOptions(
+        urls=urls,
+        user_urls=user_base_url or urls,
+        judge_urls=judge_base_url,
+        mode=mode,
+        tokenizer=tokenizer,
+        model=model,
+        user_model=user_model,
+        judge_model=judge_model,
+        temperature=temperature,
+        thinking=thinking,
+        user_thinking=user_thinking,
+        max_steps=max_steps or MAX_STEPS[benchmark],
+        one_call_per_turn=one_call_per_turn,
+        trials=trials,
+        concurrency=concurrency,
+        scripted_gold=scripted_gold,
+        scripted_broken=scripted_broken,
+        user=user,
+    )
     if benchmark == "tau2":
-        tau2_options = _RunOptions(
-            urls=urls,
-            user_urls=user_base_url or urls,
-            judge_urls=judge_base_url,
-            mode=mode,
-            tokenizer=tokenizer,
-            model=model,
-            user_model=user_model,
-            judge_model=judge_model,
-            temperature=temperature,
-            thinking=thinking,
-            user_thinking=user_thinking,
-            max_steps=max_steps or 100,
-            trials=trials,
-            concurrency=concurrency,
-            scripted_gold=scripted_gold,
-            scripted_broken=scripted_broken,
-            user=user,
-        )
-        _run_tau2(domain, data_dir, split, tasks, out, tau2_options)
-        return
+        _run_tau2(domain, data_dir, split, tasks, out, options)
+    else:
+        _run_tau(domain, data_dir, split, tasks, out, options)
+
+
+def _run_tau(
+    domain: str,
+    data_dir: Path | None,
+    split: str,
+    tasks: str,
+    out: Path | None,
+    options: RunOptions,
+) -> None:
+    from .runner import render_table
+    from .tasks import parse_range
+
     loaded = _load(domain, data_dir, split)
     if not loaded.tasks:
         raise typer.BadParameter(f"no tasks_{split} file found for {domain} in {data_dir}")
@@ -220,34 +203,22 @@ def run(
         indices = parse_range(tasks, len(loaded.tasks))
     except ValueError as exc:
         raise typer.BadParameter(f"--tasks: {exc}") from exc
-    if not urls and not scripted_gold:
+    if not options.urls and not options.scripted_gold:
         raise typer.BadParameter("give --base-url (or $AGENTKIT_BASE_URL), or --scripted-gold")
     folder = out or Path("tau-runs") / f"{domain}-{time.strftime('%Y%m%d-%H%M%S')}"
-    options = _RunOptions(
-        urls=urls,
-        user_urls=user_base_url or urls,
-        mode=mode,
-        tokenizer=tokenizer,
-        model=model,
-        user_model=user_model,
-        temperature=temperature,
-        thinking=thinking,
-        max_steps=max_steps or 30,
-        one_call_per_turn=one_call_per_turn,
-        trials=trials,
-        concurrency=concurrency,
-        scripted_gold=scripted_gold,
-    )
     folder.mkdir(parents=True, exist_ok=True)
     summary = anyio.run(_run, loaded, indices, options, folder)
-    from .runner import render_table
-
     sys.stdout.write(render_table(summary) + "\n")
     sys.stdout.write(f"trajectories: {folder / 'trajectories.jsonl'}\n")
 
 
 def _run_tau2(
-    domain: str, data_dir: Path | None, split: str, tasks: str, out: Path | None, options: Any
+    domain: str,
+    data_dir: Path | None,
+    split: str,
+    tasks: str,
+    out: Path | None,
+    options: RunOptions,
 ) -> None:
     from .tasks import parse_range
     from .tau2.commands import USER_KINDS, render_tau2_table, run_command, select_tasks
@@ -275,12 +246,7 @@ def _run_tau2(
     sys.stdout.write(f"trajectories: {folder / 'trajectories.jsonl'}\n")
 
 
-class _RunOptions:
-    def __init__(self, **values: Any) -> None:
-        self.__dict__.update(values)
-
-
-def _model(urls: list[str], options: Any, name: str, temperature: float | None) -> Any:
+def _model(urls: list[str], options: RunOptions, name: str, temperature: float | None) -> Any:
     from agentkit.models import SGLangChat
     from agentkit.models.base import ModelSettings
 
@@ -296,7 +262,7 @@ def _model(urls: list[str], options: Any, name: str, temperature: float | None) 
     raise typer.BadParameter("mode must be 'chat' or 'tokens'")
 
 
-async def _run(domain: Any, indices: list[int], options: Any, folder: Path) -> Any:
+async def _run(domain: Any, indices: list[int], options: RunOptions, folder: Path) -> Any:
     from agentkit.agent import Agent
     from agentkit.trajectory.store import JsonlStore
 

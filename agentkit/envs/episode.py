@@ -10,20 +10,25 @@ failures: they carry no reward and are reported apart.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from agentkit.agent import Agent
+from agentkit.conversation import Conversation
+from agentkit.result import RunResult
 from agentkit.trajectory.recorder import Recorder
 from agentkit.trajectory.records import EpisodeStatus, FailureAttribution
 
-from .domain import Domain
+from .domain import Domain, EpisodeState
 from .reward import Reward, compute_reward
 from .user import STOP, UserSimulator
 
 DEFAULT_MAX_STEPS = 30
+T = TypeVar("T")
 
 
 class Ending(StrEnum):
@@ -68,93 +73,133 @@ async def run_episode(
     the first tool call of a model turn runs is the agent's ``max_tool_calls_per_turn``
     (:meth:`Domain.agent` sets it)."""
     task = domain.tasks[task_index]
-    state = domain.new_episode(task, task_index)
     conv = agent.conversation(
-        deps=state,
+        deps=domain.new_episode(task, task_index),
         recorder=recorder,
         task_id=f"{domain.name}/{task_index}",
         group_id=f"{domain.name}/{task_index}",
         sample_index=trial,
         metadata={"domain": domain.name, "task_index": task_index, "trial": trial},
     )
-    user_turns = 0
+    episode = _Episode(domain, task_index, trial, conv, max_steps)
+    try:
+        ending = await episode.play(user, task.instruction)
+    except _InfrastructureFailure as exc:
+        return await episode.infrastructure(str(exc))
+    return await episode.score(ending)
 
-    def result(
-        ending: Ending, reward: Reward | None = None, error: str | None = None
-    ) -> EpisodeResult:
-        return EpisodeResult(
-            domain=domain.name,
-            task_index=task_index,
-            trial=trial,
-            episode_id=conv.episode_id,
-            ending=ending,
-            reward=reward,
-            error=error,
-            model_calls=len(conv.trajectory.calls),
-            user_turns=user_turns,
+
+class _InfrastructureFailure(Exception):
+    """The model or the simulator failed: the episode carries no reward."""
+
+
+async def _guarded(who: str, step: Callable[[], Awaitable[T]]) -> T:
+    """``await step()``; any failure is the infrastructure's, named after ``who``."""
+    try:
+        return await step()
+    except Exception as exc:
+        raise _InfrastructureFailure(f"{who}: {type(exc).__name__}: {exc}") from exc
+
+
+class _Episode:
+    """One episode's conversation, its database (the conversation's deps), and its counters."""
+
+    def __init__(
+        self,
+        domain: Domain,
+        task_index: int,
+        trial: int,
+        conv: Conversation[EpisodeState, Any],
+        max_steps: int,
+    ) -> None:
+        self.domain = domain
+        self.task_index = task_index
+        self.trial = trial
+        self.conv = conv
+        self.state = conv.deps
+        self.max_steps = max_steps
+        self.user_turns = 0
+
+    @property
+    def model_calls(self) -> int:
+        return len(self.conv.trajectory.calls)
+
+    async def play(self, user: UserSimulator, instruction: str) -> Ending:
+        """Customer and agent take turns until one of them ends the episode."""
+        message = await _guarded("user simulator", partial(user.reset, instruction))
+        while True:
+            self.user_turns += 1
+            await self.conv.record_env_step("user", message)
+            if STOP in message:
+                return Ending.USER_STOP
+            run = await self.agent_turn(message)
+            ending = self.ending_after(run)
+            if ending is not None:
+                return ending
+            self.state.respond(run.text)
+            await self.conv.record_env_step("agent_reply", run.text)
+            message = await _guarded("user simulator", partial(user.step, run.text))
+
+    async def agent_turn(self, message: str) -> RunResult[Any]:
+        """The agent's answer to one customer message: it keeps going past its own per-message
+        ``max_turns``; the episode's cap is ``max_steps`` model calls."""
+        run = await _guarded("agent", lambda: self.conv.send(message))
+        while (
+            run.status is EpisodeStatus.MAX_TURNS
+            and not self.state.terminated
+            and self.model_calls < self.max_steps
+        ):
+            run = await _guarded("agent", lambda: self.conv.send(None))
+        if run.status is EpisodeStatus.MODEL_ERROR:
+            raise _InfrastructureFailure(f"agent model: {run.error}")
+        if run.status is EpisodeStatus.FAILED:  # send() returns an internal error, never raises
+            raise _InfrastructureFailure(f"agent: {run.error}")
+        return run
+
+    def ending_after(self, run: RunResult[Any]) -> Ending | None:
+        """How the episode ends after the agent's turn ``run``; ``None``: it goes on."""
+        if self.state.terminated:
+            return Ending.TRANSFER
+        if self.model_calls >= self.max_steps:
+            return Ending.MAX_STEPS
+        if run.status is not EpisodeStatus.COMPLETED:
+            return Ending.AGENT_LIMIT
+        return None
+
+    async def score(self, ending: Ending) -> EpisodeResult:
+        reward = compute_reward(self.state)
+        if ending in (Ending.MAX_STEPS, Ending.AGENT_LIMIT):
+            # tau-bench only scores episodes that end; a capped one keeps reward 0
+            reward = reward.model_copy(update={"reward": 0.0})
+        await self.conv.finish(
+            status=EpisodeStatus.COMPLETED,
+            reward=reward.reward,
+            reward_components=reward.model_dump(),
+            failure=None if reward.success else FailureAttribution.POLICY,
+            termination_reason=ending.value,
         )
+        return self.result(ending, reward)
 
-    async def infrastructure(error: str) -> EpisodeResult:
-        await conv.finish(
+    async def infrastructure(self, error: str) -> EpisodeResult:
+        await self.conv.finish(
             status=EpisodeStatus.FAILED,
             error=error,
             failure=FailureAttribution.INFRASTRUCTURE,
             termination_reason=Ending.INFRASTRUCTURE.value,
         )
-        return result(Ending.INFRASTRUCTURE, error=error)
+        return self.result(Ending.INFRASTRUCTURE, error=error)
 
-    try:
-        message = await user.reset(task.instruction)
-    except Exception as exc:
-        return await infrastructure(f"user simulator: {type(exc).__name__}: {exc}")
-    ending = Ending.USER_STOP
-    while True:
-        user_turns += 1
-        await conv.record_env_step("user", message)
-        if STOP in message:
-            break
-        try:
-            run = await conv.send(message)
-        except Exception as exc:
-            return await infrastructure(f"agent: {type(exc).__name__}: {exc}")
-        while (
-            run.status is EpisodeStatus.MAX_TURNS
-            and not state.terminated
-            and len(conv.trajectory.calls) < max_steps
-        ):
-            # the agent's own max_turns is per message; the episode's cap is max_steps
-            try:
-                run = await conv.send(None)
-            except Exception as exc:
-                return await infrastructure(f"agent: {type(exc).__name__}: {exc}")
-        if run.status is EpisodeStatus.MODEL_ERROR:
-            return await infrastructure(f"agent model: {run.error}")
-        if run.status is EpisodeStatus.FAILED:  # send() returns an internal error, never raises
-            return await infrastructure(f"agent: {run.error}")
-        if state.terminated:
-            ending = Ending.TRANSFER
-            break
-        if len(conv.trajectory.calls) >= max_steps:
-            ending = Ending.MAX_STEPS
-            break
-        if run.status is not EpisodeStatus.COMPLETED:
-            ending = Ending.AGENT_LIMIT
-            break
-        state.respond(run.text)
-        await conv.record_env_step("agent_reply", run.text)
-        try:
-            message = await user.step(run.text)
-        except Exception as exc:
-            return await infrastructure(f"user simulator: {type(exc).__name__}: {exc}")
-    reward = compute_reward(state)
-    if ending in (Ending.MAX_STEPS, Ending.AGENT_LIMIT):
-        # tau-bench only scores episodes that end; a capped one keeps reward 0
-        reward = reward.model_copy(update={"reward": 0.0})
-    await conv.finish(
-        status=EpisodeStatus.COMPLETED,
-        reward=reward.reward,
-        reward_components=reward.model_dump(),
-        failure=None if reward.success else FailureAttribution.POLICY,
-        termination_reason=ending.value,
-    )
-    return result(ending, reward)
+    def result(
+        self, ending: Ending, reward: Reward | None = None, error: str | None = None
+    ) -> EpisodeResult:
+        return EpisodeResult(
+            domain=self.domain.name,
+            task_index=self.task_index,
+            trial=self.trial,
+            episode_id=self.conv.episode_id,
+            ending=ending,
+            reward=reward,
+            error=error,
+            model_calls=self.model_calls,
+            user_turns=self.user_turns,
+        )
