@@ -45,6 +45,7 @@ ORDER = [
     "pydantic_ai",
 ]
 AGENTKIT = ("agentkit", "agentkit_async", "agentkit_jsonl")
+PEERS = ("raw_httpx", "openai_agents", "pydantic_ai")
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 
 
@@ -158,6 +159,16 @@ def quick_plan(name: str, latency_ms: float) -> list[int]:
     return [1, 100]
 
 
+def _capped(plan: Callable[[str, float], list[int]], cap: int) -> Callable[[str, float], list[int]]:
+    """``plan`` with httpx and the frameworks kept to N <= ``cap`` (they cost minutes above)."""
+
+    def capped(name: str, latency_ms: float) -> list[int]:
+        todo = plan(name, latency_ms)
+        return [n for n in todo if n <= cap] if name in PEERS else todo
+
+    return capped
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 
@@ -180,19 +191,26 @@ def main() -> None:
     parser.add_argument(
         "--before", type=Path, default=None, help="also run agentkit from this checkout"
     )
+    parser.add_argument(
+        "--peers-max-n", type=int, default=None, help="run httpx and the frameworks up to this N"
+    )
     args = parser.parse_args()
     names = [n for n in args.contenders.split(",") if n]
     unknown = sorted(set(names) - set(CONTENDERS))
     if unknown:
         parser.error(f"unknown contenders {unknown}; choose from {sorted(CONTENDERS)}")
     ns = args.n or [1, 100, 1000]
+    plan = quick_plan if args.quick and not args.n else None
+    if args.peers_max_n is not None:
+        cap = args.peers_max_n
+        plan = _capped(plan or (lambda name, latency: ns), cap)
     report = run_benchmark(
         ns=ns,
         latencies_ms=args.latency_ms,
         tool_calls=args.tool_calls,
         contenders=names,
         server_workers=args.server_workers,
-        plan=quick_plan if args.quick and not args.n else None,
+        plan=plan,
         before=args.before.resolve() if args.before else None,
     )
     print(table(report.rows))

@@ -46,6 +46,9 @@ def test_a_lone_surrogate_fails_as_before(codec: str) -> None:
         '{"t": "h\u00e9llo", "u": "✓"}'.encode(),
         b'{"big": 123456789012345678901234567890}',
         b'{"x": NaN, "y": Infinity}',
+        b'{"a": 1, "a": 2}',
+        b'{"x": 1e400, "y": -0.0}',
+        b'{"s": "\\ud800"}',
     ],
 )
 def test_loads_equals_the_stdlib(codec: str, raw: bytes) -> None:
