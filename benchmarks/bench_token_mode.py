@@ -3,9 +3,13 @@
 N concurrent episodes of K tool calls each (a plain ``def`` tool, every record built and handed to
 a recorder), once through ``SGLangChat`` (``/v1/chat/completions``, the server renders and
 parses) and once through ``SGLangTokens`` (``/generate`` with ``input_ids``, the client renders,
-tokenises and parses), against agentkit's SGLang test server in another process, answering both
-endpoints with the same GLM-4.5 completions (``benchmarks/token_mode/policy.py``). Each cell runs
-in its own worker process and counts only that process's CPU (``time.process_time``).
+tokenises and parses), against a server in another process answering both endpoints with the
+same GLM-4.5 completions (``benchmarks/token_mode/policy.py``): by default a fake with every reply
+precomputed (``token_mode/fake_server.py``), so that neither mode waits on a slower endpoint;
+``--server testing`` uses agentkit's protocol-faithful SGLang test server instead (its
+``/generate`` decodes and re-parses every prompt, so on a busy machine token mode waits longer
+and pays more event-loop wake-ups per step). Each cell runs in its own worker process and counts
+only that process's CPU (``time.process_time``).
 
 ``--before PATH`` also runs both modes with agentkit imported from another checkout (``git
 worktree add PATH <commit>``): the before and after figures of a change, interleaved in one run.
@@ -41,13 +45,19 @@ RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 MODES = ("chat", "tokens")
 
 
-class TestServer:
-    """``python -m agentkit.testing serve`` with the benchmark's policy, on a free port."""
+class Server:
+    """The fake (``fake``) or the SGLang test server (``testing``) with the benchmark's policy,
+    on a free port, in its own process."""
 
-    def __init__(self, tool_calls: int) -> None:
+    def __init__(self, kind: str, tool_calls: int, latency_ms: float) -> None:
         env = {**os.environ, TOOL_CALLS_ENV: str(tool_calls), "PYTHONPATH": str(REPO_ROOT)}
-        command = [sys.executable, "-m", "agentkit.testing", "serve"]
-        command += ["--policy", "benchmarks.token_mode.policy:policy", "--port", "0"]
+        command = [sys.executable, "-m"]
+        if kind == "testing":
+            command += ["agentkit.testing", "serve", "--latency", str(latency_ms / 1000)]
+            command += ["--policy", "benchmarks.token_mode.policy:policy", "--port", "0"]
+        else:
+            command += ["benchmarks.token_mode.fake_server", "--latency-ms", str(latency_ms)]
+            command += ["--tool-calls", str(tool_calls)]
         self.process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True
         )
@@ -55,7 +65,7 @@ class TestServer:
         line = self.process.stdout.readline().strip()
         if not line.startswith("READY "):
             self.close()
-            raise RuntimeError(f"the test server did not start: {line!r}")
+            raise RuntimeError(f"the {kind} server did not start: {line!r}")
         self.url = line.removeprefix("READY ")
 
     def close(self) -> None:
@@ -130,6 +140,8 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=100, help="concurrent episodes")
     parser.add_argument("--tool-calls", type=int, default=5, help="K tool calls per episode")
     parser.add_argument("--tries", type=int, default=5)
+    parser.add_argument("--server", choices=("fake", "testing"), default="fake")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="per request, server side")
     parser.add_argument("--before", type=Path, help="a checkout of the code before the change")
     parser.add_argument("--out", type=Path, help="results file (default: results/token-mode-DATE)")
     args = parser.parse_args()
@@ -137,7 +149,7 @@ def main() -> None:
     if args.before is not None:
         codes = {"before": args.before.resolve(), **codes}
     load_before = list(os.getloadavg())
-    server = TestServer(args.tool_calls)
+    server = Server(args.server, args.tool_calls, args.latency_ms)
     try:
         results = run_tries(codes, server.url, args.n, args.tool_calls, args.tries)
     finally:
@@ -149,6 +161,8 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "n": args.n,
         "tool_calls_per_episode": args.tool_calls,
+        "server": args.server,
+        "latency_ms": args.latency_ms,
         "tries": args.tries,
         "codes": {label: str(path) for label, path in codes.items()},
         "load_average_start": load_before,

@@ -47,6 +47,7 @@ from agentkit.tokenizer import SegmentCache, Tokenizer, load_tokenizer
 from agentkit.trajectory.records import Attempt, TokenSegment, TokenSource
 
 _TEMPLATE_CACHE_SIZE = 64
+_NO_REPLAY = ReplayRequest()
 
 
 def _engine_fields(
@@ -265,6 +266,8 @@ class TokenSession:
 
     def _replay(self) -> ReplayRequest:
         model = self.model
+        if not model.routed_experts and not model.sampling_mask:
+            return _NO_REPLAY  # nothing asked: where it would start does not matter
         return ReplayRequest(
             routed_experts=model.routed_experts,
             # the previous call covered every position but its own last token

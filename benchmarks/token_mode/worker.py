@@ -35,6 +35,21 @@ class CountingRecorder:
         self.count += 1
 
 
+class GCTimer:
+    """CPU time spent in the cyclic garbage collector (``gc.callbacks``), thread time so that
+    being descheduled mid-collection on a busy machine does not count."""
+
+    def __init__(self) -> None:
+        self.total_s = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.thread_time()
+        else:
+            self.total_s += time.thread_time() - self._start
+
+
 class Episodes:
     """The agent under test: a plain ``def`` tool, records delivered to a recorder."""
 
@@ -42,6 +57,7 @@ class Episodes:
         from agentkit import Agent, tool
 
         self.tool_calls = 0
+        self.episodes = 0
         self.recorder = CountingRecorder()
 
         def lookup(key: str) -> str:
@@ -51,7 +67,8 @@ class Episodes:
                 key: The key.
             """
             self.tool_calls += 1
-            return f"value of {key}"
+            # a result no other call gets: token mode's stretch cache must not hit on it
+            return f"value of {key} (#{self.tool_calls})"
 
         self.agent: Any = Agent(
             model=_model(mode, url),
@@ -62,7 +79,10 @@ class Episodes:
         )
 
     async def run_one(self) -> bool:
-        result = await self.agent.run(PROMPT)
+        self.episodes += 1
+        # each episode asks its own question, as a rollout's tasks do: only the system prompt
+        # and tool block repeat from one episode to the next
+        result = await self.agent.run(f"{PROMPT} (task {self.episodes})")
         return bool(result.status.value == "completed" and result.output == FINAL_TEXT)
 
 
@@ -90,11 +110,14 @@ async def measure(
         done_before = episodes.tool_calls
         if profiler is not None:
             profiler.enable()
+        gc_timer = GCTimer()
+        gc.callbacks.append(gc_timer)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         outcomes = await asyncio.gather(
             *(episodes.run_one() for _ in range(n)), return_exceptions=True
         )
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        gc.callbacks.remove(gc_timer)
         if profiler is not None and profile:
             profiler.disable()
             profiler.dump_stats(profile)
@@ -115,6 +138,7 @@ async def measure(
         "cpu_s": round(cpu, 4),
         "wall_s": round(wall, 4),
         "cpu_ms_per_step": round(1000 * cpu / steps, 4),
+        "gc_ms_per_step": round(1000 * gc_timer.total_s / steps, 4),
         "errors": errors,
     }
 
