@@ -10,7 +10,6 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-import anyio
 from pydantic import BaseModel, Field
 
 from agentkit.agent import Agent
@@ -18,38 +17,18 @@ from agentkit.trajectory.recorder import Recorder
 
 from .domain import Domain
 from .episode import DEFAULT_MAX_STEPS, EpisodeResult, run_episode
-from .passk import pass_hat_ks
 from .tasks import Task
+from .trials import TrialStats, run_trials
 from .user import UserSimulator
 
 ProgressCallback = Callable[[int, int, EpisodeResult], None]
 
 
-class RunSummary(BaseModel):
+class RunSummary(BaseModel, TrialStats[EpisodeResult]):
     domain: str
     task_indices: list[int]
     trials: int
     results: list[EpisodeResult] = Field(default_factory=list)
-
-    def scored(self) -> list[EpisodeResult]:
-        return [r for r in self.results if not r.infrastructure_failure]
-
-    def infrastructure_failures(self) -> list[EpisodeResult]:
-        return [r for r in self.results if r.infrastructure_failure]
-
-    def outcomes(self) -> dict[int, list[bool]]:
-        """Per task, the success of each scored trial (in trial order)."""
-        table: dict[int, list[bool]] = {}
-        for result in sorted(self.scored(), key=lambda r: (r.task_index, r.trial)):
-            table.setdefault(result.task_index, []).append(result.success)
-        return table
-
-    def pass_hat_k(self) -> dict[int, float]:
-        return pass_hat_ks(self.outcomes())
-
-    def average_reward(self) -> float | None:
-        scored = [r.reward.reward for r in self.scored() if r.reward is not None]
-        return sum(scored) / len(scored) if scored else None
 
 
 async def run_tasks(
@@ -65,33 +44,15 @@ async def run_tasks(
     progress: ProgressCallback | None = None,
 ) -> RunSummary:
     """Run every (task, trial) episode, at most ``concurrency`` at a time."""
-    if trials < 1 or concurrency < 1:
-        raise ValueError("trials and concurrency must be at least 1")
-    summary = RunSummary(domain=domain.name, task_indices=task_indices, trials=trials)
-    jobs = [(index, trial) for trial in range(trials) for index in task_indices]
-    limiter = anyio.CapacityLimiter(concurrency)
 
-    async def one(index: int, trial: int) -> None:
-        async with limiter:
-            user = make_user(domain.tasks[index])
-            result = await run_episode(
-                agent,
-                domain,
-                index,
-                user,
-                trial=trial,
-                max_steps=max_steps,
-                recorder=recorder,
-            )
-        summary.results.append(result)
-        if progress is not None:
-            progress(len(summary.results), len(jobs), result)
+    async def play(index: int, trial: int) -> EpisodeResult:
+        user = make_user(domain.tasks[index])
+        return await run_episode(
+            agent, domain, index, user, trial=trial, max_steps=max_steps, recorder=recorder
+        )
 
-    async with anyio.create_task_group() as tg:
-        for index, trial in jobs:
-            tg.start_soon(one, index, trial)
-    summary.results.sort(key=lambda r: (r.task_index, r.trial))
-    return summary
+    results = await run_trials(task_indices, trials, concurrency, play, progress)
+    return RunSummary(domain=domain.name, task_indices=task_indices, trials=trials, results=results)
 
 
 class ProgressBar:

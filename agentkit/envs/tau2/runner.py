@@ -7,13 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 from pydantic import BaseModel, Field
 
 from agentkit.agent import Agent
 from agentkit.trajectory.recorder import Recorder
 
-from ..passk import pass_hat_ks
+from ..trials import TrialStats, run_trials
 from .domain import Tau2Domain
 from .episode import DEFAULT_MAX_ERRORS, DEFAULT_MAX_STEPS, Tau2EpisodeResult, run_tau2_episode
 from .judge import NLJudge
@@ -23,28 +22,12 @@ from .users import Tau2User
 ProgressCallback = Callable[[int, int, Any], None]
 
 
-class Tau2RunSummary(BaseModel):
+class Tau2RunSummary(BaseModel, TrialStats[Tau2EpisodeResult]):
     benchmark: str = "tau2"
     domain: str
     task_indices: list[int]
     trials: int
     results: list[Tau2EpisodeResult] = Field(default_factory=list)
-
-    def scored(self) -> list[Tau2EpisodeResult]:
-        return [r for r in self.results if not r.infrastructure_failure]
-
-    def outcomes(self) -> dict[int, list[bool]]:
-        table: dict[int, list[bool]] = {}
-        for result in sorted(self.scored(), key=lambda r: (r.task_index, r.trial)):
-            table.setdefault(result.task_index, []).append(result.success)
-        return table
-
-    def pass_hat_k(self) -> dict[int, float]:
-        return pass_hat_ks(self.outcomes())
-
-    def average_reward(self) -> float | None:
-        rewards = [r.reward.reward for r in self.scored() if r.reward is not None]
-        return sum(rewards) / len(rewards) if rewards else None
 
 
 async def run_tau2_tasks(
@@ -61,34 +44,25 @@ async def run_tau2_tasks(
     judge: NLJudge | None = None,
     progress: ProgressCallback | None = None,
 ) -> Tau2RunSummary:
-    if trials < 1 or concurrency < 1:
-        raise ValueError("trials and concurrency must be at least 1")
-    summary = Tau2RunSummary(domain=domain.name, task_indices=task_indices, trials=trials)
-    jobs = [(index, trial) for trial in range(trials) for index in task_indices]
-    limiter = anyio.CapacityLimiter(concurrency)
+    """Run every (task, trial) episode, at most ``concurrency`` at a time."""
 
-    async def one(index: int, trial: int) -> None:
-        async with limiter:
-            result = await run_tau2_episode(
-                agent,
-                domain,
-                index,
-                make_user(domain.tasks[index]),
-                trial=trial,
-                max_steps=max_steps,
-                max_errors=max_errors,
-                recorder=recorder,
-                judge=judge,
-            )
-        summary.results.append(result)
-        if progress is not None:
-            progress(len(summary.results), len(jobs), result)
+    async def play(index: int, trial: int) -> Tau2EpisodeResult:
+        return await run_tau2_episode(
+            agent,
+            domain,
+            index,
+            make_user(domain.tasks[index]),
+            trial=trial,
+            max_steps=max_steps,
+            max_errors=max_errors,
+            recorder=recorder,
+            judge=judge,
+        )
 
-    async with anyio.create_task_group() as tg:
-        for index, trial in jobs:
-            tg.start_soon(one, index, trial)
-    summary.results.sort(key=lambda r: (r.task_index, r.trial))
-    return summary
+    results = await run_trials(task_indices, trials, concurrency, play, progress)
+    return Tau2RunSummary(
+        domain=domain.name, task_indices=task_indices, trials=trials, results=results
+    )
 
 
 def render_tau2_table(summary: Tau2RunSummary) -> str:
@@ -123,7 +97,7 @@ def render_tau2_table(summary: Tau2RunSummary) -> str:
     if misses:
         lines.append("failed episodes (components missed):")
         lines.extend(misses)
-    failures = [r for r in summary.results if r.infrastructure_failure]
+    failures = summary.infrastructure_failures()
     lines.append(f"infrastructure failures (not counted): {len(failures)}")
     lines.extend(f"  task {r.task_index} trial {r.trial}: {r.error}" for r in failures)
     return "\n".join(lines)
