@@ -93,10 +93,7 @@ async def rollout(
     ``report.retried``. Every episode records ``group_size`` (``n_per_task``) in its metadata,
     which the exports' group policy reads (:mod:`agentkit.trajectory.groups`).
     """
-    if n_per_task < 1 or concurrency < 1:
-        raise ValueError("n_per_task and concurrency must be at least 1")
-    if max_sample_retries < 0:
-        raise ValueError("max_sample_retries must be at least 0")
+    _check_arguments(n_per_task, concurrency, max_sample_retries, executor)
     if executor == "ray":
         if isinstance(store, JsonlStore):
             raise ValueError("executor='ray' writes a sharded store: pass its folder path")
@@ -108,8 +105,6 @@ async def rollout(
             retry_infra=retry_infra, metadata=metadata, max_sample_retries=max_sample_retries,
             episode_fn=episode_fn, **(ray_options or {}),
         )  # fmt: skip
-    if executor != "local":
-        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
     t0 = time.perf_counter()
     path = store.path if isinstance(store, JsonlStore) else Path(store)
     jobs, planned = _plan_jobs(tasks, n_per_task, path, retry_infra)
@@ -136,6 +131,17 @@ async def rollout(
 
 
 Job = tuple[RolloutTask, int]
+
+
+def _check_arguments(
+    n_per_task: int, concurrency: int, max_sample_retries: int, executor: str
+) -> None:
+    if n_per_task < 1 or concurrency < 1:
+        raise ValueError("n_per_task and concurrency must be at least 1")
+    if max_sample_retries < 0:
+        raise ValueError("max_sample_retries must be at least 0")
+    if executor not in ("local", "ray"):
+        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
 
 
 def _plan_jobs(
