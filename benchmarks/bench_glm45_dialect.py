@@ -126,12 +126,13 @@ def main() -> None:
         "date": today,
         "command": " ".join(["python", "benchmarks/bench_glm45_dialect.py", *sys.argv[1:]]),
         "python": platform.python_version(),
+        "interpreter": sys.executable,
         "sglang": sglang_version(),
         "repeats": args.repeats,
         "baselines": args.baseline,
-        "load_before": load_before,
-        "load_after": load_after,
-        "render": rendered,
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in load_after],
+        "render_us": rendered and {k: v and round(v, 1) for k, v in rendered.items()},
         "groups": [row(group) for group in groups],
     }
     out = args.out or RESULTS_DIR / f"glm45-dialect-{today}.json"

@@ -68,8 +68,8 @@ def bench_render(repeats: int) -> dict[str, float | None]:
     jinja = jinja_renderer()
     if jinja is None:
         print("  jinja2 template skipped: ../shared/glm45/chat_template.jinja is absent")
-        return {"agentkit_us": ours, "jinja2_us": None}
+        return {"agentkit": ours, "jinja2": None}
     assert jinja(messages) == render(messages, TOOLS)
     theirs = best_cpu_s(lambda: [jinja(messages) for _ in range(20)], repeats) * 5e4
     print(f"  jinja2 template (same output): {theirs:.0f} us/call, ratio {theirs / ours:.1f}x")
-    return {"agentkit_us": ours, "jinja2_us": theirs}
+    return {"agentkit": ours, "jinja2": theirs}

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import pytest
@@ -50,6 +52,8 @@ def test_built_parsed_equals_the_validated_parsed(reasoning: str | None, stop: s
     assert built.model_fields_set == validated.model_fields_set
     assert repr(built) == repr(validated)
     assert Parsed.model_validate_json(built.model_dump_json()) == built
+    assert pickle.loads(pickle.dumps(built)) == validated
+    assert copy.deepcopy(built) == validated
 
 
 def test_built_models_stay_frozen_and_copy_like_validated_ones() -> None:
