@@ -33,6 +33,7 @@ from .grammar_base import Constraint, ConstraintState, IdArray, Step, Vocabulary
 __all__ = [
     "CALL_PREFIX",
     "CALL_SUFFIX",
+    "CallConstraint",
     "Choice",
     "Constraint",
     "ConstraintState",
@@ -40,10 +41,12 @@ __all__ = [
     "JsonNumber",
     "JsonString",
     "Literal",
+    "SegmentQueue",
     "Step",
     "ToolCallConstraint",
     "Vocabulary",
     "argument_segments",
+    "required_keys",
 ]
 
 CALL_PREFIX = '<tool_call>\n{"name": "'
@@ -231,14 +234,19 @@ def _value_segments(schema: Mapping[str, Any]) -> list[_Segment]:
     return [JsonString()]
 
 
+def required_keys(parameters: Mapping[str, Any]) -> list[str]:
+    """The keys a call writes: the required ones (all when none is marked), in schema order."""
+    properties = parameters.get("properties") or {}
+    required = parameters.get("required")
+    return [k for k in properties if required is None or k in required]
+
+
 def argument_segments(parameters: Mapping[str, Any]) -> list[_Segment]:
     """``"key": value`` for each required parameter (all of them when none is marked required),
     in the schema's order, separated by ``, ``; the caller writes the braces."""
     properties = parameters.get("properties") or {}
-    required = parameters.get("required")
-    keys = [k for k in properties if required is None or k in required]
     segments: list[_Segment] = []
-    for position, key in enumerate(keys):
+    for position, key in enumerate(required_keys(parameters)):
         schema = properties[key] if isinstance(properties[key], Mapping) else {}
         separator = ", " if position else ""
         values = _value_segments(schema)
@@ -249,8 +257,9 @@ def argument_segments(parameters: Mapping[str, Any]) -> list[_Segment]:
     return segments
 
 
-class ToolCallConstraint:
-    """Exactly one Hermes-style call to one of ``tools`` (or of ``names`` among them)."""
+class CallConstraint:
+    """What every call constraint starts from: the offered tools' parameter schemas by name,
+    and the names the call may choose among (``names``, or all of them)."""
 
     def __init__(
         self, tools: Sequence[Mapping[str, Any]], *, names: Sequence[str] | None = None
@@ -262,17 +271,19 @@ class ToolCallConstraint:
         if unknown or not self.names:
             raise ValueError(f"tool choice {unknown or self.names!r} is not among the tools")
 
-    def start(self, vocab: Vocabulary) -> ConstraintState:
-        return _ToolCallState(self, vocab)
 
+class SegmentQueue:
+    """A constraint state that runs its segments in order; once the tool's name is chosen
+    (``name_choice`` complete), the queue is replaced by :meth:`expand`'s segments."""
 
-class _ToolCallState:
-    def __init__(self, constraint: ToolCallConstraint, vocab: Vocabulary) -> None:
-        self.constraint = constraint
+    def __init__(self, vocab: Vocabulary, queue: list[_Segment], name_choice: Choice) -> None:
         self.vocab = vocab
-        self.name_choice = Choice([json.dumps(n)[1:] for n in constraint.names])
-        self.queue: list[_Segment] = [Literal(CALL_PREFIX), self.name_choice]
+        self.queue = queue
+        self.name_choice = name_choice
         self.expanded = False
+
+    def expand(self) -> list[_Segment]:
+        raise NotImplementedError
 
     def next_step(self) -> Step:
         while self.queue:
@@ -283,14 +294,30 @@ class _ToolCallState:
             self.queue.pop(0)
             if segment is self.name_choice and not self.expanded:
                 self.expanded = True
-                name = json.loads('"' + (self.name_choice.value or '"'))
-                parameters = self.constraint.parameters[name]
-                self.queue = [
-                    Literal(', "arguments": {'),
-                    *argument_segments(parameters),
-                    Literal(CALL_SUFFIX),
-                ]
+                self.queue = self.expand()
         return Step(done=True)
 
     def accept(self, token_id: int) -> bool:
         return self.queue[0].accept(self.vocab, token_id)
+
+
+class ToolCallConstraint(CallConstraint):
+    """Exactly one Hermes-style call to one of ``tools`` (or of ``names`` among them)."""
+
+    def start(self, vocab: Vocabulary) -> ConstraintState:
+        return _ToolCallState(self, vocab)
+
+
+class _ToolCallState(SegmentQueue):
+    def __init__(self, constraint: ToolCallConstraint, vocab: Vocabulary) -> None:
+        self.constraint = constraint
+        name_choice = Choice([json.dumps(n)[1:] for n in constraint.names])
+        super().__init__(vocab, [Literal(CALL_PREFIX), name_choice], name_choice)
+
+    def expand(self) -> list[_Segment]:
+        name = json.loads('"' + (self.name_choice.value or '"'))
+        return [
+            Literal(', "arguments": {'),
+            *argument_segments(self.constraint.parameters[name]),
+            Literal(CALL_SUFFIX),
+        ]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,14 +32,16 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 from .grammar import (
     CALL_PREFIX,
     CALL_SUFFIX,
+    CallConstraint,
     Choice,
     ConstraintState,
     Literal,
+    SegmentQueue,
     Step,
     Vocabulary,
-    _function,
     _Segment,
     _value_segments,
+    required_keys,
 )
 from .grammar_arithmetic import _CHARS, FORMAT, ExpressionState, _simulate, finishing_token
 
@@ -172,18 +174,8 @@ def _copy(key_text: str, written: ArithmeticText) -> Callable[[], str]:
     return lambda: key_text + json.dumps(written.text.decode())
 
 
-class ReasonedCallConstraint:
+class ReasonedCallConstraint(CallConstraint):
     """One call to one of ``tools``, announced in a sentence (see the module docstring)."""
-
-    def __init__(
-        self, tools: Sequence[Mapping[str, Any]], *, names: Sequence[str] | None = None
-    ) -> None:
-        functions = [_function(tool) for tool in tools]
-        self.parameters = {f["name"]: f.get("parameters") or {} for f in functions}
-        self.names = list(names) if names is not None else list(self.parameters)
-        unknown = [n for n in self.names if n not in self.parameters]
-        if unknown or not self.names:
-            raise ValueError(f"tool choice {unknown or self.names!r} is not among the tools")
 
     def start(self, vocab: Vocabulary) -> ConstraintState:
         return _ReasonedState(self, vocab)
@@ -192,8 +184,7 @@ class ReasonedCallConstraint:
 def _arguments(parameters: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """(the required keys in schema order, those of them that are arithmetic expressions)."""
     properties = parameters.get("properties") or {}
-    required = parameters.get("required")
-    keys = [k for k in properties if required is None or k in required]
+    keys = required_keys(parameters)
     arithmetic = [
         k
         for k in keys
@@ -202,16 +193,14 @@ def _arguments(parameters: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return keys, arithmetic
 
 
-class _ReasonedState:
+class _ReasonedState(SegmentQueue):
     def __init__(self, constraint: ReasonedCallConstraint, vocab: Vocabulary) -> None:
         self.constraint = constraint
-        self.vocab = vocab
         # the names with their leading space, as the tokenizer writes a word inside a sentence
-        self.name_choice = Choice([" " + name for name in constraint.names])
-        self.queue: list[_Segment] = [Literal("I will use the"), self.name_choice]
-        self.expanded = False
+        name_choice = Choice([" " + name for name in constraint.names])
+        super().__init__(vocab, [Literal("I will use the"), name_choice], name_choice)
 
-    def _expand(self) -> list[_Segment]:
+    def expand(self) -> list[_Segment]:
         name = (self.name_choice.value or "").removeprefix(" ")
         parameters = self.constraint.parameters[name]
         properties = parameters.get("properties") or {}
@@ -240,21 +229,6 @@ class _ReasonedState:
                 segments += [Literal(key_text), *_value_segments(schema)]
         segments.append(Literal(CALL_SUFFIX))
         return segments
-
-    def next_step(self) -> Step:
-        while self.queue:
-            segment = self.queue[0]
-            step = segment.step(self.vocab)
-            if step is not None:
-                return step
-            self.queue.pop(0)
-            if segment is self.name_choice and not self.expanded:
-                self.expanded = True
-                self.queue = self._expand()
-        return Step(done=True)
-
-    def accept(self, token_id: int) -> bool:
-        return self.queue[0].accept(self.vocab, token_id)
 
 
 class FirstLine:
