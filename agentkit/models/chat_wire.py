@@ -219,12 +219,9 @@ def _arguments(value: Any) -> tuple[dict[str, Any], str | None, str | None]:
     if not value.strip():
         return {}, None, None
     try:
-        parsed = json.loads(
-            value,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            object_pairs_hook=_unique_keys,
-        )
+        if value.startswith("\ufeff"):  # what json.loads says of a str with a BOM
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", value, 0)
+        parsed = _STRICT_JSON.decode(value)
     except json.JSONDecodeError as exc:
         return {}, value, f"invalid JSON in arguments: {exc}"
     except ValueError as exc:
@@ -246,12 +243,22 @@ def _finite_float(text: str) -> float:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, item in pairs:
-        if key in out:
+    out = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
             raise ValueError(f"the key {key!r} is given twice")
-        out[key] = item
-    return out
+        seen.add(key)
+    return out  # pragma: no cover - a repeated key is always found above
+
+
+# ``json.loads`` with these hooks builds a new decoder per call; one shared decoder is the same
+# parse (strict JSON: no NaN/Infinity, finite floats, every key once) without that cost.
+_STRICT_JSON = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+)
 
 
 def spec_verify_ct(meta_info: Any, sglext: Any) -> int | None:

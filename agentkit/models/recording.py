@@ -132,7 +132,7 @@ def call_record(
         sampling_params=sent.sampling_params,
         finish_reason=reply.finish_reason,
         matched_stop=reply.matched_stop,
-        **reply.usage.model_dump(),
+        **reply.usage.__dict__,  # its fields (the same keys as model_dump, without a copy)
         engine_meta=reply.engine_meta,
         reasoning=message.reasoning_content,
         content=message.content,
