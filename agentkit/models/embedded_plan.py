@@ -129,6 +129,18 @@ def _states(answer: str, result: str) -> bool:
     return result in answer
 
 
+def _name_and_arguments(call: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """An OpenAI-style call's name and arguments (None when they are not JSON)."""
+    function = call.get("function", call)
+    arguments = function.get("arguments") or {}
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            return str(function.get("name")), None
+    return str(function.get("name")), dict(arguments)
+
+
 def check_answer(messages: Sequence[Mapping[str, Any]], answer: str) -> AnswerCheck | None:
     """Check a final answer against the last tool result of this user turn (None without one).
 
@@ -141,14 +153,10 @@ def check_answer(messages: Sequence[Mapping[str, Any]], answer: str) -> AnswerCh
     for message in messages[last_user + 1 :]:
         if message.get("role") == "assistant":
             for call in message.get("tool_calls") or ():
-                function = call.get("function", call)
-                arguments = function.get("arguments") or {}
-                if isinstance(arguments, str):
-                    try:
-                        arguments = json.loads(arguments)
-                    except ValueError:
-                        arguments = {"raw": arguments}
-                calls[str(call.get("id") or "")] = (str(function.get("name")), dict(arguments))
+                name, arguments = _name_and_arguments(call)
+                if arguments is None:  # not JSON: kept as written
+                    arguments = {"raw": call.get("function", call).get("arguments")}
+                calls[str(call.get("id") or "")] = (name, arguments)
         elif message.get("role") == "tool":
             name, arguments = calls.get(str(message.get("tool_call_id") or ""), ("tool", {}))
             last = (name, arguments, str(message.get("content") or ""))
@@ -164,14 +172,9 @@ def repeats_a_call(messages: Sequence[Mapping[str, Any]], calls: Sequence[Any]) 
     seen = set()
     for message in messages[last_user + 1 :]:
         for call in message.get("tool_calls") or () if message.get("role") == "assistant" else ():
-            function = call.get("function", call)
-            arguments = function.get("arguments") or {}
-            if isinstance(arguments, str):
-                try:
-                    arguments = json.loads(arguments)
-                except ValueError:
-                    continue
-            seen.add((function.get("name"), json.dumps(arguments, sort_keys=True)))
+            name, arguments = _name_and_arguments(call)
+            if arguments is not None:
+                seen.add((name, json.dumps(arguments, sort_keys=True)))
     return any((c.name, json.dumps(c.arguments, sort_keys=True)) in seen for c in calls)
 
 
