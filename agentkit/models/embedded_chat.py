@@ -126,6 +126,8 @@ class EmbeddedSession:
             "time_to_first_token_s": gen.time_to_first_token_s,
             "tokens_per_s": gen.tokens_per_s,
             "constrained": plan.constraint is not None,
+            "draft_tokens": gen.draft_tokens,
+            "accepted_draft_tokens": gen.accepted_draft_tokens,
         }
         check = None if calls else check_answer(messages, content)
         if check is not None:
