@@ -160,6 +160,11 @@ def run(
     _check_benchmark(benchmark)
     urls = base_url or [u for u in os.environ.get("AGENTKIT_BASE_URL", "").split(",") if u]
     options = RunOptions(
+        domain=domain,
+        data_dir=data_dir,
+        split=split,
+        tasks=tasks,
+        out=out,
         urls=urls,
         user_urls=user_base_url or urls,
         judge_urls=judge_base_url,
@@ -180,46 +185,32 @@ def run(
         user=user,
     )
     if benchmark == "tau2":
-        _run_tau2(domain, data_dir, split, tasks, out, options)
+        _run_tau2(options)
     else:
-        _run_tau(domain, data_dir, split, tasks, out, options)
+        _run_tau(options)
 
 
-def _run_tau(
-    domain: str,
-    data_dir: Path | None,
-    split: str,
-    tasks: str,
-    out: Path | None,
-    options: RunOptions,
-) -> None:
+def _run_tau(options: RunOptions) -> None:
     from .runner import render_table
     from .tasks import parse_range
 
+    domain, data_dir, split = options.domain, options.data_dir, options.split
     loaded = _load(domain, data_dir, split)
     if not loaded.tasks:
         raise typer.BadParameter(f"no tasks_{split} file found for {domain} in {data_dir}")
     try:
-        indices = parse_range(tasks, len(loaded.tasks))
+        indices = parse_range(options.tasks, len(loaded.tasks))
     except ValueError as exc:
         raise typer.BadParameter(f"--tasks: {exc}") from exc
     if not options.urls and not options.scripted_gold:
         raise typer.BadParameter("give --base-url (or $AGENTKIT_BASE_URL), or --scripted-gold")
-    folder = out or Path("tau-runs") / f"{domain}-{time.strftime('%Y%m%d-%H%M%S')}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _out_folder(options, domain)
     summary = anyio.run(_run, loaded, indices, options, folder)
     sys.stdout.write(render_table(summary) + "\n")
     sys.stdout.write(f"trajectories: {folder / 'trajectories.jsonl'}\n")
 
 
-def _run_tau2(
-    domain: str,
-    data_dir: Path | None,
-    split: str,
-    tasks: str,
-    out: Path | None,
-    options: RunOptions,
-) -> None:
+def _run_tau2(options: RunOptions) -> None:
     from .tasks import parse_range
     from .tau2.commands import USER_KINDS, render_tau2_table, run_command, select_tasks
 
@@ -228,15 +219,14 @@ def _run_tau2(
     scripted = options.scripted_gold or options.scripted_broken
     if not options.urls and not scripted:
         raise typer.BadParameter("give --base-url (or $AGENTKIT_BASE_URL), or --scripted-gold")
-    loaded = _load_tau2(domain, data_dir)
-    assert data_dir is not None  # _load_tau2 checked it
+    loaded = _load_tau2(options.domain, options.data_dir)
+    assert options.data_dir is not None  # _load_tau2 checked it
     try:
-        pool = select_tasks(loaded, Path(data_dir), split)
-        indices = [pool[i] for i in parse_range(tasks, len(pool))]
+        pool = select_tasks(loaded, Path(options.data_dir), options.split)
+        indices = [pool[i] for i in parse_range(options.tasks, len(pool))]
     except ValueError as exc:
         raise typer.BadParameter(f"--split/--tasks: {exc}") from exc
-    folder = out or Path("tau-runs") / f"tau2-{domain}-{time.strftime('%Y%m%d-%H%M%S')}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _out_folder(options, f"tau2-{options.domain}")
 
     def make_model(urls: list[str], name: str, temperature: float | None) -> Any:
         return _model(urls, options, name, temperature)
@@ -244,6 +234,13 @@ def _run_tau2(
     summary = anyio.run(run_command, loaded, indices, options, folder, make_model)
     sys.stdout.write(render_tau2_table(summary) + "\n")
     sys.stdout.write(f"trajectories: {folder / 'trajectories.jsonl'}\n")
+
+
+def _out_folder(options: RunOptions, stem: str) -> Path:
+    """``--out``, or ``tau-runs/<stem>-<time>``; created if missing."""
+    folder = options.out or Path("tau-runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _model(urls: list[str], options: RunOptions, name: str, temperature: float | None) -> Any:

@@ -86,8 +86,13 @@ MAX_STEPS = {"tau": 30, "tau2": 100}  # tau-bench's and tau2-bench's caps
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How ``agentkit tau run`` runs episodes (the flags, after defaults are filled in)."""
+    """What ``agentkit tau run`` runs and how (the flags, after defaults are filled in)."""
 
+    domain: str
+    data_dir: Path | None
+    split: str
+    tasks: str
+    out: Path | None
     urls: list[str]
     user_urls: list[str]
     judge_urls: list[str] | None

@@ -26,6 +26,7 @@ from agentkit.models.base import Model
 from agentkit.tool import RunContext, Tool, ToolError
 from agentkit.toolset import Toolset
 
+from .domain_agent import domain_agent
 from .hashing import HashCache
 from .tasks import RESPOND_ACTION, Action, Task
 
@@ -171,17 +172,11 @@ class Domain:
     def tools_schema(self) -> list[dict[str, Any]]:
         return [item.schema() for item in self.toolset]
 
-    def agent(self, model: Model, **options: Any) -> Agent[EpisodeState, str]:
+    def agent(self, model: Model, **options: Any) -> Agent[Any, str]:
         """An agent for this domain: its policy as instructions, its tools, and tau-bench's
         per-turn call limit (:attr:`max_tool_calls_per_turn`); ``options`` are further
         :class:`~agentkit.agent.Agent` arguments and override these."""
-        settings: dict[str, Any] = {
-            "instructions": self.policy,
-            "tools": self.tools(),
-            "max_tool_calls_per_turn": self.max_tool_calls_per_turn,
-            "name": f"tau-{self.name}",
-        }
-        return Agent(model, **(settings | options))
+        return domain_agent(self, "tau", model, options)
 
     def new_episode(self, task: Task | None = None, task_index: int | None = None) -> EpisodeState:
         """A fresh copy of the database for one episode."""

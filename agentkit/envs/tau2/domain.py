@@ -17,6 +17,7 @@ from agentkit.agent import Agent
 from agentkit.models.base import Model
 from agentkit.tool import RunContext, Tool, ToolError
 
+from ..domain_agent import domain_agent
 from .environment import Observation, Tau2Environment
 from .tasks import Tau2Task
 from .toolkit import Requestor
@@ -86,17 +87,11 @@ class Tau2Domain:
             env.apply_initial_state(task)
         return env
 
-    def agent(self, model: Model, **options: Any) -> Agent[Tau2Episode, str]:
+    def agent(self, model: Model, **options: Any) -> Agent[Any, str]:
         """An agent for this domain: its policy as instructions, its agent tools, and tau2's
         per-turn call limit (:attr:`max_tool_calls_per_turn`); ``options`` are further
         :class:`~agentkit.agent.Agent` arguments and override these."""
-        settings: dict[str, Any] = {
-            "instructions": self.policy,
-            "tools": self.tools(),
-            "max_tool_calls_per_turn": self.max_tool_calls_per_turn,
-            "name": f"tau2-{self.name}",
-        }
-        return Agent(model, **(settings | options))
+        return domain_agent(self, "tau2", model, options)
 
     def new_episode(self, task: Tau2Task) -> Tau2Episode:
         return Tau2Episode(domain=self, task=task, env=self.fresh_env(task))
