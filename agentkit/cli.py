@@ -161,6 +161,64 @@ def run(
     raise typer.Exit(code)
 
 
+def _print_event(event: Any, show_reasoning: bool) -> None:
+    """The run's events on the terminal: the answer on stdout, the rest on stderr."""
+    from agentkit.events import ReasoningDelta, TextDelta, ToolCallEvent, ToolResultEvent
+
+    if isinstance(event, ReasoningDelta) and show_reasoning:
+        sys.stderr.write(event.text)
+    elif isinstance(event, TextDelta):
+        sys.stdout.write(event.text)
+        sys.stdout.flush()
+    elif isinstance(event, ToolCallEvent):
+        args = json.dumps(event.call.arguments, ensure_ascii=False)
+        sys.stderr.write(f"\n[tool call] {event.call.name}({args})\n")
+    elif isinstance(event, ToolResultEvent):
+        sys.stderr.write(f"[tool result: {event.outcome.status.value}] {event.outcome.output}\n")
+
+
+async def _run_demo_agent(
+    llm: Any,
+    prompt: str,
+    *,
+    thinking: bool,
+    max_turns: int,
+    record: Path | None,
+    show_reasoning: bool,
+) -> int:
+    """Run the demo agent on ``llm`` once; print the answer and a summary; the exit code."""
+    from agentkit.agent import Agent
+    from agentkit.demo import DEMO_TOOLS, answer_check
+
+    agent: Agent[None, str] = Agent(
+        model=llm,
+        instructions="You are a careful assistant. Use the tools for arithmetic and time.",
+        tools=DEMO_TOOLS,
+        thinking=thinking,
+        max_turns=max_turns,
+        recorder=None if record is None else _jsonl_recorder(record),
+    )
+
+    async def handle(event: Any) -> None:
+        _print_event(event, show_reasoning)
+
+    async with agent:
+        result = await agent.run(prompt, event_handler=handle)
+    sys.stdout.write("\n")
+    usage = result.usage
+    accept = f", accept length {usage.accept_length:.2f}" if usage.accept_length else ""
+    sys.stderr.write(
+        f"[{result.status.value}] {result.turns} turn(s), {usage.tool_calls} tool call(s), "
+        f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens{accept}\n"
+    )
+    if not result.ok:
+        sys.stderr.write(f"error: {result.error}\n")
+    check = answer_check(result)
+    if check is not None:  # the embedded model's answers are checked against the tool
+        sys.stderr.write(check.line + "\n")
+    return 0 if result.ok else 1
+
+
 async def _run_main(
     prompt: str,
     urls: list[str],
@@ -173,53 +231,15 @@ async def _run_main(
     show_reasoning: bool,
     backend: str,
 ) -> int:
-    from agentkit.agent import Agent
-    from agentkit.demo import DEMO_TOOLS, answer_check, scripted_calculator_policy
-    from agentkit.events import ReasoningDelta, TextDelta, ToolCallEvent, ToolResultEvent
-    from agentkit.models.base import Model
-
-    async def handle(event: Any) -> None:
-        if isinstance(event, ReasoningDelta) and show_reasoning:
-            sys.stderr.write(event.text)
-        elif isinstance(event, TextDelta):
-            sys.stdout.write(event.text)
-            sys.stdout.flush()
-        elif isinstance(event, ToolCallEvent):
-            args = json.dumps(event.call.arguments, ensure_ascii=False)
-            sys.stderr.write(f"\n[tool call] {event.call.name}({args})\n")
-        elif isinstance(event, ToolResultEvent):
-            sys.stderr.write(
-                f"[tool result: {event.outcome.status.value}] {event.outcome.output}\n"
-            )
-
-    recorder = None
-    if record is not None:
-        recorder = _jsonl_recorder(record)
-
-    async def go(llm: Model) -> int:
-        agent: Agent[None, str] = Agent(
-            model=llm,
-            instructions="You are a careful assistant. Use the tools for arithmetic and time.",
-            tools=DEMO_TOOLS,
+    async def go(llm: Any) -> int:
+        return await _run_demo_agent(
+            llm,
+            prompt,
             thinking=thinking,
             max_turns=max_turns,
-            recorder=recorder,
+            record=record,
+            show_reasoning=show_reasoning,
         )
-        async with agent:
-            result = await agent.run(prompt, event_handler=handle)
-        sys.stdout.write("\n")
-        usage = result.usage
-        accept = f", accept length {usage.accept_length:.2f}" if usage.accept_length else ""
-        sys.stderr.write(
-            f"[{result.status.value}] {result.turns} turn(s), {usage.tool_calls} tool call(s), "
-            f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens{accept}\n"
-        )
-        if not result.ok:
-            sys.stderr.write(f"error: {result.error}\n")
-        check = answer_check(result)
-        if check is not None:  # the embedded model's answers are checked against the tool
-            sys.stderr.write(check.line + "\n")
-        return 0 if result.ok else 1
 
     if urls:
         return await go(_remote_model(urls, mode, tokenizer, model_name))
@@ -237,6 +257,7 @@ async def _run_main(
             "its tool calls are grammar-constrained]\n"
         )
         return await go(EmbeddedChat())
+    from agentkit.demo import scripted_calculator_policy
     from agentkit.testing import SGLangTestServer
 
     sys.stderr.write(
