@@ -2,6 +2,12 @@ from __future__ import annotations
 
 import pytest
 import typer.core
+from hypothesis import settings
+
+# No per-example deadline: a deadline is a timing assertion, and this suite runs on loaded
+# shared machines (speed is measured in benchmarks/, never asserted in tests).
+settings.register_profile("agentkit", deadline=None)
+settings.load_profile("agentkit")
 
 # pytester: tests/testing/test_pytest_plugin.py runs user test files; tests.sandbox_support: the
 # Docker fixtures (engine, sandbox, no_leaks) every layer that drives a sandbox uses.
