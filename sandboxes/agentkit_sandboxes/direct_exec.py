@@ -16,6 +16,7 @@ import anyio
 from .base import ExecResult
 from .config import SandboxConfig
 from .engine import Engine, EngineError
+from .exec_shared import COUNTER_FILES, Capture, tally_counters
 
 # As the job user: SIGKILL every process of this uid but the shell itself until /proc shows
 # none (builtins only, so it works at the pid limit once the shell runs); prints "killed left".
@@ -36,50 +37,7 @@ count; first=$n; i=0
 while [ "$n" -gt 0 ] && [ $i -lt 200 ]; do kill -9 -1 2>/dev/null; count; i=$((i + 1)); done
 echo "$first $n"
 """
-_COUNTER_FILES = (
-    ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill", "oom"),
-    ("/sys/fs/cgroup/memory.events", "oom_kill", "oom"),
-    ("/sys/fs/cgroup/pids/pids.events", "max", "pids"),
-    ("/sys/fs/cgroup/pids.events", "max", "pids"),
-)
 _DISK_FULL_MARKERS = ("No space left on device", "[Errno 28]")
-
-
-class Capture:
-    """Keeps the head and the tail of a byte stream within ``limit`` bytes."""
-
-    def __init__(self, limit: int) -> None:
-        self.head_limit = limit * 2 // 3
-        self.tail_limit = limit - self.head_limit
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def add(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        room = self.head_limit - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self.tail += chunk
-            if len(self.tail) > 2 * self.tail_limit + 65536:
-                del self.tail[: len(self.tail) - self.tail_limit]
-
-    @property
-    def truncated(self) -> bool:
-        return self.total > self.head_limit + self.tail_limit
-
-    def text(self) -> str:
-        tail = bytes(self.tail[-self.tail_limit :]) if self.tail_limit else b""
-        if not self.truncated:
-            return (bytes(self.head) + bytes(self.tail)).decode("utf-8", "replace")
-        cut = self.total - len(self.head) - len(tail)
-        return (
-            bytes(self.head).decode("utf-8", "replace")
-            + f"\n...[{cut} bytes truncated]...\n"
-            + tail.decode("utf-8", "replace")
-        )
 
 
 async def run_exec(
@@ -114,7 +72,7 @@ async def kill_job_processes(engine: Engine, cid: str, user: str) -> tuple[int, 
 async def read_counters(engine: Engine, cid: str, keeper: str) -> dict[str, int] | None:
     """The cgroup's OOM-kill and pid-limit counters, read as the keeper user with shell builtins
     only (it must work when the job user holds every pid); None when they could not be read."""
-    paths = [path for path, _, _ in _COUNTER_FILES]
+    paths = [path for path, _, _ in COUNTER_FILES]
     script = (
         'for f in "$@"; do echo "== $f"; [ -r "$f" ] || continue; '
         'while read -r k v; do echo "$k $v"; done < "$f"; done; echo "== end"'
@@ -128,17 +86,14 @@ async def read_counters(engine: Engine, cid: str, keeper: str) -> dict[str, int]
     text = out.decode("utf-8", "replace")
     if not text.rstrip().endswith("== end"):
         return None
-    totals = {"oom": 0, "pids": 0}
-    keys = {path: (key, name) for path, key, name in _COUNTER_FILES}
-    current: tuple[str, str] | None = None
+    files: dict[str, list[str]] = {}
+    lines: list[str] = []
     for line in text.splitlines():
         if line.startswith("== "):
-            current = keys.get(line[3:])
-            continue
-        parts = line.split()
-        if current and len(parts) == 2 and parts[0] == current[0] and parts[1].isdigit():
-            totals[current[1]] += int(parts[1])
-    return totals
+            lines = files.setdefault(line[3:], [])
+        else:
+            lines.append(line)
+    return tally_counters(files)
 
 
 async def _counters_after(

@@ -24,7 +24,10 @@ from anyio.abc import SocketStream
 
 from .engine import Engine
 
-RUNNER_SOURCE = Path(__file__).with_name("runner_inside.py").read_text()
+# the program sent into the container: the helpers it shares with the direct exec path, then it
+RUNNER_SOURCE = "\n".join(
+    Path(__file__).with_name(name).read_text() for name in ("exec_shared.py", "runner_inside.py")
+)
 _MAX_LINE = 64 * 1024 * 1024
 
 

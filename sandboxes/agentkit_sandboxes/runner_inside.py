@@ -34,16 +34,13 @@ import threading
 import time
 from typing import Any
 
+if "Capture" not in globals():  # on the host; in the container exec_shared's source comes first
+    from agentkit_sandboxes.exec_shared import COUNTER_FILES, Capture, tally_counters
+
 _PR_SET_DUMPABLE, _PR_GET_DUMPABLE = 4, 3
 _IPC_RMID = 0
 _LOCK = threading.Lock()
 _PROCS: "dict[int, subprocess.Popen[bytes]]" = {}
-_COUNTERS = (
-    ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill", "oom"),
-    ("/sys/fs/cgroup/memory.events", "oom_kill", "oom"),
-    ("/sys/fs/cgroup/pids/pids.events", "max", "pids"),
-    ("/sys/fs/cgroup/pids.events", "max", "pids"),
-)
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -56,49 +53,14 @@ def _protect() -> None:
 
 
 def _counters() -> "dict[str, int]":
-    totals = {"oom": 0, "pids": 0}
-    for path, key, name in _COUNTERS:
+    files = {}
+    for path, _key, _name in COUNTER_FILES:
         try:
             with open(path) as handle:
-                for line in handle:
-                    parts = line.split()
-                    if len(parts) == 2 and parts[0] == key:
-                        totals[name] += int(parts[1])
-        except (OSError, ValueError):
+                files[path] = handle.read().splitlines()
+        except OSError:
             pass
-    return totals
-
-
-class _Capture:
-    def __init__(self, limit: int) -> None:
-        self.head_limit = limit * 2 // 3
-        self.tail_limit = limit - self.head_limit
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def add(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        room = self.head_limit - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self.tail += chunk
-            if len(self.tail) > 2 * self.tail_limit + 65536:
-                del self.tail[: len(self.tail) - self.tail_limit]
-
-    def result(self) -> "tuple[str, bool]":
-        tail = bytes(self.tail[-self.tail_limit :]) if self.tail_limit else b""
-        if self.total <= self.head_limit + self.tail_limit:
-            return (bytes(self.head) + bytes(self.tail)).decode("utf-8", "replace"), False
-        cut = self.total - len(self.head) - len(tail)
-        text = (
-            bytes(self.head).decode("utf-8", "replace")
-            + f"\n...[{cut} bytes truncated]...\n"
-            + tail.decode("utf-8", "replace")
-        )
-        return text, True
+    return tally_counters(files)
 
 
 def _send(message: "dict[str, Any]") -> None:
@@ -163,7 +125,7 @@ def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
 # --- one command -----------------------------------------------------------------------------
 
 
-def _pump(proc: "subprocess.Popen[bytes]", out: _Capture, err: _Capture, timeout: float) -> bool:
+def _pump(proc: "subprocess.Popen[bytes]", out: Capture, err: Capture, timeout: float) -> bool:
     """Read both pipes until they close; True if the timeout passed first. Once the process has
     exited, background children that keep the pipes open get one more second."""
     deadline = time.monotonic() + timeout
@@ -220,8 +182,8 @@ def _run(request: "dict[str, Any]") -> None:
 def _run_command(request: "dict[str, Any]") -> None:
     rid = request["id"]
     before = _counters()
-    out = _Capture(request.get("limit", 64000))
-    err = _Capture(request.get("limit", 64000))
+    out = Capture(request.get("limit", 64000))
+    err = Capture(request.get("limit", 64000))
     env = dict(os.environ)
     env.update(request.get("env") or {})
     try:
@@ -270,8 +232,7 @@ def _run_command(request: "dict[str, Any]") -> None:
     pids = after["pids"] > before["pids"]
     if pids and not kills:
         kills = _kill_all()
-    stdout, cut_out = out.result()
-    stderr, cut_err = err.result()
+    stdout, stderr = out.text(), err.text()
     code = proc.returncode
     _send(
         {
@@ -281,7 +242,7 @@ def _run_command(request: "dict[str, Any]") -> None:
             "stderr": stderr,
             "stdout_bytes": out.total,
             "stderr_bytes": err.total,
-            "truncated": cut_out or cut_err,
+            "truncated": out.truncated or err.truncated,
             "timed_out": timed_out,
             "oom": after["oom"] > before["oom"],
             "pids": pids,
