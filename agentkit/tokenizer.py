@@ -65,7 +65,8 @@ class HFTokenizersTokenizer:
         return self._special_ids
 
     def encode(self, text: str) -> list[int]:
-        return list(self._inner.encode(text, add_special_tokens=False).ids)
+        ids: list[int] = self._inner.encode(text, add_special_tokens=False).ids  # a new list
+        return ids
 
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         return self._inner.decode(list(ids), skip_special_tokens=skip_special_tokens)

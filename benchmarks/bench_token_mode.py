@@ -73,11 +73,12 @@ class Server:
         self.process.wait(timeout=10)
 
 
-def run_cell(code: Path, mode: str, url: str, n: int, tool_calls: int) -> dict[str, Any]:
+def run_cell(code: Path, mode: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     """One worker process importing agentkit from ``code``; its JSON line, or why it failed."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     command = [sys.executable, str(WORKER), "--mode", mode, "--url", url]
-    command += ["-n", str(n), "--tool-calls", str(tool_calls)]
+    command += ["-n", str(args.n), "--tool-calls", str(args.tool_calls)]
+    command += ["--result-chars", str(args.result_chars)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         return {"mode": mode, "failed": done.stderr.strip()[-2000:]}
@@ -85,16 +86,14 @@ def run_cell(code: Path, mode: str, url: str, n: int, tool_calls: int) -> dict[s
     return cell
 
 
-def run_tries(
-    codes: dict[str, Path], url: str, n: int, tool_calls: int, tries: int
-) -> list[dict[str, Any]]:
+def run_tries(codes: dict[str, Path], url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Every (code, mode) cell once per try, the order rotated from one try to the next."""
     cells = [(label, mode) for label in codes for mode in MODES]
     results: list[dict[str, Any]] = []
-    for number in range(tries):
+    for number in range(args.tries):
         shift = number % len(cells)
         for label, mode in cells[shift:] + cells[:shift]:
-            cell = run_cell(codes[label], mode, url, n, tool_calls)
+            cell = run_cell(codes[label], mode, url, args)
             cell.update(code=label, try_number=number, load_average=list(os.getloadavg()))
             results.append(cell)
             figure = cell.get("cpu_ms_per_step", "FAILED")
@@ -142,6 +141,7 @@ def main() -> None:
     parser.add_argument("--tries", type=int, default=5)
     parser.add_argument("--server", choices=("fake", "testing"), default="fake")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="per request, server side")
+    parser.add_argument("--result-chars", type=int, default=0, help="pad every tool result")
     parser.add_argument("--before", type=Path, help="a checkout of the code before the change")
     parser.add_argument("--out", type=Path, help="results file (default: results/token-mode-DATE)")
     args = parser.parse_args()
@@ -151,7 +151,7 @@ def main() -> None:
     load_before = list(os.getloadavg())
     server = Server(args.server, args.tool_calls, args.latency_ms)
     try:
-        results = run_tries(codes, server.url, args.n, args.tool_calls, args.tries)
+        results = run_tries(codes, server.url, args)
     finally:
         server.close()
     report = {
@@ -163,6 +163,7 @@ def main() -> None:
         "tool_calls_per_episode": args.tool_calls,
         "server": args.server,
         "latency_ms": args.latency_ms,
+        "result_chars": args.result_chars,
         "tries": args.tries,
         "codes": {label: str(path) for label, path in codes.items()},
         "load_average_start": load_before,

@@ -308,7 +308,9 @@ class TokenSession:
         self, request: ModelRequest, *, on_delta: DeltaCallback | None = None
     ) -> ModelResponse:
         appended = self._appended(request)
-        input_ids = self.ids + [i for seg in appended for i in seg.ids]
+        input_ids = list(self.ids)
+        for segment in appended:
+            input_ids.extend(segment.ids)
         want = self._replay()
         body = self._body(request, input_ids, on_delta is not None, want)
         # the ids and segments were built here: validated where they come in (the tokenizer,

@@ -53,7 +53,7 @@ class GCTimer:
 class Episodes:
     """The agent under test: a plain ``def`` tool, records delivered to a recorder."""
 
-    def __init__(self, mode: str, url: str, tool_calls: int) -> None:
+    def __init__(self, mode: str, url: str, tool_calls: int, result_chars: int = 0) -> None:
         from agentkit import Agent, tool
 
         self.tool_calls = 0
@@ -68,7 +68,8 @@ class Episodes:
             """
             self.tool_calls += 1
             # a result no other call gets: token mode's stretch cache must not hit on it
-            return f"value of {key} (#{self.tool_calls})"
+            value = f"value of {key} (#{self.tool_calls})"
+            return value + _filler(result_chars, self.tool_calls)
 
         self.agent: Any = Agent(
             model=_model(mode, url),
@@ -86,6 +87,19 @@ class Episodes:
         return bool(result.status.value == "completed" and result.output == FINAL_TEXT)
 
 
+def _filler(chars: int, seed: int) -> str:
+    """``chars`` characters of varied words, different for every seed (a long tool result)."""
+    words = ("alpha", "beta", "gamma", "delta", "record", "value", "status", "42", "7.5", "ok")
+    out: list[str] = []
+    size, index = 0, seed
+    while size < chars:
+        word = f"{words[index % len(words)]}{index % 97}"
+        out.append(word)
+        size += len(word) + 1
+        index = index * 31 + 7
+    return (" " + " ".join(out))[:chars] if chars else ""
+
+
 def _model(mode: str, url: str) -> Any:
     if mode == "chat":
         from agentkit.models import SGLangChat
@@ -98,11 +112,16 @@ def _model(mode: str, url: str) -> Any:
 
 
 async def measure(
-    mode: str, url: str, n: int, tool_calls: int, profile: str | None = None
+    mode: str,
+    url: str,
+    n: int,
+    tool_calls: int,
+    profile: str | None = None,
+    result_chars: int = 0,
 ) -> dict[str, Any]:
     """Warm up with one episode, then time ``n`` concurrent ones (under cProfile, written to
     ``profile``, when given: for finding hot spots, not for the figures)."""
-    episodes = Episodes(mode, url, tool_calls)
+    episodes = Episodes(mode, url, tool_calls, result_chars)
     profiler = cProfile.Profile(time.process_time) if profile else None
     try:
         await episodes.run_one()
@@ -132,6 +151,7 @@ async def measure(
         "mode": mode,
         "n": n,
         "tool_calls_per_episode": tool_calls,
+        "result_chars": result_chars,
         "episodes_ok": ok,
         "tool_calls": episodes.tool_calls - done_before,
         "steps": steps,
@@ -150,10 +170,13 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=100)
     parser.add_argument("--tool-calls", type=int, default=5)
     parser.add_argument("--profile", help="write a cProfile of the timed episodes here")
+    parser.add_argument("--result-chars", type=int, default=0, help="pad each tool result")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    cell = asyncio.run(measure(args.mode, args.url, args.n, args.tool_calls, args.profile))
+    cell = asyncio.run(
+        measure(args.mode, args.url, args.n, args.tool_calls, args.profile, args.result_chars)
+    )
     import agentkit
 
     cell["agentkit"] = str(agentkit.__file__)
