@@ -10,13 +10,14 @@ float32 on them: nothing to compile, about a second to load, a few hundred MB of
 The tokenizer is rebuilt from the GGUF's own vocabulary and merges with ``tokenizers``. A KV cache
 keeps the last context, so a prompt that extends the previous one (an agent loop) only pays for
 its new tokens. Decoding can be constrained with :mod:`agentkit.models.grammar` (forced tokens
-run through the network in one batch with the next choice); :mod:`agentkit.models.embedded_plan`
-decides each agent turn's prompt and constraint.
+run through the network in one batch with the next choice); greedy decoding also runs a few
+guessed tokens ahead, looked up in the context (:class:`_Feeder`), and keeps the ones the model
+then writes. :mod:`agentkit.models.embedded_plan` decides each agent turn's prompt and
+constraint.
 """
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import os
 import threading
@@ -41,6 +42,7 @@ from .embedded_weights import (
     GgufModel,
     Layer,
     dense_copy,
+    limit_blas_threads,
     read_gguf,
 )
 from .gguf_file import GgufTokenizer
@@ -73,32 +75,6 @@ def default_gguf_path() -> Path:
     raise EmbeddedModelUnavailable(
         f"the embedded model's weights are not installed; run: {INSTALL_HINT}"
     )
-
-
-def limit_blas_threads(threads: int) -> bool:
-    """Set numpy's OpenBLAS thread count (process-wide); False if it cannot be found.
-
-    Decoding multiplies small matrices: on a busy machine the extra BLAS threads mostly wait for
-    each other, and one thread is several times faster.
-    """
-    numpy_dir = Path(np.__file__).parent
-    for folder in (numpy_dir.parent / "numpy.libs", numpy_dir / ".libs"):
-        for library in sorted(folder.glob("lib*openblas*.so*")):
-            try:
-                handle = ctypes.CDLL(str(library))
-            except OSError:
-                continue
-            for symbol in (
-                "scipy_openblas_set_num_threads64_",
-                "scipy_openblas_set_num_threads",
-                "openblas_set_num_threads64_",
-                "openblas_set_num_threads",
-            ):
-                setter = getattr(handle, symbol, None)
-                if setter is not None:
-                    setter(ctypes.c_int(threads))
-                    return True
-    return False
 
 
 # -- the network -------------------------------------------------------------------------------

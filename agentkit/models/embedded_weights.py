@@ -3,12 +3,15 @@
 A GGUF ``Q4_1`` or ``Q8_0`` tensor is a matrix cut along its columns into blocks of 32 weights,
 each block ``scale * q + offset`` with small integers ``q`` (0..15 for Q4_1, -128..127 for Q8_0).
 :class:`BlockMatrix` keeps ``q`` as one byte per weight plus the float32 scales and offsets,
-a quarter of the float32 size, and multiplies without ever holding the whole float32 matrix:
+a quarter of the float32 size, stored block-major (block ``b`` of every row side by side), and
+multiplies without ever holding the whole float32 matrix:
 
-- a few rows of activations (decoding): ``x @ W.T`` per block, ``scale * (q_b @ x_b) + offset *
-  sum(x_b)``, summed over blocks; ``q`` is widened to float32 chunk by chunk, which stays in the
-  CPU cache. Equal to the float32 product up to float rounding (the sums run in another order).
-- many rows (a prompt): the float32 weights are rebuilt exactly as ``gguf`` dequantises them
+- up to ``DENSE_FROM_ROWS`` rows of activations (decoding, drafted tokens): ``x @ W.T`` per
+  block, ``scale * (q_b @ x_b) + offset * sum(x_b)``, summed over blocks; ``q`` is widened to
+  float32 in chunks of ``CHUNK_ROWS`` rows and each block is one contiguous slab, so the block
+  products are one batched matrix product. Equal to the float32 product up to float rounding
+  (the sums run in another order).
+- more rows (a prompt): the float32 weights are rebuilt exactly as ``gguf`` dequantises them
   (``scale * q + offset``), one matrix at a time, and multiplied with BLAS; the result is the
   same, bit for bit, as with float32 weights held in memory.
 
@@ -18,6 +21,7 @@ F16 need the ``gguf`` package).
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +189,32 @@ def _q8_0(data: npt.NDArray[np.uint8]) -> BlockMatrix:
     blocks = _block_major(data, _Q8_0_BLOCK)
     q = np.ascontiguousarray(blocks["qs"])
     return BlockMatrix(q=q, scale=blocks["d"].astype(np.float32), offset=None)
+
+
+def limit_blas_threads(threads: int) -> bool:
+    """Set numpy's OpenBLAS thread count (process-wide); False if it cannot be found.
+
+    Decoding multiplies small matrices: on a busy machine the extra BLAS threads mostly wait for
+    each other, and one thread is several times faster.
+    """
+    numpy_dir = Path(np.__file__).parent
+    for folder in (numpy_dir.parent / "numpy.libs", numpy_dir / ".libs"):
+        for library in sorted(folder.glob("lib*openblas*.so*")):
+            try:
+                handle = ctypes.CDLL(str(library))
+            except OSError:
+                continue
+            for symbol in (
+                "scipy_openblas_set_num_threads64_",
+                "scipy_openblas_set_num_threads",
+                "openblas_set_num_threads64_",
+                "openblas_set_num_threads",
+            ):
+                setter = getattr(handle, symbol, None)
+                if setter is not None:
+                    setter(ctypes.c_int(threads))
+                    return True
+    return False
 
 
 @dataclass(frozen=True)
