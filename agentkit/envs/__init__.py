@@ -8,6 +8,7 @@ repeated trials. :func:`run_episode` plays one task with an agent and a simulate
 """
 
 from .domain import Domain, DomainTool, EpisodeState
+from .env_tool import EnvTool
 from .episode import Ending, EpisodeResult, run_episode
 from .hashing import db_hash, to_hashable
 from .passk import pass_hat_k, pass_hat_k_task, pass_hat_ks
@@ -25,6 +26,7 @@ __all__ = [
     "Domain",
     "DomainTool",
     "Ending",
+    "EnvTool",
     "EpisodeResult",
     "EpisodeState",
     "ModelUser",

@@ -23,98 +23,20 @@ from typing import Any
 
 from agentkit.agent import Agent
 from agentkit.models.base import Model
-from agentkit.tool import RunContext, Tool, ToolError
 from agentkit.toolset import Toolset
 
 from .domain_agent import domain_agent
+from .env_tool import ERROR_PREFIX, EnvTool
 from .hashing import HashCache
 from .tasks import RESPOND_ACTION, Action, Task
 
 DomainFunction = Callable[..., Any]  # fn(data, **arguments) -> str, tau-bench's invoke
-ERROR_PREFIX = "Error: "
-TOOL_OUTPUT_LIMIT = 50_000_000  # tau-bench never truncates tool output
 TAU_BENCH_TOOL_CALLS_PER_TURN = 1  # tau-bench's Env.step takes one action per model turn
 
 
 def class_name(tool_name: str) -> str:
     """tau-bench's class name for a tool (``find_user_id_by_email`` -> ``FindUserIdByEmail``)."""
     return "".join(part.capitalize() for part in tool_name.split("_"))
-
-
-class DomainTool(Tool):
-    """A tool of a tau-bench style domain, as an agentkit :class:`Tool`.
-
-    ``function(data, **arguments) -> str`` acts on the episode's database, which the tool takes
-    from ``ctx.deps`` (an :class:`EpisodeState`, whose action log records the call). Arguments
-    reach it exactly as the model sent them (no validation, no coercion); an ``"Error: ..."``
-    observation is an error outcome with the same text.
-
-    Args:
-        name: tau-bench's tool name.
-        description: what the model reads.
-        parameters: tau-bench's JSON schema of the arguments.
-        function: the tool's effect, ``function(data, **arguments) -> str``.
-        mutates: the tool may change the database.
-        terminates: calling it ends the episode (``transfer_to_human_agents``).
-    """
-
-    def __init__(
-        self,
-        name: str,
-        description: str,
-        parameters: Mapping[str, Any],
-        function: DomainFunction,
-        *,
-        mutates: bool = False,
-        terminates: bool = False,
-    ) -> None:
-        super().__init__(
-            name,
-            description,
-            parameters,
-            self._handle,
-            timeout=None,
-            max_output_chars=TOOL_OUTPUT_LIMIT,
-        )
-        # named like tau-bench's ``<Class>.invoke``, so Python's own argument errors
-        # (``... missing 1 required positional argument: 'reason'``) read the same
-        function.__qualname__ = f"{class_name(name)}.invoke"
-        self.function = function
-        self.mutates = mutates
-        self.terminates = terminates
-
-    def invoke(self, data: dict[str, Any], arguments: Mapping[str, Any]) -> str:
-        """Run the function as tau-bench's ``Env.step`` does: exceptions become ``"Error: ..."``."""
-        try:
-            result = self.function(data, **arguments)
-        except Exception as exc:
-            return f"{ERROR_PREFIX}{exc}"
-        if not isinstance(result, str):
-            # tau-bench crashes here (its response model needs a string); an observation is kinder.
-            return f"{ERROR_PREFIX}tool {self.name} returned no result"
-        return result
-
-    def with_text(self, description: str, parameters: Mapping[str, Any]) -> DomainTool:
-        """The same tool showing another description and schema (tau-bench's exact text)."""
-        clone = copy.copy(self)
-        clone.description = description
-        clone.parameters = dict(parameters)
-        return clone
-
-    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(arguments)
-
-    async def _handle(self, values: dict[str, Any], ctx: RunContext[Any]) -> str:
-        state = ctx.deps
-        if not isinstance(state, EpisodeState):
-            raise ToolError(
-                f"{self.name} needs an EpisodeState as deps, got {type(state).__name__}"
-            )
-        observation = state.run(self, values)
-        if observation.startswith(ERROR_PREFIX):
-            # Same text for the model; the step is recorded with an error status.
-            raise ToolError(observation[len(ERROR_PREFIX) :])
-        return observation
 
 
 class LoadedData:
@@ -235,3 +157,63 @@ class EpisodeState:
 
     def db_hash(self) -> str:
         return self.domain.db_hash(self.data)
+
+
+class DomainTool(EnvTool[EpisodeState]):
+    """A tool of a tau-bench style domain, as an agentkit :class:`Tool`.
+
+    ``function(data, **arguments) -> str`` acts on the episode's database, which the tool takes
+    from ``ctx.deps`` (an :class:`EpisodeState`, whose action log records the call). Arguments
+    reach it exactly as the model sent them (no validation, no coercion); an ``"Error: ..."``
+    observation is an error outcome with the same text.
+
+    Args:
+        name: tau-bench's tool name.
+        description: what the model reads.
+        parameters: tau-bench's JSON schema of the arguments.
+        function: the tool's effect, ``function(data, **arguments) -> str``.
+        mutates: the tool may change the database.
+        terminates: calling it ends the episode (``transfer_to_human_agents``).
+    """
+
+    episode_type = EpisodeState
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        parameters: Mapping[str, Any],
+        function: DomainFunction,
+        *,
+        mutates: bool = False,
+        terminates: bool = False,
+    ) -> None:
+        super().__init__(name, description, parameters)
+        # named like tau-bench's ``<Class>.invoke``, so Python's own argument errors
+        # (``... missing 1 required positional argument: 'reason'``) read the same
+        function.__qualname__ = f"{class_name(name)}.invoke"
+        self.function = function
+        self.mutates = mutates
+        self.terminates = terminates
+
+    def invoke(self, data: dict[str, Any], arguments: Mapping[str, Any]) -> str:
+        """Run the function as tau-bench's ``Env.step`` does: exceptions become ``"Error: ..."``."""
+        try:
+            result = self.function(data, **arguments)
+        except Exception as exc:
+            return f"{ERROR_PREFIX}{exc}"
+        if not isinstance(result, str):
+            # tau-bench crashes here (its response model needs a string); an observation is kinder.
+            return f"{ERROR_PREFIX}tool {self.name} returned no result"
+        return result
+
+    def with_text(self, description: str, parameters: Mapping[str, Any]) -> DomainTool:
+        """The same tool showing another description and schema (tau-bench's exact text)."""
+        clone = copy.copy(self)
+        clone.description = description
+        clone.parameters = dict(parameters)
+        return clone
+
+    def observe(self, episode: EpisodeState, arguments: dict[str, Any]) -> tuple[str, bool]:
+        observation = episode.run(self, arguments)
+        return observation, observation.startswith(ERROR_PREFIX)

@@ -15,14 +15,13 @@ from typing import Any
 
 from agentkit.agent import Agent
 from agentkit.models.base import Model
-from agentkit.tool import RunContext, Tool, ToolError
+from agentkit.toolset import Toolset
 
 from ..domain_agent import domain_agent
+from ..env_tool import EnvTool
 from .environment import Observation, Tau2Environment
 from .tasks import Tau2Task
 from .toolkit import Requestor
-
-TOOL_OUTPUT_LIMIT = 50_000_000
 
 
 def read_schemas(path: Path) -> list[dict[str, Any]]:
@@ -96,18 +95,20 @@ class Tau2Domain:
     def new_episode(self, task: Tau2Task) -> Tau2Episode:
         return Tau2Episode(domain=self, task=task, env=self.fresh_env(task))
 
-    def tools(self) -> list[Tool]:
+    def tools(self) -> Toolset:
         """The agent's tools (deps: a :class:`Tau2Episode`)."""
-        return [Tau2Tool(schema, "assistant") for schema in self.agent_schemas]
+        return Toolset(Tau2Tool(schema, "assistant") for schema in self.agent_schemas)
 
-    def user_tools(self) -> list[Tool]:
+    def user_tools(self) -> Toolset:
         """The simulated user's device tools (dual-control domains)."""
-        return [Tau2Tool(schema, "user") for schema in self.user_schemas]
+        return Toolset(Tau2Tool(schema, "user") for schema in self.user_schemas)
 
 
-class Tau2Tool(Tool):
-    """An agentkit :class:`Tool` running one tau2 tool for one side of the conversation.
-    Arguments reach the toolkit exactly as the model sent them."""
+class Tau2Tool(EnvTool[Tau2Episode]):
+    """One tau2 tool for one side of the conversation (the agent or the simulated user), from
+    its tau2 schema; it runs in the :class:`Tau2Episode` passed as deps."""
+
+    episode_type = Tau2Episode
 
     def __init__(self, schema: Mapping[str, Any], requestor: Requestor) -> None:
         function = schema["function"]
@@ -115,22 +116,9 @@ class Tau2Tool(Tool):
             function["name"],
             function.get("description", ""),
             function.get("parameters", {"type": "object", "properties": {}}),
-            self._handle,
-            timeout=None,
-            max_output_chars=TOOL_OUTPUT_LIMIT,
         )
         self.requestor: Requestor = requestor
 
-    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(arguments)
-
-    async def _handle(self, values: dict[str, Any], ctx: RunContext[Any]) -> str:
-        episode = ctx.deps
-        if not isinstance(episode, Tau2Episode):
-            raise ToolError(
-                f"{self.name} needs a Tau2Episode as deps, got {type(episode).__name__}"
-            )
-        result = episode.call(self.name, values, self.requestor)
-        if result.error:
-            raise ToolError(result.content.removeprefix("Error: "))
-        return result.content
+    def observe(self, episode: Tau2Episode, arguments: dict[str, Any]) -> tuple[str, bool]:
+        result = episode.call(self.name, arguments, self.requestor)
+        return result.content, result.error
