@@ -55,12 +55,27 @@ def drift_lines(pinned: dict[str, str], resolved: dict[str, str]) -> list[str]:
     return lines
 
 
+# The workspace's distributions (docs/architecture.md): built from the checkout, never pinned.
+WORKSPACE = {"agentkit": "", "agentkit-sandboxes": "sandboxes", "agentkit-tools": "tools"}
+
+
+def _is_workspace(requirement: str) -> bool:
+    name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement.strip())
+    return name is not None and normalize(name.group(0)) in WORKSPACE
+
+
 def project_requirements(project: Path) -> list[str]:
-    """The core requirements and every extra's, as written in ``pyproject.toml``."""
-    data = tomllib.loads((project / "pyproject.toml").read_text())["project"]
-    lines = list(data["dependencies"])
-    for reqs in data.get("optional-dependencies", {}).values():
-        lines += [r for r in reqs if r not in lines]
+    """The core requirements and every extra's of every workspace member, as written in their
+    ``pyproject.toml`` files (the members themselves left out)."""
+    lines: list[str] = []
+    for folder in WORKSPACE.values():
+        data = tomllib.loads((project / folder / "pyproject.toml").read_text())["project"]
+        for req in [
+            *data["dependencies"],
+            *(r for reqs in data.get("optional-dependencies", {}).values() for r in reqs),
+        ]:
+            if req not in lines and not _is_workspace(req):
+                lines.append(req)
     return lines
 
 
@@ -81,7 +96,7 @@ def resolve(targets: list[str], no_deps: bool = False) -> dict[str, str]:
     return {
         normalize(item["metadata"]["name"]): item["metadata"]["version"]
         for item in items
-        if normalize(item["metadata"]["name"]) != "agentkit"
+        if normalize(item["metadata"]["name"]) not in WORKSPACE
     }
 
 

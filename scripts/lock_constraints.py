@@ -63,13 +63,26 @@ def closure(roots: list[Requirement]) -> dict[str, str]:
     return found
 
 
+# The workspace's distributions (docs/architecture.md): installed from this checkout, never pinned.
+WORKSPACE = {
+    "agentkit": ROOT,
+    "agentkit-sandboxes": ROOT / "sandboxes",
+    "agentkit-tools": ROOT / "tools",
+}
+
+
 def project_roots(pyproject: Path) -> list[Requirement]:
     project = tomllib.loads(pyproject.read_text())["project"]
     lines = list(project["dependencies"])
     for reqs in project.get("optional-dependencies", {}).values():
         lines += reqs
     roots = [Requirement(line) for line in lines]
-    return [r for r in roots if _applies(r, "")]
+    return [r for r in roots if _applies(r, "") and normalize(r.name) not in WORKSPACE]
+
+
+def workspace_roots() -> list[Requirement]:
+    """Every requirement of every workspace member, with all their extras."""
+    return [r for folder in WORKSPACE.values() for r in project_roots(folder / "pyproject.toml")]
 
 
 def render(pins: dict[str, str]) -> str:
@@ -86,10 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "constraints.txt")
     args = parser.parse_args(argv)
-    pins = closure(project_roots(ROOT / "pyproject.toml"))
+    pins = closure(workspace_roots())
     for name in NO_DEPS:
         pins[normalize(name)] = md.version(name)
-    for name in BUILD_TOOLS | {"agentkit"}:
+    for name in BUILD_TOOLS | set(WORKSPACE):
         pins.pop(name, None)
     args.out.write_text(render(pins))
     print(f"wrote {len(pins)} pins to {args.out}")
