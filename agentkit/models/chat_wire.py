@@ -196,13 +196,13 @@ def tool_calls_from_wire(raw_calls: Any) -> tuple[list[ToolCall], list[str]]:
             error = "the tool call has no function name" + (f"; {error}" if error else "")
         if error:
             problems.append(f"malformed_arguments: {name or '?'}: {error}")
+        call_id = str(raw.get("id") or new_call_id())
+        # ``parse_error`` only when there is one: the same call, and a smaller fields-set
         calls.append(
-            ToolCall(
-                id=str(raw.get("id") or new_call_id()),
-                name=name,
-                arguments=arguments,
-                raw_arguments=text,
-                parse_error=error,
+            ToolCall(id=call_id, name=name, arguments=arguments, raw_arguments=text)
+            if error is None
+            else ToolCall(
+                id=call_id, name=name, arguments=arguments, raw_arguments=text, parse_error=error
             )
         )
     return calls, problems

@@ -111,9 +111,33 @@ async def recorded_call(
 def call_record(
     request: ModelRequest, sent: CallInput, reply: ModelReply, clock: CallClock
 ) -> ModelCallRecord:
-    """The record of a call that got ``reply``."""
+    """The record of a call that got ``reply``. Fields left at their defaults (``None``, empty)
+    are not passed: the record is the same, and pydantic keeps a much smaller set of the
+    fields given, which is most of a record's memory while its run is in flight."""
     tokens = reply.tokens
     message = reply.message
+    given: dict[str, Any] = {
+        "input_ids": sent.input_ids,
+        "appended": list(sent.appended),
+        "output_text": reply.output_text,
+        "sampling_params": sent.sampling_params,
+        "finish_reason": reply.finish_reason,
+        "matched_stop": reply.matched_stop,
+        **reply.usage.__dict__,  # its fields (the same keys as model_dump, without a copy)
+        "engine_meta": reply.engine_meta,
+        "reasoning": message.reasoning_content,
+        "content": message.content,
+        "tool_calls": message.tool_calls,
+        "problems": reply.problems,
+        "attempts": reply.attempts,
+    }
+    if tokens is not None:
+        given.update(
+            output_ids=tokens.output_ids,
+            output_logprobs=tokens.output_logprobs,
+            routed_experts=tokens.routed_experts,
+            sampling_mask=tokens.sampling_mask,
+        )
     return ModelCallRecord(
         episode_id=request.episode_id,
         index=request.call_index,
@@ -122,24 +146,22 @@ def call_record(
         server=reply.server,
         started_at=clock.started,
         elapsed_s=clock.elapsed_s(),
-        input_ids=sent.input_ids,
-        output_ids=tokens.output_ids if tokens else None,
-        output_logprobs=tokens.output_logprobs if tokens else None,
-        appended=list(sent.appended),
-        routed_experts=tokens.routed_experts if tokens else None,
-        sampling_mask=tokens.sampling_mask if tokens else None,
-        output_text=reply.output_text,
-        sampling_params=sent.sampling_params,
-        finish_reason=reply.finish_reason,
-        matched_stop=reply.matched_stop,
-        **reply.usage.__dict__,  # its fields (the same keys as model_dump, without a copy)
-        engine_meta=reply.engine_meta,
-        reasoning=message.reasoning_content,
-        content=message.content,
-        tool_calls=message.tool_calls,
-        problems=reply.problems,
-        attempts=reply.attempts,
+        **{k: v for k, v in given.items() if v is not None and v != _EMPTY.get(k, _NONE)},
     )
+
+
+_NONE = object()
+# the defaults of the record's container and text fields: a value equal to one is not passed
+_EMPTY: dict[str, Any] = {
+    "appended": [],
+    "output_text": "",
+    "sampling_params": {},
+    "engine_meta": {},
+    "content": "",
+    "tool_calls": [],
+    "problems": [],
+    "attempts": [],
+}
 
 
 def failed_call_record(
