@@ -18,6 +18,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("constrained decoding needs numpy: pip install 'agentkit[embedded]'") from exc
 
 IdArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 class Vocabulary:
@@ -38,6 +39,7 @@ class Vocabulary:
             if raw and index not in self.special_ids:
                 self.bytes_to_id.setdefault(raw, index)
         self._id_sets: dict[str, IdArray] = {}
+        self._byte_matrix: ByteMatrix | None = None
 
     def __len__(self) -> int:
         return len(self.token_bytes)
@@ -57,17 +59,73 @@ class Vocabulary:
         return self._id_sets[name]
 
     @property
+    def byte_matrix(self) -> ByteMatrix:
+        """Every token's bytes in one padded array (built on first use)."""
+        if self._byte_matrix is None:
+            self._byte_matrix = ByteMatrix.of(self.token_bytes, self.special_ids)
+        return self._byte_matrix
+
+    def cached_mask_ids(self, name: str, mask: Callable[[ByteMatrix], BoolArray]) -> IdArray:
+        """The ids of the usable tokens (not empty, not special) ``mask`` selects, computed
+        once per ``name``: a class of tokens decided with array operations over every token at
+        once rather than a Python call per token."""
+        if name not in self._id_sets:
+            table = self.byte_matrix
+            self._id_sets[name] = np.flatnonzero(mask(table) & table.usable).astype(np.int64)
+        return self._id_sets[name]
+
+    @property
     def string_ids(self) -> IdArray:
         """Tokens that may appear inside a JSON string literal as they are (no escapes needed)."""
-        return self.cached_ids("json_string", _json_string_safe)
+        return self.cached_mask_ids("json_string", _json_string_safe)
 
     @property
     def digit_ids(self) -> IdArray:
-        return self.cached_ids("digits", bytes.isdigit)
+        return self.cached_mask_ids("digits", lambda t: t.only(_DIGITS))
 
 
-def _json_string_safe(raw: bytes) -> bool:
-    return not any(b < 0x20 or b in (0x22, 0x5C, 0x7F) for b in raw)
+@dataclass(frozen=True)
+class ByteMatrix:
+    """``data[i, :lengths[i]]`` holds token ``i``'s bytes (zeros after); ``real`` marks them."""
+
+    data: npt.NDArray[np.uint8]
+    lengths: npt.NDArray[np.int64]
+    usable: BoolArray  # not empty and not a special token
+
+    @staticmethod
+    def of(token_bytes: Sequence[bytes], special_ids: frozenset[int]) -> ByteMatrix:
+        width = max((len(raw) for raw in token_bytes), default=0) or 1
+        joined = b"".join(raw.ljust(width, b"\0") for raw in token_bytes)
+        data = np.frombuffer(joined, dtype=np.uint8).reshape(len(token_bytes), width)
+        lengths = np.fromiter(map(len, token_bytes), dtype=np.int64, count=len(token_bytes))
+        usable = lengths > 0
+        usable[list(special_ids)] = False
+        return ByteMatrix(data, lengths, usable)
+
+    @property
+    def real(self) -> BoolArray:
+        return np.arange(self.data.shape[1])[None, :] < self.lengths[:, None]
+
+    def inside(self, byte_set: bytes) -> BoolArray:
+        """Per token and position: the byte is one of ``byte_set`` (padding counts as inside)."""
+        table = np.zeros(256, dtype=bool)
+        table[list(byte_set)] = True
+        inside: BoolArray = table[self.data] | ~self.real
+        return inside
+
+    def only(self, byte_set: bytes) -> BoolArray:
+        """Tokens made of ``byte_set`` bytes only."""
+        only: BoolArray = np.all(self.inside(byte_set), axis=1)
+        return only
+
+
+_DIGITS = b"0123456789"
+# what a JSON string holds unescaped: no control bytes, quote, backslash or DEL
+_JSON_SAFE = bytes(b for b in range(0x20, 0x100) if b not in (0x22, 0x5C, 0x7F))
+
+
+def _json_string_safe(table: ByteMatrix) -> BoolArray:
+    return table.only(_JSON_SAFE)
 
 
 @dataclass(frozen=True)

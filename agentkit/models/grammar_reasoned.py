@@ -19,7 +19,6 @@ what is well formed.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,15 +43,43 @@ from .grammar import (
     required_keys,
 )
 from .grammar_arithmetic import _CHARS, FORMAT, ExpressionState, _simulate, finishing_token
+from .grammar_base import BoolArray, ByteMatrix
 
-# the token classes below, as regular expressions (one C call per token when a vocabulary's id
-# sets are first built, instead of a Python predicate per byte)
-_CLASS = rb"[0-9.+\-*/() ]"
-_OTHER = rb"[^0-9.+\-*/() ]"
-_PROSE_START = re.compile(rb" " + _CLASS + rb"*")  # fullmatch: a space, then expression text
-_BODY = re.compile(_CLASS + rb"+")  # fullmatch: expression text only
-_MIXED = re.compile(rb" *[0-9.+\-*/()]" + _CLASS + rb"*" + _OTHER)  # expression head, then prose
-_PLAIN = re.compile(rb" *" + _OTHER)  # prose (after spaces at most)
+# The token classes this grammar allows, decided for the whole vocabulary at once (a token's
+# "head" is its leading run of expression characters, as :func:`_split` cuts it).
+_EXPRESSION = bytes(sorted(_CHARS))
+
+
+def _prose_start(table: ByteMatrix) -> BoolArray:
+    """A space, then expression text only."""
+    start: BoolArray = table.only(_EXPRESSION) & (table.data[:, 0] == 0x20)
+    return start
+
+
+def _body(table: ByteMatrix) -> BoolArray:
+    """Expression text only."""
+    return table.only(_EXPRESSION)
+
+
+def _head_has_text(table: ByteMatrix) -> BoolArray:
+    """The token's head holds more than spaces."""
+    inside = table.inside(_EXPRESSION)
+    head_end = np.where(inside.all(axis=1), table.data.shape[1], np.argmin(inside, axis=1))
+    in_head = np.arange(table.data.shape[1])[None, :] < head_end[:, None]
+    text: BoolArray = (in_head & (table.data != 0x20)).any(axis=1)
+    return text
+
+
+def _mixed(table: ByteMatrix) -> BoolArray:
+    """An expression head, then other text (``),`` or ``5a``)."""
+    mixed: BoolArray = ~_body(table) & _head_has_text(table)
+    return mixed
+
+
+def _plain(table: ByteMatrix) -> BoolArray:
+    """Other text, after spaces at most."""
+    plain: BoolArray = ~_body(table) & ~_head_has_text(table)
+    return plain
 
 
 def _split(raw: bytes) -> tuple[bytes, bytes]:
@@ -83,9 +110,7 @@ class ArithmeticText:
         if self._done:
             return None
         if not self._started:
-            candidates = vocab.cached_ids(
-                "arithmetic_prose_start", lambda r: _PROSE_START.fullmatch(r) is not None
-            )
+            candidates = vocab.cached_mask_ids("arithmetic_prose_start", _prose_start)
             allowed = [t for t in candidates if _simulate(self.state, vocab.token_bytes[t][1:])]
             return Step(allowed=np.asarray(allowed, dtype=np.int64))
         if self.period:  # after "expression.": a digit makes it a decimal point, else it ended
@@ -100,7 +125,7 @@ class ArithmeticText:
             if finish is not None:
                 return Step(allowed=np.asarray([finish], dtype=np.int64))
             return self._allowed(vocab, self._endings(vocab))
-        body = vocab.cached_ids("arithmetic", lambda r: _BODY.fullmatch(r) is not None)
+        body = vocab.cached_mask_ids("arithmetic", _body)
         allowed = [int(t) for t in body if _simulate(self.state, vocab.token_bytes[t])]
         if self.state.complete:
             allowed = [t for t in allowed if vocab.token_bytes[t] != b"."]
@@ -115,7 +140,7 @@ class ArithmeticText:
         if self.state.complete and not self.period:
             out.append(vocab.bytes_to_id[b"."])
         if not self.period:
-            mixed = vocab.cached_ids("prose_end_mixed", lambda r: _MIXED.match(r) is not None)
+            mixed = vocab.cached_mask_ids("prose_end_mixed", _mixed)
             for token in mixed:
                 head = _split(vocab.token_bytes[token])[0].rstrip(b" ")
                 after = _simulate(self.state, head) if head else None
@@ -127,7 +152,7 @@ class ArithmeticText:
         """``ids``, plus every token that is not expression text once the text is complete."""
         if not self.state.complete:
             return Step(allowed=np.asarray(ids, dtype=np.int64))
-        plain = vocab.cached_ids("prose_end", lambda r: _PLAIN.match(r) is not None)
+        plain = vocab.cached_mask_ids("prose_end", _plain)
         return Step(allowed=np.concatenate([np.asarray(ids, dtype=np.int64), plain]))
 
     def accept(self, vocab: Vocabulary, token_id: int) -> bool:

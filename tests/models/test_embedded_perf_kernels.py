@@ -3,7 +3,7 @@
 - the block-major quantised matrices read from GGUF bytes (``Q4_1``, ``Q8_0``), against an
   independent row-by-row decoding of the same bytes: rebuilt rows exactly, products (one row,
   a few rows, a prompt's worth of rows, a subset of output rows) up to float rounding;
-- the grammar's token classes, now regular expressions, against their definitions;
+- the grammar's token classes, now decided with array operations, against their definitions;
 - the byte-level table the tokenizer's token bytes come from.
 """
 
@@ -18,7 +18,8 @@ import numpy.typing as npt
 from agentkit.models.embedded_weights import BLOCK, DENSE_FROM_ROWS, _q4_1, _q8_0
 from agentkit.models.gguf_file import _byte_decoder, _byte_table
 from agentkit.models.grammar_arithmetic import _CHARS
-from agentkit.models.grammar_reasoned import _BODY, _MIXED, _PLAIN, _PROSE_START, _split
+from agentkit.models.grammar_base import Vocabulary
+from agentkit.models.grammar_reasoned import _body, _mixed, _plain, _prose_start, _split
 
 ROWS, BLOCKS = 70, 5
 
@@ -78,6 +79,9 @@ TOKENS = [b" ", b"  a", b" 5a", b"5", b" (17", b"),", b") is", b"a", b" +", b"3.
 
 
 def test_token_classes_match_their_definitions() -> None:
+    """Each class, decided with array operations over the whole vocabulary, against its
+    definition written per token (the old predicates)."""
+
     def prose_start(r: bytes) -> bool:
         return r[:1] == b" " and set(r[1:]) <= _CHARS
 
@@ -90,12 +94,23 @@ def test_token_classes_match_their_definitions() -> None:
     def plain(r: bytes) -> bool:
         return not _split(r)[0].strip() and not set(r) <= _CHARS
 
+    def json_safe(r: bytes) -> bool:
+        return not any(b < 0x20 or b in (0x22, 0x5C, 0x7F) for b in r)
+
     every_byte = [bytes([b]) for b in range(256)] + [bytes([b, 0x61]) for b in range(256)]
-    for token in TOKENS + every_byte + [b" " + t for t in every_byte]:
-        assert (_PROSE_START.fullmatch(token) is not None) == prose_start(token), token
-        assert (_BODY.fullmatch(token) is not None) == body(token), token
-        assert (_MIXED.match(token) is not None) == mixed(token), token
-        assert (_PLAIN.match(token) is not None) == plain(token), token
+    tokens = [b"", *TOKENS, *every_byte, *(b" " + t for t in every_byte), b"<|im_end|>"]
+    vocab = Vocabulary(tokens, lambda text: [], special_ids=[len(tokens) - 1])
+    classes = [
+        (vocab.cached_mask_ids("prose_start", _prose_start), prose_start),
+        (vocab.cached_mask_ids("body", _body), body),
+        (vocab.cached_mask_ids("mixed", _mixed), mixed),
+        (vocab.cached_mask_ids("plain", _plain), plain),
+        (vocab.digit_ids, bytes.isdigit),
+        (vocab.string_ids, json_safe),
+    ]
+    for ids, keep in classes:
+        assert ids.tolist() == vocab.ids_where(keep).tolist(), keep
+    assert len(vocab.cached_mask_ids("mixed", _mixed)) > 0  # ")," and " 5a" among them
 
 
 def test_byte_table_turns_byte_level_characters_into_their_bytes() -> None:
