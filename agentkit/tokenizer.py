@@ -127,8 +127,8 @@ class SegmentCache:
     tool tags ...) before anything else and encodes each stretch between them on its own, so
     the ids of a text are the ids of its stretches in order. Token mode encodes the same system
     prompt and tool block at the start of every episode; with this only the new stretches
-    (the user's question, a tool's result) reach the tokenizer, and the ids are the same as a
-    whole ``encode``. That holds only when no added token strips its neighbours' whitespace,
+    (the user's first question) reach the tokenizer, and the ids are the same as a whole
+    ``encode``. That holds only when no added token strips its neighbours' whitespace,
     needs word boundaries or is normalised (:meth:`HFTokenizersTokenizer.added_tokens_split_exactly`);
     for any other tokenizer this is a plain ``encode``.
 
@@ -137,7 +137,7 @@ class SegmentCache:
     """
 
     def __init__(
-        self, tokenizer: Tokenizer, *, max_chars: int = 4_000_000, max_piece_chars: int = 65_536
+        self, tokenizer: Tokenizer, *, max_chars: int = 2_000_000, max_piece_chars: int = 65_536
     ) -> None:
         self.tokenizer = tokenizer
         self._max_chars = max_chars

@@ -201,11 +201,13 @@ class TokenSession:
     # --- building the context ------------------------------------------------------------------
 
     def _encode(self, text: str, source: TokenSource) -> TokenSegment:
-        ids = (
-            self.model.template_ids(text)
-            if source is TokenSource.TEMPLATE
-            else self.model.encoder().encode(text)
-        )
+        model = self.model
+        if source is TokenSource.TEMPLATE:
+            ids = model.template_ids(text)
+        elif source is TokenSource.PROMPT:  # system prompt and tool block: the same each episode
+            ids = model.encoder().encode(text)
+        else:  # a tool's result, a user's turn: seldom seen twice, not worth keeping
+            ids = model.tokenizer.encode(text)
         return TokenSegment(source=source, ids=ids)
 
     def _first_prompt(self, request: ModelRequest) -> list[TokenSegment]:

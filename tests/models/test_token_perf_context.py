@@ -48,10 +48,14 @@ def lookup(key: str) -> str:
     return f"value of {key}"
 
 
-async def run_episodes(count: int) -> list[list[ModelCallRecord]]:
+async def run_episodes(
+    count: int, model_out: list[SGLangTokens] | None = None
+) -> list[list[ModelCallRecord]]:
     recorder = MemoryRecorder()
     async with SGLangTestServer(policy=policy) as server:
         model = SGLangTokens(server.base_url, load_test_tokenizer())
+        if model_out is not None:
+            model_out.append(model)
         agent: Agent[Any, Any] = Agent(
             model=model, tools=[lookup], instructions="Look keys up.", recorder=recorder
         )
@@ -141,3 +145,11 @@ def test_the_reply_check_takes_plain_and_empty_id_lists() -> None:
     for ids in ([], [1, 2, 151338]):
         reply = {"text": "", "output_ids": ids, "meta_info": {"finish_reason": {"type": "stop"}}}
         assert validate_generate_reply(reply, logprobs=False)["output_ids"] == ids
+
+
+async def test_only_prompt_stretches_are_kept_not_tool_results() -> None:
+    models: list[SGLangTokens] = []
+    await run_episodes(2, models)
+    kept = models[0].encoder()._cache
+    assert any("Look keys up." in piece for piece in kept), "the system prompt is kept"
+    assert not any("value of" in piece for piece in kept), "a tool's result is not"
