@@ -34,6 +34,15 @@ def string_list(description: str) -> dict[str, Any]:
     return {"type": "array", "items": {"type": "string"}, "description": description}
 
 
+def cancel_reason() -> dict[str, Any]:
+    """The schema of an order cancellation's reason (tau-bench retail's two reasons)."""
+    return {
+        "type": "string",
+        "enum": ["no longer needed", "ordered by mistake"],
+        "description": "Why the order is cancelled.",
+    }
+
+
 def obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
     """An object schema; every property is required unless ``required`` says otherwise."""
     return {

@@ -1,4 +1,4 @@
-"""The airline domain's tools, with tau-bench's names, arguments, outputs, errors and effects.
+"""What the airline domain's tools do, with tau-bench's arguments, outputs, errors and effects.
 
 ``data`` is ``{"flights": ..., "reservations": ..., "users": ...}``. tau-bench's quirks are kept
 on purpose because its gold databases depend on them: seats are never decremented, a booking
@@ -62,6 +62,15 @@ def _price_segment(
     segment["origin"] = flight["origin"]
     segment["destination"] = flight["destination"]
     return None
+
+
+def _reservation(data: dict[str, Any], reservation_id: str) -> dict[str, Any] | str:
+    """The reservation, or the error to return."""
+    reservations = data["reservations"]
+    if reservation_id not in reservations:
+        return "Error: reservation not found"
+    reservation: dict[str, Any] = reservations[reservation_id]
+    return reservation
 
 
 def _flight_on(flight: dict[str, Any], date: str) -> dict[str, Any]:
@@ -199,10 +208,9 @@ def book_reservation(
 
 
 def cancel_reservation(data: dict[str, Any], reservation_id: str) -> str:
-    reservations = data["reservations"]
-    if reservation_id not in reservations:
-        return "Error: reservation not found"
-    reservation = reservations[reservation_id]
+    reservation = _reservation(data, reservation_id)
+    if isinstance(reservation, str):
+        return reservation
     history = reservation["payment_history"]
     history.extend([{"payment_id": p["payment_id"], "amount": -p["amount"]} for p in history])
     reservation["status"] = "cancelled"
@@ -230,10 +238,9 @@ def update_reservation_baggages(
     nonfree_baggages: int,
     payment_id: str,
 ) -> str:
-    reservations = data["reservations"]
-    if reservation_id not in reservations:
-        return "Error: reservation not found"
-    reservation = reservations[reservation_id]
+    reservation = _reservation(data, reservation_id)
+    if isinstance(reservation, str):
+        return reservation
     price = PRICE_PER_BAG * max(0, nonfree_baggages - reservation["nonfree_baggages"])
     method, error = _charge_method(data, reservation, payment_id, price)
     if method is None:
@@ -254,10 +261,9 @@ def update_reservation_flights(
     flights: list[dict[str, Any]],
     payment_id: str,
 ) -> str:
-    reservations = data["reservations"]
-    if reservation_id not in reservations:
-        return "Error: reservation not found"
-    reservation = reservations[reservation_id]
+    reservation = _reservation(data, reservation_id)
+    if isinstance(reservation, str):
+        return reservation
     passengers = len(reservation["passengers"])
     segments = copy.deepcopy(flights)
     total: Any = 0
@@ -294,10 +300,9 @@ def update_reservation_flights(
 def update_reservation_passengers(
     data: dict[str, Any], reservation_id: str, passengers: list[dict[str, Any]]
 ) -> str:
-    reservations = data["reservations"]
-    if reservation_id not in reservations:
-        return "Error: reservation not found"
-    reservation = reservations[reservation_id]
+    reservation = _reservation(data, reservation_id)
+    if isinstance(reservation, str):
+        return reservation
     if len(passengers) != len(reservation["passengers"]):
         return "Error: number of passengers does not match"
     reservation["passengers"] = passengers

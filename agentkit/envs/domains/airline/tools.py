@@ -22,6 +22,13 @@ _CABIN = {
 }
 _AIRPORT = "IATA code of the {} airport, e.g. '{}'."
 _DATE = string("Date of the flight as 'YYYY-MM-DD', e.g. '2024-05-01'.")
+_ROUTE_ON_DATE = obj(
+    {
+        "origin": string(_AIRPORT.format("origin", "JFK")),
+        "destination": string(_AIRPORT.format("destination", "LAX")),
+        "date": _DATE,
+    }
+)
 
 
 def _segments(description: str) -> dict[str, Any]:
@@ -135,26 +142,14 @@ list_all_airports = DomainTool(
 search_direct_flight = DomainTool(
     "search_direct_flight",
     "Find direct flights between two airports on a date.",
-    obj(
-        {
-            "origin": string(_AIRPORT.format("origin", "JFK")),
-            "destination": string(_AIRPORT.format("destination", "LAX")),
-            "date": _DATE,
-        }
-    ),
+    _ROUTE_ON_DATE,
     ops.search_direct_flight,
 )
 
 search_onestop_flight = DomainTool(
     "search_onestop_flight",
     "Find connections with exactly one stop between two airports on a date.",
-    obj(
-        {
-            "origin": string(_AIRPORT.format("origin", "JFK")),
-            "destination": string(_AIRPORT.format("destination", "LAX")),
-            "date": _DATE,
-        }
-    ),
+    _ROUTE_ON_DATE,
     ops.search_onestop_flight,
 )
 

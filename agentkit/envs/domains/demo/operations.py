@@ -1,4 +1,4 @@
-"""The demo bookshop's tools, in tau-bench's style: ``invoke(data, **kwargs) -> str``."""
+"""What the demo bookshop's tools do, in tau-bench's style: ``fn(data, **kwargs) -> str``."""
 
 from __future__ import annotations
 
@@ -37,13 +37,21 @@ def search_books(data: dict[str, Any], query: str) -> str:
     return json.dumps(found)
 
 
-def cancel_order(data: dict[str, Any], order_id: str, reason: str) -> str:
+def _pending_order(data: dict[str, Any], order_id: str, action: str) -> dict[str, Any] | str:
+    """The order, if it exists and is pending; else the error to return."""
     orders = data["orders"]
     if order_id not in orders:
         return "Error: order not found"
-    order = orders[order_id]
+    order: dict[str, Any] = orders[order_id]
     if order["status"] != "pending":
-        return f"Error: a {order['status']} order cannot be cancelled"
+        return f"Error: a {order['status']} order cannot be {action}"
+    return order
+
+
+def cancel_order(data: dict[str, Any], order_id: str, reason: str) -> str:
+    order = _pending_order(data, order_id, "cancelled")
+    if isinstance(order, str):
+        return order
     if reason not in CANCEL_REASONS:
         return f"Error: reason must be one of {', '.join(CANCEL_REASONS)}"
     if order["paid_with"] == "store_credit":
@@ -57,11 +65,8 @@ def cancel_order(data: dict[str, Any], order_id: str, reason: str) -> str:
 def change_order_address(
     data: dict[str, Any], order_id: str, street: str, city: str, country: str, zip: str
 ) -> str:
-    orders = data["orders"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "pending":
-        return f"Error: a {order['status']} order cannot be changed"
+    order = _pending_order(data, order_id, "changed")
+    if isinstance(order, str):
+        return order
     order["address"] = {"street": street, "city": city, "country": country, "zip": zip}
     return json.dumps(order)

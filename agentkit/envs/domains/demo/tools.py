@@ -6,7 +6,7 @@ from __future__ import annotations
 from agentkit.envs.domain import DomainTool
 from agentkit.toolset import Toolset
 
-from ..common import calculate, obj, string, think, transfer_to_human_agents
+from ..common import calculate, cancel_reason, obj, string, think, transfer_to_human_agents
 from . import operations as ops
 
 _ORDER_ID = string("The order id, e.g. '#D5000'.")
@@ -42,11 +42,7 @@ cancel_order = DomainTool(
     obj(
         {
             "order_id": _ORDER_ID,
-            "reason": {
-                "type": "string",
-                "enum": ["no longer needed", "ordered by mistake"],
-                "description": "Why the order is cancelled.",
-            },
+            "reason": cancel_reason(),
         }
     ),
     ops.cancel_order,

@@ -1,4 +1,4 @@
-"""The retail domain's tools, with tau-bench's names, arguments, outputs, errors and effects.
+"""What the retail domain's tools do, with tau-bench's arguments, outputs, errors and effects.
 
 ``data`` is ``{"orders": ..., "products": ..., "users": ...}`` as loaded from JSON. Read tools
 return ``json.dumps`` of the record; writes return the updated record. Checks run in tau-bench's
@@ -40,6 +40,56 @@ def _price_difference(
             return total, f"Error: new item {new_id} not found or available"
         total += variants[new_id]["price"] - item["price"]
     return total, None
+
+
+def _order_in(
+    data: dict[str, Any], order_id: str, status: str, refusal: str
+) -> dict[str, Any] | str:
+    """The order, if there is one and its status is ``status``; else the error to return."""
+    orders = data["orders"]
+    if order_id not in orders:
+        return "Error: order not found"
+    order: dict[str, Any] = orders[order_id]
+    return order if order["status"] == status else refusal
+
+
+def _swap_difference(
+    data: dict[str, Any], order: dict[str, Any], item_ids: list[str], new_item_ids: list[str]
+) -> float | str:
+    """The price difference of swapping ``item_ids`` for ``new_item_ids``, or the error."""
+    missing = _count_problem(order, item_ids)
+    if missing is not None:
+        return f"Error: {missing} not found"
+    if len(item_ids) != len(new_item_ids):
+        return "Error: the number of items to be exchanged should match"
+    diff, error = _price_difference(data["products"], order, item_ids, new_item_ids)
+    return error or diff
+
+
+def _paying_method(
+    data: dict[str, Any], order: dict[str, Any], method_id: str, amount: float, what: str
+) -> dict[str, Any] | str:
+    """The order owner's payment method ``method_id``, if it can pay ``amount``; else the error."""
+    methods = data["users"][order["user_id"]]["payment_methods"]
+    if method_id not in methods:
+        return "Error: payment method not found"
+    method: dict[str, Any] = methods[method_id]
+    if method["source"] == "gift_card" and method["balance"] < amount:
+        return f"Error: insufficient gift card balance to pay for {what}"
+    return method
+
+
+def _address(
+    address1: str, address2: str, city: str, state: str, country: str, zip: str
+) -> dict[str, str]:
+    return {
+        "address1": address1,
+        "address2": address2,
+        "city": city,
+        "state": state,
+        "country": country,
+        "zip": zip,
+    }
 
 
 def _refresh_balance(method: dict[str, Any], change: float) -> None:
@@ -93,12 +143,9 @@ def list_all_product_types(data: dict[str, Any]) -> str:
 
 
 def cancel_pending_order(data: dict[str, Any], order_id: str, reason: str) -> str:
-    orders = data["orders"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "pending":
-        return "Error: non-pending order cannot be cancelled"
+    order = _order_in(data, order_id, "pending", "Error: non-pending order cannot be cancelled")
+    if isinstance(order, str):
+        return order
     if reason not in CANCEL_REASONS:
         return "Error: invalid reason"
     methods = data["users"][order["user_id"]]["payment_methods"]
@@ -130,32 +177,19 @@ def modify_pending_order_address(
     country: str,
     zip: str,
 ) -> str:
-    orders = data["orders"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "pending":
-        return "Error: non-pending order cannot be modified"
-    order["address"] = {
-        "address1": address1,
-        "address2": address2,
-        "city": city,
-        "state": state,
-        "country": country,
-        "zip": zip,
-    }
+    order = _order_in(data, order_id, "pending", "Error: non-pending order cannot be modified")
+    if isinstance(order, str):
+        return order
+    order["address"] = _address(address1, address2, city, state, country, zip)
     return json.dumps(order)
 
 
 def modify_pending_order_payment(
     data: dict[str, Any], order_id: str, payment_method_id: str
 ) -> str:
-    orders = data["orders"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "pending":
-        return "Error: non-pending order cannot be modified"
+    order = _order_in(data, order_id, "pending", "Error: non-pending order cannot be modified")
+    if isinstance(order, str):
+        return order
     methods = data["users"][order["user_id"]]["payment_methods"]
     if payment_method_id not in methods:
         return "Error: payment method not found"
@@ -193,26 +227,15 @@ def modify_pending_order_items(
     new_item_ids: list[str],
     payment_method_id: str,
 ) -> str:
-    products, orders, users = data["products"], data["orders"], data["users"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "pending":
-        return "Error: non-pending order cannot be modified"
-    missing = _count_problem(order, item_ids)
-    if missing is not None:
-        return f"Error: {missing} not found"
-    if len(item_ids) != len(new_item_ids):
-        return "Error: the number of items to be exchanged should match"
-    diff, error = _price_difference(products, order, item_ids, new_item_ids)
-    if error:
-        return error
-    methods = users[order["user_id"]]["payment_methods"]
-    if payment_method_id not in methods:
-        return "Error: payment method not found"
-    method = methods[payment_method_id]
-    if method["source"] == "gift_card" and method["balance"] < diff:
-        return "Error: insufficient gift card balance to pay for the new item"
+    order = _order_in(data, order_id, "pending", "Error: non-pending order cannot be modified")
+    if isinstance(order, str):
+        return order
+    diff = _swap_difference(data, order, item_ids, new_item_ids)
+    if isinstance(diff, str):
+        return diff
+    method = _paying_method(data, order, payment_method_id, diff, "the new item")
+    if isinstance(method, str):
+        return method
     order["payment_history"].append(
         {
             "transaction_type": "payment" if diff > 0 else "refund",
@@ -224,7 +247,7 @@ def modify_pending_order_items(
         _refresh_balance(method, -diff)
     for old_id, new_id in zip(item_ids, new_item_ids, strict=False):
         item = _first_item(order, old_id)
-        variant = products[item["product_id"]]["variants"][new_id]
+        variant = data["products"][item["product_id"]]["variants"][new_id]
         item["item_id"] = new_id
         item["price"] = variant["price"]
         item["options"] = variant["options"]
@@ -235,12 +258,9 @@ def modify_pending_order_items(
 def return_delivered_order_items(
     data: dict[str, Any], order_id: str, item_ids: list[str], payment_method_id: str
 ) -> str:
-    orders = data["orders"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "delivered":
-        return "Error: non-delivered order cannot be returned"
+    order = _order_in(data, order_id, "delivered", "Error: non-delivered order cannot be returned")
+    if isinstance(order, str):
+        return order
     if payment_method_id not in data["users"][order["user_id"]]["payment_methods"]:
         return "Error: payment method not found"
     original = order["payment_history"][0]["payment_method_id"]
@@ -261,27 +281,17 @@ def exchange_delivered_order_items(
     new_item_ids: list[str],
     payment_method_id: str,
 ) -> str:
-    products, orders, users = data["products"], data["orders"], data["users"]
-    if order_id not in orders:
-        return "Error: order not found"
-    order = orders[order_id]
-    if order["status"] != "delivered":
-        return "Error: non-delivered order cannot be exchanged"
-    missing = _count_problem(order, item_ids)
-    if missing is not None:
-        return f"Error: {missing} not found"
-    if len(item_ids) != len(new_item_ids):
-        return "Error: the number of items to be exchanged should match"
-    diff, error = _price_difference(products, order, item_ids, new_item_ids)
-    if error:
-        return error
+    refusal = "Error: non-delivered order cannot be exchanged"
+    order = _order_in(data, order_id, "delivered", refusal)
+    if isinstance(order, str):
+        return order
+    diff = _swap_difference(data, order, item_ids, new_item_ids)
+    if isinstance(diff, str):
+        return diff
     diff = round(diff, 2)
-    methods = users[order["user_id"]]["payment_methods"]
-    if payment_method_id not in methods:
-        return "Error: payment method not found"
-    method = methods[payment_method_id]
-    if method["source"] == "gift_card" and method["balance"] < diff:
-        return "Error: insufficient gift card balance to pay for the price difference"
+    method = _paying_method(data, order, payment_method_id, diff, "the price difference")
+    if isinstance(method, str):
+        return method
     order["status"] = "exchange requested"
     order["exchange_items"] = sorted(item_ids)
     order["exchange_new_items"] = sorted(new_item_ids)
@@ -304,12 +314,5 @@ def modify_user_address(
     if user_id not in users:
         return "Error: user not found"
     user = users[user_id]
-    user["address"] = {
-        "address1": address1,
-        "address2": address2,
-        "city": city,
-        "state": state,
-        "country": country,
-        "zip": zip,
-    }
+    user["address"] = _address(address1, address2, city, state, country, zip)
     return json.dumps(user)

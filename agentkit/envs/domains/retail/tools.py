@@ -8,7 +8,15 @@ from __future__ import annotations
 from agentkit.envs.domain import DomainTool
 from agentkit.toolset import Toolset
 
-from ..common import calculate, obj, string, string_list, think, transfer_to_human_agents
+from ..common import (
+    calculate,
+    cancel_reason,
+    obj,
+    string,
+    string_list,
+    think,
+    transfer_to_human_agents,
+)
 from . import operations as ops
 
 _ORDER_ID = string("The order id, starting with '#', e.g. '#W0000000'.")
@@ -38,11 +46,7 @@ cancel_pending_order = DomainTool(
     obj(
         {
             "order_id": _ORDER_ID,
-            "reason": {
-                "type": "string",
-                "enum": ["no longer needed", "ordered by mistake"],
-                "description": "Why the order is cancelled.",
-            },
+            "reason": cancel_reason(),
         }
     ),
     ops.cancel_pending_order,
