@@ -63,6 +63,10 @@ class Contender(ABC):
     async def aclose(self) -> None:
         return None
 
+    def notes(self) -> dict[str, Any]:
+        """Facts about how the runs went, for the report (e.g. where the tool ran)."""
+        return {}
+
 
 class _RawLoop(Contender):
     """A hand-written loop over OpenAI chat messages; subclasses only post JSON."""
@@ -178,6 +182,15 @@ class AgentkitChat(Contender):
     async def run_one(self) -> bool:
         result = await self.agent.run(PROMPT)
         return bool(result.status.value == "completed" and result.output == FINAL_TEXT)
+
+    def notes(self) -> dict[str, Any]:
+        caller = getattr(self.agent.tools[0], "_sync", None)  # None: async, or older agentkit
+        if caller is None:
+            return {}
+        return {
+            "tool_calls_inline": caller.calls_inline,
+            "tool_calls_threaded": caller.calls_threaded,
+        }
 
     async def aclose(self) -> None:
         await self.agent.aclose()

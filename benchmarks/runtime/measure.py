@@ -48,6 +48,7 @@ class Cell(BaseModel):
     rss_base_mib: float = 0.0
     rss_peak_mib: float = 0.0
     load_average: list[float] = []
+    notes: dict[str, Any] = {}
     tries_cpu_ms_per_step: list[float] = []
     tries_wall_s: list[float] = []
 
@@ -125,7 +126,11 @@ async def measure_all(
             tries = [await measure(contender, n, tool_calls, latency_ms) for _ in range(repeats(n))]
             cells.append(median_cell(tries))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        update = {"rss_base_mib": round(base, 1), "rss_peak_mib": round(peak, 1)}
+        update = {
+            "rss_base_mib": round(base, 1),
+            "rss_peak_mib": round(peak, 1),
+            "notes": contender.notes(),
+        }
         return [c.model_copy(update=update) for c in cells]
     finally:
         await contender.aclose()
