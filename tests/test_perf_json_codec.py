@@ -24,7 +24,7 @@ VALUES: list[Any] = [
 def codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "stdlib":
         monkeypatch.setattr(transport, "orjson", None)
-    elif transport.orjson is None:
+    elif getattr(transport, "orjson", None) is None:
         pytest.skip("orjson is not installed (the optional 'fast' extra)")
     return str(request.param)
 

@@ -100,11 +100,10 @@ async def test_an_agent_run_uses_them() -> None:
         return "ok"
 
     script = [format_assistant("Look.", "", [("look", {})]), format_assistant("Done.", "done", [])]
-    async with (
-        SGLangTestServer(policy=script) as server,
-        Agent(model=SGLangChat(server.base_url), tools=[look]) as agent,
-    ):
-        result = await agent.run("look")
+    async with SGLangTestServer(policy=script) as server:
+        agent: Agent[None, None] = Agent(model=SGLangChat(server.base_url), tools=[look])
+        async with agent:
+            result = await agent.run("look")
     assert result.ok, result.error
     assert seen == [RUN_THRESHOLDS]
     assert gc.get_threshold() == CPYTHON_DEFAULT
