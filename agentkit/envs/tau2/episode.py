@@ -78,10 +78,29 @@ class Tau2EpisodeResult(BaseModel):
 class _Run:
     """The moving parts of one episode (keeps :func:`run_tau2_episode` short)."""
 
-    def __init__(self, agent: Agent[Any, Any], episode: Tau2Episode, **conv: Any) -> None:
+    def __init__(
+        self, agent: Agent[Any, Any], episode: Tau2Episode, task_index: int, trial: int, **conv: Any
+    ) -> None:
         self.episode = episode
+        self.task_index = task_index
+        self.trial = trial
         self.conv = agent.conversation(deps=episode, **conv)
         self.user_turns = 0
+
+    def result(self, ending: Tau2Ending, **extra: Any) -> Tau2EpisodeResult:
+        episode = self.episode
+        return Tau2EpisodeResult(
+            domain=episode.domain.name,
+            task_id=episode.task.id,
+            task_index=self.task_index,
+            trial=self.trial,
+            episode_id=self.conv.episode_id,
+            ending=ending,
+            model_calls=len(self.conv.trajectory.calls),
+            user_turns=self.user_turns,
+            calls=[CallRecord(**vars(call)) for call in episode.calls],
+            **extra,
+        )
 
     def set_prompt(self, message: str) -> None:
         """The user's opening message is the episode's prompt (after the instructions)."""
@@ -140,6 +159,8 @@ async def run_tau2_episode(
     state = _Run(
         agent,
         episode,
+        task_index,
+        trial,
         recorder=recorder,
         task_id=key,
         group_id=key,
@@ -153,20 +174,6 @@ async def run_tau2_episode(
         },
     )
     state.conv.trajectory.start.label = label
-
-    def result(ending: Tau2Ending, **extra: Any) -> Tau2EpisodeResult:
-        return Tau2EpisodeResult(
-            domain=domain.name,
-            task_id=task.id,
-            task_index=task_index,
-            trial=trial,
-            episode_id=state.conv.episode_id,
-            ending=ending,
-            model_calls=len(state.conv.trajectory.calls),
-            user_turns=state.user_turns,
-            calls=[CallRecord(**vars(call)) for call in episode.calls],
-            **extra,
-        )
 
     try:
         try:
@@ -183,8 +190,8 @@ async def run_tau2_episode(
             failure=FailureAttribution.INFRASTRUCTURE,
             termination_reason=Tau2Ending.INFRASTRUCTURE.value,
         )
-        return result(Tau2Ending.INFRASTRUCTURE, error=error)
-    out = result(ending, reward=reward)
+        return state.result(Tau2Ending.INFRASTRUCTURE, error=error)
+    out = state.result(ending, reward=reward)
     await state.conv.finish(
         status=EpisodeStatus.COMPLETED,
         reward=reward.reward,
