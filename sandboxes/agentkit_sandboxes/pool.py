@@ -13,18 +13,19 @@ import math
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from types import TracebackType
 
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from agentkit.closing import AsyncCloseable
 
 from .config import SandboxConfig
 from .docker_sandbox import DockerSandbox, reap_orphans
 from .engine import Engine
 
 
-class SandboxPool:
+class SandboxPool(AsyncCloseable):
     """``async with SandboxPool(size=4) as pool: async with pool.sandbox() as sb: ...``"""
 
     def __init__(
@@ -71,14 +72,6 @@ class SandboxPool:
             raise
         self._stack = stack
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop background resets and remove every container of the pool."""

@@ -38,7 +38,13 @@ FOLDERS = {
     "sandboxes/agentkit_sandboxes": "agentkit_sandboxes",
 }
 
-BASE = ("agentkit.messages", "agentkit.tokenizer", "agentkit.gc_tuning", "agentkit.dialects")
+BASE = (
+    "agentkit.messages",
+    "agentkit.tokenizer",
+    "agentkit.gc_tuning",
+    "agentkit.dialects",
+    "agentkit.closing",
+)
 RECORDS = (
     "agentkit.trajectory.records",
     "agentkit.trajectory.packed",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Self
 
 import anyio
@@ -21,6 +20,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from agentkit.closing import AsyncCloseable
 from agentkit.tool import RunContext, Tool, ToolError
 
 from .results import input_schema, local_name, result_text
@@ -40,7 +40,7 @@ class _Connection:
     broken: BaseException | None = None
 
 
-class MCPToolset:
+class MCPToolset(AsyncCloseable):
     """The tools of one MCP server, with a connection that reconnects after the server dies.
 
     Args:
@@ -88,14 +88,6 @@ class MCPToolset:
             await self.aclose()
             raise
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the connection (and the server process for stdio); idempotent."""
