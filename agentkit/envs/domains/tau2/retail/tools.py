@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from agentkit.envs.domains.common import calculate_expression as safe_calculate
+from agentkit.envs.domains.tau2.common import calculate as tau2_calculate
 from agentkit.envs.tau2.toolkit import Toolkit, tool
 
 from .models import (
@@ -92,12 +92,7 @@ class RetailTools(Toolkit):
 
     @tool()
     def calculate(self, expression: str) -> str:
-        if not all(char in "0123456789+-*/(). " for char in expression):
-            raise ValueError("Invalid characters in expression")
-        result = safe_calculate({}, expression)
-        if result.startswith("Error: "):
-            raise ValueError(result.removeprefix("Error: "))
-        return result
+        return tau2_calculate(expression)
 
     @tool()
     def find_user_id_by_name_zip(self, first_name: str, last_name: str, zip: str) -> str:
