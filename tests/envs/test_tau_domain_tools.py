@@ -9,8 +9,11 @@ from agentkit.envs import DomainTool, load_domain
 from agentkit.envs.domain import Domain, LoadedData
 from agentkit.envs.domains.common import calculate, transfer_to_human_agents
 from agentkit.envs.domains.demo.tools import DEMO_TOOLS, cancel_order, get_order_details
+from agentkit.envs.registry import load_tau2_domain
+from agentkit.models import SGLangChat
 from agentkit.tool import RunContext, Tool, ToolStatus, tool
 from agentkit.toolset import Toolset
+from tests.shared import shared_file
 
 
 def test_a_domain_tool_is_an_agentkit_tool_in_the_domains_toolset() -> None:
@@ -69,3 +72,20 @@ def test_a_domain_refuses_a_tool_that_is_not_a_domain_tool() -> None:
 
     with pytest.raises(TypeError, match="not a DomainTool"):
         Domain(name="x", policy="", toolset=Toolset([ping]), data=LoadedData({}))
+
+
+@pytest.mark.anyio
+async def test_each_benchmark_sets_its_per_turn_call_limit_in_one_place() -> None:
+    model = SGLangChat("http://127.0.0.1:9")  # never called
+    tau = load_domain("demo")
+    agent = tau.agent(model, max_turns=3)
+    assert agent.max_tool_calls_per_turn == tau.max_tool_calls_per_turn == 1
+    assert (agent.instructions, agent.name, agent.max_turns) == (tau.policy, "tau-demo", 3)
+    assert [t.name for t in agent.tools] == list(DEMO_TOOLS.names)
+    assert tau.agent(model, max_tool_calls_per_turn=None).max_tool_calls_per_turn is None
+    tau2 = load_tau2_domain("telecom", shared_file("tau2", "telecom"))
+    agent2 = tau2.agent(model)
+    assert tau2.max_tool_calls_per_turn is None  # tau2 runs every call of a turn
+    assert agent2.max_tool_calls_per_turn is None and agent2.name == "tau2-telecom"
+    assert isinstance(tau2.tools(), Toolset) and isinstance(tau2.user_tools(), Toolset)
+    await model.aclose()
