@@ -48,9 +48,7 @@ def data_rows(domain: Domain) -> None:
 async def episodes(domain: Domain, count: int, concurrency: int) -> None:
     indices = [i % len(domain.tasks) for i in range(count)]
     async with SGLangTestServer(policy=GoldPolicy(domain)) as server:
-        agent: Agent[Any, str] = Agent(
-            SGLangChat(server.base_url), instructions=domain.policy, tools=domain.tools()
-        )
+        agent: Agent[Any, str] = domain.agent(SGLangChat(server.base_url))
         async with agent:
             trials = max(1, count // len(domain.tasks))
             chosen = sorted(set(indices))[: count // trials]
