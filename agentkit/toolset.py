@@ -206,4 +206,6 @@ def _bound(item: Tool, resolve: DepsResolver) -> Tool:
     async def handler(values: dict[str, Any], ctx: RunContext[Any]) -> Any:
         return await inner(values, dataclasses.replace(ctx, deps=resolve(ctx)))
 
-    return _with(item, handler=handler)
+    # the clone must run through the new handler: a sync tool's inline fast path
+    # (``Tool._sync``) would call the function with the outer run's deps
+    return _with(item, handler=handler, _sync=None)

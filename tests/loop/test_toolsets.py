@@ -123,6 +123,27 @@ async def test_with_deps_binds_what_the_tool_sees() -> None:
     assert original.output == 'Held(value="run\'s own")'
 
 
+async def test_a_bound_sync_tool_sees_the_bound_deps_when_it_runs_inline() -> None:
+    """Binding deps must hold on a sync tool's inline fast path too (``inline=True``, or the
+    adaptive mode once calls are quick): every call sees the bound deps, never the run's."""
+
+    @tool(inline=True)
+    def who(ctx: RunContext[Any]) -> str:
+        return repr(ctx.deps)
+
+    @tool(inline=None)
+    def who_adaptive(ctx: RunContext[Any]) -> str:
+        return repr(ctx.deps)
+
+    bound = Toolset([who, who_adaptive]).with_deps(Held("BOUND"))
+    for name in ("who", "who_adaptive"):
+        seen = {
+            (await bound.get(name).call({}, RunContext(deps=Held("OUTER")))).output
+            for _ in range(12)
+        }
+        assert seen == {"Held(value='BOUND')"}, name
+
+
 async def test_a_failing_deps_resolver_is_an_error_outcome() -> None:
     def refuse(ctx: RunContext[Any]) -> Any:
         raise RuntimeError("no resource today")
