@@ -38,6 +38,10 @@ class Tokenizer(Protocol):
     def token_to_id(self, token: str) -> int | None: ...
 
 
+# (left, right) text around an added token in the piecewise-encoding probes
+_PROBES = (("hello", "world"), ("a ", " b"), ("", "x y"), ("x\n", "\n y"), (" ", "  z"))
+
+
 class HFTokenizersTokenizer:
     """A ``tokenizer.json`` loaded with the ``tokenizers`` library."""
 
@@ -45,6 +49,7 @@ class HFTokenizersTokenizer:
         self._inner = inner
         self.source = source
         self._vocab_size = inner.get_vocab_size(with_added_tokens=True)
+        self._split_exactly: bool | None = None
         self._special_ids = frozenset(
             token_id
             for token_id, added in inner.get_added_tokens_decoder().items()
@@ -80,11 +85,30 @@ class HFTokenizersTokenizer:
 
     def added_tokens_split_exactly(self) -> bool:
         """True when encoding text piecewise at added tokens equals encoding it whole: no added
-        token strips neighbouring whitespace, needs word boundaries or is normalised first."""
-        return not any(
-            added.lstrip or added.rstrip or added.single_word or added.normalized
-            for added in self._inner.get_added_tokens_decoder().values()
-        )
+        token strips neighbouring whitespace, needs word boundaries or is normalised first, and
+        probes (words, spaces and newlines on both sides of a few added tokens) encode alike
+        both ways. The probes catch pre-tokenizers that treat the start of the whole text
+        differently from the start of a stretch (``Metaspace(prepend_scheme="first")``)."""
+        if self._split_exactly is None:
+            decoder = self._inner.get_added_tokens_decoder()
+            flags_ok = not any(
+                added.lstrip or added.rstrip or added.single_word or added.normalized
+                for added in decoder.values()
+            )
+            self._split_exactly = flags_ok and all(
+                self._probe_splits_exactly(added.content, token_id)
+                for token_id, added in list(decoder.items())[:4]
+            )
+        return self._split_exactly
+
+    def _probe_splits_exactly(self, token: str, token_id: int) -> bool:
+        for left, right in _PROBES:
+            whole = self.encode(f"{left}{token}{right}")
+            pieces = (self.encode(left) if left else []) + [token_id]
+            pieces += self.encode(right) if right else []
+            if whole != pieces:
+                return False
+        return True
 
     def token_to_id(self, token: str) -> int | None:
         return self._inner.token_to_id(token)

@@ -86,3 +86,28 @@ def test_a_tokenizer_whose_added_tokens_strip_is_encoded_whole(text: str) -> Non
     cache = SegmentCache(tokenizer)
     assert cache.encode(text) == tokenizer.encode(text)
     assert cache._cache == {}, "nothing is split or kept for such a tokenizer"
+
+
+def first_only_metaspace_tokenizer() -> HFTokenizersTokenizer:
+    """A Llama-style tokenizer (Metaspace, ``prepend_scheme="first"``): only the start of the
+    whole text gets the word marker, so a stretch after an added token encodes differently
+    on its own (``world`` inside the text, ``▁world`` alone)."""
+    vocab = {"[UNK]": 0, "▁hello": 1, "world": 2, "▁world": 3, "hello": 4}
+    inner = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    inner.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
+    inner.add_special_tokens(["<|sys|>"])
+    return HFTokenizersTokenizer(inner)
+
+
+def test_a_pre_tokenizer_that_marks_only_the_first_stretch_is_encoded_whole() -> None:
+    tokenizer = first_only_metaspace_tokenizer()
+    text = "hello<|sys|>world"
+    assert tokenizer.encode(text) != [*tokenizer.encode("hello"), 5, *tokenizer.encode("world")]
+    assert not tokenizer.added_tokens_split_exactly()
+    cache = SegmentCache(tokenizer)
+    assert cache.encode(text) == tokenizer.encode(text)
+    assert cache._cache == {}
+
+
+def test_the_glm45_test_tokenizer_keeps_the_cache() -> None:
+    assert load_test_tokenizer().added_tokens_split_exactly()

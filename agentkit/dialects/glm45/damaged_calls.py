@@ -5,7 +5,7 @@
 cannot read: a call cut off by the end of the output (``max_tokens``), a key without a value,
 stray text between the pairs, a name with a backslash. A call without a name (and so anything
 the state machine treats as a bad call) is left to the state machine: ``read_damaged_call``
-gives None. ``tests/test_glm45_perf_paths.py`` checks the agreement on damaged turns.
+gives None. ``tests/dialects/test_glm45_perf_paths.py`` checks the agreement on damaged turns.
 """
 
 from __future__ import annotations
