@@ -8,6 +8,7 @@ prefix cache hits and the recorded tokens are the ones the model saw, ready for 
 
 from __future__ import annotations
 
+import operator
 import os
 import uuid
 from collections.abc import Mapping, Sequence
@@ -130,7 +131,9 @@ class SGLangTokens:
         self._stop_by_id = dict(zip(glm45.STOP_TOKEN_IDS, glm45.STOP_TOKENS, strict=True))
         self._template_ids: dict[str, list[int]] = {}
         self._encoder: SegmentCache | None = None
-        self._schemas: dict[int, tuple[Sequence[Mapping[str, Any]], int, glm45.ToolSchemas]] = {}
+        self._schemas: dict[
+            int, tuple[Sequence[Mapping[str, Any]], tuple[Any, ...], glm45.ToolSchemas]
+        ] = {}
 
     def encoder(self) -> SegmentCache:
         """The tokenizer with the ids of repeated text (system prompt, tool block) kept."""
@@ -150,16 +153,22 @@ class SGLangTokens:
 
     def tool_schemas(self, tools: Sequence[Mapping[str, Any]] | None) -> glm45.ToolSchemas | None:
         """The parser's view of ``tools``, compiled once per tool list (an agent sends the same
-        list object on every call): kept while the list is the same object of the same length."""
+        list object on every call): kept while the list is the same object holding the very
+        same tool objects (one added, removed or replaced in place is read afresh)."""
         if not tools:
             return None
         cached = self._schemas.get(id(tools))
-        if cached is not None and cached[0] is tools and cached[1] == len(tools):
+        if (
+            cached is not None
+            and cached[0] is tools
+            and len(cached[1]) == len(tools)
+            and all(map(operator.is_, cached[1], tools))
+        ):
             return cached[2]
         if len(self._schemas) >= _TEMPLATE_CACHE_SIZE:
             self._schemas.clear()
         schemas = glm45.ToolSchemas.compiled(tools)
-        self._schemas[id(tools)] = (tools, len(tools), schemas)
+        self._schemas[id(tools)] = (tools, tuple(tools), schemas)
         return schemas
 
     def session(self, *, routing_key: str | None = None) -> TokenSession:

@@ -123,7 +123,11 @@ def test_tool_schemas_are_compiled_once_per_tool_list() -> None:
     other = [lookup.schema()]
     assert model.tool_schemas(other) is not first, "an equal but different list compiles anew"
     tools.append(lookup.schema())
-    assert model.tool_schemas(tools) is not first, "a list that grew compiles anew"
+    grown = model.tool_schemas(tools)
+    assert grown is not first, "a list that grew compiles anew"
+    tools[0] = {"type": "function", "function": {"name": "other", "parameters": {}}}
+    replaced = model.tool_schemas(tools)
+    assert replaced is not grown, "a tool replaced in place compiles anew"
     assert model.tool_schemas([]) is None and model.tool_schemas(None) is None
 
 
