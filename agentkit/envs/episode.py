@@ -10,6 +10,7 @@ failures: they carry no reward and are reported apart.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from functools import partial
@@ -73,13 +74,26 @@ async def run_episode(
     the first tool call of a model turn runs is the agent's ``max_tool_calls_per_turn``
     (:meth:`Domain.agent` sets it)."""
     task = domain.tasks[task_index]
+    limit = agent.max_tool_calls_per_turn
+    if limit != domain.max_tool_calls_per_turn:
+        warnings.warn(
+            f"the agent runs {limit or 'all'} tool call(s) per turn, tau-bench's {domain.name} "
+            f"runs {domain.max_tool_calls_per_turn or 'all'}: its scores are not comparable "
+            "(build the agent with domain.agent(model) to match)",
+            stacklevel=2,
+        )
     conv = agent.conversation(
         deps=domain.new_episode(task, task_index),
         recorder=recorder,
         task_id=f"{domain.name}/{task_index}",
         group_id=f"{domain.name}/{task_index}",
         sample_index=trial,
-        metadata={"domain": domain.name, "task_index": task_index, "trial": trial},
+        metadata={
+            "domain": domain.name,
+            "task_index": task_index,
+            "trial": trial,
+            "max_tool_calls_per_turn": limit,
+        },
     )
     episode = _Episode(domain, task_index, trial, conv, max_steps)
     try:

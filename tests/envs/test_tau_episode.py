@@ -187,7 +187,11 @@ async def test_only_the_first_tool_call_of_a_turn_runs() -> None:
         async with SGLangTestServer(policy=script) as server:
             limit = {} if one_call else {"max_tool_calls_per_turn": None}
             agent: Agent[Any, Any] = domain.agent(SGLangChat(server.base_url), **limit)
-            result = await run_episode(agent, domain, 0, ScriptedUser(["hi"]))
+            if one_call:
+                result = await run_episode(agent, domain, 0, ScriptedUser(["hi"]))
+            else:  # running every call is allowed, and said to make the scores incomparable
+                with pytest.warns(UserWarning, match="not comparable"):
+                    result = await run_episode(agent, domain, 0, ScriptedUser(["hi"]))
             await agent.aclose()
         assert result.reward is not None
         # tau-bench semantics: the second cancel never happens, so the database is the gold one
