@@ -4,26 +4,29 @@ A worker thread keeps a blocking function from freezing the loop, but each call 
 hop (hand-off, wake-up, GIL hand-back) that costs more client CPU than a trivial tool itself.
 The rule (``inline`` on :func:`agentkit.tool`):
 
-- ``inline=False``: every call runs in a worker thread (as ``anyio.to_thread.run_sync``).
+- ``inline=False`` (the default): every call runs in a worker thread (as
+  ``anyio.to_thread.run_sync``). Nothing a sync function does can freeze the loop.
 - ``inline=True``: every call runs on the event loop thread. Use it only for functions that
-  never block; the tool's timeout cannot interrupt such a call.
-- ``inline=None`` (the default), adaptive: calls run in worker threads until a streak of
-  calls in a row have each finished within :data:`INLINE_BOUND_S` (:data:`FAST_STREAK`
-  calls at first); then they run inline. Every call is judged, in its thread or inline. A
-  call that took longer than the bound and meanwhile waited (a voluntary context switch:
-  sleep, I/O, a lock) or spent more than the bound on the CPU (garbage collection not
-  counted) is slow; one that was only preempted by the OS or paused by the collector counts
-  neither way. A slow inline call ends the inline phase at once and doubles the streak the
-  tool needs next time (unless the tool's own worker threads were running then, whose hold on
-  the GIL explains the wait). A slow threaded call restarts the streak when it ran alone.
+  never block (pure computation on small inputs, dict lookups); the tool's timeout cannot
+  interrupt such a call, and while it runs no other run makes progress.
+- ``inline="auto"``, adaptive: calls run in worker threads until a streak of calls in a row
+  have each finished within :data:`INLINE_BOUND_S` (:data:`FAST_STREAK` calls at first); then
+  they run inline. Every call is judged, in its thread or inline. A call that took longer
+  than the bound and meanwhile waited (a voluntary context switch: sleep, I/O, a lock) or
+  spent more than the bound on the CPU (garbage collection not counted) is slow; one that was
+  only preempted by the OS or paused by the collector counts neither way. A slow inline call
+  ends the inline phase at once and doubles the streak the tool needs next time (unless the
+  tool's own worker threads were running then, whose hold on the GIL explains the wait). A
+  slow threaded call restarts the streak when it ran alone.
 
-  The bound: a tool whose calls are never quick never runs inline; one that is quick and then
-  blocks holds the loop once, then needs twice as long a streak of quick calls before it can
-  do it again (3, 6, 12, ... calls), so a tool that blocks once every M calls holds the loop
-  about log2(M / 3) + 1 times in all.
+  The bound is on how often, not how long: a tool whose calls are never quick never runs
+  inline; one that is quick and then blocks holds the loop for that whole call (a call that
+  never returns freezes every run of the process), then needs twice as long a streak of quick
+  calls before it can do it again (3, 6, 12, ... calls). Choose it only for a function that
+  cannot block indefinitely.
 
 A function that calls back into the event loop from its thread (``anyio.from_thread``,
-``asyncio.run_coroutine_threadsafe``) or needs a thread of its own must say ``inline=False``.
+``asyncio.run_coroutine_threadsafe``) or needs a thread of its own must keep ``inline=False``.
 Inline calls run in a copy of the caller's context, as threaded ones do, so a tool that sets a
 context variable does not change the run's.
 """
@@ -34,7 +37,7 @@ import contextvars
 import gc
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import anyio.to_thread
 
@@ -45,6 +48,7 @@ try:
 except (ImportError, AttributeError):  # pragma: no cover - elsewhere: wall time alone
     _THREAD_USAGE = None
 
+Inline = bool | Literal["auto"]
 INLINE_BOUND_S = 0.001
 FAST_STREAK = 3
 
@@ -84,9 +88,9 @@ class _Timing:
 class SyncCaller:
     """Calls one sync function by the rule above; one per tool, shared by all its runs."""
 
-    def __init__(self, fn: Callable[..., Any], inline: bool | None = None) -> None:
-        if inline is not None and not isinstance(inline, bool):
-            raise TypeError("inline must be True, False or None (adaptive)")
+    def __init__(self, fn: Callable[..., Any], inline: Inline = False) -> None:
+        if not (isinstance(inline, bool) or inline == "auto"):
+            raise TypeError('inline must be False (worker threads), True or "auto"')
         self.fn = fn
         self.inline = inline
         self.streak = 0  # quick calls in a row
@@ -94,7 +98,7 @@ class SyncCaller:
         self.in_threads = 0  # calls of this tool running in worker threads now
         self.calls_inline = 0
         self.calls_threaded = 0
-        if inline is None and _count_collection not in gc.callbacks:
+        if inline == "auto" and _count_collection not in gc.callbacks:
             gc.callbacks.append(_count_collection)
 
     @property
@@ -104,7 +108,7 @@ class SyncCaller:
     @property
     def runs_inline(self) -> bool:
         """Whether the next call runs on the event loop thread."""
-        if self.inline is not None:
+        if isinstance(self.inline, bool):
             return self.inline
         return self.streak >= self.streak_needed
 
@@ -128,8 +132,11 @@ class SyncCaller:
                     self.strikes += 1
 
     async def _threaded(self, kwargs: dict[str, Any]) -> Any:
-        verdicts: list[bool | None] = []
         fn = self.fn
+        self.calls_threaded += 1
+        if self.inline is False:
+            return await anyio.to_thread.run_sync(lambda: fn(**kwargs), abandon_on_cancel=True)
+        verdicts: list[bool | None] = []
 
         def timed() -> Any:
             timing = _Timing()
@@ -139,13 +146,12 @@ class SyncCaller:
                 verdicts.append(timing.verdict())
 
         self.in_threads += 1
-        self.calls_threaded += 1
         try:
             return await anyio.to_thread.run_sync(timed, abandon_on_cancel=True)
         finally:
             alone = self.in_threads == 1
             self.in_threads -= 1
-            if self.inline is None:
+            if self.inline == "auto":
                 # an abandoned thread (timeout, cancelled run) has no verdict yet: slow
                 quick = verdicts[0] if verdicts else False
                 if quick:

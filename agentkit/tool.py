@@ -3,8 +3,8 @@
 ``@tool`` reads the signature and docstring of a sync or async function and builds the JSON
 schema the model sees plus a pydantic validator for the arguments it sends back. A parameter
 annotated ``RunContext`` is injected by the runtime and hidden from the model. Sync functions run
-in worker threads, or inline once they have shown they are quick (see :mod:`agentkit.sync_tools`
-for the rule and the ``inline`` switch); every call has a timeout and an output size limit, and every failure becomes a
+in worker threads (or, when asked with ``inline=True`` / ``"auto"``, on the event loop: see
+:mod:`agentkit.sync_tools`); every call has a timeout and an output size limit, and every failure becomes a
 :class:`ToolOutcome` the model can read instead of an exception that would end the run.
 """
 
@@ -23,7 +23,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic import Field as PydField
 
-from agentkit.sync_tools import SyncCaller
+from agentkit.sync_tools import Inline, SyncCaller
 
 DepsT = TypeVar("DepsT")
 
@@ -361,7 +361,7 @@ def tool_from_function(
     timeout: float | None = DEFAULT_TIMEOUT_S,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
     requires_approval: ApprovalRule = False,
-    inline: bool | None = None,
+    inline: Inline = False,
 ) -> Tool:
     """Build a :class:`Tool` from a typed function (sync or async). ``inline``: where a sync
     function runs (see :mod:`agentkit.sync_tools`; ignored for async functions)."""
@@ -419,7 +419,7 @@ def tool(
     timeout: float | None = DEFAULT_TIMEOUT_S,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
     requires_approval: ApprovalRule = False,
-    inline: bool | None = None,
+    inline: Inline = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -432,10 +432,10 @@ def tool(
     timeout: float | None = DEFAULT_TIMEOUT_S,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
     requires_approval: ApprovalRule = False,
-    inline: bool | None = None,
+    inline: Inline = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Decorator: ``@tool`` or ``@tool(name=..., timeout=..., max_output_chars=...,
-    requires_approval=True | predicate, inline=None | True | False)``."""
+    requires_approval=True | predicate, inline=False | True | "auto")``."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
         return tool_from_function(

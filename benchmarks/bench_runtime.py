@@ -2,8 +2,8 @@
 
 N concurrent agent runs of K tool calls each against a fake OpenAI-compatible chat server in
 another process, at a fixed model latency; client CPU time per agent step (one model call and its
-tool call), wall time, GC share and peak memory, for agentkit (sync tool, async tool, records
-written to a JSONL store), a raw aiohttp loop, a raw httpx loop, openai-agents and pydantic-ai,
+tool call), wall time, GC share and peak memory, for agentkit (sync tool, async tool, sync tool
+declared ``inline=True``, records written to a JSONL store), a raw aiohttp loop, a raw httpx loop, openai-agents and pydantic-ai,
 all in the same run. Each (contender, latency, N) runs in its own worker process, so one cell's
 memory and garbage do not pollute another's. ``--before PATH`` also runs the agentkit contenders
 with agentkit imported from another checkout (``git worktree add PATH <commit>``), named
@@ -39,12 +39,13 @@ ORDER = [
     "raw_aiohttp",
     "agentkit",
     "agentkit_async",
+    "agentkit_inline",
     "agentkit_jsonl",
     "raw_httpx",
     "openai_agents",
     "pydantic_ai",
 ]
-AGENTKIT = ("agentkit", "agentkit_async", "agentkit_jsonl")
+AGENTKIT = ("agentkit", "agentkit_async", "agentkit_jsonl")  # also run --before (same API)
 PEERS = ("raw_httpx", "openai_agents", "pydantic_ai")
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 

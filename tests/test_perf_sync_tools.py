@@ -39,8 +39,48 @@ async def _threads_of(t: Any, calls: int, **arguments: Any) -> list[bool]:
     return seen
 
 
-async def test_a_quick_sync_tool_moves_onto_the_loop_after_its_streak() -> None:
+async def test_by_default_a_sync_tool_always_runs_in_a_worker_thread() -> None:
     @tool
+    def quick() -> int:
+        """Quick, yet never on the loop unless asked."""
+        return threading.get_ident()
+
+    assert await _threads_of(quick, FAST_STREAK + 5) == [False] * (FAST_STREAK + 5)
+
+
+async def test_by_default_a_tool_that_turns_blocking_does_not_freeze_other_runs() -> None:
+    """A tool quick for a while that then blocks until released (the rollout-kill case): the
+    event loop goes on meanwhile, so other runs (here a ticking task) make progress."""
+    release = threading.Event()
+    ticks = 0
+
+    @tool
+    def waits(block: bool) -> str:
+        """Blocks until released when asked to."""
+        if block:
+            release.wait(5)
+        return "done"
+
+    for _ in range(FAST_STREAK + 2):
+        assert (await waits.call({"block": False}, _ctx())).output == "done"
+
+    async def tick() -> None:
+        nonlocal ticks
+        while not release.is_set():
+            ticks += 1
+            if ticks >= 5:
+                release.set()
+            await anyio.sleep(0.01)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(tick)
+        outcome = await waits.call({"block": True}, _ctx())
+        seen = ticks  # the other task ran while the call was blocked (a frozen loop: 0)
+    assert outcome.output == "done" and seen >= 5
+
+
+async def test_a_quick_sync_tool_moves_onto_the_loop_after_its_streak() -> None:
+    @tool(inline="auto")
     def where() -> int:
         """Which thread runs me."""
         return threading.get_ident()
@@ -52,7 +92,7 @@ async def test_a_quick_sync_tool_moves_onto_the_loop_after_its_streak() -> None:
 
 
 async def test_a_blocking_sync_tool_never_runs_on_the_loop() -> None:
-    @tool
+    @tool(inline="auto")
     def slow() -> int:
         """Sleeps, so it blocks whatever thread runs it."""
         time.sleep(0.01)
@@ -65,7 +105,7 @@ async def test_a_blocking_sync_tool_never_runs_on_the_loop() -> None:
 async def test_a_quick_tool_that_starts_blocking_goes_back_to_threads() -> None:
     blocking = {"on": False}
 
-    @tool
+    @tool(inline="auto")
     def sometimes() -> int:
         """Quick until told to block."""
         if blocking["on"]:
@@ -83,11 +123,11 @@ async def test_a_quick_tool_that_starts_blocking_goes_back_to_threads() -> None:
     assert await _threads_of(sometimes, 4) == [False] * 4  # and now it cannot again
 
 
-async def test_inline_false_always_uses_a_worker_thread_and_may_call_back() -> None:
+async def test_the_default_worker_thread_may_call_back_into_the_loop() -> None:
     async def remote() -> int:
         return 7
 
-    @tool(inline=False)
+    @tool
     def calls_back() -> int:
         """Calls the event loop from its worker thread."""
         return anyio.from_thread.run(remote) * 0 + threading.get_ident()
@@ -104,14 +144,14 @@ async def test_inline_true_always_runs_on_the_loop() -> None:
     assert await _threads_of(here, 2) == [True, True]
 
 
-def test_inline_must_be_a_bool_or_none() -> None:
+def test_inline_must_be_a_bool_or_auto() -> None:
     def f() -> str:
         return ""
 
     with pytest.raises(TypeError, match="inline"):
         tool(inline="yes")(f)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="inline"):
-        SyncCaller(f, inline=1)  # type: ignore[arg-type]
+        SyncCaller(f, inline=None)  # type: ignore[arg-type]
 
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="run")
@@ -149,7 +189,7 @@ async def test_errors_and_validation_are_the_same_inline_and_threaded() -> None:
 
 
 async def test_a_threaded_call_still_times_out() -> None:
-    @tool(timeout=0.05, inline=False)
+    @tool(timeout=0.05, inline="auto")
     def stuck() -> str:
         """Never answers in time."""
         time.sleep(0.5)

@@ -6,7 +6,8 @@ text. ``tool_calls`` counts the tool executions so a run can be checked, not jus
 
 The tool is a plain sync ``def`` (what a user writes first) for every contender but
 ``agentkit_async``, which measures the ``async def`` path. A raw loop calls it directly; the
-frameworks and agentkit run it their own way (a worker thread, or inline when they may).
+frameworks and agentkit run it their own way (agentkit: a worker thread by default, on the
+event loop in ``agentkit_inline``, which declares the tool ``@tool(inline=True)``).
 ``agentkit_jsonl`` also writes every record to a :class:`~agentkit.trajectory.store.JsonlStore`
 with its default fsync policy; ``agentkit`` builds the records in memory (its default).
 """
@@ -158,6 +159,7 @@ class AgentkitChat(Contender):
     name = "agentkit"
     use_async_tool = False
     write_store = False
+    inline: bool | None = None  # None: the default of the agentkit under test
 
     async def setup(self, base_url: str, concurrency: int, max_turns: int) -> None:
         from agentkit import Agent, tool
@@ -174,10 +176,17 @@ class AgentkitChat(Contender):
         self.agent: Any = Agent(
             model=SGLangChat(base_url, model="fake"),
             instructions=INSTRUCTIONS,
-            tools=[tool(name=TOOL_NAME)(self.lookup_async if self.use_async_tool else self.lookup)],
+            tools=[self._tool(tool)],
             max_turns=max_turns,
             recorder=recorder,
         )
+
+    def _tool(self, make: Any) -> Any:
+        if self.use_async_tool:
+            return make(name=TOOL_NAME)(self.lookup_async)
+        if self.inline is None:
+            return make(name=TOOL_NAME)(self.lookup)
+        return make(name=TOOL_NAME, inline=self.inline)(self.lookup)
 
     async def run_one(self) -> bool:
         result = await self.agent.run(PROMPT)
@@ -204,6 +213,13 @@ class AgentkitAsyncTool(AgentkitChat):
 
     name = "agentkit_async"
     use_async_tool = True
+
+
+class AgentkitInline(AgentkitChat):
+    """agentkit with the sync tool declared quick: ``@tool(inline=True)`` (no worker thread)."""
+
+    name = "agentkit_inline"
+    inline = True
 
 
 class AgentkitJsonl(AgentkitChat):
@@ -280,6 +296,7 @@ CONTENDERS: dict[str, type[Contender]] = {
     for c in (
         AgentkitChat,
         AgentkitAsyncTool,
+        AgentkitInline,
         AgentkitJsonl,
         RawAiohttp,
         RawHttpx,
