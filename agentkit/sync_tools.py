@@ -9,7 +9,7 @@ The rule (``inline`` on :func:`agentkit.tool`):
 - ``inline=True``: every call runs on the event loop thread. Use it only for functions that
   never block (pure computation on small inputs, dict lookups); the tool's timeout cannot
   interrupt such a call, and while it runs no other run makes progress.
-- ``inline="auto"``, adaptive: calls run in worker threads until a streak of calls in a row
+- ``inline="auto"`` (or ``None``), adaptive: calls run in worker threads until a streak of calls in a row
   have each finished within :data:`INLINE_BOUND_S` (:data:`FAST_STREAK` calls at first); then
   they run inline. Every call is judged, in its thread or inline. A call that took longer
   than the bound and meanwhile waited (a voluntary context switch: sleep, I/O, a lock) or
@@ -48,7 +48,7 @@ try:
 except (ImportError, AttributeError):  # pragma: no cover - elsewhere: wall time alone
     _THREAD_USAGE = None
 
-Inline = bool | Literal["auto"]
+Inline = bool | Literal["auto"] | None  # None: the same as "auto" (its first spelling)
 INLINE_BOUND_S = 0.001
 FAST_STREAK = 3
 
@@ -89,6 +89,8 @@ class SyncCaller:
     """Calls one sync function by the rule above; one per tool, shared by all its runs."""
 
     def __init__(self, fn: Callable[..., Any], inline: Inline = False) -> None:
+        if inline is None:
+            inline = "auto"
         if not (isinstance(inline, bool) or inline == "auto"):
             raise TypeError('inline must be False (worker threads), True or "auto"')
         self.fn = fn

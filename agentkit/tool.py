@@ -149,6 +149,7 @@ class Tool:
         # the handler's await and the timeout's cancel scope (which could not stop them)
         self._sync: SyncCaller | None = None
         self._context_param: str | None = None
+        self._sync_handler: Handler | None = None  # the handler the fast path stands in for
 
     def needs_approval(self, arguments: Mapping[str, Any]) -> str | None:
         """Why a call with ``arguments`` must wait for approval, or ``None`` if it need not.
@@ -199,7 +200,7 @@ class Tool:
             return self._fail(ToolStatus.INVALID_ARGUMENTS, message, exc, started)
         sync = self._sync
         try:
-            if sync is not None and sync.runs_inline:
+            if sync is not None and self.handler is self._sync_handler and sync.runs_inline:
                 value = sync.call_inline(self._kwargs(values, ctx))
             elif self.timeout is None:
                 value = await self.handler(values, ctx)
@@ -403,7 +404,8 @@ def tool_from_function(
         max_output_chars=max_output_chars,
         requires_approval=requires_approval,
     )
-    made._sync, made._context_param = sync_call, context_param
+    # a copy given another handler (a wrapper) no longer matches and goes through it
+    made._sync, made._context_param, made._sync_handler = sync_call, context_param, handler
     return made
 
 

@@ -151,7 +151,8 @@ def test_inline_must_be_a_bool_or_auto() -> None:
     with pytest.raises(TypeError, match="inline"):
         tool(inline="yes")(f)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="inline"):
-        SyncCaller(f, inline=None)  # type: ignore[arg-type]
+        SyncCaller(f, inline=1)  # type: ignore[arg-type]
+    assert SyncCaller(f, inline=None).inline == "auto"  # the first spelling of "auto"
 
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="run")
@@ -197,3 +198,24 @@ async def test_a_threaded_call_still_times_out() -> None:
 
     outcome = await stuck.call({}, _ctx())
     assert outcome.status is ToolStatus.TIMEOUT
+
+
+async def test_a_copy_with_a_wrapping_handler_goes_through_the_wrapper() -> None:
+    """Code that copies a tool and wraps its handler (as toolsets do) keeps its wrapper, even
+    when the original runs inline."""
+    import copy
+
+    @tool(inline=True)
+    def plain() -> str:
+        """Answers."""
+        return "inner"
+
+    inner = plain.handler
+
+    async def wrapped(values: dict[str, Any], ctx: RunContext[Any]) -> Any:
+        return "wrapped " + str(await inner(values, ctx))
+
+    clone = copy.copy(plain)
+    clone.handler = wrapped
+    assert (await clone.call({}, _ctx())).output == "wrapped inner"
+    assert (await plain.call({}, _ctx())).output == "inner"
