@@ -29,9 +29,12 @@ RUN_THRESHOLDS = (50_000, 20, 100)
 
 
 def tune_gc(gen0: int = 50_000, gen1: int = 20, gen2: int = 100) -> tuple[int, int, int]:
-    """Raise the collector's thresholds; returns the previous ones so they can be restored."""
-    previous = gc.get_threshold()
-    gc.set_threshold(gen0, gen1, gen2)
+    """Raise the collector's thresholds; returns the previous ones so they can be restored.
+    Thresholds set this way are the process's own: the end of the runs in flight leaves them."""
+    with _STATE.lock:
+        previous = gc.get_threshold()
+        gc.set_threshold(gen0, gen1, gen2)
+        _STATE.saved = None  # nothing for the last run in flight to put back
     return previous
 
 

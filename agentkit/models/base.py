@@ -8,6 +8,7 @@ so the prefix cache hits and RL sees exactly the tokens the model saw).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,6 +30,17 @@ class ModelSettings(BaseModel):
     top_k: int | None = None
     seed: int | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("extra")
+    @classmethod
+    def _extra_is_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # checked here, where the settings are built: the request encoders (orjson or the
+        # standard library) must never be the ones deciding what a NaN or a datetime becomes
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"extra must be plain JSON with finite numbers: {exc}") from exc
+        return value
 
     @field_validator("top_k")
     @classmethod

@@ -12,9 +12,13 @@ cut in the middle too: the attempt is marked ``partial`` so the caller knows to 
 had received of that attempt. ``Retry-After`` (429/503) is honoured up to a cap.
 
 Request bodies are encoded with orjson when it is installed (the ``fast`` extra), else with the
-standard library; what orjson will not take (an integer beyond 64 bits, a lone surrogate) goes
-to the standard library, so both accept the same values. One difference: a non-finite float is
-sent as ``null`` by orjson, as ``NaN`` (not JSON) otherwise. Replies are decoded by the standard
+standard library; what orjson will not take (an integer beyond 64 bits, a lone surrogate, and
+on purpose a datetime, a dataclass or a subclass of a JSON type, which it would otherwise turn
+into JSON the standard library refuses) goes to the standard library, which decides. Two
+differences remain: orjson writes a ``uuid.UUID`` as its string and a non-finite float as
+``null`` (the standard library refuses the first and writes ``NaN``, not JSON, for the other);
+settings are checked for both where they are built (``ModelSettings.extra`` must be plain JSON
+with finite numbers). Replies are decoded by the standard
 library: orjson 3.8 reads an integer beyond 64 bits as a float, and ruling that out first (a
 scan for long digit runs) costs about what orjson saves on a chat reply.
 """
@@ -376,11 +380,20 @@ def _as_is(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+_ORJSON_OPTIONS = (
+    0
+    if orjson is None
+    else orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
 def _dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON (orjson when installed, else the standard library)."""
     if orjson is not None:
         try:
-            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+            return orjson.dumps(value, option=_ORJSON_OPTIONS)
         except TypeError:  # orjson.JSONEncodeError: let the standard library decide
             pass
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()

@@ -14,6 +14,7 @@ from agentkit.gc_tuning import (
     run_gc,
     run_gc_enabled,
     set_run_gc,
+    tune_gc,
 )
 
 pytestmark = pytest.mark.anyio
@@ -57,6 +58,12 @@ def test_a_change_made_during_a_run_is_kept() -> None:
     with run_gc():
         gc.set_threshold(999, 9, 9)
     assert gc.get_threshold() == (999, 9, 9)
+
+
+def test_tune_gc_during_a_run_is_kept_even_at_the_runs_own_thresholds() -> None:
+    with run_gc():
+        tune_gc()  # the same numbers as the runs' own: still the process's choice now
+    assert gc.get_threshold() == RUN_THRESHOLDS
 
 
 def test_a_disabled_collector_is_left_alone() -> None:

@@ -3,12 +3,15 @@ the same values for what a server and a request hold, the awkward ones included.
 
 from __future__ import annotations
 
+import datetime
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from agentkit.models import transport
+from agentkit.models.base import ModelSettings
 from agentkit.models.failures import ProtocolError
 
 VALUES: list[Any] = [
@@ -32,6 +35,40 @@ def codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> st
 @pytest.mark.parametrize("value", VALUES[:4])
 def test_dumps_is_the_same_json_as_the_stdlib(codec: str, value: Any) -> None:
     assert json.loads(transport._dumps(value)) == json.loads(json.dumps(value))
+
+
+@dataclass
+class _Point:
+    x: int
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"when": datetime.datetime(2026, 12, 2, 3, 0)}, {"point": _Point(1)}, {"s": _Text("x")}],
+    ids=["datetime", "dataclass", "str-subclass"],
+)
+def test_what_the_stdlib_refuses_or_writes_otherwise_goes_to_the_stdlib(
+    codec: str, value: Any
+) -> None:
+    """orjson would write these; the request must not depend on which encoder is installed."""
+    try:
+        expected: Any = json.loads(json.dumps(value))
+    except TypeError:
+        with pytest.raises(TypeError):
+            transport._dumps(value)
+        return
+    assert json.loads(transport._dumps(value)) == expected
+
+
+def test_settings_refuse_non_json_or_non_finite_extras() -> None:
+    for bad in ({"x": float("nan")}, {"x": float("inf")}, {"when": datetime.datetime(2026, 1, 1)}):
+        with pytest.raises(ValueError, match="plain JSON with finite numbers"):
+            ModelSettings(extra=bad)
+    assert ModelSettings(extra={"ok": [1, 2.5, None]}).extra == {"ok": [1, 2.5, None]}
 
 
 def test_a_lone_surrogate_fails_as_before(codec: str) -> None:
