@@ -155,16 +155,11 @@ class ChatSession:
         )
 
         async def on_server(server: str) -> ChatReply:
-            url = f"{server}/v1/chat/completions"
-            transport = self.model.transport
-            if consume is not None:
-                return await transport.stream_sse(
-                    url, body, consume, attempts=attempts, on_attempt=notify, headers=self.headers
-                )
-            return await transport.request_json(
-                url,
+            return await self.model.transport.post(
+                f"{server}/v1/chat/completions",
                 body,
-                validate_chat_reply,
+                validate=validate_chat_reply,
+                consume=consume,
                 attempts=attempts,
                 on_attempt=notify,
                 headers=self.headers,

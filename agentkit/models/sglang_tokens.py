@@ -370,14 +370,14 @@ class TokenSession:
             return reply
 
         async def on_server(server: str) -> dict[str, Any]:
-            url = f"{server}/generate"
-            transport = self.model.transport
-            if consume is not None:
-                return await transport.stream_sse(
-                    url, body, consume, attempts=attempts, on_attempt=notify, headers=self.headers
-                )
-            return await transport.request_json(
-                url, body, validate, attempts=attempts, on_attempt=notify, headers=self.headers
+            return await self.model.transport.post(
+                f"{server}/generate",
+                body,
+                validate=validate,
+                consume=consume,
+                attempts=attempts,
+                on_attempt=notify,
+                headers=self.headers,
             )
 
         data, server = await self.model.servers.call(self.routing_key, on_server)

@@ -217,6 +217,27 @@ class Transport:
 
         return await self._with_retries(url, once, attempts, on_attempt)
 
+    async def post(
+        self,
+        url: str,
+        body: dict[str, Any],
+        *,
+        validate: Callable[[dict[str, Any]], T],
+        consume: StreamConsumer[T] | None,
+        attempts: list[Attempt],
+        on_attempt: AttemptCallback | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> T:
+        """One call of a backend: streamed through ``consume`` when there is one (the caller
+        asked for deltas), else one JSON reply through ``validate``."""
+        if consume is not None:
+            return await self.stream_sse(
+                url, body, consume, attempts=attempts, on_attempt=on_attempt, headers=headers
+            )
+        return await self.request_json(
+            url, body, validate, attempts=attempts, on_attempt=on_attempt, headers=headers
+        )
+
     async def stream_sse(
         self,
         url: str,
