@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
-
-from agentkit.testing.policy import PolicyRequest
+from typing import TYPE_CHECKING, Any
 
 from .domain import Domain
 from .tasks import Task
 from .user import ScriptedUser
+
+if TYPE_CHECKING:  # a policy is called with the test server's request; no runtime import
+    from agentkit.testing.policy import PolicyRequest
 
 
 def tool_call_text(name: str, kwargs: Mapping[str, Any]) -> str:

@@ -9,13 +9,16 @@ The task is recognised from the scripted user's opening line (``Task id: <id>``)
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from agentkit.envs.scripted import tool_call_text
-from agentkit.testing.policy import PolicyRequest
 
 from .domain import Tau2Domain
 from .tasks import Tau2Task
 from .users import action_runs
+
+if TYPE_CHECKING:  # a policy is called with the test server's request; no runtime import
+    from agentkit.testing.policy import PolicyRequest
 
 _TASK_ID = re.compile(r"^Task id: (.+)$", re.MULTILINE)
 
