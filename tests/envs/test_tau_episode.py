@@ -132,7 +132,7 @@ async def test_model_user_plays_the_customer_and_model_failure_is_infrastructure
         await agent.aclose()
         await user_model.aclose()
     dead = ModelUser(SGLangChat("http://127.0.0.1:9"))
-    agent = Agent(SGLangChat("http://127.0.0.1:9"), tools=domain.tools())
+    agent = domain.agent(SGLangChat("http://127.0.0.1:9"))
     failed = await run_episode(agent, domain, 0, dead)
     await agent.aclose()
     assert failed.infrastructure_failure and failed.reward is None
