@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -18,6 +19,21 @@ class Clock:
         return self.now
 
 
+def _read_all(master: int) -> bytes:
+    """Everything written to a closed pty: Linux hands it to the master side in pieces (a
+    worker flushes the buffer), so one read can miss the end; read until EIO (nothing left)."""
+    chunks = []
+    try:
+        while chunk := os.read(master, 65536):
+            chunks.append(chunk)
+    except OSError as exc:
+        if exc.errno != errno.EIO:
+            raise
+    finally:
+        os.close(master)
+    return b"".join(chunks)
+
+
 def test_on_a_terminal_the_bar_is_redrawn_in_place() -> None:
     master, slave = os.openpty()
     clock = Clock()
@@ -29,8 +45,7 @@ def test_on_a_terminal_the_bar_is_redrawn_in_place() -> None:
             bar.advance(failed=i == 1)
         clock.now += 0.01
         bar.draw()  # a redraw inside the interval still draws when asked directly
-    shown = os.read(master, 65536).decode()
-    os.close(master)
+    shown = _read_all(master).decode()
     assert shown.count("\rrollout [") == 5
     assert "4/4 (100%) failed 1" in shown
     assert "#" * 30 in shown
