@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from functools import cached_property
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from agentkit.agent_base import AgentBase, DepsT, OutputT
 from agentkit.agent_config import check_recorder
 from agentkit.approvals import Decisions
+from agentkit.closing import AsyncCloseable
 from agentkit.conversation import Conversation, EventHandler
 from agentkit.messages import Message
 from agentkit.result import RunResult
@@ -18,7 +18,7 @@ from agentkit.trajectory.recorder import Recorder
 from agentkit.trajectory.records import EpisodeStart, EpisodeStatus, new_episode_id
 
 
-class Agent(AgentBase[DepsT, OutputT]):
+class Agent(AgentBase[DepsT, OutputT], AsyncCloseable):
     """An agent: a model, instructions, tools, limits and an optional structured output type.
 
     Everything is checked here, so a bad configuration fails at the line that builds the agent
@@ -41,17 +41,6 @@ class Agent(AgentBase[DepsT, OutputT]):
     @cached_property
     def _stream_tasks(self) -> set[Any]:
         return set()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop any stream still running (its episode is closed as cancelled), close the model."""

@@ -19,12 +19,12 @@ import contextvars
 import math
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
-from types import TracebackType
 from typing import Any, Self
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from agentkit.closing import AsyncCloseable
 from agentkit.events import FinalEvent, RunEvent
 from agentkit.result import RunResult
 
@@ -79,7 +79,7 @@ def _spawn(main: Callable[[], Coroutine[Any, Any, None]], keep: set[Any]) -> Non
     trio.lowlevel.spawn_system_task(main, context=contextvars.copy_context())
 
 
-class RunStream:
+class RunStream(AsyncCloseable):
     """Events of one run; the last is :class:`~agentkit.events.FinalEvent`.
 
     Use it with ``async for``; ``aclose()`` (or ``async with``) ends the run early and waits
@@ -142,17 +142,6 @@ class RunStream:
             self._receive.close()
         if self._background is not None:
             await self._background.stop()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __del__(self) -> None:
         # ``break`` out of ``async for`` drops the iterator without closing it: stop the run.
