@@ -293,17 +293,19 @@ class BrowserSession:
         return await self._run(f"opening {url}", go, bound=self.limits.navigation_timeout_s)
 
     async def _goto(self, page: Page, url: str) -> Any:
-        """``page.goto``, retried once when a navigation still under way (an error page being
-        shown, a script redirect) interrupts it."""
+        """``page.goto``, tried again (up to twice) when a navigation still under way (an error
+        page being shown, a script redirect, the leftovers of a redirect loop) interrupts it;
+        the caller's time bound holds over all tries."""
         from playwright.async_api import Error as PlaywrightError
 
-        try:
-            return await page.goto(url, wait_until="domcontentloaded")
-        except PlaywrightError as exc:
-            if "interrupted by another navigation" not in str(exc):
-                raise
-            await self._settle(page)
-            return await page.goto(url, wait_until="domcontentloaded")
+        for _ in range(2):
+            try:
+                return await page.goto(url, wait_until="domcontentloaded")
+            except PlaywrightError as exc:
+                if "interrupted by another navigation" not in str(exc):
+                    raise
+                await self._settle(page)
+        return await page.goto(url, wait_until="domcontentloaded")
 
     async def _document_size(self, response: Any) -> int:
         length = (await response.all_headers()).get("content-length")

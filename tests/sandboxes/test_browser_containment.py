@@ -12,12 +12,16 @@ and the pool go on working. No request leaves loopback.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.server
+import os
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -469,16 +473,37 @@ async def test_without_the_containment_flags_webrtc_would_leak(site: Server) -> 
                     await anyio.sleep(0.05)
 
 
+def _stop_group(process: subprocess.Popen[str]) -> None:
+    """Stop a process and every helper it started in its session."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(10)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the helpers leave after the main process
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
 @contextmanager
 def _chromium_with_devtools_port() -> Iterator[str]:
     """A Chromium started by the test with the containment flags and a DevTools port on
     127.0.0.1, as one in a container would be: the pool connects to it over CDP."""
     executable = find_chromium()
     assert executable is not None
-    with tempfile.TemporaryDirectory() as profile:
+    # the profile is removed after Chromium's whole process group is gone (its helpers write to
+    # it while they shut down); a file written even later does not fail the test
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         args = [executable, "--headless", "--remote-debugging-port=0"]
         args += [f"--user-data-dir={profile}", *CHROMIUM_ARGS, "about:blank"]
-        process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             assert process.stderr is not None
             for line in process.stderr:
@@ -487,8 +512,7 @@ def _chromium_with_devtools_port() -> Iterator[str]:
                     return
             raise AssertionError("Chromium printed no DevTools endpoint")
         finally:
-            process.terminate()
-            process.wait(10)
+            _stop_group(process)
 
 
 @pytest.mark.anyio
