@@ -81,12 +81,24 @@ def test_switched_off() -> None:
         set_run_gc("no")  # type: ignore[arg-type]
 
 
-def test_the_environment_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [
+        *[("0", False), ("false", False), ("off", False), (" No ", False), ("OFF", False)],
+        *[("1", True), ("true", True), ("on", True)],
+    ],
+)
+def test_the_environment_switch(monkeypatch: pytest.MonkeyPatch, value: str, enabled: bool) -> None:
     from agentkit import gc_tuning
 
-    monkeypatch.setenv("AGENTKIT_RUN_GC", "0")
-    assert gc_tuning._RunGC().enabled is False
-    monkeypatch.setenv("AGENTKIT_RUN_GC", "1")
+    monkeypatch.setenv("AGENTKIT_RUN_GC", value)
+    assert gc_tuning._RunGC().enabled is enabled
+
+
+def test_on_without_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentkit import gc_tuning
+
+    monkeypatch.delenv("AGENTKIT_RUN_GC", raising=False)
     assert gc_tuning._RunGC().enabled is True
 
 
