@@ -3,6 +3,7 @@ token-exact trajectories for RL."""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from agentkit.agent import Agent
@@ -29,7 +30,7 @@ from agentkit.messages import (
     ToolMessage,
     UserMessage,
 )
-from agentkit.models import Model, ModelError, ModelSession, ModelSettings, RetryPolicy, SGLangChat
+from agentkit.models import Model, ModelError, ModelSession, ModelSettings
 from agentkit.pricing import ModelPrice, PriceTable
 from agentkit.result import RunResult
 from agentkit.run_state import RunState
@@ -41,7 +42,9 @@ if TYPE_CHECKING:
     # agentkit.EmbeddedChat works (lazily) but is not in __all__: it needs agentkit[embedded],
     # and `from agentkit import *` must work on a plain install.
     from agentkit.models.embedded_chat import EmbeddedChat as EmbeddedChat
+    from agentkit.models.sglang_chat import SGLangChat
     from agentkit.models.sglang_tokens import SGLangTokens
+    from agentkit.models.transport import RetryPolicy
 
 __version__ = "0.1.0"
 
@@ -95,15 +98,24 @@ __all__ = [
 ]
 
 
+# The HTTP backends load aiohttp and httpx, token mode the dialect and a tokenizer, the
+# embedded model numpy (agentkit[embedded]): each is imported only when asked for.
+_LAZY = {
+    "SGLangChat": "agentkit.models.sglang_chat",
+    "SGLangTokens": "agentkit.models.sglang_tokens",
+    "RetryPolicy": "agentkit.models.transport",
+    "EmbeddedChat": "agentkit.models.embedded_chat",
+}
+
+
 def __getattr__(name: str) -> Any:
-    # Token mode loads the dialect and a tokenizer, the embedded model numpy
-    # (agentkit[embedded]): each is imported only when asked for.
-    if name == "SGLangTokens":
-        from agentkit.models.sglang_tokens import SGLangTokens
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return SGLangTokens
-    if name == "EmbeddedChat":
-        from agentkit.models.embedded_chat import EmbeddedChat
 
-        return EmbeddedChat
-    raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -298,8 +298,20 @@ def plain_output_unless_terminal() -> None:
         app.pretty_exceptions_enable = False
 
 
+# Commands defined in this module: a command line that starts with one of them needs none of
+# the sub-command groups, so it does not import them (or their plug-ins' dependencies).
+_OWN_COMMANDS = frozenset({"run"})
+
+
+def needs_subcommands(argv: list[str]) -> bool:
+    """False when ``argv`` (without the program name) runs one of this module's own commands;
+    every other command line (``--help``, completion, a group's command) mounts them all."""
+    return not argv or argv[0] not in _OWN_COMMANDS
+
+
 def main() -> None:
-    _mount()
+    if needs_subcommands(sys.argv[1:]):
+        _mount()
     plain_output_unless_terminal()
     app(prog_name=PROG_NAME)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from agentkit.models.base import (
@@ -13,11 +14,11 @@ from agentkit.models.base import (
     ModelSession,
     ModelSettings,
 )
-from agentkit.models.sglang_chat import SGLangChat
-from agentkit.models.transport import RetryPolicy, Transport
 
 if TYPE_CHECKING:
+    from agentkit.models.sglang_chat import SGLangChat
     from agentkit.models.sglang_tokens import SGLangTokens
+    from agentkit.models.transport import RetryPolicy, Transport
 
 __all__ = [
     "Model",
@@ -34,10 +35,24 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # Token mode needs the dialect and a tokenizer: import it only when asked for.
-    if name == "SGLangTokens":
-        from agentkit.models.sglang_tokens import SGLangTokens
+# The HTTP backends and their transport (aiohttp, httpx) load when first asked for: a run on
+# the embedded model, or a program that only names the protocol, never needs them.
+_LAZY = {
+    "SGLangChat": "agentkit.models.sglang_chat",
+    "SGLangTokens": "agentkit.models.sglang_tokens",
+    "RetryPolicy": "agentkit.models.transport",
+    "Transport": "agentkit.models.transport",
+}
 
-        return SGLangTokens
-    raise AttributeError(name)
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -117,3 +117,41 @@ def test_the_lazy_names_still_resolve() -> None:
     assert result["missing"] == []
     assert result["dir"] == []
     assert "agentkit.trajectory.exports" in result["modules"]  # loaded on first use
+
+
+HTTP = ("aiohttp", "httpx", "agentkit.models.transport", "agentkit.models.sglang_chat")
+
+
+def test_import_agentkit_and_its_cli_loads_no_http_client() -> None:
+    # what `agentkit run` on the embedded model imports before it starts the model
+    code = (
+        "import json, sys, agentkit, agentkit.models, agentkit.cli as cli, "
+        "agentkit.models.embedded_chat; "
+        "print(json.dumps({'modules': sorted(sys.modules), "
+        "'run_mounts': cli.needs_subcommands(['run', 'What is 2 + 2?']), "
+        "'help_mounts': cli.needs_subcommands(['--help']), "
+        "'bare_mounts': cli.needs_subcommands([]), "
+        "'group_mounts': cli.needs_subcommands(['testing', 'serve'])}))"
+    )
+    result = _run(code)
+    loaded = [m for m in result["modules"] if any(m == h or m.startswith(h + ".") for h in HTTP)]
+    assert loaded == []
+    assert result["run_mounts"] is False
+    assert result["help_mounts"] is result["bare_mounts"] is result["group_mounts"] is True
+
+
+def test_the_lazy_model_names_resolve_and_are_listed() -> None:
+    # dir() first: a name that resolved once is cached in the module and listed anyway
+    code = (
+        "import json, agentkit, agentkit.models as m; "
+        "print(json.dumps({'unlisted': sorted(set(agentkit.__all__) - set(dir(agentkit))) "
+        "+ sorted(set(m.__all__) - set(dir(m))), "
+        "'missing': [n for n in (*agentkit.__all__, 'EmbeddedChat') "
+        "if getattr(agentkit, n, None) is None] + [n for n in m.__all__ "
+        "if getattr(m, n, None) is None], "
+        "'same': agentkit.SGLangChat is m.SGLangChat and agentkit.RetryPolicy is m.RetryPolicy}))"
+    )
+    result = _run(code)
+    assert result["missing"] == []
+    assert result["unlisted"] == []
+    assert result["same"] is True
