@@ -3,6 +3,8 @@ tau-bench's contract (arguments as sent, errors as "Error: ..." observations).""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agentkit.envs import DomainTool, load_domain
@@ -11,7 +13,7 @@ from agentkit.envs.domains.common import calculate, transfer_to_human_agents
 from agentkit.envs.domains.demo.tools import DEMO_TOOLS, cancel_order, get_order_details
 from agentkit.envs.registry import load_tau2_domain
 from agentkit.models import SGLangChat
-from agentkit.tool import RunContext, Tool, ToolStatus, tool
+from agentkit.tool import DEFAULT_MAX_OUTPUT_CHARS, RunContext, Tool, ToolStatus, tool
 from agentkit.toolset import Toolset
 from tests.shared import shared_file
 
@@ -89,3 +91,64 @@ async def test_each_benchmark_sets_its_per_turn_call_limit_in_one_place() -> Non
     assert agent2.max_tool_calls_per_turn is None and agent2.name == "tau2-telecom"
     assert isinstance(tau2.tools(), Toolset) and isinstance(tau2.user_tools(), Toolset)
     await model.aclose()
+
+
+def _one_tool_domain(function: Any, name: str = "probe") -> Domain:
+    probe = DomainTool(name, "A probe.", {"type": "object", "properties": {}}, function)
+    return Domain(
+        name="probe",
+        policy="",
+        toolset=Toolset([probe, transfer_to_human_agents]),
+        data=LoadedData.from_objects({"rows": []}),
+    )
+
+
+@pytest.mark.anyio
+async def test_a_domain_tool_wants_an_episode_as_its_deps() -> None:
+    outcome = await get_order_details.call({"order_id": "#D5000"}, RunContext(deps=None))
+    assert outcome.status is ToolStatus.ERROR
+    assert outcome.output == "Error: get_order_details needs EpisodeState deps, got NoneType"
+
+
+@pytest.mark.anyio
+async def test_a_long_observation_reaches_the_model_whole_and_no_call_is_timed_out() -> None:
+    long_text = "x" * (DEFAULT_MAX_OUTPUT_CHARS * 3)
+    domain = _one_tool_domain(lambda data: long_text)
+    probe = domain.by_name["probe"]
+    assert probe.timeout is None
+    outcome = await probe.call({}, RunContext(deps=domain.new_episode()))
+    assert outcome.status is ToolStatus.OK and not outcome.truncated
+    assert outcome.output == long_text
+
+
+@pytest.mark.anyio
+async def test_a_function_that_returns_no_string_is_an_error_observation() -> None:
+    domain = _one_tool_domain(lambda data: None)
+    state = domain.new_episode()
+    assert state.step("probe", {}) == "Error: tool probe returned no result"
+    outcome = await domain.by_name["probe"].call({}, RunContext(deps=state))
+    assert outcome.status is ToolStatus.ERROR
+    assert outcome.output == "Error: tool probe returned no result"
+
+
+@pytest.mark.anyio
+async def test_nothing_runs_after_the_transfer_to_a_human() -> None:
+    ran: list[int] = []
+
+    def count(data: dict[str, Any]) -> str:
+        ran.append(1)
+        return str(len(ran))
+
+    domain = _one_tool_domain(count)
+    state = domain.new_episode()
+    assert state.step("probe", {}) == "1"
+    assert state.step("transfer_to_human_agents", {"summary": "s"}) == "Transfer successful"
+    assert state.terminated
+    refused = "Error: the conversation was transferred; probe was not run"
+    assert state.step("probe", {}) == refused
+    outcome = await domain.by_name["probe"].call({}, RunContext(deps=state))
+    assert outcome.status is ToolStatus.ERROR and outcome.output == refused
+    unknown = state.step("no_such_tool", {})
+    assert unknown == "Error: the conversation was transferred; no_such_tool was not run"
+    assert ran == [1]
+    assert [a.name for a in state.actions] == ["probe", "transfer_to_human_agents"]
