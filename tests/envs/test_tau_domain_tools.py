@@ -85,7 +85,13 @@ async def test_each_benchmark_sets_its_per_turn_call_limit_in_one_place() -> Non
     assert (agent.instructions, agent.name, agent.max_turns) == (tau.policy, "tau-demo", 3)
     assert [t.name for t in agent.tools] == list(DEMO_TOOLS.names)
     assert tau.agent(model, max_tool_calls_per_turn=None).max_tool_calls_per_turn is None
+    await model.aclose()
+
+
+@pytest.mark.anyio
+async def test_tau2_runs_every_call_of_a_turn() -> None:
     tau2 = load_tau2_domain("telecom", shared_file("tau2", "telecom"))
+    model = SGLangChat("http://127.0.0.1:9")  # never called
     agent2 = tau2.agent(model)
     assert tau2.max_tool_calls_per_turn is None  # tau2 runs every call of a turn
     assert agent2.max_tool_calls_per_turn is None and agent2.name == "tau2-telecom"
