@@ -53,6 +53,9 @@ async def test_arguments_reach_the_function_as_sent() -> None:
         "Error: CancelOrder.invoke() missing 1 required positional argument: 'reason'"
     )
     assert calculate.invoke({}, {"expression": "2 * 3.5"}) == "7.0"
+    # checked here too, not only on tau-bench's shared retail data
+    invalid = calculate.invoke({}, {"expression": "__import__('os')"})
+    assert invalid == "Error: invalid characters in expression"
     assert state.step("no_such_tool", {}) == "Unknown action no_such_tool"
 
 
