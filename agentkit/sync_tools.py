@@ -4,8 +4,11 @@ A worker thread keeps a blocking function from freezing the loop, but each call 
 hop (hand-off, wake-up, GIL hand-back) that costs more client CPU than a trivial tool itself.
 The rule (``inline`` on :func:`agentkit.tool`):
 
-- ``inline=False`` (the default): every call runs in a worker thread (as
-  ``anyio.to_thread.run_sync``). Nothing a sync function does can freeze the loop.
+- ``inline=False`` (the default): every call runs in a worker thread, through
+  :func:`agentkit.worker_threads.run_sync` (on asyncio a few long-lived workers per loop fed
+  by a queue, results handed back in batches; under trio ``anyio.to_thread.run_sync``).
+  Nothing a sync function does can freeze the loop; cancelling the caller (the tool's
+  timeout) abandons the call; the call runs in a copy of the caller's context.
 - ``inline=True``: every call runs on the event loop thread. Use it only for functions that
   never block (pure computation on small inputs, dict lookups); the tool's timeout cannot
   interrupt such a call, and while it runs no other run makes progress.
@@ -27,6 +30,8 @@ The rule (``inline`` on :func:`agentkit.tool`):
 
 A function that calls back into the event loop from its thread (``anyio.from_thread``,
 ``asyncio.run_coroutine_threadsafe``) or needs a thread of its own must keep ``inline=False``.
+On asyncio the worker is an AnyIO worker thread, so ``anyio.from_thread.run`` works; what it
+starts belongs to the worker pool, not to the run (see :mod:`agentkit.worker_threads`).
 Inline calls run in a copy of the caller's context, as threaded ones do, so a tool that sets a
 context variable does not change the run's.
 """
@@ -39,7 +44,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-import anyio.to_thread
+from agentkit import worker_threads
 
 try:
     import resource
@@ -137,7 +142,7 @@ class SyncCaller:
         fn = self.fn
         self.calls_threaded += 1
         if self.inline is False:
-            return await anyio.to_thread.run_sync(lambda: fn(**kwargs), abandon_on_cancel=True)
+            return await worker_threads.run_sync(lambda: fn(**kwargs))
         verdicts: list[bool | None] = []
 
         def timed() -> Any:
@@ -149,7 +154,7 @@ class SyncCaller:
 
         self.in_threads += 1
         try:
-            return await anyio.to_thread.run_sync(timed, abandon_on_cancel=True)
+            return await worker_threads.run_sync(timed)
         finally:
             alone = self.in_threads == 1
             self.in_threads -= 1

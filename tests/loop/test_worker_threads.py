@@ -1,0 +1,281 @@
+"""The worker pool behind sync tools (``agentkit.worker_threads``): calls run off the loop, in
+a copy of the caller's context; slow calls do not hold up quick ones; cancelling abandons; the
+pool stops with its loop. Bounds below only stop a broken test from hanging (no timings)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import subprocess
+import sys
+import threading
+import traceback
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import pytest
+
+from agentkit import tool, worker_threads
+from agentkit.tool import RunContext, ToolStatus
+
+pytestmark = pytest.mark.anyio
+
+GUARD_S = 10  # a broken pool hangs; this turns the hang into a failure
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "trio":
+        pytest.importorskip("trio")
+    return str(request.param)
+
+
+def _pool() -> worker_threads._Pool:
+    return worker_threads.pool_of(asyncio.get_running_loop())
+
+
+async def _until(check: Any) -> None:
+    """Wait (on the loop) until ``check()`` is true, for at most GUARD_S."""
+    for _ in range(GUARD_S * 200):
+        if check():
+            return
+        await anyio.sleep(0.005)
+    raise AssertionError("the condition never became true")
+
+
+async def test_a_call_runs_in_another_thread_and_returns_its_value() -> None:
+    here = threading.get_ident()
+    with anyio.fail_after(GUARD_S):
+        there = await worker_threads.run_sync(threading.get_ident)
+        assert await worker_threads.run_sync(divmod, 7, 2) == (3, 1)
+    assert there != here
+
+
+async def test_a_blocking_call_does_not_stop_the_loop() -> None:
+    release = threading.Event()
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while ticks < 5:
+            ticks += 1
+            await anyio.sleep(0.005)
+        release.set()
+
+    with anyio.fail_after(GUARD_S):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tick)
+            assert await worker_threads.run_sync(release.wait, GUARD_S) is True
+    assert ticks == 5  # the ticker ran while the call blocked (a frozen loop: never released)
+
+
+async def test_a_slow_call_does_not_hold_up_quick_ones_queued_behind_it() -> None:
+    release = threading.Event()
+    try:
+        with anyio.fail_after(GUARD_S):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(worker_threads.run_sync, release.wait, GUARD_S)
+                await anyio.lowlevel.checkpoint()
+                for i in range(3):  # each waits behind the slow one unless another worker runs
+                    assert await worker_threads.run_sync(abs, -i) == i
+                assert not release.is_set()
+                release.set()
+    finally:
+        release.set()
+
+
+async def test_cancelling_the_caller_abandons_the_running_call() -> None:
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def blocks() -> str:
+        started.set()
+        release.wait(GUARD_S)
+        finished.set()
+        return "late"
+
+    try:
+        with anyio.fail_after(GUARD_S):
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(worker_threads.run_sync, blocks)
+                    await anyio.to_thread.run_sync(started.wait, GUARD_S)
+                    scope.cancel()
+            assert scope.cancelled_caught and not finished.is_set()  # back before the call ended
+            release.set()
+            await anyio.to_thread.run_sync(finished.wait, GUARD_S)
+            assert await worker_threads.run_sync(str, 5) == "5"  # and the pool goes on
+    finally:
+        release.set()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_call_cancelled_before_it_started_is_not_run() -> None:
+    release = threading.Event()
+    ran: list[int] = []
+    pool = _pool()
+    workers = pool.workers
+    try:
+        with anyio.fail_after(GUARD_S):
+            slow = [
+                asyncio.ensure_future(worker_threads.run_sync(release.wait, GUARD_S))
+                for _ in range(max(workers, 1))
+            ]
+            await anyio.lowlevel.checkpoint()
+            queued = asyncio.ensure_future(worker_threads.run_sync(ran.append, 1))
+            await anyio.lowlevel.checkpoint()
+            queued.cancel()
+            release.set()
+            assert all(await asyncio.gather(*slow))
+            assert await worker_threads.run_sync(ran.append, 2) is None
+    finally:
+        release.set()
+    assert ran == [2]
+
+
+async def test_a_tool_timeout_abandons_the_call_and_the_next_call_runs() -> None:
+    release = threading.Event()
+
+    @tool(timeout=0.05)
+    def waits(block: bool) -> str:
+        """Blocks until released when asked to."""
+        if block:
+            release.wait(GUARD_S)
+        return "done"
+
+    ctx: RunContext[None] = RunContext(deps=None)
+    try:
+        with anyio.fail_after(GUARD_S):
+            assert (await waits.call({"block": True}, ctx)).status is ToolStatus.TIMEOUT
+            outcome = await waits.call({"block": False}, ctx)
+        assert (outcome.status, outcome.output) == (ToolStatus.OK, "done")
+    finally:
+        release.set()
+
+
+VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
+
+
+async def test_the_call_sees_the_callers_context_and_cannot_change_it() -> None:
+    VAR.set("run")
+
+    def swap() -> str:
+        seen = VAR.get()
+        VAR.set("tool")
+        return seen
+
+    with anyio.fail_after(GUARD_S):
+        assert await worker_threads.run_sync(swap) == "run"
+        assert await worker_threads.run_sync(VAR.get) == "run"  # not "tool": a fresh copy
+    assert VAR.get() == "run"
+
+
+async def test_an_exception_reaches_the_caller_with_its_traceback() -> None:
+    def deep_failure(n: int) -> None:
+        raise ValueError(f"bad {n}")
+
+    with anyio.fail_after(GUARD_S), pytest.raises(ValueError, match="bad 3") as caught:
+        await worker_threads.run_sync(deep_failure, 3)
+    names = [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
+    assert "deep_failure" in names
+
+
+async def test_stop_iteration_becomes_a_runtime_error() -> None:
+    with anyio.fail_after(GUARD_S), pytest.raises(RuntimeError, match="StopIteration"):
+        await worker_threads.run_sync(next, iter(()))
+
+
+async def test_anyio_from_thread_reaches_the_loop_from_a_call() -> None:
+    loop_thread = threading.get_ident()
+
+    async def on_the_loop(x: int) -> tuple[int, int]:
+        await anyio.lowlevel.checkpoint()
+        return x * 2, threading.get_ident()
+
+    def calls_back() -> tuple[int, int, int]:
+        doubled, where = anyio.from_thread.run(on_the_loop, 21)
+        same = anyio.from_thread.run_sync(threading.get_ident)
+        return doubled, where, same
+
+    with anyio.fail_after(GUARD_S):
+        doubled, where, same = await worker_threads.run_sync(calls_back)
+    assert (doubled, where, same) == (42, loop_thread, loop_thread)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_quick_calls_from_many_runs_share_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1,000 concurrent quick calls take one worker (not one thread each, nor 40): no worker
+    is added while calls are taken. The stall bound is widened so load cannot add one."""
+    monkeypatch.setattr(worker_threads, "STALL_S", GUARD_S)
+    with anyio.fail_after(GUARD_S):
+        await worker_threads.run_sync(int)  # the pool has its first worker
+        pool = _pool()
+        before = pool.started_total
+        results = await asyncio.gather(*(worker_threads.run_sync(abs, -i) for i in range(1000)))
+    assert results == list(range(1000))
+    assert pool.started_total == before and pool.workers == 1
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_extra_workers_stop_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_threads, "STALL_S", 0.001)
+    monkeypatch.setattr(worker_threads, "IDLE_S", 0.02)
+    release = threading.Event()
+    try:
+        with anyio.fail_after(GUARD_S):
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(worker_threads.run_sync, release.wait, GUARD_S)
+                    await anyio.sleep(0.01)
+                pool = _pool()
+                await _until(lambda: pool.workers >= 3)  # each blocked call has a worker
+                release.set()
+            await _until(lambda: pool.workers <= 1)  # the extras retire; the first stays
+    finally:
+        release.set()
+    assert pool.workers == 1
+
+
+_EXIT_SCRIPT = """
+import asyncio, threading, time
+from agentkit import worker_threads
+
+async def main():
+    for _ in range(3):
+        await worker_threads.run_sync(time.sleep, 0)
+    assert worker_threads._pools, "no pool was used"
+
+asyncio.run(main())
+assert not worker_threads._pools, "the pool outlived its loop"
+deadline = time.monotonic() + 10
+while threading.active_count() > 1 and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(threading.active_count(), sorted(t.name for t in threading.enumerate()))
+"""
+
+
+def test_the_workers_stop_with_their_loop_and_the_process_exits() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _EXIT_SCRIPT], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split(" ", 1)[0] == "1", done.stdout  # only the main thread is left
+
+
+async def test_the_fallback_under_other_backends_is_anyio(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under trio there is no asyncio loop: the call goes through anyio's own threads."""
+    submitted: list[object] = []
+    submit = worker_threads._Pool.submit
+
+    def counted(self: worker_threads._Pool, fn: Any, args: tuple[Any, ...]) -> Any:
+        submitted.append(fn)
+        return submit(self, fn, args)
+
+    monkeypatch.setattr(worker_threads._Pool, "submit", counted)
+    here = threading.get_ident()
+    with anyio.fail_after(GUARD_S):
+        assert await worker_threads.run_sync(threading.get_ident) != here
+    assert len(submitted) == (1 if anyio_backend == "asyncio" else 0)
