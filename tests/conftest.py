@@ -10,8 +10,9 @@ settings.register_profile("agentkit", deadline=None)
 settings.load_profile("agentkit")
 
 # pytester: tests/testing/test_pytest_plugin.py runs user test files; tests.sandbox_support: the
-# Docker fixtures (engine, sandbox, no_leaks) every layer that drives a sandbox uses.
-pytest_plugins = ["pytester", "tests.sandbox_support"]
+# Docker fixtures (engine, sandbox, no_leaks) every layer that drives a sandbox uses;
+# tests.browser_support: the Chromium tests' page servers and module-scoped browser pool.
+pytest_plugins = ["pytester", "tests.sandbox_support", "tests.browser_support"]
 
 
 @pytest.fixture

@@ -5,9 +5,8 @@ from __future__ import annotations
 import http.server
 import os
 import signal
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -19,14 +18,11 @@ from agentkit_sandboxes.browser import (
     BrowserLimits,
     BrowserPool,
     DomainPolicy,
-    find_chromium,
 )
+from tests.browser_support import BROWSER_MODULE, loopback_policy, send_page, serving
 
 playwright = pytest.importorskip("playwright", reason="playwright is not installed")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(find_chromium() is None, reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_MODULE
 
 HOME = """<!doctype html><html><head><title>Home</title></head><body>
 <h1>Welcome</h1>
@@ -105,12 +101,7 @@ class _Site(http.server.BaseHTTPRequestHandler):
                 self.send_error(404)
                 return
             body = pages[path]
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_page(self, body.encode())
 
     def log_message(self, *args: object) -> None:
         pass
@@ -123,12 +114,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Site) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 LIMITS = BrowserLimits(
@@ -137,15 +124,12 @@ LIMITS = BrowserLimits(
 
 
 def _config(site: str) -> BrowserConfig:
-    """Loopback is refused unless named: these tests name their own page server only."""
-    policy = DomainPolicy(allow_private=(site.removeprefix("http://"),))
-    return BrowserConfig(limits=LIMITS, policy=policy)
+    return BrowserConfig(limits=LIMITS, policy=loopback_policy(site))
 
 
 @pytest.fixture(scope="module")
-async def pool(site: str) -> AsyncIterator[BrowserPool]:
-    async with BrowserPool(_config(site)) as started:
-        yield started
+def browser_config(site: str) -> BrowserConfig:
+    return _config(site)
 
 
 def _ref(snapshot: str, label: str) -> str:
@@ -156,8 +140,8 @@ def _ref(snapshot: str, label: str) -> str:
 
 
 @pytest.mark.anyio
-async def test_navigate_and_click_a_link_by_reference(pool: BrowserPool, site: str) -> None:
-    async with pool.session() as browser:
+async def test_navigate_and_click_a_link_by_reference(browser_pool: BrowserPool, site: str) -> None:
+    async with browser_pool.session() as browser:
         home = await browser.open(site + "/")
         assert home.title == "Home"
         assert "Second page" in home.body
@@ -170,8 +154,8 @@ async def test_navigate_and_click_a_link_by_reference(pool: BrowserPool, site: s
 
 
 @pytest.mark.anyio
-async def test_fill_select_and_submit_a_form(pool: BrowserPool, site: str) -> None:
-    async with pool.session() as browser:
+async def test_fill_select_and_submit_a_form(browser_pool: BrowserPool, site: str) -> None:
+    async with browser_pool.session() as browser:
         form = await browser.open(site + "/form")
         await browser.type(_ref(form.body, "textbox"), "Ada Lovelace")
         await browser.select(_ref(form.body, "combobox"), ["blue"])
@@ -183,16 +167,16 @@ async def test_fill_select_and_submit_a_form(pool: BrowserPool, site: str) -> No
 
 
 @pytest.mark.anyio
-async def test_type_with_submit_presses_enter(pool: BrowserPool, site: str) -> None:
-    async with pool.session() as browser:
+async def test_type_with_submit_presses_enter(browser_pool: BrowserPool, site: str) -> None:
+    async with browser_pool.session() as browser:
         form = await browser.open(site + "/form")
         result = await browser.type(_ref(form.body, "textbox"), "Grace", submit=True)
         assert "/submit?name=Grace" in result.url
 
 
 @pytest.mark.anyio
-async def test_screenshot_is_a_png_of_the_viewport(pool: BrowserPool, site: str) -> None:
-    async with pool.session() as browser:
+async def test_screenshot_is_a_png_of_the_viewport(browser_pool: BrowserPool, site: str) -> None:
+    async with browser_pool.session() as browser:
         await browser.open(site + "/")
         shot = await browser.screenshot()
         assert shot.png.startswith(b"\x89PNG\r\n\x1a\n")
@@ -201,8 +185,10 @@ async def test_screenshot_is_a_png_of_the_viewport(pool: BrowserPool, site: str)
 
 
 @pytest.mark.anyio
-async def test_links_opening_tabs_are_listed_and_switchable(pool: BrowserPool, site: str) -> None:
-    async with pool.session() as browser:
+async def test_links_opening_tabs_are_listed_and_switchable(
+    browser_pool: BrowserPool, site: str
+) -> None:
+    async with browser_pool.session() as browser:
         home = await browser.open(site + "/")
         await browser.click(_ref(home.body, "Open in new tab"))
         with anyio.fail_after(5):
@@ -217,8 +203,10 @@ async def test_links_opening_tabs_are_listed_and_switchable(pool: BrowserPool, s
 
 
 @pytest.mark.anyio
-async def test_long_text_is_windowed_with_truncation_reported(pool: BrowserPool, site: str) -> None:
-    async with pool.session() as browser:
+async def test_long_text_is_windowed_with_truncation_reported(
+    browser_pool: BrowserPool, site: str
+) -> None:
+    async with browser_pool.session() as browser:
         await browser.open(site + "/long")
         first = await browser.read("text")
         assert first.truncated
@@ -230,8 +218,8 @@ async def test_long_text_is_windowed_with_truncation_reported(pool: BrowserPool,
 
 
 @pytest.mark.anyio
-async def test_scroll_reports_position(pool: BrowserPool, site: str) -> None:
-    async with pool.session() as browser:
+async def test_scroll_reports_position(browser_pool: BrowserPool, site: str) -> None:
+    async with browser_pool.session() as browser:
         await browser.open(site + "/long")
         view = await browser.scroll("down", 2)
         assert view.note is not None
@@ -239,11 +227,13 @@ async def test_scroll_reports_position(pool: BrowserPool, site: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_parallel_runs_do_not_share_cookies_or_storage(pool: BrowserPool, site: str) -> None:
+async def test_parallel_runs_do_not_share_cookies_or_storage(
+    browser_pool: BrowserPool, site: str
+) -> None:
     seen: dict[str, str] = {}
 
     async def run(name: str) -> None:
-        async with pool.session() as browser:
+        async with browser_pool.session() as browser:
             await browser.open(f"{site}/storage?set={name}")
             await anyio.sleep(0.2)  # both runs have written before either reads again
             again = await browser.open(f"{site}/storage")
@@ -255,15 +245,15 @@ async def test_parallel_runs_do_not_share_cookies_or_storage(pool: BrowserPool, 
         tg.start_soon(run, "bob")
     assert seen["alice"] == "local=alice cookie=who=alice"
     assert seen["bob"] == "local=bob cookie=who=bob"
-    async with pool.session() as browser:
+    async with browser_pool.session() as browser:
         await browser.open(f"{site}/storage")
         assert (await browser.read("text")).body == "local=null cookie="
         assert await browser.cookies() == []
 
 
 @pytest.mark.anyio
-async def test_bad_references_are_clear_errors(pool: BrowserPool, site: str) -> None:
-    async with pool.session() as browser:
+async def test_bad_references_are_clear_errors(browser_pool: BrowserPool, site: str) -> None:
+    async with browser_pool.session() as browser:
         await browser.open(site + "/")
         with pytest.raises(BrowserActionError, match="not an element reference"):
             await browser.click("the blue button")
@@ -273,12 +263,12 @@ async def test_bad_references_are_clear_errors(pool: BrowserPool, site: str) -> 
 
 @pytest.mark.anyio
 async def test_domain_policy_blocks_navigation_and_subrequests(
-    pool: BrowserPool, site: str
+    browser_pool: BrowserPool, site: str
 ) -> None:
-    async with pool.session(policy=DomainPolicy(deny=("127.0.0.1",))) as browser:
+    async with browser_pool.session(policy=DomainPolicy(deny=("127.0.0.1",))) as browser:
         with pytest.raises(BrowserActionError, match="deny list"):
             await browser.open(site + "/")
-    async with pool.session(policy=DomainPolicy(allow=("example.org",))) as browser:
+    async with browser_pool.session(policy=DomainPolicy(allow=("example.org",))) as browser:
         with pytest.raises(BrowserActionError, match="not on the allow list"):
             await browser.open(site + "/")
         with pytest.raises(BrowserActionError, match="scheme 'file'"):
@@ -286,8 +276,8 @@ async def test_domain_policy_blocks_navigation_and_subrequests(
 
 
 @pytest.mark.anyio
-async def test_http_errors_are_noted(pool: BrowserPool, site: str) -> None:
-    async with pool.session() as browser:
+async def test_http_errors_are_noted(browser_pool: BrowserPool, site: str) -> None:
+    async with browser_pool.session() as browser:
         view = await browser.open(site + "/missing")
         assert view.note == "HTTP 404"
 
@@ -306,10 +296,10 @@ async def test_http_errors_are_noted(pool: BrowserPool, site: str) -> None:
     ],
 )
 async def test_hostile_pages_return_an_error_within_a_bound(
-    pool: BrowserPool, site: str, path: str, message: str
+    browser_pool: BrowserPool, site: str, path: str, message: str
 ) -> None:
     bound = LIMITS.navigation_timeout_s + 2.0 + 1.5 + 5.0  # guard + probe + tab close
-    async with pool.session() as browser:
+    async with browser_pool.session() as browser:
         with anyio.fail_after(bound + 5):
             with pytest.raises(BrowserActionError, match=message):
                 await browser.open(site + path)
@@ -320,8 +310,8 @@ async def test_hostile_pages_return_an_error_within_a_bound(
 
 
 @pytest.mark.anyio
-async def test_downloads_are_refused(pool: BrowserPool, site: str) -> None:
-    async with pool.session() as browser:
+async def test_downloads_are_refused(browser_pool: BrowserPool, site: str) -> None:
+    async with browser_pool.session() as browser:
         with pytest.raises(BrowserActionError, match=r"[Dd]ownload"):
             await browser.open(site + "/download")
         view = await browser.open(site + "/second")
@@ -344,22 +334,22 @@ async def test_a_dead_browser_is_relaunched_for_the_next_run(site: str) -> None:
 
 @pytest.mark.anyio
 async def test_single_dialogs_are_dismissed_and_the_page_goes_on(
-    pool: BrowserPool, site: str
+    browser_pool: BrowserPool, site: str
 ) -> None:
-    async with pool.session() as browser:
+    async with browser_pool.session() as browser:
         view = await browser.open(site + "/one-alert")
         assert view.title == "dismissed"
 
 
 @pytest.mark.anyio
-async def test_runs_reuse_one_browser_process(pool: BrowserPool, site: str) -> None:
-    browser_before = pool._browser
-    opened_before = pool.sessions_opened
+async def test_runs_reuse_one_browser_process(browser_pool: BrowserPool, site: str) -> None:
+    browser_before = browser_pool._browser
+    opened_before = browser_pool.sessions_opened
     for _ in range(3):
-        async with pool.session() as browser:
+        async with browser_pool.session() as browser:
             await browser.open(site + "/second")
-    assert pool._browser is browser_before
-    assert pool.sessions_opened == opened_before + 3
+    assert browser_pool._browser is browser_before
+    assert browser_pool.sessions_opened == opened_before + 3
 
 
 def _own_chromium_main_pids() -> list[int]:

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from agentkit.tool import RunContext, Tool, ToolStatus
-from agentkit_sandboxes.browser import (
-    BrowserConfig,
-    BrowserLimits,
-    BrowserPool,
-    BrowserSession,
-    DomainPolicy,
-    find_chromium,
+from agentkit_sandboxes.browser import BrowserConfig, BrowserLimits, BrowserPool, BrowserSession
+from agentkit_tools.browser import (
+    browser_back,
+    browser_click,
+    browser_open,
+    browser_press,
+    browser_read,
+    browser_screenshot,
+    browser_scroll,
+    browser_select,
+    browser_tabs,
+    browser_tools,
+    browser_type,
 )
-from agentkit_tools.browser import browser_tools
-
-needs_chromium = pytest.mark.skipif(
-    find_chromium() is None, reason="Debian's chromium is not installed"
-)
+from tests.browser_support import drives_chromium, loopback_policy, send_page, serving
 
 PAGES = {
     "/": "<html><head><title>Shop</title></head><body><a href='/item'>Blue teapot</a>"
@@ -40,12 +42,8 @@ PAGES = {
 
 class _Site(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        body = PAGES.get(self.path.split("?")[0], "<title>Results</title>" + self.path).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        body = PAGES.get(self.path.split("?")[0], "<title>Results</title>" + self.path)
+        send_page(self, body.encode(), "text/html")
 
     def log_message(self, *args: object) -> None:
         pass
@@ -63,22 +61,13 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Site) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
-async def pool(site: str) -> AsyncIterator[BrowserPool]:
-    pytest.importorskip("playwright", reason="playwright is not installed")
-    if find_chromium() is None:
-        pytest.skip("Debian's chromium is not installed")
-    # Loopback is refused unless named: allow this test's own page server only.
-    policy = DomainPolicy(allow_private=(site.removeprefix("http://"),))
-    async with BrowserPool(BrowserConfig(policy=policy)) as started:
-        yield started
+def browser_config(site: str) -> BrowserConfig:
+    return BrowserConfig(policy=loopback_policy(site))
 
 
 TOOLS = {t.name: t for t in browser_tools()}
@@ -109,11 +98,11 @@ async def test_missing_session_is_an_error_observation() -> None:
     assert "no browser is available" in output
 
 
-@pytest.mark.browser
-@needs_chromium
-@pytest.mark.anyio
-async def test_browse_search_and_screenshot_through_tools(pool: BrowserPool, site: str) -> None:
-    async with pool.session(limits=BrowserLimits(max_view_chars=2000)) as browser:
+@drives_chromium
+async def test_browse_search_and_screenshot_through_tools(
+    browser_pool: BrowserPool, site: str
+) -> None:
+    async with browser_pool.session(limits=BrowserLimits(max_view_chars=2000)) as browser:
         deps = Deps(browser=browser)
         status, page = await call("browser_open", deps, url=site + "/")
         assert status is ToolStatus.OK
@@ -155,136 +144,95 @@ async def alone(item: Tool, browser: BrowserSession, **arguments: Any) -> tuple[
     return outcome.status, outcome.output
 
 
-@pytest.mark.browser
-@needs_chromium
-@pytest.mark.anyio
-async def test_browser_open_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit_tools.browser import browser_open
-
+@asynccontextmanager
+async def opened(pool: BrowserPool, *urls: str) -> AsyncIterator[tuple[BrowserSession, str]]:
+    """A session of ``pool`` that opened ``urls`` in turn, with the last one's rendered view."""
     async with pool.session() as browser:
+        view = ""
+        for url in urls:
+            view = (await browser.open(url)).render()
+        yield browser, view
+
+
+@drives_chromium
+async def test_browser_open_alone(browser_pool: BrowserPool, site: str) -> None:
+    async with opened(browser_pool) as (browser, _):
         status, page = await alone(browser_open, browser, url=site + "/item")
     assert status is ToolStatus.OK
     assert page.startswith(f"[tab 1/1] Teapot | {site}/item")
 
 
-@pytest.mark.browser
-@needs_chromium
-@pytest.mark.anyio
-async def test_browser_click_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit_tools.browser import browser_click
-
-    async with pool.session() as browser:
-        start = (await browser.open(site + "/")).render()
+@drives_chromium
+async def test_browser_click_alone(browser_pool: BrowserPool, site: str) -> None:
+    async with opened(browser_pool, site + "/") as (browser, start):
         status, page = await alone(browser_click, browser, ref=ref_of(start, 'link "Blue teapot"'))
     assert status is ToolStatus.OK
     assert page.startswith(f"[tab 1/1] Teapot | {site}/item")
 
 
-@pytest.mark.browser
-@needs_chromium
-@pytest.mark.anyio
-async def test_browser_type_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit_tools.browser import browser_type
-
-    async with pool.session() as browser:
-        start = (await browser.open(site + "/")).render()
+@drives_chromium
+async def test_browser_type_alone(browser_pool: BrowserPool, site: str) -> None:
+    async with opened(browser_pool, site + "/") as (browser, start):
         box = ref_of(start, 'textbox "Search"')
         status, page = await alone(browser_type, browser, ref=box, text="kettle", submit=True)
     assert status is ToolStatus.OK
     assert "q=kettle" in page.splitlines()[0]
 
 
-@pytest.mark.browser
-@needs_chromium
-@pytest.mark.anyio
-async def test_browser_select_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit_tools.browser import browser_select
-
-    async with pool.session() as browser:
-        start = (await browser.open(site + "/form")).render()
+@drives_chromium
+async def test_browser_select_alone(browser_pool: BrowserPool, site: str) -> None:
+    async with opened(browser_pool, site + "/form") as (browser, start):
         listbox = ref_of(start, 'combobox "Colour"')
         status, page = await alone(browser_select, browser, ref=listbox, values=["Green"])
     assert status is ToolStatus.OK
     assert page.startswith("[tab 1/1] picked Green")
 
 
-@pytest.mark.browser
-@needs_chromium
-@pytest.mark.anyio
-async def test_browser_press_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit_tools.browser import browser_press
-
-    async with pool.session() as browser:
-        start = (await browser.open(site + "/form")).render()
-        status, page = await alone(
-            browser_press, browser, key="x", ref=ref_of(start, 'textbox "Key"')
-        )
+@drives_chromium
+async def test_browser_press_alone(browser_pool: BrowserPool, site: str) -> None:
+    async with opened(browser_pool, site + "/form") as (browser, start):
+        key_box = ref_of(start, 'textbox "Key"')
+        status, page = await alone(browser_press, browser, key="x", ref=key_box)
     assert status is ToolStatus.OK
     assert page.startswith("[tab 1/1] key x")
 
 
-@pytest.mark.browser
-@needs_chromium
-@pytest.mark.anyio
-async def test_browser_scroll_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit_tools.browser import browser_scroll
-
-    async with pool.session() as browser:
-        await browser.open(site + "/tall")
+@drives_chromium
+async def test_browser_scroll_alone(browser_pool: BrowserPool, site: str) -> None:
+    async with opened(browser_pool, site + "/tall") as (browser, _):
         status, page = await alone(browser_scroll, browser, direction="down", pages=2)
     assert status is ToolStatus.OK
     assert "scrolled to 0-" not in page and "scrolled to " in page
 
 
-@pytest.mark.browser
-@needs_chromium
-@pytest.mark.anyio
-async def test_browser_back_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit_tools.browser import browser_back
-
-    async with pool.session() as browser:
-        await browser.open(site + "/")
-        await browser.open(site + "/item")
+@drives_chromium
+async def test_browser_back_alone(browser_pool: BrowserPool, site: str) -> None:
+    async with opened(browser_pool, site + "/", site + "/item") as (browser, _):
         status, page = await alone(browser_back, browser)
     assert status is ToolStatus.OK
     assert page.startswith(f"[tab 1/1] Shop | {site}/")
 
 
-@pytest.mark.browser
-@needs_chromium
-@pytest.mark.anyio
-async def test_browser_read_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit_tools.browser import browser_read
-
-    async with pool.session() as browser:
-        await browser.open(site + "/")
+@drives_chromium
+async def test_browser_read_alone(browser_pool: BrowserPool, site: str) -> None:
+    async with opened(browser_pool, site + "/") as (browser, _):
         status, text = await alone(browser_read, browser)
         _, snapshot = await alone(browser_read, browser, format="snapshot")
     assert status is ToolStatus.OK and "Blue teapot" in text and "[ref=" not in text
     assert 'link "Blue teapot" [ref=' in snapshot
 
 
-@pytest.mark.browser
-@needs_chromium
-@pytest.mark.anyio
-async def test_browser_screenshot_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit_tools.browser import browser_screenshot
-
-    async with pool.session() as browser:
-        await browser.open(site + "/tall")
+@drives_chromium
+async def test_browser_screenshot_alone(browser_pool: BrowserPool, site: str) -> None:
+    async with opened(browser_pool, site + "/tall") as (browser, _):
         status, shot = await alone(browser_screenshot, browser, full_page=True)
         assert status is ToolStatus.OK and shot.startswith("screenshot 1 taken of")
         assert browser.screenshots[0].height >= 5000  # the whole page, not the viewport
 
 
-@pytest.mark.browser
-@needs_chromium
-@pytest.mark.anyio
-async def test_browser_tabs_alone(pool: BrowserPool, site: str) -> None:
-    from agentkit_tools.browser import browser_tabs
-
-    async with pool.session() as browser:
-        await browser.open(site + "/item")
+@drives_chromium
+async def test_browser_tabs_alone(browser_pool: BrowserPool, site: str) -> None:
+    async with opened(browser_pool, site + "/item") as (browser, _):
         status, listed = await alone(browser_tabs, browser)
         assert status is ToolStatus.OK and listed == f"* 1. Teapot | {site}/item"
         status, view = await alone(browser_tabs, browser, switch_to=1)
