@@ -12,8 +12,7 @@ import json
 import os
 import shutil
 import subprocess
-import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -24,10 +23,9 @@ from agentkit_sandboxes.browser import (
     BrowserContainer,
     BrowserLimits,
     BrowserPool,
-    DomainPolicy,
-    find_chromium,
 )
 from agentkit_sandboxes.browser_container import CONTAINER_LABEL
+from tests.browser_support import BROWSER_MODULE, loopback_policy, send_page, serving
 
 playwright = pytest.importorskip("playwright", reason="playwright is not installed")
 
@@ -40,9 +38,8 @@ def _docker_works() -> bool:
 
 
 pytestmark = [
-    pytest.mark.browser,
+    *BROWSER_MODULE,
     pytest.mark.docker,
-    pytest.mark.skipif(find_chromium() is None, reason="Debian's chromium is not installed"),
     pytest.mark.skipif(not _docker_works(), reason="no Docker engine"),
 ]
 
@@ -56,12 +53,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.hits.append(self.path)
         body = (PAGE if self.path == "/" else self.server_page(self.path)).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.end_headers()
-        self.wfile.write(body)
+        send_page(self, body, "text/html", cors=True)
 
     def server_page(self, path: str) -> str:
         return PAGES.get(path, "<title>Secret</title>")
@@ -75,12 +67,8 @@ PAGES: dict[str, str] = {}
 
 def _serve() -> Iterator[tuple[int, list[str]]]:
     hits: list[str] = []
-    handler = type("Handler", (_Recorder,), {"hits": hits})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1], hits
-    server.shutdown()
-    server.server_close()
+    with serving(type("Handler", (_Recorder,), {"hits": hits})) as port:
+        yield port, hits
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +87,9 @@ def secret() -> Iterator[tuple[int, list[str]]]:
 
 
 @pytest.fixture(scope="module")
-async def pool(site: tuple[int, list[str]]) -> AsyncIterator[BrowserPool]:
-    policy = DomainPolicy(allow_private=(f"127.0.0.1:{site[0]}",))
-    config = BrowserConfig(policy=policy, limits=LIMITS, container=BrowserContainer())
-    async with BrowserPool(config) as started:
-        yield started
+def browser_config(site: tuple[int, list[str]]) -> BrowserConfig:
+    policy = loopback_policy(f"127.0.0.1:{site[0]}")
+    return BrowserConfig(policy=policy, limits=LIMITS, container=BrowserContainer())
 
 
 async def _containers() -> list[dict[str, object]]:
@@ -120,9 +106,9 @@ async def _containers() -> list[dict[str, object]]:
 
 @pytest.mark.anyio
 async def test_the_browser_runs_in_a_container_without_network(
-    pool: BrowserPool, site: tuple[int, list[str]]
+    browser_pool: BrowserPool, site: tuple[int, list[str]]
 ) -> None:
-    async with pool.session() as browser:
+    async with browser_pool.session() as browser:
         view = await browser.open(f"http://127.0.0.1:{site[0]}/")
         assert view.title == "Home"
         (container,) = await _containers()
@@ -137,13 +123,13 @@ async def test_the_browser_runs_in_a_container_without_network(
 
 @pytest.mark.anyio
 async def test_a_page_in_the_container_is_held_by_the_policy(
-    pool: BrowserPool, site: tuple[int, list[str]], secret: tuple[int, list[str]]
+    browser_pool: BrowserPool, site: tuple[int, list[str]], secret: tuple[int, list[str]]
 ) -> None:
     PAGES["/attack"] = (
         f"<title>attack</title><script>fetch('http://127.0.0.1:{secret[0]}/fetch');"
         f"new WebSocket('ws://localhost:{secret[0]}/ws');</script>"
     )
-    async with pool.session() as browser:
+    async with browser_pool.session() as browser:
         await browser.open(f"http://127.0.0.1:{site[0]}/attack")
         with anyio.fail_after(15):
             while len(browser.blocked) < 2:  # noqa: ASYNC110 (the proxy records; no event)
@@ -157,11 +143,11 @@ async def test_a_page_in_the_container_is_held_by_the_policy(
 
 @pytest.mark.anyio
 async def test_code_in_the_container_reaches_only_the_proxy(
-    pool: BrowserPool, site: tuple[int, list[str]], secret: tuple[int, list[str]]
+    browser_pool: BrowserPool, site: tuple[int, list[str]], secret: tuple[int, list[str]]
 ) -> None:
     """As if a page had taken over the renderer: a process in the container tries the host's
     loopback services directly, then through the forwarder."""
-    async with pool.session() as browser:
+    async with browser_pool.session() as browser:
         await browser.open(f"http://127.0.0.1:{site[0]}/")
         (container,) = await _containers()
         assert browser.proxy is not None and browser.proxy.unix_path is not None

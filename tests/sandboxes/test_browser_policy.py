@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
-import threading
 from collections.abc import Iterator
 
 import anyio
@@ -13,6 +12,7 @@ import pytest
 
 from agentkit_sandboxes.browser_policy import DomainPolicy, canonical_host, non_public, parse_ipv4
 from agentkit_sandboxes.browser_proxy import BLOCKED_HEADER, EgressProxy
+from tests.browser_support import serving
 
 
 @pytest.mark.parametrize(
@@ -121,11 +121,8 @@ class _Origin(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def origin() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Origin)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(_Origin) as port:
+        yield port
 
 
 async def _exchange(port: int, request: bytes) -> bytes:
