@@ -8,6 +8,7 @@ written in the text; ``decode`` keeps special tokens.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,44 @@ class Tokenizer(Protocol):
 _PROBES = (("hello", "world"), ("a ", " b"), ("", "x y"), ("x\n", "\n y"), (" ", "  z"))
 
 
+def _byte_alphabet() -> dict[str, int]:
+    """ByteLevel's character for each byte (GPT-2's table: printable Latin-1 bytes stand for
+    themselves, the other bytes for the characters from U+0100 on), reversed."""
+    kept = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
+    chars = {byte: byte for byte in kept}
+    extra = 0
+    for byte in range(256):
+        if byte not in chars:
+            chars[byte] = 256 + extra
+            extra += 1
+    return {chr(char): byte for byte, char in chars.items()}
+
+
+_BYTE_OF = _byte_alphabet()
+_MAX_BYTE_PIECES = 1 << 20
+
+
+class _NotPlain(Exception):
+    """An id the byte table does not take (not a non-negative 32-bit int)."""
+
+
+def _token_bytes(token: str) -> bytes:
+    """ByteLevel's bytes of one token: every character mapped back, or the token's UTF-8."""
+    try:
+        return bytes([_BYTE_OF[char] for char in token])
+    except KeyError:
+        return token.encode("utf-8")
+
+
+def _plain_byte_level(inner: _HFTokenizer) -> bool:
+    """Whether the tokenizer decodes with a ByteLevel decoder alone (no sequence of decoders)."""
+    try:
+        decoder = json.loads(inner.to_str()).get("decoder")
+    except (ValueError, TypeError):
+        return False
+    return isinstance(decoder, dict) and decoder.get("type") == "ByteLevel"
+
+
 class HFTokenizersTokenizer:
     """A ``tokenizer.json`` loaded with the ``tokenizers`` library."""
 
@@ -50,11 +89,12 @@ class HFTokenizersTokenizer:
         self.source = source
         self._vocab_size = inner.get_vocab_size(with_added_tokens=True)
         self._split_exactly: bool | None = None
+        added = inner.get_added_tokens_decoder()
         self._special_ids = frozenset(
-            token_id
-            for token_id, added in inner.get_added_tokens_decoder().items()
-            if added.special
+            token_id for token_id, token in added.items() if token.special
         )
+        # ids -> bytes, for decoding without the library (only with a plain ByteLevel decoder)
+        self._byte_pieces: dict[int, bytes] | None = {} if _plain_byte_level(inner) else None
 
     @classmethod
     def from_file(cls, path: str | Path) -> HFTokenizersTokenizer:
@@ -74,7 +114,39 @@ class HFTokenizersTokenizer:
         return ids
 
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
-        return self._inner.decode(list(ids), skip_special_tokens=skip_special_tokens)
+        """The text of ``ids`` (special tokens kept unless ``skip_special_tokens``).
+
+        With a plain ByteLevel decoder (GLM-4.5's, GPT-2's) this is done here, as the library
+        does it: each token's bytes (its characters mapped back through the byte alphabet, added
+        tokens too, or its own UTF-8 when a character is outside it), joined, then read as
+        UTF-8 with each invalid stretch replaced by U+FFFD; unknown ids give nothing. The bytes of
+        each id are kept. Anything else (skipping special tokens, other decoders, ids that are
+        not non-negative ints) goes to the library."""
+        pieces = self._byte_pieces
+        if pieces is None or skip_special_tokens:
+            return self._inner.decode(list(ids), skip_special_tokens=skip_special_tokens)
+        try:
+            data = b"".join([pieces[i] for i in ids])
+        except (KeyError, TypeError):
+            try:
+                data = b"".join([self._byte_piece(i) for i in ids])
+            except _NotPlain:
+                return self._inner.decode(list(ids))
+        return data.decode("utf-8", "replace")
+
+    def _byte_piece(self, token_id: int) -> bytes:
+        pieces = self._byte_pieces
+        assert pieces is not None
+        found = pieces.get(token_id) if type(token_id) is int else None
+        if found is not None:
+            return found
+        if type(token_id) is not int or token_id < 0 or token_id >= 1 << 32:
+            raise _NotPlain
+        token = self._inner.id_to_token(token_id)
+        piece = b"" if token is None else _token_bytes(token)
+        if len(pieces) < _MAX_BYTE_PIECES:
+            pieces[token_id] = piece
+        return piece
 
     def added_tokens(self) -> dict[str, int]:
         """Added (special and tag) tokens: matched in text before any other tokenisation."""
@@ -176,7 +248,10 @@ class SegmentCache:
             names = sorted(self._added, key=len, reverse=True)
             self._split = re.compile("(" + "|".join(map(re.escape, names)) + ")") if names else None
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, *, keep: bool = True) -> list[int]:
+        """The ids of ``text``. With ``keep=False`` (text seldom seen twice: a tool's result) the
+        stretches already known are taken from the cache and only whitespace stretches are
+        added to it; the tokenizer still sees nothing but the new stretches."""
         if self._split is None:
             return self.tokenizer.encode(text)
         ids: list[int] = []
@@ -184,15 +259,15 @@ class SegmentCache:
             if index % 2:  # the split keeps the added tokens at odd positions
                 ids.append(self._added[piece])
             elif piece:
-                ids.extend(self._stretch(piece))
+                ids.extend(self._stretch(piece, keep or piece.isspace()))
         return ids
 
-    def _stretch(self, piece: str) -> list[int]:
+    def _stretch(self, piece: str, keep: bool = True) -> list[int]:
         cached = self._cache.get(piece)
         if cached is not None:
             return cached
         encoded = self.tokenizer.encode(piece)
-        if len(piece) <= self._max_piece:
+        if keep and len(piece) <= self._max_piece:
             if self._chars + len(piece) > self._max_chars:
                 self._cache.clear()
                 self._chars = 0

@@ -8,6 +8,7 @@ prefix cache hits and the recorded tokens are the ones the model saw, ready for 
 
 from __future__ import annotations
 
+import itertools
 import operator
 import os
 import uuid
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.dialects import glm45
-from agentkit.messages import AssistantMessage, ToolMessage, UserMessage
+from agentkit.messages import AssistantMessage, ToolCall, ToolMessage, UserMessage
 from agentkit.models.base import (
     DeltaCallback,
     ModelDelta,
@@ -48,6 +49,7 @@ from agentkit.tokenizer import SegmentCache, Tokenizer, load_tokenizer
 from agentkit.trajectory.records import Attempt, TokenSegment, TokenSource
 
 _TEMPLATE_CACHE_SIZE = 64
+_FIRST = operator.itemgetter(0)
 _NO_REPLAY = ReplayRequest()
 
 
@@ -64,7 +66,8 @@ def _engine_fields(
     spec = meta.get("spec_verify_ct")
     completion = meta.get("completion_tokens", output_len)
     speculative = isinstance(spec, int) and spec > 0
-    token_logprobs = [float(item[0]) for item in meta.get("output_token_logprobs") or []]
+    # each entry is [logprob, token id, text]: the first of each, as floats
+    token_logprobs = list(map(float, map(_FIRST, meta.get("output_token_logprobs") or ())))
     return {
         "usage": CallUsage(
             weight_version=meta.get("weight_version"),
@@ -84,6 +87,21 @@ def _engine_fields(
             sampling_mask=sampling_mask(meta, output_len) if want.sampling_mask else None,
         ),
     }
+
+
+def _calls(parsed: glm45.Parsed) -> tuple[list[ToolCall], list[str]]:
+    """``calls_from_parsed``: a turn with no problems (nearly all) gives its calls as they are."""
+    if parsed.problems:
+        return calls_from_parsed(parsed)
+    return [
+        ToolCall(id=f"call_{os.urandom(12).hex()}", name=c.name, arguments=dict(c.arguments))
+        for c in parsed.tool_calls
+    ], []
+
+
+# request ids: unique in this process by the counter, across processes by the random prefix
+_RID_PREFIX = os.urandom(4).hex()
+_RID_COUNTER = itertools.count()
 
 
 class SGLangTokens:
@@ -215,24 +233,24 @@ class TokenSession:
             ids = model.template_ids(text)
         elif source is TokenSource.PROMPT:  # system prompt and tool block: the same each episode
             ids = model.encoder().encode(text)
-        else:  # a tool's result, a user's turn: seldom seen twice, not worth keeping
-            ids = model.tokenizer.encode(text)
+        else:  # a tool's result, a user's turn: seldom seen twice, not worth keeping, but the
+            # tags around it are known: only the text between them reaches the tokenizer
+            ids = model.encoder().encode(text, keep=False)
         return TokenSegment(source=source, ids=ids)
 
     def _first_prompt(self, request: ModelRequest) -> list[TokenSegment]:
         messages = [m.to_openai() for m in request.messages]
-        tools = request.tools or None
+        # rendered once: with the generation prompt the template appends exactly
+        # ``generation_prompt`` (tests/dialects: render == body + generation_prompt)
         body = glm45.render(
-            messages, tools, enable_thinking=request.thinking, add_generation_prompt=False
+            messages,
+            request.tools or None,
+            enable_thinking=request.thinking,
+            add_generation_prompt=False,
         )
-        full = glm45.render(
-            messages, tools, enable_thinking=request.thinking, add_generation_prompt=True
-        )
-        if not full.startswith(body):
-            raise ContextError("the generation prompt does not extend the rendered conversation")
         return [
             self._encode(body, TokenSource.PROMPT),
-            self._encode(full[len(body) :], TokenSource.TEMPLATE),
+            self._encode(glm45.generation_prompt(request.thinking), TokenSource.TEMPLATE),
         ]
 
     def _continuation(self, request: ModelRequest) -> list[TokenSegment]:
@@ -260,10 +278,9 @@ class TokenSession:
             )
             segments.append(self._encode(text, source))
             marker = "<|observation|>" if isinstance(message, ToolMessage) else None
-        prompt = glm45.render_continuation(
-            [], after_stop=None, enable_thinking=request.thinking, add_generation_prompt=True
+        segments.append(
+            self._encode(glm45.generation_prompt(request.thinking), TokenSource.TEMPLATE)
         )
-        segments.append(self._encode(prompt, TokenSource.TEMPLATE))
         return segments
 
     def _appended(self, request: ModelRequest) -> list[TokenSegment]:
@@ -307,7 +324,8 @@ class TokenSession:
             sampling["sampling_seed"] = settings.seed
         sampling.update(settings.extra)
         return {
-            "rid": f"{request.episode_id or 'run'}-{request.call_index}-{os.urandom(4).hex()}",
+            "rid": f"{request.episode_id or 'run'}-{request.call_index}-{_RID_PREFIX}"
+            f"{next(_RID_COUNTER):x}",
             "input_ids": input_ids,
             "sampling_params": sampling,
             "return_logprob": self.model.return_logprob,
@@ -408,7 +426,7 @@ class TokenSession:
         stop = parsed.stop
         if stop is None and isinstance(matched, int):
             stop = self.model._stop_by_id.get(matched)
-        calls, malformed = calls_from_parsed(parsed)
+        calls, malformed = _calls(parsed)
         loop_finish = "length" if finish_type == "length" else finish_type
         if finish_type == "stop" and calls:
             loop_finish = "tool_calls"

@@ -111,3 +111,18 @@ def test_a_pre_tokenizer_that_marks_only_the_first_stretch_is_encoded_whole() ->
 
 def test_the_glm45_test_tokenizer_keeps_the_cache() -> None:
     assert load_test_tokenizer().added_tokens_split_exactly()
+
+
+def test_unkept_text_encodes_alike_and_leaves_only_whitespace_stretches_behind() -> None:
+    tokenizer = load_test_tokenizer()
+    cache = SegmentCache(tokenizer)
+    for text in texts():
+        assert cache.encode(text, keep=False) == tokenizer.encode(text), text
+    assert cache._cache, "whitespace stretches are kept"
+    assert all(piece.isspace() for piece in cache._cache), "nothing else is kept"
+    kept = cache.encode("value of k1", keep=True)
+    assert "value of k1" in cache._cache
+    assert cache.encode("\n<tool_response>value of k1", keep=False) == tokenizer.encode(
+        "\n<tool_response>value of k1"
+    )
+    assert cache._cache["value of k1"] == kept, "a kept stretch is read back, not replaced"

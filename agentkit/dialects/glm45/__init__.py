@@ -7,7 +7,7 @@ See ``docs/dialect-glm45.md`` for the format and the deliberate differences from
 from __future__ import annotations
 
 from .parse import parse
-from .render import format_assistant, render, render_continuation
+from .render import format_assistant, generation_prompt, render, render_continuation
 from .repair import repair_hint
 from .results import Parsed, ParsedToolCall, Problem, ProblemKind
 from .stream import (
@@ -39,6 +39,7 @@ __all__ = [
     "ToolCallStart",
     "ToolSchemas",
     "format_assistant",
+    "generation_prompt",
     "parse",
     "render",
     "render_continuation",

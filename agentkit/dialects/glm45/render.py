@@ -180,7 +180,10 @@ def _render_messages(
     return "".join(out)
 
 
-def _generation_prompt(enable_thinking: bool) -> str:
+def generation_prompt(enable_thinking: bool = True) -> str:
+    """The text the template appends for ``add_generation_prompt``: ``render(m, t)`` is
+    ``render(m, t, add_generation_prompt=False) + generation_prompt()``, and the same holds for
+    ``render_continuation``."""
     return ASSISTANT if enable_thinking else f"{ASSISTANT}\n{THINK_OPEN}{THINK_CLOSE}"
 
 
@@ -199,7 +202,7 @@ def render(
         out.append(_TOOLS_FOOTER)
     out.append(_render_messages(messages, enable_thinking=enable_thinking, previous_role=None))
     if add_generation_prompt:
-        out.append(_generation_prompt(enable_thinking))
+        out.append(generation_prompt(enable_thinking))
     return "".join(out)
 
 
@@ -230,7 +233,7 @@ def render_continuation(
     if after_stop in (OBSERVATION, USER) and after_stop is not None and text.startswith(after_stop):
         text = text[len(after_stop) :]
     if add_generation_prompt:
-        text += _generation_prompt(enable_thinking)
+        text += generation_prompt(enable_thinking)
     return text
 
 

@@ -1,0 +1,91 @@
+"""Token mode against chat mode with the HTTP taken out: agentkit's own work per step.
+
+The same episodes as ``worker.py``, but the transport's one attempt (``Transport._post_once``)
+is replaced by the fake server's precomputed reply bytes for the turn, read with the same JSON
+decoder the transport uses, and the request body is encoded as the transport would encode it
+(so its cost stays in). Chat and token cells alternate in one process; each figure is
+``time.process_time()`` over N episodes. Run by path, with the agentkit under test first on
+``PYTHONPATH`` (its ``benchmarks`` package supplies the fake replies)::
+
+    PYTHONPATH=. nice python benchmarks/token_mode/canned.py --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from worker import Episodes  # type: ignore[import-not-found]
+
+from agentkit.models import transport as transport_module
+from benchmarks.token_mode.fake_server import OBSERVATION, chat_reply, generate_reply
+
+
+def _canned(mode: str, tool_calls: int) -> Any:
+    generated = [generate_reply(t, tool_calls) for t in range(tool_calls + 1)]
+    chatted = [chat_reply(t, tool_calls) for t in range(tool_calls + 1)]
+
+    async def post_once(
+        url: str, body: dict[str, Any], headers: Mapping[str, str] | None
+    ) -> dict[str, Any]:
+        transport_module._dumps(body)  # what the wire would cost to write
+        if mode == "tokens":
+            turn = body["input_ids"].count(OBSERVATION)
+            raw = generated[min(turn, tool_calls)]
+        else:
+            turn = sum(1 for m in body["messages"] if m.get("role") == "tool")
+            raw = chatted[min(turn, tool_calls)]
+        await asyncio.sleep(0)
+        return transport_module._loads(raw)
+
+    return post_once
+
+
+async def cell(mode: str, n: int, tool_calls: int) -> float:
+    episodes = Episodes(mode, "http://127.0.0.1:9", tool_calls)
+    episodes.agent.model.transport._post_once = _canned(mode, tool_calls)
+    try:
+        assert await episodes.run_one(), f"{mode}: the warm-up episode failed"
+        gc.collect()
+        cpu0 = time.process_time()
+        outcomes = await asyncio.gather(*(episodes.run_one() for _ in range(n)))
+        cpu = time.process_time() - cpu0
+    finally:
+        await episodes.agent.aclose()
+    assert all(outcomes), f"{mode}: an episode did not complete"
+    return 1000 * cpu / (n * (tool_calls + 1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=100)
+    parser.add_argument("--tool-calls", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    figures: dict[str, list[float]] = {"chat": [], "tokens": []}
+    for number in range(args.rounds):
+        order = ("chat", "tokens") if number % 2 == 0 else ("tokens", "chat")
+        for mode in order:
+            figures[mode].append(asyncio.run(cell(mode, args.n, args.tool_calls)))
+    ratios = [t / c for t, c in zip(figures["tokens"], figures["chat"], strict=True)]
+    print(
+        json.dumps(
+            {
+                "chat_ms_per_step": round(statistics.median(figures["chat"]), 4),
+                "tokens_ms_per_step": round(statistics.median(figures["tokens"]), 4),
+                "tokens_over_chat": round(statistics.median(ratios), 3),
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
