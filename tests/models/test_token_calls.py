@@ -1,0 +1,88 @@
+"""Token mode builds the calls of a turn without problems directly; that must be exactly what
+``calls_from_parsed`` gives (ids aside: each call gets a fresh one of SGLang's shape), and a
+turn with problems must still go through ``calls_from_parsed``."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentkit.dialects import glm45
+from agentkit.messages import ToolCall
+from agentkit.models.client_markup import calls_from_parsed
+from agentkit.models.sglang_tokens import _calls
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {
+                "type": "object",
+                "properties": {"key": {"type": "string"}, "n": {"type": "integer"}},
+            },
+        },
+    }
+]
+_ID = re.compile(r"call_[0-9a-f]{24}")
+
+pieces = st.sampled_from(
+    [
+        "<think>",
+        "</think>",
+        "\n",
+        "<tool_call>",
+        "lookup\n",
+        "other\n",
+        "</tool_call>",
+        "<arg_key>key</arg_key>\n",
+        "<arg_key>n</arg_key>\n",
+        "<arg_value>k1</arg_value>\n",
+        "<arg_value>7</arg_value>\n",
+        "<arg_value>x7</arg_value>\n",
+        "text ",
+        "<|observation|>",
+    ]
+)
+completions = st.one_of(
+    st.builds(
+        lambda args, tail: (
+            "<think>r</think>\n<tool_call>lookup\n" + "".join(args) + "</tool_call>" + tail
+        ),
+        st.lists(
+            st.sampled_from(
+                ["<arg_key>key</arg_key>\n<arg_value>k1</arg_value>\n", "<arg_key>n</arg_key>\n"]
+            ),
+            max_size=3,
+        ),
+        st.sampled_from(["", "<|observation|>", "after", "<tool_call>lookup\n</tool_call>"]),
+    ),
+    st.lists(pieces, max_size=14).map("".join),
+)
+
+
+def view(call: ToolCall) -> tuple[object, ...]:
+    return (call.name, call.arguments, call.raw_arguments, call.parse_error)
+
+
+@settings(max_examples=400, deadline=None)
+@given(completions, st.booleans())
+def test_the_calls_are_those_of_calls_from_parsed(text: str, thinking: bool) -> None:
+    parsed = glm45.parse(text, TOOLS, thinking=thinking)
+    fast, fast_malformed = _calls(parsed)
+    slow, slow_malformed = calls_from_parsed(parsed)
+    assert [view(c) for c in fast] == [view(c) for c in slow]
+    assert fast_malformed == slow_malformed
+    assert all(_ID.fullmatch(c.id) for c in fast)
+    assert len({c.id for c in fast}) == len(fast)
+
+
+def test_a_turn_with_a_malformed_call_keeps_its_parse_error() -> None:
+    parsed = glm45.parse(
+        "<think>r</think>\n<tool_call>lookup\n<arg_key>key</arg_key>\n</tool_call>"
+    )
+    assert parsed.problems
+    calls, _ = _calls(parsed)
+    assert calls and calls[0].parse_error
