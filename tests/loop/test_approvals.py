@@ -21,14 +21,20 @@ from agentkit.events import FinalEvent, ToolResultEvent
 from agentkit.hooks import Deny, EditArguments, ShortCircuit
 from agentkit.messages import ToolCall, ToolMessage
 from agentkit.models import SGLangChat
-from agentkit.models.base import Model
 from agentkit.models.sglang_tokens import SGLangTokens
 from agentkit.run_state import RunState, TokenContext
-from agentkit.testing import SGLangTestServer, build_test_tokenizer
+from agentkit.testing import build_test_tokenizer
 from agentkit.trajectory.exports import exclusion_reason
 from agentkit.trajectory.recorder import MemoryRecorder
 from agentkit.trajectory.records import EnvStepRecord, EpisodeEnd, EpisodeStart
 from agentkit.trajectory.store import JsonlStore, read_store
+from tests.loop.run_support import (
+    StartServer,
+    mail_tools,
+    make_model,
+    server_starter,
+    without_call_ids,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -47,27 +53,7 @@ SCRIPT = [
 
 
 def make_tools(sent: list[dict[str, Any]], *, approval: bool = True) -> list[Tool]:
-    @tool
-    def lookup(city: str) -> str:
-        """Look a city up.
-
-        Args:
-            city: The city.
-        """
-        return f"{city}: 21C"
-
-    @tool(requires_approval=approval)
-    def send_email(to: str, body: str) -> str:
-        """Send an email.
-
-        Args:
-            to: Address.
-            body: Text.
-        """
-        sent.append({"to": to, "body": body})
-        return f"sent to {to}"
-
-    return [lookup, send_email]
+    return mail_tools(sent.append, approval=approval)
 
 
 @pytest.fixture(scope="module")
@@ -76,38 +62,13 @@ def tokenizer_path() -> Path:
 
 
 @pytest.fixture
-async def servers() -> AsyncIterator[Any]:
-    started: list[SGLangTestServer] = []
-
-    async def start(policy: Any) -> SGLangTestServer:
-        server = SGLangTestServer(policy=policy)
-        await server.__aenter__()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        await server.__aexit__(None, None, None)
-
-
-def make_model(mode: str, url: str, tokenizer_path: Path) -> Model:
-    return SGLangChat(url) if mode == "chat" else SGLangTokens(url, tokenizer_path)
+async def servers() -> AsyncIterator[StartServer]:
+    async with server_starter() as start:
+        yield start
 
 
 def normalized(messages: list[Any]) -> list[dict[str, Any]]:
-    """Messages as dicts with tool-call ids replaced by their order (the chat server's ids are
-    random, so two runs differ there and nowhere else)."""
-    names: dict[str, str] = {}
-    text = json.dumps([m.model_dump(mode="json") for m in messages])
-    for found in sorted(set(_ids(text)), key=text.index):
-        names.setdefault(found, f"id{len(names)}")
-    for old, new in names.items():
-        text = text.replace(old, new)
-    return list(json.loads(text))
-
-
-def _ids(text: str) -> list[str]:
-    return [part[: len("call_") + 24] for part in text.split('"')[1:] if part.startswith("call_")]
+    return without_call_ids([m.model_dump(mode="json") for m in messages])
 
 
 @pytest.mark.parametrize("mode", ["chat", "tokens"])

@@ -18,20 +18,25 @@ from typing import Any
 import anyio
 import pytest
 
-from agentkit import Agent, EpisodeStatus, Tool, tool
+from agentkit import Agent, EpisodeStatus, Tool
 from agentkit.approvals import ApprovalDecision
 from agentkit.dialects.glm45 import format_assistant
 from agentkit.messages import ToolMessage
-from agentkit.models import SGLangChat
-from agentkit.models.base import Model
-from agentkit.models.sglang_tokens import SGLangTokens
 from agentkit.run_state import RunState
-from agentkit.testing import SGLangTestServer, build_test_tokenizer
+from agentkit.testing import build_test_tokenizer
 from agentkit.trajectory.records import EnvStepRecord
 from agentkit.trajectory.rows import build_rows
 from agentkit.trajectory.store import JsonlStore, read_store
+from tests.loop.run_support import (
+    StartServer,
+    mail_tools,
+    make_model,
+    server_starter,
+    without_call_ids,
+)
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "approvals" / "run.py"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO_ROOT / "examples" / "approvals" / "run.py"
 PROMPT = "Weather in Paris, then mail it to a@x.org"
 SCRIPT = [
     format_assistant(
@@ -46,33 +51,15 @@ SCRIPT = [
 
 
 def make_tools(outbox: Path | None, approval: bool) -> list[Tool]:
-    @tool
-    def lookup(city: str) -> str:
-        """Weather of a city.
+    """The mail tools; each mail sent is a line of ``outbox`` (the paused and the resumed
+    process append to the same file)."""
 
-        Args:
-            city: The city.
-        """
-        return f"{city}: 21C"
-
-    @tool(requires_approval=approval)
-    def send_email(to: str, body: str) -> str:
-        """Send an email.
-
-        Args:
-            to: Address.
-            body: Text.
-        """
+    def post(mail: dict[str, str]) -> None:
         if outbox is not None:
             with outbox.open("a") as handle:
-                handle.write(json.dumps({"to": to, "body": body}) + "\n")
-        return f"sent to {to}"
+                handle.write(json.dumps(mail) + "\n")
 
-    return [lookup, send_email]
-
-
-def make_model(mode: str, url: str, tokenizer: str) -> Model:
-    return SGLangChat(url) if mode == "chat" else SGLangTokens(url, tokenizer)
+    return mail_tools(post, approval=approval)
 
 
 async def _pause(mode: str, url: str, tokenizer: str, work: Path) -> None:
@@ -110,35 +97,15 @@ def _main(argv: list[str]) -> None:
 
 
 @pytest.fixture
-async def servers() -> AsyncIterator[Any]:
-    started: list[SGLangTestServer] = []
-
-    async def start(policy: Any) -> SGLangTestServer:
-        server = SGLangTestServer(policy=policy)
-        await server.__aenter__()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        await server.__aexit__(None, None, None)
-
-
-def normalized(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Tool-call ids replaced by their order (the chat server makes random ones)."""
-    text = json.dumps(messages)
-    found: list[str] = []
-    for part in text.split('"'):
-        if part.startswith("call_") and part not in found:
-            found.append(part)
-    for number, old in enumerate(found):
-        text = text.replace(old, f"id{number}")
-    return list(json.loads(text))
+async def servers() -> AsyncIterator[StartServer]:
+    async with server_starter() as start:
+        yield start
 
 
 async def _step(step: str, mode: str, url: str, tokenizer: Path, work: Path) -> None:
-    command = [sys.executable, __file__, step, mode, url, str(tokenizer), str(work)]
-    done = await anyio.run_process(command, check=False)
+    # as a module from the checkout's root, so that it imports tests.loop.run_support
+    command = [sys.executable, "-m", __spec__.name, step, mode, url, str(tokenizer), str(work)]
+    done = await anyio.run_process(command, check=False, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr.decode()
 
 
@@ -168,15 +135,15 @@ async def test_pause_restart_resume_matches_uninterrupted_run(
         reference = await agent.run(PROMPT)
     assert reference.status is EpisodeStatus.COMPLETED
     expected = [m.model_dump(mode="json") for m in reference.messages]
-    assert normalized(result["messages"]) == normalized(expected)
+    assert without_call_ids(result["messages"]) == without_call_ids(expected)
     assert sum(isinstance(m, ToolMessage) for m in reference.messages) == 3
     wire = [r.request for r in server.generation_requests()]
     reference_wire = [r.request for r in reference_server.generation_requests()]
     if mode == "tokens":
         assert [b["input_ids"] for b in wire] == [b["input_ids"] for b in reference_wire]
     else:
-        assert [normalized(b["messages"]) for b in wire] == [
-            normalized(b["messages"]) for b in reference_wire
+        assert [without_call_ids(b["messages"]) for b in wire] == [
+            without_call_ids(b["messages"]) for b in reference_wire
         ]
 
     # one continuous episode in the store: one start, every call and step once, one end
