@@ -100,8 +100,17 @@ def _calls(parsed: glm45.Parsed) -> tuple[list[ToolCall], list[str]]:
 
 
 # request ids: unique in this process by the counter, across processes by the random prefix
+# (drawn again in a forked child, which would otherwise repeat its parent's ids)
 _RID_PREFIX = os.urandom(4).hex()
 _RID_COUNTER = itertools.count()
+
+
+def _new_rid_prefix() -> None:
+    global _RID_PREFIX
+    _RID_PREFIX = os.urandom(4).hex()
+
+
+os.register_at_fork(after_in_child=_new_rid_prefix)
 
 
 class SGLangTokens:
@@ -241,7 +250,7 @@ class TokenSession:
     def _first_prompt(self, request: ModelRequest) -> list[TokenSegment]:
         messages = [m.to_openai() for m in request.messages]
         # rendered once: with the generation prompt the template appends exactly
-        # ``generation_prompt`` (tests/dialects: render == body + generation_prompt)
+        # ``generation_prompt`` (tests/models/test_token_generation_prompt.py)
         body = glm45.render(
             messages,
             request.tools or None,

@@ -1,18 +1,23 @@
 """Token mode builds the calls of a turn without problems directly; that must be exactly what
 ``calls_from_parsed`` gives (ids aside: each call gets a fresh one of SGLang's shape), and a
-turn with problems must still go through ``calls_from_parsed``."""
+turn with problems must still go through ``calls_from_parsed``. Request ids (a counter behind a
+random prefix) must never repeat, in a forked child either."""
 
 from __future__ import annotations
 
+import os
 import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentkit.dialects import glm45
-from agentkit.messages import ToolCall
+from agentkit.messages import ToolCall, UserMessage
+from agentkit.models.base import ModelRequest
 from agentkit.models.client_markup import calls_from_parsed
-from agentkit.models.sglang_tokens import _calls
+from agentkit.models.replay_wire import ReplayRequest
+from agentkit.models.sglang_tokens import SGLangTokens, _calls
+from agentkit.testing import load_test_tokenizer
 
 TOOLS = [
     {
@@ -86,3 +91,24 @@ def test_a_turn_with_a_malformed_call_keeps_its_parse_error() -> None:
     assert parsed.problems
     calls, _ = _calls(parsed)
     assert calls and calls[0].parse_error
+
+
+def test_request_ids_differ_within_a_process_and_in_a_forked_child() -> None:
+    session = SGLangTokens("http://127.0.0.1:9", load_test_tokenizer()).session()
+    request = ModelRequest(messages=[UserMessage(content="hi")])
+
+    def rid() -> str:
+        return str(session._body(request, [1], False, ReplayRequest())["rid"])
+
+    first, second = rid(), rid()
+    assert first != second
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its next id must not be the parent's next one
+        os.write(write, rid().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    from_child = os.read(read, 200).decode()
+    os.close(read)
+    os.close(write)
+    assert from_child != rid()
