@@ -99,7 +99,8 @@ async def recorded_call(
         exc.record = failed_call_record(request, sent, exc, clock)
         raise
     record = call_record(request, sent, reply, clock)
-    return ModelResponse(
+    # the reply's and the record's values are typed (pydantic models): no second validation
+    return ModelResponse.model_construct(
         message=reply.message,
         finish_reason=reply.loop_finish_reason or reply.finish_reason or "stop",
         problems=reply.problems,
@@ -113,7 +114,11 @@ def call_record(
 ) -> ModelCallRecord:
     """The record of a call that got ``reply``. Fields left at their defaults (``None``, empty)
     are not passed: the record is the same, and pydantic keeps a much smaller set of the
-    fields given, which is most of a record's memory while its run is in flight."""
+    fields given, which is most of a record's memory while its run is in flight.
+
+    Every value comes from a field of the same type (of ``request``, ``sent``, ``reply``, all
+    pydantic models) or from the clock, so the record is built without validating it again:
+    the same record, fields set included (``tests/models/test_record_construct.py``)."""
     tokens = reply.tokens
     message = reply.message
     given: dict[str, Any] = {
@@ -138,7 +143,7 @@ def call_record(
             routed_experts=tokens.routed_experts,
             sampling_mask=tokens.sampling_mask,
         )
-    return ModelCallRecord(
+    return ModelCallRecord.model_construct(
         episode_id=request.episode_id,
         index=request.call_index,
         turn=request.turn,
