@@ -20,8 +20,10 @@ the caller abandons the call; ``anyio.from_thread`` works inside it) at a fracti
   call reach the loop. Unlike a call of its own through anyio, such a callback belongs to the
   pool's task, not to the calling run: cancelling the run does not cancel it, and
   ``anyio.from_thread.check_cancelled`` does not see the run's cancellation.
-- When the loop shuts down (its tasks cancelled), the workers are told to stop; a worker busy
-  with a call that never returns stays until it does, as anyio's would.
+- When the loop shuts down (its tasks cancelled, as ``asyncio.run`` does), the workers are told
+  to stop; a loop closed without that is noticed by its idle workers within :data:`POLL_S`.
+  A worker busy with a call that never returns stays until it does, as anyio's would (it is
+  not a daemon thread).
 
 Under any other backend (trio) :func:`run_sync` is ``anyio.to_thread.run_sync`` with
 ``abandon_on_cancel=True``.
@@ -48,6 +50,7 @@ except ImportError:  # pragma: no cover - sniffio comes with anyio today
 
 STALL_S = 0.01  # calls queued and none taken this long: another worker starts
 IDLE_S = 10.0  # a worker beyond the first stops after this long without a call
+POLL_S = 1.0  # how often an idle worker checks whether it is to stop
 MAX_WORKERS = 40  # as anyio's default thread limiter
 
 
@@ -119,43 +122,49 @@ class _Pool:
         self.started_total += 1
         host = self.loop.create_task(self._host(slot), context=contextvars.Context())
         self.hosts.add(host)
-        host.add_done_callback(self.hosts.discard)
+        host.add_done_callback(self._host_done)
 
     async def _host(self, slot: int) -> None:
-        try:
-            await anyio.to_thread.run_sync(
-                self._work, slot, abandon_on_cancel=True, limiter=self.limiter
-            )
-        except BaseException:
-            # the loop is shutting down (its tasks cancelled): this worker is to stop, and
-            # calls from now on go to a new pool (should the loop go on)
+        await anyio.to_thread.run_sync(
+            self._work, slot, abandon_on_cancel=True, limiter=self.limiter
+        )
+
+    def _host_done(self, host: asyncio.Task[None]) -> None:
+        """A worker's host task ended: if it was cancelled (the loop is shutting down), the
+        worker is told to stop, and calls from now on go to a new pool (should the loop go
+        on)."""
+        self.hosts.discard(host)
+        if host.cancelled() or host.exception() is not None:
             self.closed = True
             self.jobs.put(None)
             if _pools.get(self.loop) is self:
                 del _pools[self.loop]
             if _last[1] is self:
                 _last[0] = _last[1] = None
-            raise
 
     def _work(self, slot: int) -> None:
         """A worker's life: take calls until told to stop or idle too long (not the last)."""
         get, taken, done = self.jobs.get, self.taken, self.done
+        idle = 0.0
         while True:
             try:
-                job = get(timeout=IDLE_S)
+                job = get(timeout=POLL_S)
             except Empty:
+                idle += POLL_S
                 with self.lock:
-                    if self.workers > 1:
+                    # a loop closed without cancelling its tasks leaves no one to stop us
+                    if self.loop.is_closed() or (idle >= IDLE_S and self.workers > 1):
                         self.workers -= 1
                         return
                 continue
+            idle = 0.0
             if job is None:
                 with self.lock:
                     self.workers -= 1
                 return
             taken[slot] += 1
             future = job.future
-            if future.cancelled():  # abandoned before it started: not run
+            if future.done():  # abandoned (cancelled, timed out) before it started: not run
                 continue
             result: Any = None
             error: BaseException | None = None
@@ -221,6 +230,28 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def _expire(future: asyncio.Future[Any], time_limit: float) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError(f"the call took longer than {time_limit:g} s"))
+
+
+async def run_sync_timed(fn: Callable[..., Any], args: tuple[Any, ...], time_limit: float) -> Any:
+    """:func:`run_sync` with a time limit: after ``time_limit`` seconds the call is abandoned
+    and :class:`TimeoutError` raised. The same as ``anyio.fail_after(time_limit)`` around
+    :func:`run_sync` for the caller, at the cost of one loop timer instead of a cancel scope
+    (and no cancellation of the caller's task: only its wait ends)."""
+    loop = _running_loop()
+    if loop is None:  # trio (or another backend)
+        with anyio.fail_after(time_limit):
+            return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
+    future = pool_of(loop).submit(fn, args)
+    timer = loop.call_later(time_limit, _expire, future, time_limit)
+    try:
+        return await future
+    finally:
+        timer.cancel()
 
 
 async def run_sync(fn: Callable[..., Any], *args: Any) -> Any:

@@ -3,7 +3,9 @@
 Contenders, alternating round by round in one process (so all see the same load):
 ``anyio`` (``anyio.to_thread.run_sync``, what sync tools used before), ``pool``
 (:func:`agentkit.worker_threads.run_sync`) and ``inline`` (the call made on the loop, the
-floor). Reported per call: process CPU (``time.process_time``, all threads), wall time, and
+floor); ``pool_fail_after`` / ``pool_timed``: the pool with a 60 s time limit, as
+``anyio.fail_after`` around it (what ``Tool.call`` does for a tool's timeout) or
+:func:`agentkit.worker_threads.run_sync_timed` (one loop timer). Reported per call: process CPU (``time.process_time``, all threads), wall time, and
 the most threads alive at once.
 
 Run: ``nice python benchmarks/bench_thread_hop.py --n 1,100,1000 --calls 5 --rounds 5``
@@ -38,6 +40,17 @@ async def _pool(x: int) -> int:
     return result
 
 
+async def _pool_fail_after(x: int) -> int:
+    with anyio.fail_after(60):  # what a tool with a timeout pays around the hop
+        result: int = await worker_threads.run_sync(trivial, x)
+    return result
+
+
+async def _pool_timed(x: int) -> int:
+    result: int = await worker_threads.run_sync_timed(trivial, (x,), 60)
+    return result
+
+
 async def _inline(x: int) -> int:
     await asyncio.sleep(0)  # a run yields between steps anyway
     return trivial(x)
@@ -46,6 +59,8 @@ async def _inline(x: int) -> int:
 CONTENDERS: dict[str, Callable[[int], Awaitable[int]]] = {
     "anyio": _anyio,
     "pool": _pool,
+    "pool_fail_after": _pool_fail_after,
+    "pool_timed": _pool_timed,
     "inline": _inline,
 }
 
@@ -78,7 +93,7 @@ async def _main(ns: list[int], calls: int, rounds: int, names: list[str]) -> Non
     for name in names:  # warm-up: threads started, code paths taken once
         await _cell(CONTENDERS[name], 10, 2)
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
-    print(f"{'N':>5} {'contender':>8} {'CPU us/call':>12} {'wall us/call':>13} {'threads':>8}")
+    print(f"{'N':>5} {'contender':>15} {'CPU us/call':>12} {'wall us/call':>13} {'threads':>8}")
     for n in ns:
         seen: dict[str, list[tuple[float, float, int]]] = {name: [] for name in names}
         for _ in range(rounds):
@@ -88,7 +103,7 @@ async def _main(ns: list[int], calls: int, rounds: int, names: list[str]) -> Non
             cpu = statistics.median(s[0] for s in seen[name]) * 1e6
             wall = statistics.median(s[1] for s in seen[name]) * 1e6
             threads = max(s[2] for s in seen[name])
-            print(f"{n:>5} {name:>8} {cpu:>12.1f} {wall:>13.1f} {threads:>8}")
+            print(f"{n:>5} {name:>15} {cpu:>12.1f} {wall:>13.1f} {threads:>8}")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 

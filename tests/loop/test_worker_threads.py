@@ -18,6 +18,7 @@ import anyio.lowlevel
 import pytest
 
 from agentkit import tool, worker_threads
+from agentkit.sync_tools import SyncCaller
 from agentkit.tool import RunContext, ToolStatus
 
 pytestmark = pytest.mark.anyio
@@ -221,6 +222,7 @@ async def test_quick_calls_from_many_runs_share_a_worker(monkeypatch: pytest.Mon
 async def test_extra_workers_stop_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker_threads, "STALL_S", 0.001)
     monkeypatch.setattr(worker_threads, "IDLE_S", 0.02)
+    monkeypatch.setattr(worker_threads, "POLL_S", 0.01)
     release = threading.Event()
     try:
         with anyio.fail_after(GUARD_S):
@@ -238,16 +240,23 @@ async def test_extra_workers_stop_when_idle(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 _EXIT_SCRIPT = """
-import asyncio, threading, time
+import asyncio, sys, threading, time
 from agentkit import worker_threads
+
+worker_threads.POLL_S = 0.05
 
 async def main():
     for _ in range(3):
         await worker_threads.run_sync(time.sleep, 0)
     assert worker_threads._pools, "no pool was used"
 
-asyncio.run(main())
-assert not worker_threads._pools, "the pool outlived its loop"
+if sys.argv[1] == "asyncio.run":  # the loop's tasks are cancelled at its end
+    asyncio.run(main())
+    assert not worker_threads._pools, "the pool outlived its loop"
+else:  # a loop closed with its tasks still pending: nobody cancels the workers' hosts
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(main())
+    loop.close()
 deadline = time.monotonic() + 10
 while threading.active_count() > 1 and time.monotonic() < deadline:
     time.sleep(0.01)
@@ -255,9 +264,10 @@ print(threading.active_count(), sorted(t.name for t in threading.enumerate()))
 """
 
 
-def test_the_workers_stop_with_their_loop_and_the_process_exits() -> None:
+@pytest.mark.parametrize("how", ["asyncio.run", "loop.close"])
+def test_the_workers_stop_with_their_loop_and_the_process_exits(how: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", _EXIT_SCRIPT], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", _EXIT_SCRIPT, how], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split(" ", 1)[0] == "1", done.stdout  # only the main thread is left
@@ -279,3 +289,43 @@ async def test_the_fallback_under_other_backends_is_anyio(
     with anyio.fail_after(GUARD_S):
         assert await worker_threads.run_sync(threading.get_ident) != here
     assert len(submitted) == (1 if anyio_backend == "asyncio" else 0)
+
+
+async def test_a_time_limit_abandons_the_call_with_timeout_error() -> None:
+    release, finished = threading.Event(), threading.Event()
+
+    def blocks() -> str:
+        release.wait(GUARD_S)
+        finished.set()
+        return "late"
+
+    try:
+        with anyio.move_on_after(GUARD_S) as guard:  # not fail_after: its TimeoutError
+            with pytest.raises(TimeoutError):  # would pass for the time limit's
+                await worker_threads.run_sync_timed(blocks, (), 0.05)
+            assert not finished.is_set()  # back before the call ended
+            assert await worker_threads.run_sync_timed(divmod, (9, 4), GUARD_S) == (2, 1)
+            await anyio.lowlevel.checkpoint()  # this task was not left cancelled
+    finally:
+        release.set()
+    assert not guard.cancelled_caught
+
+
+async def test_a_sync_caller_with_a_time_limit_times_out_and_goes_on() -> None:
+    release = threading.Event()
+
+    def waits(block: bool) -> str:
+        if block:
+            release.wait(GUARD_S)
+        return "done"
+
+    caller = SyncCaller(waits)
+    try:
+        with anyio.move_on_after(GUARD_S) as guard:
+            with pytest.raises(TimeoutError):
+                await caller.call_threaded({"block": True}, 0.05)
+            assert await caller.call_threaded({"block": False}, GUARD_S) == "done"
+            assert await caller.call_threaded({"block": False}, None) == "done"
+    finally:
+        release.set()
+    assert not guard.cancelled_caught
