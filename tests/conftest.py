@@ -11,8 +11,14 @@ settings.load_profile("agentkit")
 
 # pytester: tests/testing/test_pytest_plugin.py runs user test files; tests.sandbox_support: the
 # Docker fixtures (engine, sandbox, no_leaks) every layer that drives a sandbox uses;
-# tests.browser_support: the Chromium tests' page servers and module-scoped browser pool.
-pytest_plugins = ["pytester", "tests.sandbox_support", "tests.browser_support"]
+# tests.browser_support: the Chromium tests' page servers and module-scoped browser pool;
+# tests.loop.run_support: SGLang test servers started for one test, the test tokenizer.
+pytest_plugins = [
+    "pytester",
+    "tests.sandbox_support",
+    "tests.browser_support",
+    "tests.loop.run_support",
+]
 
 
 @pytest.fixture

@@ -1,6 +1,11 @@
 """Shared pieces of the loop tests that run agents against the SGLang test server: starting
 servers for one test, the model of a mode (chat or tokens), the approval tests' two tools, and
-messages compared without the chat server's random tool-call ids."""
+messages compared without the chat server's random tool-call ids.
+
+Registered as a plugin (tests/conftest.py): the fixtures ``server_factory`` (``await
+server_factory(policy, **options)`` starts a test server that stops after the test) and
+``tokenizer_path`` (the test tokenizer, for token mode) are every test's.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agentkit import Tool, tool
 from agentkit.models import SGLangChat
 from agentkit.models.base import Model
 from agentkit.models.sglang_tokens import SGLangTokens
-from agentkit.testing import SGLangTestServer
+from agentkit.testing import SGLangTestServer, build_test_tokenizer
 
 StartServer = Callable[..., Awaitable[SGLangTestServer]]
 _CALL_ID = re.compile(r"call_[0-9a-f]{24}")  # agentkit's tool-call ids (24 hex digits)
@@ -30,6 +37,17 @@ async def server_starter() -> AsyncIterator[StartServer]:
             return await stack.enter_async_context(SGLangTestServer(policy=policy, **options))
 
         yield start
+
+
+@pytest.fixture(name="server_factory")
+async def server_factory_fixture() -> AsyncIterator[StartServer]:
+    async with server_starter() as start:
+        yield start
+
+
+@pytest.fixture(scope="session", name="tokenizer_path")
+def tokenizer_path_fixture() -> Path:
+    return build_test_tokenizer()
 
 
 def make_model(mode: str, url: str, tokenizer: str | Path, **options: Any) -> Model:

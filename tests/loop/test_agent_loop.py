@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +16,12 @@ from agentkit.events import FinalEvent, ReasoningDelta, TextDelta, ToolCallEvent
 from agentkit.messages import AssistantMessage, ToolMessage
 from agentkit.models import SGLangChat
 from agentkit.models.sglang_tokens import SGLangTokens
-from agentkit.testing import PolicyRequest, build_test_tokenizer
+from agentkit.testing import PolicyRequest
 from agentkit.trajectory.recorder import MemoryRecorder
-from tests.loop.run_support import StartServer, make_model, server_starter
+from tests.loop.run_support import StartServer, make_model
 from tests.loop.weather_agent import Report, convert, exchanges, get_weather, weather_script
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def tokenizer_path() -> Path:
-    return build_test_tokenizer()
-
-
-@pytest.fixture
-async def server_factory() -> AsyncIterator[StartServer]:
-    async with server_starter() as start:
-        yield start
 
 
 @pytest.mark.parametrize("mode", ["chat", "tokens"])

@@ -4,7 +4,6 @@ turns, and what the episode records (prompt, final messages, user steps once eac
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,23 +13,11 @@ from agentkit import Agent
 from agentkit.dialects.glm45 import format_assistant
 from agentkit.models import SGLangChat
 from agentkit.models.sglang_tokens import SGLangTokens
-from agentkit.testing import build_test_tokenizer
 from agentkit.trajectory.recorder import MemoryRecorder
-from tests.loop.run_support import StartServer, server_starter
+from tests.loop.run_support import StartServer
 from tests.loop.weather_agent import Report, exchanges, get_weather
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def tokenizer_path() -> Path:
-    return build_test_tokenizer()
-
-
-@pytest.fixture
-async def server_factory() -> AsyncIterator[StartServer]:
-    async with server_starter() as start:
-        yield start
 
 
 async def test_conversation_keeps_one_token_context_across_user_turns(

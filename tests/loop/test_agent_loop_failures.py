@@ -4,7 +4,6 @@ leaves a consistent record."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -15,23 +14,11 @@ from agentkit.dialects.glm45 import format_assistant
 from agentkit.messages import ToolMessage
 from agentkit.models import SGLangChat
 from agentkit.models.transport import RetryPolicy
-from agentkit.testing import build_test_tokenizer
 from agentkit.trajectory.recorder import MemoryRecorder
-from tests.loop.run_support import StartServer, make_model, server_starter
+from tests.loop.run_support import StartServer, make_model
 from tests.loop.weather_agent import get_weather
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def tokenizer_path() -> Path:
-    return build_test_tokenizer()
-
-
-@pytest.fixture
-async def server_factory() -> AsyncIterator[StartServer]:
-    async with server_starter() as start:
-        yield start
 
 
 @tool

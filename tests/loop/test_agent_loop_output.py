@@ -3,23 +3,15 @@ bounded, and the final_result tool ends the run."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from agentkit import Agent, EpisodeStatus
 from agentkit.dialects.glm45 import format_assistant
 from agentkit.models import SGLangChat
-from tests.loop.run_support import StartServer, server_starter
+from tests.loop.run_support import StartServer
 from tests.loop.weather_agent import Report
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def server_factory() -> AsyncIterator[StartServer]:
-    async with server_starter() as start:
-        yield start
 
 
 async def test_invalid_structured_output_is_sent_back_then_accepted(

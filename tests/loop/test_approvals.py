@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from agentkit.messages import ToolCall, ToolMessage
 from agentkit.models import SGLangChat
 from agentkit.models.sglang_tokens import SGLangTokens
 from agentkit.run_state import RunState, TokenContext
-from agentkit.testing import build_test_tokenizer
 from agentkit.trajectory.exports import exclusion_reason
 from agentkit.trajectory.recorder import MemoryRecorder
 from agentkit.trajectory.records import EnvStepRecord, EpisodeEnd, EpisodeStart
@@ -32,7 +30,6 @@ from tests.loop.run_support import (
     StartServer,
     mail_tools,
     make_model,
-    server_starter,
     without_call_ids,
 )
 
@@ -56,26 +53,15 @@ def make_tools(sent: list[dict[str, Any]], *, approval: bool = True) -> list[Too
     return mail_tools(sent.append, approval=approval)
 
 
-@pytest.fixture(scope="module")
-def tokenizer_path() -> Path:
-    return build_test_tokenizer()
-
-
-@pytest.fixture
-async def servers() -> AsyncIterator[StartServer]:
-    async with server_starter() as start:
-        yield start
-
-
 def normalized(messages: list[Any]) -> list[dict[str, Any]]:
     return without_call_ids([m.model_dump(mode="json") for m in messages])
 
 
 @pytest.mark.parametrize("mode", ["chat", "tokens"])
 async def test_pause_then_approve_matches_an_uninterrupted_run(
-    mode: str, servers: Any, tokenizer_path: Path
+    mode: str, server_factory: StartServer, tokenizer_path: Path
 ) -> None:
-    paused_server = await servers(list(SCRIPT))
+    paused_server = await server_factory(list(SCRIPT))
     sent: list[dict[str, Any]] = []
     recorder = MemoryRecorder()
     agent = Agent(
@@ -100,7 +86,7 @@ async def test_pause_then_approve_matches_an_uninterrupted_run(
     assert final.text == "All done." and sent == [{"to": "a@x.org", "body": "hi"}]
     assert final.usage.requests == 3 and final.usage.tool_calls == 3
 
-    plain_server = await servers(list(SCRIPT))
+    plain_server = await server_factory(list(SCRIPT))
     plain = Agent(
         make_model(mode, plain_server.base_url, tokenizer_path),
         tools=make_tools([], approval=False),
@@ -133,13 +119,13 @@ async def test_pause_then_approve_matches_an_uninterrupted_run(
     assert isinstance(end, EpisodeEnd) and end.usage.requests == 3
 
 
-async def test_deny_and_edit_decisions(servers: Any, tokenizer_path: Path) -> None:
+async def test_deny_and_edit_decisions(server_factory: StartServer, tokenizer_path: Path) -> None:
     script = [
         turn("", ("send_email", {"to": "a@x.org", "body": "one"})),
         turn("", ("send_email", {"to": "b@x.org", "body": "two"})),
         turn("Finished."),
     ]
-    server = await servers(script)
+    server = await server_factory(script)
     sent: list[dict[str, Any]] = []
     recorder = MemoryRecorder()
     agent = Agent(
@@ -167,9 +153,9 @@ async def test_deny_and_edit_decisions(servers: Any, tokenizer_path: Path) -> No
 
 
 async def test_decisions_must_answer_exactly_the_pending_calls(
-    servers: Any, tokenizer_path: Path
+    server_factory: StartServer, tokenizer_path: Path
 ) -> None:
-    server = await servers([turn("", ("send_email", {"to": "a@x.org", "body": "x"}))])
+    server = await server_factory([turn("", ("send_email", {"to": "a@x.org", "body": "x"}))])
     recorder = MemoryRecorder()
     agent = Agent(
         SGLangTokens(server.base_url, tokenizer_path), tools=make_tools([]), recorder=recorder
@@ -191,7 +177,9 @@ async def test_decisions_must_answer_exactly_the_pending_calls(
         assert len(recorder.items) == before  # nothing recorded by a refused resume
 
 
-async def test_approval_predicate_over_arguments(servers: Any, tokenizer_path: Path) -> None:
+async def test_approval_predicate_over_arguments(
+    server_factory: StartServer, tokenizer_path: Path
+) -> None:
     ran: list[int] = []
 
     @tool(requires_approval=lambda args: args.get("amount", 0) > 100)
@@ -205,7 +193,7 @@ async def test_approval_predicate_over_arguments(servers: Any, tokenizer_path: P
         return "ok"
 
     script = [turn("", ("transfer", {"amount": 50})), turn("", ("transfer", {"amount": 500}))]
-    server = await servers([*script, turn("Done.")])
+    server = await server_factory([*script, turn("Done.")])
     agent = Agent(SGLangTokens(server.base_url, tokenizer_path), tools=[transfer])
     async with agent:
         result = await agent.run("Pay")
@@ -233,7 +221,7 @@ def test_a_raising_predicate_fails_closed() -> None:
 
 
 async def test_hooks_deny_edit_short_circuit_and_replace(
-    servers: Any, tokenizer_path: Path
+    server_factory: StartServer, tokenizer_path: Path
 ) -> None:
     script = [
         turn(
@@ -246,7 +234,7 @@ async def test_hooks_deny_edit_short_circuit_and_replace(
         ),
         turn("Done."),
     ]
-    server = await servers(script)
+    server = await server_factory(script)
     seen: list[str] = []
 
     def before(call: ToolCall, ctx: RunContext[Any]) -> Any:
@@ -296,9 +284,9 @@ async def test_hooks_deny_edit_short_circuit_and_replace(
 
 
 async def test_paused_episode_is_visible_and_kept_out_of_exports(
-    servers: Any, tokenizer_path: Path, tmp_path: Path
+    server_factory: StartServer, tokenizer_path: Path, tmp_path: Path
 ) -> None:
-    server = await servers([turn("", ("send_email", {"to": "a@x.org", "body": "x"}))])
+    server = await server_factory([turn("", ("send_email", {"to": "a@x.org", "body": "x"}))])
     path = tmp_path / "store.jsonl"
     with JsonlStore(path) as store:
         agent = Agent(
@@ -329,9 +317,9 @@ def test_token_context_is_compact_and_exact() -> None:
 
 
 async def test_a_conversation_pauses_and_resumes_in_place(
-    servers: Any, tokenizer_path: Path
+    server_factory: StartServer, tokenizer_path: Path
 ) -> None:
-    server = await servers(list(SCRIPT))
+    server = await server_factory(list(SCRIPT))
     sent: list[dict[str, Any]] = []
     recorder = MemoryRecorder()
     agent = Agent(SGLangChat(server.base_url), tools=make_tools(sent), recorder=recorder)
@@ -356,8 +344,10 @@ async def test_a_conversation_pauses_and_resumes_in_place(
     assert [type(r).__name__ for r in recorder.items].count("EpisodeEnd") == 1
 
 
-async def test_a_stream_ends_with_the_paused_result(servers: Any, tokenizer_path: Path) -> None:
-    server = await servers(list(SCRIPT))
+async def test_a_stream_ends_with_the_paused_result(
+    server_factory: StartServer, tokenizer_path: Path
+) -> None:
+    server = await server_factory(list(SCRIPT))
     agent = Agent(SGLangTokens(server.base_url, tokenizer_path), tools=make_tools([]))
     async with agent:
         events = [event async for event in agent.stream("Weather, then mail?")]
@@ -369,11 +359,11 @@ async def test_a_stream_ends_with_the_paused_result(servers: Any, tokenizer_path
 
 
 async def test_a_rollout_episode_that_needs_approval_is_not_counted_complete(
-    servers: Any, tokenizer_path: Path, tmp_path: Path
+    server_factory: StartServer, tokenizer_path: Path, tmp_path: Path
 ) -> None:
     from agentkit.rollout import RolloutTask, complete_pairs, rollout
 
-    server = await servers(lambda request: SCRIPT[0])
+    server = await server_factory(lambda request: SCRIPT[0])
     agent = Agent(SGLangTokens(server.base_url, tokenizer_path), tools=make_tools([]))
     store = tmp_path / "run.jsonl"
     async with agent:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -31,7 +29,6 @@ from tests.loop.run_support import (
     StartServer,
     mail_tools,
     make_model,
-    server_starter,
     without_call_ids,
 )
 
@@ -96,12 +93,6 @@ def _main(argv: list[str]) -> None:
 # --- the test ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def servers() -> AsyncIterator[StartServer]:
-    async with server_starter() as start:
-        yield start
-
-
 async def _step(step: str, mode: str, url: str, tokenizer: Path, work: Path) -> None:
     # as a module from the checkout's root, so that it imports tests.loop.run_support
     command = [sys.executable, "-m", __spec__.name, step, mode, url, str(tokenizer), str(work)]
@@ -112,10 +103,10 @@ async def _step(step: str, mode: str, url: str, tokenizer: Path, work: Path) -> 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["chat", "tokens"])
 async def test_pause_restart_resume_matches_uninterrupted_run(
-    mode: str, servers: Any, tmp_path: Path
+    mode: str, server_factory: StartServer, tmp_path: Path
 ) -> None:
     tokenizer = build_test_tokenizer()
-    server = await servers(list(SCRIPT))
+    server = await server_factory(list(SCRIPT))
     await _step("pause", mode, server.base_url, tokenizer, tmp_path)
     state = RunState.model_validate_json((tmp_path / "state.json").read_text())
     assert [p.tool for p in state.pending] == ["send_email"]
@@ -129,7 +120,7 @@ async def test_pause_restart_resume_matches_uninterrupted_run(
     assert result["status"] == "completed" and result["text"] == "Paris is 21C; mail sent."
     assert (tmp_path / "outbox.jsonl").read_text().count("a@x.org") == 1
 
-    reference_server = await servers(list(SCRIPT))
+    reference_server = await server_factory(list(SCRIPT))
     model = make_model(mode, reference_server.base_url, str(tokenizer))
     async with Agent(model, tools=make_tools(None, approval=False)) as agent:
         reference = await agent.run(PROMPT)
