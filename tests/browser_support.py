@@ -61,6 +61,18 @@ def serving(
         server.server_close()
 
 
+def site_fixture(handler: type[http.server.BaseHTTPRequestHandler]) -> Any:
+    """A module-scoped fixture ``site``: the base URL of ``handler`` served on 127.0.0.1 (a
+    module assigns it: ``site = site_fixture(_Site)``)."""
+
+    @pytest.fixture(scope="module")
+    def site() -> Iterator[str]:
+        with serving(handler) as port:
+            yield f"http://127.0.0.1:{port}"
+
+    return site
+
+
 def send_page(
     handler: http.server.BaseHTTPRequestHandler,
     body: bytes,

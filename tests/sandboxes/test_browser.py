@@ -6,7 +6,6 @@ import http.server
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -19,7 +18,7 @@ from agentkit_sandboxes.browser import (
     BrowserPool,
     DomainPolicy,
 )
-from tests.browser_support import BROWSER_MODULE, loopback_policy, send_page, serving
+from tests.browser_support import BROWSER_MODULE, loopback_policy, send_page, site_fixture
 
 playwright = pytest.importorskip("playwright", reason="playwright is not installed")
 pytestmark = BROWSER_MODULE
@@ -112,10 +111,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    with serving(_Site) as port:
-        yield f"http://127.0.0.1:{port}"
+site = site_fixture(_Site)
 
 
 LIMITS = BrowserLimits(

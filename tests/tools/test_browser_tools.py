@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import http.server
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,7 @@ from agentkit_tools.browser import (
     browser_tools,
     browser_type,
 )
-from tests.browser_support import drives_chromium, loopback_policy, send_page, serving
+from tests.browser_support import drives_chromium, loopback_policy, send_page, site_fixture
 
 PAGES = {
     "/": "<html><head><title>Shop</title></head><body><a href='/item'>Blue teapot</a>"
@@ -59,10 +59,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    with serving(_Site) as port:
-        yield f"http://127.0.0.1:{port}"
+site = site_fixture(_Site)
 
 
 @pytest.fixture(scope="module")
