@@ -11,8 +11,9 @@ the caller abandons the call; ``anyio.from_thread`` works inside it) at a fracti
   queue with a few GIL hand-offs instead of one per call.
 - Results go back in batches: a worker appends each result to the pool's inbox and asks the
   loop to drain it (``call_soon_threadsafe``) only when no drain is pending already.
-- A second (third, ...) worker starts only when calls wait in the queue and no worker has
-  taken one for :data:`STALL_S` (every worker is held by a slow call), up to
+- A second (third, ...) worker starts only when calls wait in the queue, no worker has taken
+  one for :data:`STALL_S` and every worker is inside a call (held by a slow call, not
+  waiting for the CPU on a loaded machine), up to
   :data:`MAX_WORKERS`; one idle for :data:`IDLE_S` stops (the first stays while its loop runs).
   A quick call queued behind slow ones therefore waits up to about :data:`STALL_S` more.
 - Each worker is itself started through ``anyio.to_thread.run_sync`` (with a limiter of its
@@ -86,6 +87,7 @@ class _Pool:
         self.lock = threading.Lock()  # guards workers (start/stop only, never per call)
         self.workers = 0
         self.taken = [0]  # calls taken by workers so far (one slot per worker; summed)
+        self.calling = [False]  # per slot: that worker is inside a call now
         self.taken_at_check = -1
         self.watch: asyncio.TimerHandle | None = None
         self.hosts: set[asyncio.Task[None]] = set()
@@ -109,7 +111,10 @@ class _Pool:
         if self.closed or self.jobs.qsize() == 0:
             return
         taken = sum(self.taken)
-        if taken == self.taken_at_check and self.workers < MAX_WORKERS:
+        # every worker inside the call it was in at the last check; a worker that has not
+        # taken a call for want of the CPU or the GIL (a loaded machine) is no reason
+        stuck = taken == self.taken_at_check and sum(self.calling) >= self.workers
+        if stuck and self.workers < MAX_WORKERS:
             self._start_worker()
         self.taken_at_check = taken
         self.watch = self.loop.call_later(STALL_S, self._check)
@@ -119,6 +124,7 @@ class _Pool:
             self.workers += 1
             slot = len(self.taken)
             self.taken.append(0)
+            self.calling.append(False)
         self.started_total += 1
         host = self.loop.create_task(self._host(slot), context=contextvars.Context())
         self.hosts.add(host)
@@ -144,7 +150,7 @@ class _Pool:
 
     def _work(self, slot: int) -> None:
         """A worker's life: take calls until told to stop or idle too long (not the last)."""
-        get, taken, done = self.jobs.get, self.taken, self.done
+        get, taken, calling, done = self.jobs.get, self.taken, self.calling, self.done
         idle = 0.0
         while True:
             try:
@@ -168,10 +174,12 @@ class _Pool:
                 continue
             result: Any = None
             error: BaseException | None = None
+            calling[slot] = True
             try:
                 result = job.context.run(_call, job.fn, job.args)
             except BaseException as exc:
                 error = exc
+            calling[slot] = False
             done.append((future, result, error))
             del job, result, error
             if not self.drain_pending:

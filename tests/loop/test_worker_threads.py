@@ -329,3 +329,20 @@ async def test_a_sync_caller_with_a_time_limit_times_out_and_goes_on() -> None:
     finally:
         release.set()
     assert not guard.cancelled_caught
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("in_a_call", [False, True])
+async def test_a_worker_starved_of_the_cpu_is_no_reason_for_another(in_a_call: bool) -> None:
+    """Calls wait and none was taken between two checks: another worker starts only if the
+    one there is inside a call (held by it), not if it waits for the CPU or the GIL."""
+    pool = worker_threads._Pool(asyncio.get_running_loop())  # not registered: no real worker
+    started: list[int] = []
+    pool._start_worker = lambda: started.append(1)  # type: ignore[method-assign]
+    pool.workers, pool.taken, pool.calling = 1, [0, 3], [False, in_a_call]
+    pool.jobs.put(None)  # a call waiting in the queue
+    pool._check()  # the first check notes the count of calls taken
+    pool._check()  # none taken since
+    assert pool.watch is not None
+    pool.watch.cancel()
+    assert started == ([1] if in_a_call else [])
