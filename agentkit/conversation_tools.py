@@ -115,9 +115,8 @@ async def append_tool_result(
     """Append the result the model sees (answering ``call``) and record the step with the
     call as it ran (``ran``: its arguments edited by a decision or a hook, if they were)."""
     conv.usage.tool_calls += 1 if call.name else 0
-    # the call's and the outcome's fields are typed (pydantic models): no second validation
     conv.messages.append(
-        ToolMessage.model_construct(
+        ToolMessage(
             tool_call_id=call.id, name=call.name, content=outcome.output, is_error=not outcome.ok
         )
     )

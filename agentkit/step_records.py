@@ -20,10 +20,8 @@ def tool_step(
     started_at: float,
     ran: ToolCall | None = None,
 ) -> EnvStepRecord:
-    """The record of one call's result; ``ran`` is the call as it ran (edited arguments).
-    Its values come from typed fields (of ``call``, ``outcome``) and the loop's counters, so
-    it is built without validating them again (the same record, fields set included)."""
-    return EnvStepRecord.model_construct(
+    """The record of one call's result; ``ran`` is the call as it ran (edited arguments)."""
+    return EnvStepRecord(
         episode_id=episode_id,
         index=index,
         turn=turn,

@@ -222,8 +222,7 @@ class Tool:
         except Exception as exc:  # e.g. a result whose __str__ raises
             message = f"the result of {self.name!r} cannot be shown: {describe_exception(exc)}"
             return self._fail(ToolStatus.ERROR, message, exc, started)
-        # ``render_output`` and ``truncate`` give a str, the rest is typed here: no validation
-        return ToolOutcome.model_construct(
+        return ToolOutcome(
             status=ToolStatus.OK,
             output=shown,
             raw_chars=len(text),

@@ -197,13 +197,11 @@ def tool_calls_from_wire(raw_calls: Any) -> tuple[list[ToolCall], list[str]]:
         if error:
             problems.append(f"malformed_arguments: {name or '?'}: {error}")
         call_id = str(raw.get("id") or new_call_id())
-        # ``parse_error`` only when there is one: the same call, and a smaller fields-set.
-        # Every value is a ``str`` (or ``None``) and ``arguments`` a JSON object's dict, so the
-        # call is built without a second validation.
+        # ``parse_error`` only when there is one: the same call, and a smaller fields-set
         calls.append(
-            ToolCall.model_construct(id=call_id, name=name, arguments=arguments, raw_arguments=text)
+            ToolCall(id=call_id, name=name, arguments=arguments, raw_arguments=text)
             if error is None
-            else ToolCall.model_construct(
+            else ToolCall(
                 id=call_id, name=name, arguments=arguments, raw_arguments=text, parse_error=error
             )
         )

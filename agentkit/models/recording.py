@@ -99,8 +99,7 @@ async def recorded_call(
         exc.record = failed_call_record(request, sent, exc, clock)
         raise
     record = call_record(request, sent, reply, clock)
-    # the reply's and the record's values are typed (pydantic models): no second validation
-    return ModelResponse.model_construct(
+    return ModelResponse(
         message=reply.message,
         finish_reason=reply.loop_finish_reason or reply.finish_reason or "stop",
         problems=reply.problems,
@@ -114,11 +113,7 @@ def call_record(
 ) -> ModelCallRecord:
     """The record of a call that got ``reply``. Fields left at their defaults (``None``, empty)
     are not passed: the record is the same, and pydantic keeps a much smaller set of the
-    fields given, which is most of a record's memory while its run is in flight.
-
-    Every value comes from a field of the same type (of ``request``, ``sent``, ``reply``, all
-    pydantic models) or from the clock, so the record is built without validating it again:
-    the same record, fields set included (``tests/models/test_record_construct.py``)."""
+    fields given, which is most of a record's memory while its run is in flight."""
     tokens = reply.tokens
     message = reply.message
     given: dict[str, Any] = {
@@ -143,7 +138,7 @@ def call_record(
             routed_experts=tokens.routed_experts,
             sampling_mask=tokens.sampling_mask,
         )
-    return ModelCallRecord.model_construct(
+    return ModelCallRecord(
         episode_id=request.episode_id,
         index=request.call_index,
         turn=request.turn,

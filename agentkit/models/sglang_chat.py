@@ -136,7 +136,7 @@ class ChatSession:
     ) -> ModelResponse:
         stream = on_delta is not None
         body = self._body(request, stream)
-        sent = CallInput.model_construct(mode="chat", sampling_params=_sampling(body))
+        sent = CallInput(mode="chat", sampling_params=_sampling(body))
         return await recorded_call(request, sent, lambda: self._call(request, body, on_delta))
 
     async def _call(
@@ -190,46 +190,27 @@ class ChatSession:
             )
         details = usage.get("prompt_tokens_details") or {}
         completion = usage.get("completion_tokens")
-        usage_fields: dict[str, Any] = {
-            "prompt_tokens": _int(usage.get("prompt_tokens")),
-            "completion_tokens": _int(completion),
-            "cached_tokens": (
-                _int(details.get("cached_tokens")) if isinstance(details, dict) else None
-            ),
-            "spec_verify_ct": spec,
-            "accept_length": completion / spec if spec and isinstance(completion, int) else None,
-        }
-        fields: dict[str, Any] = {
-            "server": server,
-            "output_text": content,
-            "finish_reason": finish,
-            "loop_finish_reason": finish,
-            "matched_stop": matched,
-            "problems": problems,
-            "attempts": attempts,
-        }
-        if _plain(matched) and _plain(spec):
-            # Every value has been checked or converted to its field's type above (the calls
-            # by ``tool_calls_from_wire``): the objects are built without a second validation.
-            return ModelReply.model_construct(
-                message=AssistantMessage.model_construct(
-                    content=content, reasoning_content=reasoning, tool_calls=calls
-                ),
-                usage=CallUsage.model_construct(**usage_fields),
-                **fields,
-            )
-        return ModelReply(  # a server's odd ``matched_stop`` or count: pydantic decides
+        return ModelReply(
             message=AssistantMessage(
                 content=content, reasoning_content=reasoning, tool_calls=calls
             ),
-            usage=CallUsage(**usage_fields),
-            **fields,
+            server=server,
+            output_text=content,
+            finish_reason=finish,
+            loop_finish_reason=finish,
+            matched_stop=matched,
+            usage=CallUsage(
+                prompt_tokens=_int(usage.get("prompt_tokens")),
+                completion_tokens=_int(completion),
+                cached_tokens=(
+                    _int(details.get("cached_tokens")) if isinstance(details, dict) else None
+                ),
+                spec_verify_ct=spec,
+                accept_length=completion / spec if spec and isinstance(completion, int) else None,
+            ),
+            problems=problems,
+            attempts=attempts,
         )
-
-
-def _plain(value: Any) -> bool:
-    """``None``, or an ``int`` or ``str`` of exactly that type (what a field keeps as is)."""
-    return value is None or type(value) in (int, str)
 
 
 def _sampling(body: dict[str, Any]) -> dict[str, Any]:

@@ -373,9 +373,8 @@ class Transport:
                     ) from exc
                 await anyio.sleep(delay or 0.0)
                 continue
-            # every value is typed here: constructed without a second check (same record)
             attempts.append(
-                Attempt.model_construct(
+                Attempt(
                     number=number,
                     server=server,
                     started_at=started,
