@@ -84,11 +84,4 @@ def priced(usage: Usage, prices: PriceTable | ModelPrice | None, model: str) -> 
 
 def add_usage(total: Usage, usage: Usage) -> None:
     """Add ``usage`` into ``total`` (the cost stays ``None`` until some usage has one)."""
-    total.requests += usage.requests
-    total.prompt_tokens += usage.prompt_tokens
-    total.completion_tokens += usage.completion_tokens
-    total.cached_tokens += usage.cached_tokens
-    total.spec_verify_ct += usage.spec_verify_ct
-    total.tool_calls += usage.tool_calls
-    if usage.cost is not None:
-        total.cost = (total.cost or 0.0) + usage.cost
+    total.add(usage)

@@ -34,7 +34,7 @@ from agentkit.rollout_episode import (
     run_episode,
     short_error,
 )
-from agentkit.trajectory.records import RunManifest
+from agentkit.trajectory.records import RunManifest, Usage
 from agentkit.trajectory.store import FsyncPolicy, JsonlStore
 
 __all__ = [
@@ -116,6 +116,7 @@ async def rollout(
         enabled=progress is not False,
     )
     run = _Workers(agent_factory, reward_fn, sink, report, bar, max_sample_retries, episode_fn)
+    usage_before, ended_before = sink.usage.model_copy(), sink.episodes_ended
     try:
         if jobs and _only_blank(path):
             await _write_manifest(run, jobs[0][0], n_per_task, metadata)
@@ -126,8 +127,25 @@ async def rollout(
                 await close_all(run.agents.values())
         if sink is not store:
             sink.close()
+    report.usage = _usage_since(usage_before, sink.usage)
+    report.usage_episodes = sink.episodes_ended - ended_before
     report.elapsed_s = time.perf_counter() - t0
     return report
+
+
+def _usage_since(before: Usage, now: Usage) -> Usage:
+    """What a store's tally gained since ``before`` (a store passed in may hold earlier runs)."""
+    gained = Usage(
+        requests=now.requests - before.requests,
+        prompt_tokens=now.prompt_tokens - before.prompt_tokens,
+        completion_tokens=now.completion_tokens - before.completion_tokens,
+        cached_tokens=now.cached_tokens - before.cached_tokens,
+        spec_verify_ct=now.spec_verify_ct - before.spec_verify_ct,
+        tool_calls=now.tool_calls - before.tool_calls,
+    )
+    if now.cost is not None:
+        gained.cost = now.cost - (before.cost or 0.0)
+    return gained
 
 
 Job = tuple[RolloutTask, int]
@@ -231,10 +249,7 @@ class _Workers:
         except Exception as exc:
             return "", f"agent factory failed: {short_error(exc)}"
         try:
-            if self.episode_fn is not run_episode:
-                return await self.episode_fn(agent, task, k, self.sink, self.reward_fn)
-            totals = self.report.usage
-            return await run_episode(agent, task, k, self.sink, self.reward_fn, totals=totals)
+            return await self.episode_fn(agent, task, k, self.sink, self.reward_fn)
         except Exception as exc:  # e.g. the store itself failed (disk full)
             return "", f"episode failed: {short_error(exc)}"
 

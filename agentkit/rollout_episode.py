@@ -71,7 +71,11 @@ class RolloutReport(BaseModel):
     elapsed_s: float = 0.0
     usage: Usage = Field(default_factory=Usage)
     """every episode run, retried attempts included: model calls (``requests``), tool calls,
-    prompt/completion/cached tokens and ``cost`` (dollars; ``None`` when no agent had prices)"""
+    prompt/completion/cached tokens and ``cost`` (dollars; ``None`` when no agent had prices),
+    summed from the episode ends written to the store (any ``episode_fn``)"""
+    usage_episodes: int = 0
+    """how many episode ends ``usage`` sums; on Ray, those of the workers that closed cleanly
+    (a worker that died takes its tally with it: fewer than ``ran`` plus ``retried`` then)"""
 
 
 def complete_pairs(path: str | Path, *, retry_infra: bool = True) -> set[tuple[str, int]]:

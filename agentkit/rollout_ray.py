@@ -44,7 +44,7 @@ from agentkit.rollout_episode import (
     run_episode,
     short_error,
 )
-from agentkit.trajectory.records import RunManifest
+from agentkit.trajectory.records import RunManifest, Usage
 from agentkit.trajectory.shards import ShardedStore
 from agentkit.trajectory.store import FsyncPolicy, JsonlStore
 
@@ -111,11 +111,12 @@ class RolloutWorker:
         except Exception as exc:  # e.g. the shard's disk is full
             return "", f"episode failed: {short_error(exc)}"
 
-    async def close(self) -> float:
-        """Close agents and shard; returns this process's CPU seconds so far."""
+    async def close(self) -> tuple[float, dict[str, Any], int]:
+        """Close agents and shard; returns this process's CPU seconds so far, and the usage
+        and count of the episode ends its shard holds from this worker."""
         await close_all(self.agents.values())
         self.store.close()
-        return time.process_time()
+        return time.process_time(), self.store.usage.model_dump(), self.store.episodes_ended
 
 
 @dataclass
@@ -163,20 +164,22 @@ class _Cluster:
         slot.restarts += 1
         self.restarts += 1
 
-    async def close(self, slots: Iterable[_Slot]) -> list[float]:
-        cpu: list[float] = []
+    async def close(self, slots: Iterable[_Slot], report: RayRolloutReport) -> None:
+        """Close every live worker; their CPU time and usage go into ``report``."""
         for slot in slots:
             if not slot.alive:
                 continue
             try:
-                cpu.append(float(await slot.actor.close.remote()))
+                cpu, usage, ended = await slot.actor.close.remote()
+                report.worker_cpu_s.append(float(cpu))
+                report.usage.add(Usage.model_validate(usage))
+                report.usage_episodes += int(ended)
             except Exception as exc:  # a worker that died while closing has nothing to close
                 print(
                     f"agentkit rollout: closing worker {slot.index}: {short_error(exc)}",
                     file=sys.stderr,
                 )
             self.ray.kill(slot.actor)
-        return cpu
 
 
 async def ray_rollout(
@@ -251,7 +254,7 @@ async def ray_rollout(
         await _drive(ray, cluster, slots, queue, limits, report, bar)
     finally:
         with anyio.CancelScope(shield=True):
-            report.worker_cpu_s = await cluster.close(slots)
+            await cluster.close(slots, report)
             if started_ray:
                 ray.shutdown()
     report.worker_restarts = cluster.restarts

@@ -281,10 +281,9 @@ def _rollout_summary(report: Any, *, ray: bool) -> dict[str, Any]:
         "failed": len(report.failures),
         "elapsed_s": round(report.elapsed_s, 3),
     }
-    if ray:  # the Ray executor does not gather usage totals from its workers yet
+    if ray:
         summary.update(workers=report.workers, worker_restarts=report.worker_restarts)
-    else:
-        summary.update(_usage_summary(report.usage))
+    summary.update(_usage_summary(report.usage), usage_episodes=report.usage_episodes)
     return summary
 
 

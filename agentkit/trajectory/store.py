@@ -29,7 +29,7 @@ import anyio
 
 from agentkit.trajectory.parquet import read_parquet
 from agentkit.trajectory.recorder import Record
-from agentkit.trajectory.records import EpisodeEnd, ModelCallRecord, RunManifest
+from agentkit.trajectory.records import EpisodeEnd, ModelCallRecord, RunManifest, Usage
 from agentkit.trajectory.shards import is_sharded
 from agentkit.trajectory.store_format import (
     BadLine,
@@ -94,6 +94,9 @@ class JsonlStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.lines_written = 0
+        self.usage = Usage()
+        """the usage of every episode end this object wrote (retried attempts included)"""
+        self.episodes_ended = 0
         self._prefixes = PrefixTracker()
         size = os.fstat(self._fd).st_size
         if size and not _ends_with_newline(self.path, size):
@@ -135,6 +138,9 @@ class JsonlStore:
             written = os.write(self._fd, view)
             view = view[written:]
         self.lines_written += 1
+        if isinstance(item, EpisodeEnd):  # counted once it is on disk
+            self.usage.add(item.usage)
+            self.episodes_ended += 1
         return self._fd
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ from agentkit.rollout import rollout
 from agentkit.testing import SGLangTestServer
 from agentkit.trajectory.exports import ExportReport, slime_samples, trainable_episodes
 from agentkit.trajectory.parquet import compact
-from agentkit.trajectory.records import FailureAttribution, Trajectory
+from agentkit.trajectory.records import FailureAttribution, Trajectory, Usage
 from agentkit.trajectory.store import read_store
 from tests import ray_fixture
 from tests import rollout_fixture as fx
@@ -109,6 +109,9 @@ async def test_killed_worker_loses_nothing_and_matches_single_process(tmp_path: 
     assert [(f.task_id, "verifier crashed" in f.error) for f in report.retried] == [("t1", True)]
     assert report.worker_restarts >= 1
     assert len(report.shards) >= 3  # two workers and at least one replacement
+    # usage comes from the workers that closed cleanly (the killed one's tally died with it)
+    assert 0 < report.usage_episodes <= report.ran + len(report.retried)
+    assert report.usage.requests >= 2 * report.usage_episodes
 
     contents = read_store(store)
     assert contents.bad_lines == []
@@ -165,6 +168,15 @@ def test_rollout_command_runs_on_ray_and_resumes(
         assert first.exit_code == 0, first.output
         summary = json.loads(first.output.strip().splitlines()[-1])
         assert (summary["completed"], summary["workers"]) == (8, 2)
+        # the workers' usage, gathered when they close: what the shards' episode ends hold
+        recorded = Usage()
+        for traj in read_store(store).finished:
+            assert traj.end is not None
+            recorded.add(traj.end.usage)
+        assert summary["usage_episodes"] == 8
+        assert (summary["model_calls"], summary["tool_calls"]) == (16, 8)
+        assert summary["prompt_tokens"] == recorded.prompt_tokens > 0
+        assert summary["completion_tokens"] == recorded.completion_tokens > 0
         again = CliRunner().invoke(cli_app, args)
         assert again.exit_code == 0, again.output
         assert json.loads(again.output.strip().splitlines()[-1])["skipped"] == 8
