@@ -236,6 +236,17 @@ class Usage(BaseModel):
             return None
         return self.completion_tokens / self.spec_verify_ct
 
+    def add(self, other: Usage) -> None:
+        """Add ``other`` into this (the cost stays ``None`` until some usage has one)."""
+        self.requests += other.requests
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.cached_tokens += other.cached_tokens
+        self.spec_verify_ct += other.spec_verify_ct
+        self.tool_calls += other.tool_calls
+        if other.cost is not None:
+            self.cost = (self.cost or 0.0) + other.cost
+
     def add_call(self, record: ModelCallRecord) -> None:
         self.requests += 1
         self.prompt_tokens += record.prompt_tokens or 0
