@@ -8,13 +8,13 @@ written in the text; ``decode`` keeps special tokens.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from tokenizers import Tokenizer as _HFTokenizer
+from tokenizers import decoders
 
 __all__ = [
     "HFTokenizersTokenizer",
@@ -74,11 +74,7 @@ def _token_bytes(token: str) -> bytes:
 
 def _plain_byte_level(inner: _HFTokenizer) -> bool:
     """Whether the tokenizer decodes with a ByteLevel decoder alone (no sequence of decoders)."""
-    try:
-        decoder = json.loads(inner.to_str()).get("decoder")
-    except (ValueError, TypeError):
-        return False
-    return isinstance(decoder, dict) and decoder.get("type") == "ByteLevel"
+    return type(inner.decoder) is decoders.ByteLevel
 
 
 class HFTokenizersTokenizer:

@@ -41,6 +41,8 @@ def test_the_byte_table_is_used_for_a_byte_level_decoder_only() -> None:
     assert load_test_tokenizer()._byte_pieces is not None
     inner = Tokenizer(models.WordLevel({"a": 0, "[UNK]": 1}, unk_token="[UNK]"))
     assert HFTokenizersTokenizer(inner)._byte_pieces is None
+    inner.decoder = decoders.Sequence([decoders.ByteLevel(), decoders.Strip(" ", 1, 0)])
+    assert HFTokenizersTokenizer(inner)._byte_pieces is None
 
 
 @settings(max_examples=400, deadline=None)
