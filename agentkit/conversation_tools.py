@@ -114,7 +114,7 @@ async def append_tool_result(
 ) -> None:
     """Append the result the model sees (answering ``call``) and record the step with the
     call as it ran (``ran``: its arguments edited by a decision or a hook, if they were)."""
-    conv.usage.tool_calls += 1 if call.name else 0
+    conv.usage.add_tool_calls(1 if call.name else 0)
     conv.messages.append(
         ToolMessage(
             tool_call_id=call.id, name=call.name, content=outcome.output, is_error=not outcome.ok

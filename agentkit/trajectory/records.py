@@ -248,12 +248,26 @@ class Usage(BaseModel):
             self.cost = (self.cost or 0.0) + other.cost
 
     def add_call(self, record: ModelCallRecord) -> None:
-        self.requests += 1
-        self.prompt_tokens += record.prompt_tokens or 0
-        self.completion_tokens += record.completion_tokens or 0
-        self.cached_tokens += record.cached_tokens or 0
+        """Count one model call. Written to the fields directly: what pydantic's attribute
+        assignment does for this model (no validation on assignment), without its per-field
+        cost on the loop's path (five assignments a step)."""
+        values = self.__dict__
+        values["requests"] += 1
+        values["prompt_tokens"] += record.prompt_tokens or 0
+        values["completion_tokens"] += record.completion_tokens or 0
+        values["cached_tokens"] += record.cached_tokens or 0
+        self.__pydantic_fields_set__.update(_CALL_COUNTS)
         if record.spec_verify_ct:
-            self.spec_verify_ct += record.spec_verify_ct
+            values["spec_verify_ct"] += record.spec_verify_ct
+            self.__pydantic_fields_set__.add("spec_verify_ct")
+
+    def add_tool_calls(self, count: int) -> None:
+        """Count ``count`` tool calls (as :meth:`add_call` writes its counts)."""
+        self.__dict__["tool_calls"] += count
+        self.__pydantic_fields_set__.add("tool_calls")
+
+
+_CALL_COUNTS = ("requests", "prompt_tokens", "completion_tokens", "cached_tokens")
 
 
 class EpisodeEnd(BaseModel):

@@ -25,7 +25,7 @@ from agentkit.messages import AssistantMessage, ToolCall, ToolMessage
 from agentkit.models import SGLangChat
 from agentkit.testing import SGLangTestServer
 from agentkit.trajectory.recorder import MemoryRecorder
-from agentkit.trajectory.records import Attempt, EnvStepRecord, ModelCallRecord
+from agentkit.trajectory.records import Attempt, EnvStepRecord, ModelCallRecord, Usage
 from agentkit.trajectory.store import JsonlStore
 
 pytestmark = pytest.mark.anyio
@@ -227,3 +227,25 @@ async def test_the_first_call_step_and_message_are_the_servers_reply(
         ).model_dump()
     )
     assert message.model_fields_set == {"tool_call_id", "name", "content", "is_error"}
+
+
+def test_usage_counts_are_what_assignment_gives() -> None:
+    """``Usage.add_call``/``add_tool_calls`` write the fields directly: the same values and
+    fields set as pydantic's attribute assignment."""
+    record = ModelCallRecord(
+        episode_id="e", index=0, turn=0, mode="chat", prompt_tokens=7, completion_tokens=3,
+        cached_tokens=2, spec_verify_ct=2,
+    )  # fmt: skip
+    fast, assigned = Usage(), Usage()
+    for _ in range(2):
+        fast.add_call(record)
+        fast.add_tool_calls(1)
+        assigned.requests += 1
+        assigned.prompt_tokens += 7
+        assigned.completion_tokens += 3
+        assigned.cached_tokens += 2
+        assigned.spec_verify_ct += 2
+        assigned.tool_calls += 1
+    assert fast == assigned and fast.model_fields_set == assigned.model_fields_set
+    assert fast.model_dump_json() == assigned.model_dump_json()
+    assert_as_validated(fast)
