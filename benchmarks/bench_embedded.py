@@ -13,17 +13,24 @@ to first token, completion tokens and decode tokens/s, and drafted / accepted to
 time and the peak RSS (``resource.getrusage``). ``--dense`` dequantises every matrix to float32
 up front (the reference path the tests compare against).
 
-``--compare TREE`` runs the measurement and the whole ``agentkit run`` process (wall time and
-peak RSS of a fresh Python, the main job as ``scripts/demo.sh`` runs it once installed) for the
-code in ``TREE`` (a ``git worktree`` of an older commit) and for this checkout, alternating,
-``--rounds`` times, and writes every figure with the load average beside it to
-``benchmarks/results/embedded-<date>.json``.
+The in-process figures leave the disk cache (:mod:`agentkit.models.embedded_cache`) off: a cold
+question pays its whole prompt, system message included.
+
+``--compare TREE`` runs the measurement and the whole ``agentkit run`` process (wall time, CPU
+time and peak RSS of a fresh Python, the main job as ``scripts/demo.sh`` runs it once installed)
+for the code in ``TREE`` (a ``git worktree`` of an older commit) and for this checkout,
+alternating, ``--rounds`` times, and writes every figure with the load average beside it to
+``benchmarks/results/embedded-<date>.json``. The whole process runs twice per round: with an
+empty disk cache (**cold cache**: a first run, or CI) and with the cache the runs before left
+(**cached**). Its bytecode is cached too (in a folder of its own, whatever
+``PYTHONDONTWRITEBYTECODE`` says), as an installed package's is.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import inspect
 import json
 import os
 import resource
@@ -68,9 +75,10 @@ async def measure(repeat: int, dense: bool) -> dict[str, Any]:
 
     started = time.perf_counter()
     llm = EmbeddedChat()
-    model = await anyio.to_thread.run_sync(
-        lambda: EmbeddedModel(context_length=llm.context_length, quantised=not dense)
-    )
+    options: dict[str, Any] = {"context_length": llm.context_length, "quantised": not dense}
+    if "cache" in inspect.signature(EmbeddedModel).parameters:
+        options["cache"] = False  # a cold question pays its system message too
+    model = await anyio.to_thread.run_sync(lambda: EmbeddedModel(**options))
     llm._model = model
     load_s = time.perf_counter() - started
     after_load = peak_rss_mb()
@@ -127,15 +135,23 @@ def _env(tree: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(tree)}
 
 
-def whole_process(tree: Path) -> dict[str, Any]:
-    """``python3 -m agentkit.cli run --backend embedded`` on the README question, from ``tree``:
-    wall time, peak RSS of the child, its answer line and the load average."""
+def _process_env(tree: Path, cache: Path) -> dict[str, str]:
+    env = {**_env(tree), "AGENTKIT_CACHE_DIR": str(cache)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(cache.parent / "pycache")
+    return env
+
+
+def whole_process(tree: Path, cache: Path) -> dict[str, Any]:
+    """``python3 -m agentkit.cli run --backend embedded`` on the README question, from ``tree``,
+    with its disk cache in ``cache``: wall time, CPU time and peak RSS of the child, its answer
+    line and the load average."""
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, "-m", "agentkit.cli", "run", "--backend", "embedded", README_QUESTION],
         cwd=tree,
-        env=_env(tree),
+        env=_process_env(tree, cache),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -177,11 +193,18 @@ def compare(before: Path, rounds: int, repeat: int) -> Path:
     """Before and after, alternating, ``rounds`` times; every figure into the results file."""
     runs: dict[str, dict[str, list[Any]]] = {"before": {}, "after": {}}
     trees = {"before": before.resolve(), "after": ROOT}
-    for index in range(rounds):
-        for label, tree in trees.items():
-            print(f"round {index + 1}/{rounds}: {label} ({tree})", file=sys.stderr, flush=True)
-            runs[label].setdefault("process", []).append(whole_process(tree))
-            runs[label].setdefault("in_process", []).append(in_process(tree, repeat))
+    with tempfile.TemporaryDirectory(prefix="bench-embedded-") as scratch:
+        homes = {label: Path(scratch) / label for label in trees}
+        for label, tree in trees.items():  # compiles the bytecode and fills the cache once
+            whole_process(tree, homes[label] / "cache")
+        for index in range(rounds):
+            for label, tree in trees.items():
+                print(f"round {index + 1}/{rounds}: {label} ({tree})", file=sys.stderr, flush=True)
+                empty = homes[label] / f"empty-{index}"
+                runs[label].setdefault("process", []).append(whole_process(tree, empty))
+                cached = whole_process(tree, homes[label] / "cache")
+                runs[label].setdefault("process_cached", []).append(cached)
+                runs[label].setdefault("in_process", []).append(in_process(tree, repeat))
     stamp = dt.datetime.now(dt.UTC)
     result = {
         "date": stamp.isoformat(timespec="seconds"),
@@ -208,11 +231,13 @@ def summarise(data: dict[str, list[Any]]) -> dict[str, Any]:
             merged.setdefault(key, []).extend(values)
         for key in ("load_s", "peak_rss_mb", "load_average"):
             merged.setdefault(key, []).append(figures[key])
-    for run in data.get("process", []):
-        merged.setdefault("process wall s", []).append(run["wall_s"])
-        merged.setdefault("process cpu s", []).append(run["cpu_s"])
-        merged.setdefault("process peak rss mb", []).append(run["peak_rss_mb"])
-        merged.setdefault("process load average", []).append(run["load_average_before"])
+    for kind, name in (("process", "process, cold cache"), ("process_cached", "process, cached")):
+        for run in data.get(kind, []):
+            merged.setdefault(f"{name} wall s", []).append(run["wall_s"])
+            merged.setdefault(f"{name} cpu s", []).append(run["cpu_s"])
+            merged.setdefault(f"{name} peak rss mb", []).append(run["peak_rss_mb"])
+            merged.setdefault(f"{name} load average", []).append(run["load_average_before"])
+            merged.setdefault(f"{name} ok", []).append(float(run["returncode"] == 0))
     return {
         key: {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
         for key, v in merged.items()

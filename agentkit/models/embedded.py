@@ -90,6 +90,13 @@ def _cache_folder(weights: Path) -> Path | None:
         return None
 
 
+def _save_weights(folder: Path, model: GgufModel) -> None:
+    try:
+        embedded_cache.save_weights(folder, folder.name, model)
+    except OSError as exc:
+        log.warning("embedded cache: cannot write %s (%s)", folder, exc)
+
+
 # -- the network -------------------------------------------------------------------------------
 
 
@@ -344,6 +351,7 @@ class EmbeddedModel:
             limit_blas_threads(blas_threads)
         self.path = Path(path) if path is not None else default_gguf_path()
         self._cache_folder = _cache_folder(self.path) if cache else None
+        self._saving: threading.Thread | None = None
         model = self._read_weights()
         self.name = model.name
         self.config = model.config
@@ -369,11 +377,17 @@ class EmbeddedModel:
         if model is not None:
             return model
         model = read_gguf(self.path)
-        try:
-            embedded_cache.save_weights(folder, folder.name, model)
-        except OSError as exc:
-            log.warning("embedded cache: cannot write %s (%s)", folder, exc)
+        # written while the model runs (the process waits for it before it exits)
+        self._saving = threading.Thread(
+            target=_save_weights, args=(folder, model), name="embedded-cache-writer"
+        )
+        self._saving.start()
         return model
+
+    def wait_for_cache(self) -> None:
+        """Return once the converted weights are written to the disk cache (if they are being)."""
+        if self._saving is not None:
+            self._saving.join()
 
     @classmethod
     async def load(

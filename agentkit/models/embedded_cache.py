@@ -125,7 +125,7 @@ def save_weights(folder: Path, key: str, model: GgufModel) -> None:
             offset += pad
             data = np.ascontiguousarray(array)
             index[name] = {"dtype": data.dtype.str, "shape": list(data.shape), "offset": offset}
-            stream.write(data.tobytes())
+            stream.write(data.reshape(-1).data.cast("B"))
             offset += data.nbytes
     meta = {
         "key": key,

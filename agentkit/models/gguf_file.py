@@ -2,20 +2,22 @@
 the tokenizer the metadata describes (:class:`GgufTokenizer`).
 
 It reads what the embedded model needs and nothing more: the key/value metadata as Python
-values and, per tensor, its raw bytes read straight from the file (no memory map, so nothing
-stays resident after a tensor has been converted). The layout follows the GGUF specification:
+values (parsed from the file mapped into memory, and unmapped once read) and, per tensor, its
+raw bytes read straight from the file (so nothing stays resident after a tensor has been
+converted). The layout follows the GGUF specification:
 a header, ``kv_count`` typed key/value pairs, ``tensor_count`` tensor descriptions, then the
 tensor data, aligned to ``general.alignment`` (32 by default).
 """
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 try:
     import numpy as np
@@ -64,23 +66,56 @@ class TensorInfo:
         return tuple(reversed(self.dims))
 
 
+_U64 = struct.Struct("<Q")
+
+
 class _Cursor:
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
+    """Reads the header from a buffer (the file mapped into memory), front to back."""
+
+    def __init__(self, buffer: bytes | mmap.mmap) -> None:
+        self.buffer = buffer
+        self.pos = 0
 
     def take(self, fmt: str) -> Any:
-        size = struct.calcsize(fmt)
-        raw = self.stream.read(size)
-        if len(raw) != size:
+        try:
+            value = struct.unpack_from(fmt, self.buffer, self.pos)[0]
+        except struct.error as exc:
+            raise GgufFormatError("the file ends inside its header") from exc
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def raw(self, length: int) -> bytes:
+        end = self.pos + length
+        if end > len(self.buffer):
             raise GgufFormatError("the file ends inside its header")
-        return struct.unpack(fmt, raw)[0]
+        data = self.buffer[self.pos : end]
+        self.pos = end
+        return data
 
     def string(self) -> str:
         length = self.take("<Q")
-        raw = self.stream.read(length)
-        if len(raw) != length:
+        end = self.pos + length
+        if end > len(self.buffer):
             raise GgufFormatError("the file ends inside a string")
-        return raw.decode("utf-8", errors="replace")
+        text = self.buffer[self.pos : end].decode("utf-8", errors="replace")
+        self.pos = end
+        return text
+
+    def strings(self, count: int) -> list[str]:
+        """``count`` strings in a row (the vocabulary and merges: ~100,000 of them)."""
+        buffer, pos, size = self.buffer, self.pos, len(self.buffer)
+        unpack, out = _U64.unpack_from, []
+        for _ in range(count):
+            if pos + 8 > size:
+                raise GgufFormatError("the file ends inside a string")
+            (length,) = unpack(buffer, pos)
+            pos += 8
+            if pos + length > size:
+                raise GgufFormatError("the file ends inside a string")
+            out.append(buffer[pos : pos + length].decode("utf-8", errors="replace"))
+            pos += length
+        self.pos = pos
+        return out
 
     def value(self, kind: int) -> Any:
         if kind == _STRING:
@@ -89,8 +124,10 @@ class _Cursor:
             item_kind, count = self.take("<I"), self.take("<Q")
             if item_kind in _SCALARS:
                 fmt = _SCALARS[item_kind]
-                raw = self.stream.read(struct.calcsize(fmt) * count)
+                raw = self.raw(struct.calcsize(fmt) * count)
                 return list(struct.unpack(f"<{count}{fmt[1]}", raw))
+            if item_kind == _STRING:
+                return self.strings(count)
             return [self.value(item_kind) for _ in range(count)]
         if kind in _SCALARS:
             return self.take(_SCALARS[kind])
@@ -103,26 +140,29 @@ class GgufFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         with path.open("rb") as stream:
-            cursor = _Cursor(stream)
             if stream.read(4) != MAGIC:
                 raise GgufFormatError(f"{path.name} is not a GGUF file")
-            version = cursor.take("<I")
-            if version not in (2, 3):
-                raise GgufFormatError(f"{path.name}: GGUF version {version} is not supported")
-            tensor_count, kv_count = cursor.take("<Q"), cursor.take("<Q")
-            self.fields: dict[str, Any] = {}
-            for _ in range(kv_count):
-                key = cursor.string()
-                self.fields[key] = cursor.value(cursor.take("<I"))
-            self.tensors: list[TensorInfo] = []
-            for _ in range(tensor_count):
-                name = cursor.string()
-                n_dims = cursor.take("<I")
-                dims = tuple(cursor.take("<Q") for _ in range(n_dims))
-                self.tensors.append(TensorInfo(name, dims, cursor.take("<I"), cursor.take("<Q")))
-            alignment = int(self.fields.get("general.alignment", 32))
-            position = stream.tell()
-            self.data_start = -(-position // alignment) * alignment
+            with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                self._read_header(path, _Cursor(mapped))
+
+    def _read_header(self, path: Path, cursor: _Cursor) -> None:
+        cursor.pos = len(MAGIC)
+        version = cursor.take("<I")
+        if version not in (2, 3):
+            raise GgufFormatError(f"{path.name}: GGUF version {version} is not supported")
+        tensor_count, kv_count = cursor.take("<Q"), cursor.take("<Q")
+        self.fields: dict[str, Any] = {}
+        for _ in range(kv_count):
+            key = cursor.string()
+            self.fields[key] = cursor.value(cursor.take("<I"))
+        self.tensors: list[TensorInfo] = []
+        for _ in range(tensor_count):
+            name = cursor.string()
+            n_dims = cursor.take("<I")
+            dims = tuple(cursor.take("<Q") for _ in range(n_dims))
+            self.tensors.append(TensorInfo(name, dims, cursor.take("<I"), cursor.take("<Q")))
+        alignment = int(self.fields.get("general.alignment", 32))
+        self.data_start = -(-cursor.pos // alignment) * alignment
 
     def read(self, tensor: TensorInfo, nbytes: int) -> npt.NDArray[np.uint8]:
         """The tensor's ``nbytes`` raw bytes as a fresh array (the caller knows its type's size)."""

@@ -64,6 +64,7 @@ def test_cached_weights_and_prefix_give_the_same_tokens(weights: Path, cache_dir
 
     first = EmbeddedModel(weights)  # empty cache: converts, runs, writes
     assert _tokens(first) == (reference, 0)
+    first.wait_for_cache()
     folder = _folder(weights)
     assert (folder / "weights.bin").is_file()
     assert len(list(folder.glob("prefix-*.npz"))) == 1
@@ -102,7 +103,9 @@ def test_mapped_weights_equal_the_converted_ones(weights: Path, cache_dir: Path)
 def test_a_mismatching_cache_is_ignored_with_a_warning(
     weights: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    reference, _ = _tokens(EmbeddedModel(weights))
+    model = EmbeddedModel(weights)
+    reference, _ = _tokens(model)
+    model.wait_for_cache()
     folder = _folder(weights)
     # another key in the index, and a prefix whose keys have the wrong shape
     meta = json.loads((folder / "weights.json").read_text())
@@ -114,6 +117,7 @@ def test_a_mismatching_cache_is_ignored_with_a_warning(
     with caplog.at_level(logging.WARNING, logger=embedded_cache.__name__):
         again = EmbeddedModel(weights)
         assert _tokens(again) == (reference, 0)
+        again.wait_for_cache()
     notes = [r.getMessage() for r in caplog.records]
     assert any("other weights" in n for n in notes), notes
     assert any("prefix" in n and "shape" in n for n in notes), notes
@@ -122,7 +126,7 @@ def test_a_mismatching_cache_is_ignored_with_a_warning(
 
 
 def test_a_cut_weights_file_is_ignored(weights: Path, cache_dir: Path) -> None:
-    EmbeddedModel(weights)
+    EmbeddedModel(weights).wait_for_cache()
     folder = _folder(weights)
     key = folder.name
     size = (folder / "weights.bin").stat().st_size
@@ -158,5 +162,19 @@ def test_an_unwritable_cache_costs_a_warning_not_the_run(
     with caplog.at_level(logging.WARNING, logger="agentkit.models"):
         model = EmbeddedModel(weights)
         tokens, _ = _tokens(model)
+        model.wait_for_cache()
     assert tokens
     assert any("cannot write" in r.getMessage() for r in caplog.records)
+
+
+def test_the_header_reader_rejects_a_cut_file(weights: Path, tmp_path: Path) -> None:
+    from agentkit.models.gguf_file import GgufFile, GgufFormatError
+
+    whole = GgufFile(weights)
+    assert len(whole.fields["tokenizer.ggml.tokens"]) == len(
+        whole.fields["tokenizer.ggml.token_type"]
+    )
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(weights.read_bytes()[: 1 << 20])  # inside the vocabulary
+    with pytest.raises(GgufFormatError, match="ends inside"):
+        GgufFile(cut)
