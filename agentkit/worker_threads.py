@@ -12,10 +12,10 @@ the caller abandons the call; ``anyio.from_thread`` works inside it) at a fracti
 - Results go back in batches: a worker appends each result to the pool's inbox and asks the
   loop to drain it (``call_soon_threadsafe``) only when no drain is pending already.
 - A second (third, ...) worker starts only when calls wait in the queue, no worker has taken
-  one for :data:`STALL_S` and every worker is inside a call (held by a slow call, not
-  waiting for the CPU on a loaded machine), up to
-  :data:`MAX_WORKERS`; one idle for :data:`IDLE_S` stops (the first stays while its loop runs).
-  A quick call queued behind slow ones therefore waits up to about :data:`STALL_S` more.
+  one for :data:`STALL_S` and every worker is inside a call (held by a slow call, not waiting
+  for the CPU on a loaded machine), up to :data:`MAX_WORKERS`; one idle for :data:`IDLE_S`
+  stops (the first stays while its loop runs). A quick call queued behind slow ones therefore
+  waits up to about two :data:`STALL_S` more.
 - Each worker is itself started through ``anyio.to_thread.run_sync`` (with a limiter of its
   own), so it is an AnyIO worker thread: ``anyio.from_thread.run`` / ``run_sync`` inside a
   call reach the loop. Unlike a call of its own through anyio, such a callback belongs to the

@@ -346,3 +346,33 @@ async def test_a_worker_starved_of_the_cpu_is_no_reason_for_another(in_a_call: b
     assert pool.watch is not None
     pool.watch.cancel()
     assert started == ([1] if in_a_call else [])
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_check_cancelled_is_callable_in_a_call_but_follows_the_pool() -> None:
+    """Documented limit: in a pool worker ``check_cancelled`` sees the pool's task, not the
+    run's, so it does not raise even when the calling run has been cancelled."""
+    entered, release = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def checks() -> None:
+        entered.set()
+        release.wait(GUARD_S)
+        try:
+            anyio.from_thread.check_cancelled()
+            seen.append("not cancelled")
+        except BaseException as exc:  # what it raised is the finding
+            seen.append(type(exc).__name__)
+
+    try:
+        with anyio.fail_after(GUARD_S):
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(worker_threads.run_sync, checks)
+                    await anyio.to_thread.run_sync(entered.wait, GUARD_S)
+                    scope.cancel()
+            release.set()
+            await _until(lambda: bool(seen))
+    finally:
+        release.set()
+    assert seen == ["not cancelled"]
