@@ -361,7 +361,7 @@ class Conversation(Generic[DepsT, OutputT]):
         while self.turn < self._turn_limit:
             turn = self.turn
             self.turn += 1
-            request = ModelRequest.model_construct(
+            request = ModelRequest.of(
                 tool_choice="auto",
                 messages=self.messages,
                 tools=agent.tool_schemas,

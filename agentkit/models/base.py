@@ -67,6 +67,44 @@ class ModelRequest(BaseModel):
     turn: int = 0
     call_index: int = 0
 
+    @classmethod
+    def of(
+        cls,
+        messages: list[Message],
+        tools: list[dict[str, Any]],
+        tool_choice: str | dict[str, Any],
+        thinking: bool,
+        settings: ModelSettings,
+        episode_id: str,
+        turn: int,
+        call_index: int,
+    ) -> ModelRequest:
+        """The loop's request, every field given and already typed: what
+        ``model_construct`` with all of them builds (same ``__dict__`` in field order, every
+        field set), without its per-field lookups (aliases, defaults) on each turn."""
+        request = cls.__new__(cls)
+        object.__setattr__(
+            request,
+            "__dict__",
+            {
+                "messages": messages,
+                "tools": tools,
+                "tool_choice": tool_choice,
+                "thinking": thinking,
+                "settings": settings,
+                "episode_id": episode_id,
+                "turn": turn,
+                "call_index": call_index,
+            },
+        )
+        object.__setattr__(request, "__pydantic_fields_set__", set(_REQUEST_FIELDS))
+        object.__setattr__(request, "__pydantic_extra__", None)
+        object.__setattr__(request, "__pydantic_private__", None)
+        return request
+
+
+_REQUEST_FIELDS = tuple(ModelRequest.model_fields)
+
 
 class ModelResponse(BaseModel):
     """What the loop needs from one call: the assistant message plus the full call record."""

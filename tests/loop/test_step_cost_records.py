@@ -21,8 +21,9 @@ from pydantic import BaseModel
 from agentkit import Agent, EpisodeStatus, tool
 from agentkit.dialects.glm45 import format_assistant
 from agentkit.events import RunEvent
-from agentkit.messages import AssistantMessage, ToolCall, ToolMessage
+from agentkit.messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
 from agentkit.models import SGLangChat
+from agentkit.models.base import ModelRequest, ModelSettings
 from agentkit.testing import SGLangTestServer
 from agentkit.trajectory.recorder import MemoryRecorder
 from agentkit.trajectory.records import Attempt, EnvStepRecord, ModelCallRecord, Usage
@@ -248,4 +249,24 @@ def test_usage_counts_are_what_assignment_gives() -> None:
         assigned.tool_calls += 1
     assert fast == assigned and fast.model_fields_set == assigned.model_fields_set
     assert fast.model_dump_json() == assigned.model_dump_json()
+    assert_as_validated(fast)
+
+
+def test_the_loops_request_is_what_model_construct_gives() -> None:
+    messages: list[Message] = [UserMessage(content="go")]
+    given: dict[str, Any] = {
+        "messages": messages,
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "tool_choice": "auto",
+        "thinking": False,
+        "settings": ModelSettings(temperature=0.5),
+        "episode_id": "ep",
+        "turn": 3,
+        "call_index": 4,
+    }
+    fast, constructed = ModelRequest.of(**given), ModelRequest.model_construct(**given)
+    assert fast == constructed and fast.model_fields_set == constructed.model_fields_set
+    assert list(fast.__dict__) == list(constructed.__dict__)
+    assert fast.messages is messages  # the conversation's list, as model_construct keeps it
+    assert fast.model_dump_json() == ModelRequest(**given).model_dump_json()
     assert_as_validated(fast)
