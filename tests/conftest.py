@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 import typer.core
 from hypothesis import settings
@@ -32,3 +35,17 @@ def _plain_cli_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     terminal's width (``agentkit`` does the same when stderr is not a TTY), so no test depends
     on ``COLUMNS`` or the terminal it runs in."""
     monkeypatch.setattr(typer.core, "HAS_RICH", False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_in_the_session_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """agentkit's disk caches (the embedded model's converted weights and prefix, the test
+    tokenizer) go to this session's temporary folder, not to the user's ``~/.cache``; every
+    process the tests start inherits it."""
+    previous = os.environ.get("AGENTKIT_CACHE_DIR")
+    os.environ["AGENTKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("agentkit-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("AGENTKIT_CACHE_DIR", None)
+    else:
+        os.environ["AGENTKIT_CACHE_DIR"] = previous
