@@ -25,7 +25,7 @@ from typing import Any
 from worker import Episodes  # type: ignore[import-not-found]
 
 from agentkit.models import transport as transport_module
-from benchmarks.token_mode.fake_server import OBSERVATION, chat_reply, generate_reply
+from benchmarks.token_mode.fake_server import chat_reply, generate_reply
 
 
 def _canned(mode: str, tool_calls: int) -> Any:
@@ -37,7 +37,10 @@ def _canned(mode: str, tool_calls: int) -> Any:
     ) -> dict[str, Any]:
         transport_module._dumps(body)  # what the wire would cost to write
         if mode == "tokens":
-            turn = body["input_ids"].count(OBSERVATION)
+            # the call's index in its episode, from the request id (``episode-index-suffix``):
+            # counting ``<|observation|>`` in ``input_ids`` here, as the fake server does on its
+            # side, would charge token mode for the server's work
+            turn = int(body["rid"].rsplit("-", 2)[1])
             raw = generated[min(turn, tool_calls)]
         else:
             turn = sum(1 for m in body["messages"] if m.get("role") == "tool")
