@@ -8,7 +8,7 @@ from typing import Any
 
 from agentkit.messages import ToolCall
 from agentkit.tool import ToolOutcome
-from agentkit.trajectory.records import EnvStepRecord
+from agentkit.trajectory.records import EnvStepRecord, share_fields_set
 
 
 def tool_step(
@@ -21,7 +21,7 @@ def tool_step(
     ran: ToolCall | None = None,
 ) -> EnvStepRecord:
     """The record of one call's result; ``ran`` is the call as it ran (edited arguments)."""
-    return EnvStepRecord(
+    record = EnvStepRecord(
         episode_id=episode_id,
         index=index,
         turn=turn,
@@ -36,6 +36,8 @@ def tool_step(
         latency_s=outcome.elapsed_s,
         started_at=started_at or time.time(),
     )
+    share_fields_set(record)  # every tool step has the same fields
+    return record
 
 
 def approval_step(

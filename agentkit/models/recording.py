@@ -18,7 +18,12 @@ from pydantic import BaseModel, Field
 from agentkit.messages import AssistantMessage, ToolCall
 from agentkit.models.base import ModelError, ModelRequest, ModelResponse
 from agentkit.trajectory.packed import RaggedInts, RoutedExperts
-from agentkit.trajectory.records import Attempt, ModelCallRecord, TokenSegment
+from agentkit.trajectory.records import (
+    Attempt,
+    ModelCallRecord,
+    TokenSegment,
+    share_fields_set,
+)
 
 
 class CallInput(BaseModel):
@@ -138,7 +143,7 @@ def call_record(
             routed_experts=tokens.routed_experts,
             sampling_mask=tokens.sampling_mask,
         )
-    return ModelCallRecord(
+    record = ModelCallRecord(
         episode_id=request.episode_id,
         index=request.call_index,
         turn=request.turn,
@@ -148,6 +153,8 @@ def call_record(
         elapsed_s=clock.elapsed_s(),
         **{k: v for k, v in given.items() if v is not None and v != _EMPTY.get(k, _NONE)},
     )
+    share_fields_set(record)  # one set for the records given the same fields
+    return record
 
 
 _NONE = object()
@@ -169,7 +176,7 @@ def failed_call_record(
 ) -> ModelCallRecord:
     """The record of a call that failed after every attempt (``failed=True``, no output)."""
     servers = [a.server for a in exc.attempts]
-    return ModelCallRecord(
+    record = ModelCallRecord(
         episode_id=request.episode_id,
         index=request.call_index,
         turn=request.turn,
@@ -185,3 +192,5 @@ def failed_call_record(
         error=str(exc),
         error_cause=exc.cause,
     )
+    share_fields_set(record)
+    return record

@@ -46,7 +46,7 @@ from agentkit.models.failures import (
     classify,
     retry_after_seconds,
 )
-from agentkit.trajectory.records import Attempt, AttemptCause
+from agentkit.trajectory.records import Attempt, AttemptCause, share_fields_set
 
 try:
     import orjson
@@ -373,16 +373,16 @@ class Transport:
                     ) from exc
                 await anyio.sleep(delay or 0.0)
                 continue
-            attempts.append(
-                Attempt(
-                    number=number,
-                    server=server,
-                    started_at=started,
-                    elapsed_s=time.perf_counter() - t0,
-                    ok=True,
-                    status_code=200,
-                )
+            attempt = Attempt(
+                number=number,
+                server=server,
+                started_at=started,
+                elapsed_s=time.perf_counter() - t0,
+                ok=True,
+                status_code=200,
             )
+            share_fields_set(attempt)  # every successful attempt has the same fields
+            attempts.append(attempt)
             return result
         raise AssertionError("unreachable")
 

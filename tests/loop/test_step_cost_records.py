@@ -10,7 +10,9 @@ what the server answered, so a field the loop forgot to pass fails too.
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -270,3 +272,31 @@ def test_the_loops_request_is_what_model_construct_gives() -> None:
     assert fast.messages is messages  # the conversation's list, as model_construct keeps it
     assert fast.model_dump_json() == ModelRequest(**given).model_dump_json()
     assert_as_validated(fast)
+
+
+async def test_records_share_their_fields_sets_and_assignment_does_not_leak(
+    server: SGLangTestServer, tmp_path: Path
+) -> None:
+    """Records given the same fields share one fields set (memory); assigning a field of one,
+    or copying it, never changes what another says was set."""
+    _, recorder, _ = await _run(server, stream=False, tmp=tmp_path)
+    steps = [r for r in recorder.items if isinstance(r, EnvStepRecord)]
+    calls = [r for r in recorder.items if isinstance(r, ModelCallRecord)]
+    assert len({id(s.__pydantic_fields_set__) for s in steps}) == 1
+    attempts = [c.attempts[0] for c in calls]
+    assert len({id(a.__pydantic_fields_set__) for a in attempts}) == 1
+    first, second = steps[0], steps[1]
+    before = set(second.model_fields_set)
+    first.sandbox = "box"
+    assert "sandbox" in first.model_fields_set and second.model_fields_set == before
+    assert second.model_dump(exclude_unset=True).keys() == before
+    copied = second.model_copy(update={"appended_ids": [1]})
+    assert "appended_ids" in copied.model_fields_set and second.model_fields_set == before
+    deep = copy.deepcopy(second)
+    deep.sandbox = "other"
+    assert second.model_fields_set == before and steps[2].model_fields_set == before
+    revived = pickle.loads(pickle.dumps(second))
+    revived.sandbox = "again"
+    assert second.model_fields_set == before and revived == second.model_copy(
+        update={"sandbox": "again"}
+    )
