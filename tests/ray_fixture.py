@@ -53,3 +53,25 @@ def reward_failing_once(task: RolloutTask, result: Any) -> float:
         mark.write_text("raised")
         raise RuntimeError("the verifier crashed")
     return rollout_fixture.reward(task, result).value
+
+
+def local_ray_options(env: dict[str, str], workers: int = 2) -> dict[str, Any]:
+    """``ray_options`` for a rollout on a local Ray instance of this machine: ``workers`` actors
+    that take no CPU of their own, no dashboard, ``env`` in every worker's environment (with the
+    checkout on ``PYTHONPATH`` so the tests' modules import there)."""
+    from tests.shared import REPO_ROOT
+
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+        **env,
+    }
+    return {
+        "workers": workers,
+        "init_options": {
+            "num_cpus": 2,
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "runtime_env": {"env_vars": env},
+        },
+        "actor_options": {"num_cpus": 0},
+    }

@@ -5,7 +5,6 @@ scored by tau2's own reward, as the single-process rollout does."""
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from agentkit.testing import SGLangTestServer
 from agentkit.trajectory.exports import ExportReport, slime_samples, trainable_episodes
 from agentkit.trajectory.store import read_store
 from tests.envs.test_tau2_rollout import TASK_IDS, URL_VAR, _domain, cli_agent, telecom_tasks
-from tests.shared import REPO_ROOT
+from tests.ray_fixture import local_ray_options
 
 pytestmark = [
     pytest.mark.slow,
@@ -35,21 +34,9 @@ def test_tau2_rollout_on_ray_scores_whole_groups(tmp_path: Path) -> None:
 
     async def go() -> Any:
         async with SGLangTestServer(policy=Tau2GoldPolicy(_domain(tasks))) as server:
-            env = {
-                URL_VAR: server.base_url,
-                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-            }
             return await rollout(
-                cli_agent, tasks, 2, 2, store=store,
-                episode_fn=tau2_episode, progress=False, executor="ray",
-                ray_options={
-                    "workers": 2,
-                    "init_options": {
-                        "num_cpus": 2, "include_dashboard": False, "log_to_driver": False,
-                        "runtime_env": {"env_vars": env},
-                    },
-                    "actor_options": {"num_cpus": 0},
-                },
+                cli_agent, tasks, 2, 2, store=store, episode_fn=tau2_episode, progress=False,
+                executor="ray", ray_options=local_ray_options({URL_VAR: server.base_url}),
             )  # fmt: skip
 
     report = anyio.run(go)

@@ -67,7 +67,6 @@ async def test_killed_worker_loses_nothing_and_matches_single_process(tmp_path: 
             "RAY_TEST_RELEASE": str(release),
             "RAY_TEST_STUCK_DIR": str(stuck_dir),
             "RAY_TEST_REWARD_MARK": str(tmp_path / "reward-raised"),
-            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
         }
         store = tmp_path / "ray-store"
         killed: list[int] = []
@@ -88,14 +87,7 @@ async def test_killed_worker_loses_nothing_and_matches_single_process(tmp_path: 
             report = await rollout(
                 ray_fixture.make_agent, fx.tasks(N_TASKS), N_SAMPLES, 2,
                 ray_fixture.reward_failing_once, store, progress=False, executor="ray",
-                ray_options={
-                    "workers": 2,
-                    "init_options": {
-                        "num_cpus": 2, "include_dashboard": False, "log_to_driver": False,
-                        "runtime_env": {"env_vars": env},
-                    },
-                    "actor_options": {"num_cpus": 0},
-                },
+                ray_options=ray_fixture.local_ray_options(env),
             )  # fmt: skip
 
         async with anyio.create_task_group() as tg:
