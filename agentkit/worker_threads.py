@@ -128,6 +128,7 @@ class _Pool:
         self.started_total = 0  # workers ever started (for tests and benchmarks)
         self.waited = 0  # calls the loop thread waited for and got back within the bound
         self.waited_past = 0  # calls it waited for the bound and then left to the drain
+        self.drained = 0  # outcomes handed to a waiting future by the drain
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], wait: float = -1.0) -> _Job:
         """Queue ``fn(*args)``. With ``wait >= 0``, a worker idle, none queued and the calling
@@ -266,6 +267,7 @@ class _Pool:
             future = job.future
             if future is None or future.done():  # cancelled meanwhile (timeout, cancelled run)
                 continue
+            self.drained += 1
             error = job.error
             if error is None:
                 future.set_result(job.result)
