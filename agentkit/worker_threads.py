@@ -28,6 +28,13 @@ the caller abandons the call; ``anyio.from_thread`` works inside it) at a fracti
 
 Under any other backend (trio) :func:`run_sync` is ``anyio.to_thread.run_sync`` with
 ``abandon_on_cancel=True``.
+
+Measured and not kept (commits 6f9be95, da4ed1f): the loop thread waiting (up to 0.1-2 ms) for
+a call it had just handed to an idle worker, so that a quick call returns without its run
+pausing. It cost more client CPU than it saved at every concurrency but a single run (the
+agentkit contender of bench_runtime, with and without it in turn in one process, 0 ms model
+latency: N=100 0.32 ms/step against 0.29, N=1000 0.40 against 0.35): each call woke both threads (about 2.5 voluntary context switches per step instead of 0.2),
+where the queue lets one worker wake-up serve a batch of calls.
 """
 
 from __future__ import annotations
@@ -49,7 +56,6 @@ try:  # anyio's worker threads hide the loop's library from sniffio; so do these
 except ImportError:  # pragma: no cover - sniffio comes with anyio today
     _library_cvar = None
 
-SYNC_WAIT_S = 0.0005  # the most the loop thread waits for a call it handed to an idle worker
 STALL_S = 0.01  # calls queued and none taken this long: another worker starts
 IDLE_S = 10.0  # a worker beyond the first stops after this long without a call
 POLL_S = 1.0  # how often an idle worker checks whether it is to stop
@@ -57,54 +63,24 @@ MAX_WORKERS = 40  # as anyio's default thread limiter
 
 
 class _Job:
-    """One call waiting for, or running in, a worker, and then its outcome.
+    """One call waiting for, or running in, a worker."""
 
-    A call the loop thread waits for (:data:`SYNC_WAIT_S`) has two locks: ``finished``, held
-    until the worker releases it, and ``claim``, which decides who delivers the outcome. The
-    worker stores the outcome first and then tries to take ``claim``: if it does, the waiting
-    loop thread takes the outcome (the worker releases ``finished``); the loop thread, once
-    its wait is over, tries to take ``claim`` too: if it does, it stopped waiting and the
-    worker hands the outcome to the batched drain (``future``). A lock taken without blocking
-    is taken by one side only, so the outcome goes one way, exactly once."""
-
-    __slots__ = ("args", "claim", "context", "error", "finished", "fn", "future", "result")
+    __slots__ = ("args", "context", "fn", "future")
 
     def __init__(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], context: contextvars.Context
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        context: contextvars.Context,
+        future: asyncio.Future[Any],
     ) -> None:
         self.fn = fn
         self.args = args
         self.context = context
-        self.future: asyncio.Future[Any] | None = None  # None: the loop thread waits for it
-        self.claim: threading.Lock | None = None
-        self.finished: threading.Lock | None = None
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-    def outcome(self) -> Any:
-        """Return the call's result or raise its exception (on the thread that waited)."""
-        error = self.error
-        if error is None:
-            return self.result
-        self.error = None
-        try:
-            if isinstance(error, StopIteration):  # as a future would carry it: wrapped
-                raise _wrapped_stop(error)
-            raise error
-        finally:
-            del error
+        self.future = future
 
 
-def _wrapped_stop(error: StopIteration) -> RuntimeError:
-    wrapped = RuntimeError("the sync function raised StopIteration")
-    wrapped.__cause__ = error
-    return wrapped
-
-
-def _cancelling() -> bool:
-    """Whether the calling task has a cancellation pending (it then waits, and gets it)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
+_Done = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
 class _Pool:
@@ -113,49 +89,28 @@ class _Pool:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.jobs: SimpleQueue[_Job | None] = SimpleQueue()
-        self.done: deque[_Job] = deque()
+        self.done: deque[_Done] = deque()
         self.drain_pending = False
         self.lock = threading.Lock()  # guards workers (start/stop only, never per call)
         self.workers = 0
         self.taken = [0]  # calls taken by workers so far (one slot per worker; summed)
         self.calling = [False]  # per slot: that worker is inside a call now
-        self.idle = [False]  # per slot: that worker waits for a call (takes the next at once)
         self.taken_at_check = -1
         self.watch: asyncio.TimerHandle | None = None
         self.hosts: set[asyncio.Task[None]] = set()
         self.limiter = anyio.CapacityLimiter(MAX_WORKERS)
         self.closed = False  # a host was cancelled: the loop is shutting down
         self.started_total = 0  # workers ever started (for tests and benchmarks)
-        self.waited = 0  # calls the loop thread waited for and got back within the bound
-        self.waited_past = 0  # calls it waited for the bound and then left to the drain
-        self.drained = 0  # outcomes handed to a waiting future by the drain
 
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], wait: float = -1.0) -> _Job:
-        """Queue ``fn(*args)``. With ``wait >= 0``, a worker idle, none queued and the calling
-        task not being cancelled, the loop thread then waits up to ``wait`` seconds for it
-        (the GIL released, so the worker runs it at once): if it finished, the returned job's
-        ``future`` is None and :meth:`_Job.outcome` gives its result; otherwise (as without
-        waiting) the result comes to ``job.future``."""
-        job = _Job(fn, args, contextvars.copy_context())
-        if wait >= 0 and True in self.idle and not self.jobs.qsize() and not _cancelling():
-            claim = job.claim = threading.Lock()
-            finished = job.finished = threading.Lock()
-            finished.acquire()
-            self.jobs.put(job)
-            if finished.acquire(timeout=wait) or not claim.acquire(blocking=False):
-                self.waited += 1  # finished (or the worker claimed it as the wait ended)
-                return job
-            self.waited_past += 1
-            job.future = self.loop.create_future()  # before the drain can see the job
-        else:
-            job.future = self.loop.create_future()
-            self.jobs.put(job)
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self.jobs.put(_Job(fn, args, contextvars.copy_context(), future))
         if self.workers == 0:
             self._start_worker()
         elif self.watch is None:
             self.taken_at_check = -1
             self.watch = self.loop.call_later(STALL_S, self._check)
-        return job
+        return future
 
     def _check(self) -> None:
         """While calls wait: if no worker took one since the last check, start another."""
@@ -177,7 +132,6 @@ class _Pool:
             slot = len(self.taken)
             self.taken.append(0)
             self.calling.append(False)
-            self.idle.append(False)
         self.started_total += 1
         host = self.loop.create_task(self._host(slot), context=contextvars.Context())
         self.hosts.add(host)
@@ -203,53 +157,38 @@ class _Pool:
 
     def _work(self, slot: int) -> None:
         """A worker's life: take calls until told to stop or idle too long (not the last)."""
-        get, taken, calling, idle, done = (
-            self.jobs.get,
-            self.taken,
-            self.calling,
-            self.idle,
-            self.done,
-        )
-        idle_s = 0.0
+        get, taken, calling, done = self.jobs.get, self.taken, self.calling, self.done
+        idle = 0.0
         while True:
-            idle[slot] = True
             try:
                 job = get(timeout=POLL_S)
             except Empty:
-                idle_s += POLL_S
+                idle += POLL_S
                 with self.lock:
                     # a loop closed without cancelling its tasks leaves no one to stop us
-                    if self.loop.is_closed() or (idle_s >= IDLE_S and self.workers > 1):
+                    if self.loop.is_closed() or (idle >= IDLE_S and self.workers > 1):
                         self.workers -= 1
-                        idle[slot] = False
                         return
                 continue
-            idle[slot] = False
-            idle_s = 0.0
+            idle = 0.0
             if job is None:
                 with self.lock:
                     self.workers -= 1
                 return
             taken[slot] += 1
             future = job.future
-            if future is not None and future.done():  # abandoned before it started: not run
+            if future.done():  # abandoned (cancelled, timed out) before it started: not run
                 continue
-            del future
+            result: Any = None
+            error: BaseException | None = None
             calling[slot] = True
             try:
-                job.result = job.context.run(_call, job.fn, job.args)
+                result = job.context.run(_call, job.fn, job.args)
             except BaseException as exc:
-                job.error = exc
+                error = exc
             calling[slot] = False
-            claim = job.claim
-            if claim is not None and claim.acquire(blocking=False):
-                assert job.finished is not None
-                idle[slot] = True  # about to take the next call: the loop may wait for it
-                job.finished.release()  # the loop thread waits for it: it takes the outcome
-                del job, claim
-                continue
-            done.append(job)
-            del job, claim
+            done.append((future, result, error))
+            del job, result, error
             if not self.drain_pending:
                 self.drain_pending = True
                 try:
@@ -263,19 +202,17 @@ class _Pool:
         self.drain_pending = False
         done = self.done
         while done:
-            job = done.popleft()
-            future = job.future
-            if future is None or future.done():  # cancelled meanwhile (timeout, cancelled run)
+            future, result, error = done.popleft()
+            if future.done():  # cancelled meanwhile (timeout, cancelled run): abandoned
                 continue
-            self.drained += 1
-            error = job.error
             if error is None:
-                future.set_result(job.result)
+                future.set_result(result)
             elif isinstance(error, StopIteration):  # a future cannot carry it
-                future.set_exception(_wrapped_stop(error))
+                wrapped = RuntimeError("the sync function raised StopIteration")
+                wrapped.__cause__ = error
+                future.set_exception(wrapped)
             else:
                 future.set_exception(error)
-            del job, future, error
 
 
 def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -319,19 +256,13 @@ async def run_sync_timed(fn: Callable[..., Any], args: tuple[Any, ...], time_lim
     """:func:`run_sync` with a time limit: after ``time_limit`` seconds the call is abandoned
     and :class:`TimeoutError` raised. The same as ``anyio.fail_after(time_limit)`` around
     :func:`run_sync` for the caller, at the cost of one loop timer instead of a cancel scope
-    (and no cancellation of the caller's task: only its wait ends). The loop thread waits for
-    the call as :func:`run_sync` does, up to :data:`SYNC_WAIT_S` or ``time_limit`` if less."""
+    (and no cancellation of the caller's task: only its wait ends)."""
     loop = _running_loop()
     if loop is None:  # trio (or another backend)
         with anyio.fail_after(time_limit):
             return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
-    started = loop.time()
-    job = pool_of(loop).submit(fn, args, min(SYNC_WAIT_S, time_limit))
-    future = job.future
-    if future is None:
-        return job.outcome()
-    del job
-    timer = loop.call_at(started + time_limit, _expire, future, time_limit)
+    future = pool_of(loop).submit(fn, args)
+    timer = loop.call_later(time_limit, _expire, future, time_limit)
     try:
         return await future
     finally:
@@ -341,21 +272,9 @@ async def run_sync_timed(fn: Callable[..., Any], args: tuple[Any, ...], time_lim
 async def run_sync(fn: Callable[..., Any], *args: Any) -> Any:
     """Run ``fn(*args)`` in a worker thread and return (or raise) what it did.
 
-    On asyncio, when a worker is idle, the loop thread waits for the call up to
-    :data:`SYNC_WAIT_S`; a call done by then returns without the caller pausing (no await
-    suspends it: its run goes on in the same loop step, as an inline call would, while the
-    function still ran in the worker). A longer call is waited for as any other: the loop is
-    held at most :data:`SYNC_WAIT_S` per call whatever the function does (one that blocks, or
-    waits for the loop through ``anyio.from_thread``, goes on after it).
-
     Cancelling the caller abandons the call: the caller gets the cancellation at once, the
     function (if it started) runs on, and its result is dropped."""
     loop = _running_loop()
     if loop is None:  # trio (or another backend)
         return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
-    job = pool_of(loop).submit(fn, args, SYNC_WAIT_S)
-    future = job.future
-    if future is None:
-        return job.outcome()
-    del job
-    return await future
+    return await pool_of(loop).submit(fn, args)

@@ -2,14 +2,11 @@
 
 Contenders, alternating round by round in one process (so all see the same load):
 ``anyio`` (``anyio.to_thread.run_sync``, what sync tools used before), ``pool``
-(:func:`agentkit.worker_threads.run_sync`: the loop thread waits up to ``SYNC_WAIT_S`` for a
-call given to an idle worker), ``pool_queued`` (the pool without that wait: every call awaits
-the batched drain, as before the wait) and ``inline`` (the call made on the loop, the floor);
-``pool_fail_after`` / ``pool_timed``: the pool with a 60 s time limit, as ``anyio.fail_after``
-around it (what ``Tool.call`` does for a tool's timeout) or
-:func:`agentkit.worker_threads.run_sync_timed` (one loop timer). Reported per call: process
-CPU (``time.process_time``, all threads), wall time, the most threads alive at once, and the
-share of calls the loop thread got back within its wait (``waited``).
+(:func:`agentkit.worker_threads.run_sync`) and ``inline`` (the call made on the loop, the
+floor); ``pool_fail_after`` / ``pool_timed``: the pool with a 60 s time limit, as
+``anyio.fail_after`` around it (what ``Tool.call`` does for a tool's timeout) or
+:func:`agentkit.worker_threads.run_sync_timed` (one loop timer). Reported per call: process CPU (``time.process_time``, all threads), wall time, and
+the most threads alive at once.
 
 Run: ``nice python benchmarks/bench_thread_hop.py --n 1,100,1000 --calls 5 --rounds 5``
 """
@@ -43,14 +40,6 @@ async def _pool(x: int) -> int:
     return result
 
 
-async def _pool_queued(x: int) -> int:
-    """The pool without the loop thread's bounded wait (every call awaits the drain)."""
-    job = worker_threads.pool_of(asyncio.get_running_loop()).submit(trivial, (x,), -1.0)
-    assert job.future is not None
-    result: int = await job.future
-    return result
-
-
 async def _pool_fail_after(x: int) -> int:
     with anyio.fail_after(60):  # what a tool with a timeout pays around the hop
         result: int = await worker_threads.run_sync(trivial, x)
@@ -70,7 +59,6 @@ async def _inline(x: int) -> int:
 CONTENDERS: dict[str, Callable[[int], Awaitable[int]]] = {
     "anyio": _anyio,
     "pool": _pool,
-    "pool_queued": _pool_queued,
     "pool_fail_after": _pool_fail_after,
     "pool_timed": _pool_timed,
     "inline": _inline,
@@ -79,10 +67,8 @@ CONTENDERS: dict[str, Callable[[int], Awaitable[int]]] = {
 
 async def _cell(
     hop: Callable[[int], Awaitable[int]], n: int, calls: int
-) -> tuple[float, float, int, float]:
+) -> tuple[float, float, int]:
     most_threads = [threading.active_count()]
-    pool = worker_threads.pool_of(asyncio.get_running_loop())
-    waited = pool.waited
 
     async def one_run(i: int) -> None:
         x = i
@@ -100,7 +86,6 @@ async def _cell(
         (time.process_time() - cpu) / total,
         (time.perf_counter() - wall) / total,
         most_threads[0],
-        (pool.waited - waited) / total,
     )
 
 
@@ -108,11 +93,9 @@ async def _main(ns: list[int], calls: int, rounds: int, names: list[str]) -> Non
     for name in names:  # warm-up: threads started, code paths taken once
         await _cell(CONTENDERS[name], 10, 2)
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
-    print(
-        f"{'N':>5} {'contender':>15} {'CPU us/call':>12} {'wall us/call':>13} {'threads':>8} {'waited':>7}"
-    )
+    print(f"{'N':>5} {'contender':>15} {'CPU us/call':>12} {'wall us/call':>13} {'threads':>8}")
     for n in ns:
-        seen: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in names}
+        seen: dict[str, list[tuple[float, float, int]]] = {name: [] for name in names}
         for _ in range(rounds):
             for name in names:
                 seen[name].append(await _cell(CONTENDERS[name], n, calls))
@@ -120,8 +103,7 @@ async def _main(ns: list[int], calls: int, rounds: int, names: list[str]) -> Non
             cpu = statistics.median(s[0] for s in seen[name]) * 1e6
             wall = statistics.median(s[1] for s in seen[name]) * 1e6
             threads = max(s[2] for s in seen[name])
-            waited = statistics.median(s[3] for s in seen[name])
-            print(f"{n:>5} {name:>15} {cpu:>12.1f} {wall:>13.1f} {threads:>8} {waited:>7.0%}")
+            print(f"{n:>5} {name:>15} {cpu:>12.1f} {wall:>13.1f} {threads:>8}")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 

@@ -280,9 +280,9 @@ async def test_the_fallback_under_other_backends_is_anyio(
     submitted: list[object] = []
     submit = worker_threads._Pool.submit
 
-    def counted(self: worker_threads._Pool, fn: Any, args: tuple[Any, ...], wait: float) -> Any:
+    def counted(self: worker_threads._Pool, fn: Any, args: tuple[Any, ...]) -> Any:
         submitted.append(fn)
-        return submit(self, fn, args, wait)
+        return submit(self, fn, args)
 
     monkeypatch.setattr(worker_threads._Pool, "submit", counted)
     here = threading.get_ident()
