@@ -33,8 +33,9 @@ Measured and not kept (commits 6f9be95, da4ed1f): the loop thread waiting (up to
 a call it had just handed to an idle worker, so that a quick call returns without its run
 pausing. It cost more client CPU than it saved at every concurrency but a single run (the
 agentkit contender of bench_runtime, with and without it in turn in one process, 0 ms model
-latency: N=100 0.32 ms/step against 0.29, N=1000 0.40 against 0.35): each call woke both threads (about 2.5 voluntary context switches per step instead of 0.2),
-where the queue lets one worker wake-up serve a batch of calls.
+latency: N=100 0.32 ms/step against 0.29, N=1000 0.40 against 0.35): each call woke both
+threads (about 2.5 voluntary context switches per step instead of 0.2), where the queue lets
+one worker wake-up serve a batch of calls.
 """
 
 from __future__ import annotations
