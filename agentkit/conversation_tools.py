@@ -18,7 +18,7 @@ from agentkit.agent_base import AgentBase
 from agentkit.events import ToolResultEvent
 from agentkit.final_answer import final_from_outcome
 from agentkit.hooks import CallGate
-from agentkit.messages import Message, ToolCall, ToolMessage
+from agentkit.messages import Message, ToolCall, ToolMessage, share_fields_set
 from agentkit.step_records import tool_step
 from agentkit.tool import RunContext, ToolOutcome
 from agentkit.tool_turn import EventHandler, TurnCalls, malformed_text
@@ -115,11 +115,11 @@ async def append_tool_result(
     """Append the result the model sees (answering ``call``) and record the step with the
     call as it ran (``ran``: its arguments edited by a decision or a hook, if they were)."""
     conv.usage.add_tool_calls(1 if call.name else 0)
-    conv.messages.append(
-        ToolMessage(
-            tool_call_id=call.id, name=call.name, content=outcome.output, is_error=not outcome.ok
-        )
+    message = ToolMessage(
+        tool_call_id=call.id, name=call.name, content=outcome.output, is_error=not outcome.ok
     )
+    share_fields_set(message)  # every tool result gives the same fields
+    conv.messages.append(message)
     record = tool_step(conv.episode_id, conv._next_step(), turn, call, outcome, started_at, ran)
     conv.trajectory.steps.append(record)
     await conv._record(record, strict=strict)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from agentkit.messages import ToolCall, new_call_id
+from agentkit.messages import ToolCall, new_call_id, share_fields_set
 from agentkit.models.base import DeltaCallback, ModelDelta, StreamDeltaKind
 from agentkit.models.client_markup import MarkupStream
 from agentkit.models.failures import AbortedByServer, ProtocolError
@@ -198,13 +198,15 @@ def tool_calls_from_wire(raw_calls: Any) -> tuple[list[ToolCall], list[str]]:
             problems.append(f"malformed_arguments: {name or '?'}: {error}")
         call_id = str(raw.get("id") or new_call_id())
         # ``parse_error`` only when there is one: the same call, and a smaller fields-set
-        calls.append(
+        call = (
             ToolCall(id=call_id, name=name, arguments=arguments, raw_arguments=text)
             if error is None
             else ToolCall(
                 id=call_id, name=name, arguments=arguments, raw_arguments=text, parse_error=error
             )
         )
+        share_fields_set(call)  # one set for the calls given the same fields
+        calls.append(call)
     return calls, problems
 
 

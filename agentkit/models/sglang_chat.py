@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from agentkit.messages import AssistantMessage, to_openai
+from agentkit.messages import AssistantMessage, share_fields_set, to_openai
 from agentkit.models.base import (
     DeltaCallback,
     ModelDelta,
@@ -190,10 +190,10 @@ class ChatSession:
             )
         details = usage.get("prompt_tokens_details") or {}
         completion = usage.get("completion_tokens")
+        assistant = AssistantMessage(content=content, reasoning_content=reasoning, tool_calls=calls)
+        share_fields_set(assistant)  # one set for the replies (they all give the same fields)
         return ModelReply(
-            message=AssistantMessage(
-                content=content, reasoning_content=reasoning, tool_calls=calls
-            ),
+            message=assistant,
             server=server,
             output_text=content,
             finish_reason=finish,

@@ -17,7 +17,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentkit.messages import ToolCall
+from agentkit.messages import SharedFieldsSet as SharedFieldsSet
+from agentkit.messages import SharesFieldsSet, ToolCall
+from agentkit.messages import share_fields_set as share_fields_set
 from agentkit.trajectory.packed import RaggedInts, RoutedExperts
 
 SCHEMA_VERSION = 1
@@ -47,56 +49,6 @@ class TokenSegment(BaseModel):
     step_index: int | None = None
 
 
-class SharedFieldsSet(set[str]):
-    """The fields set of a record, shared by every record given the same fields (see
-    :func:`share_fields_set`); a record replaces it with its own copy before an assignment."""
-
-    __slots__ = ()
-
-
-_SHARED_SETS: dict[frozenset[str], SharedFieldsSet] = {}
-_MAX_SHARED_SETS = 4096  # distinct field combinations kept; beyond, records keep their own
-
-
-def share_fields_set(record: BaseModel) -> None:
-    """Give ``record`` the shared copy of its fields set (the same names, one set for all).
-
-    pydantic keeps one set per instance; for a run's records it is about a third of their
-    memory (a model call record's ~16 names: 0.7 KB). The record is unchanged otherwise:
-    ``model_fields_set`` equals what it was, and an assignment (or ``model_copy``) first
-    gives the record its own set first, so no other record sees the change."""
-    names = record.__pydantic_fields_set__
-    if type(names) is SharedFieldsSet:
-        return
-    key = frozenset(names)
-    shared = _SHARED_SETS.get(key)
-    if shared is None:
-        if len(_SHARED_SETS) >= _MAX_SHARED_SETS:
-            return
-        shared = _SHARED_SETS[key] = SharedFieldsSet(key)
-    object.__setattr__(record, "__pydantic_fields_set__", shared)
-
-
-class _SharesFieldsSet(BaseModel):
-    """A record that may hold a :class:`SharedFieldsSet`: an assignment copies it first."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        names = self.__pydantic_fields_set__
-        if type(names) is SharedFieldsSet:
-            object.__setattr__(self, "__pydantic_fields_set__", set(names))
-        super().__setattr__(name, value)
-
-    def __copy__(self) -> Any:
-        copied = super().__copy__()
-        object.__setattr__(copied, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
-        return copied
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
-        copied = super().__deepcopy__(memo)
-        object.__setattr__(copied, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
-        return copied
-
-
 class AttemptCause(StrEnum):
     """Why an attempt of a model call failed (``None`` on the attempt when it succeeded).
 
@@ -120,7 +72,7 @@ class AttemptCause(StrEnum):
     CLIENT_ERROR = "client_error"
 
 
-class Attempt(_SharesFieldsSet):
+class Attempt(SharesFieldsSet):
     """One HTTP attempt of a model call (retries are visible, not hidden).
 
     ``partial``: part of a streamed reply had reached the caller before the attempt failed (the
@@ -200,7 +152,7 @@ class EpisodeStart(BaseModel):
     label: Any = None
 
 
-class ModelCallRecord(_SharesFieldsSet):
+class ModelCallRecord(SharesFieldsSet):
     """One model call. Token fields are ``None`` in chat mode, which cannot give them."""
 
     kind: Literal["model_call"] = "model_call"
@@ -246,7 +198,7 @@ class ModelCallRecord(_SharesFieldsSet):
     error_cause: AttemptCause | None = None
 
 
-class EnvStepRecord(_SharesFieldsSet):
+class EnvStepRecord(SharesFieldsSet):
     """One environment step: a tool call and its outcome, or a message from the (simulated) user."""
 
     kind: Literal["env_step"] = "env_step"

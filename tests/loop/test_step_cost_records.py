@@ -300,3 +300,23 @@ async def test_records_share_their_fields_sets_and_assignment_does_not_leak(
     assert second.model_fields_set == before and revived == second.model_copy(
         update={"sandbox": "again"}
     )
+
+
+async def test_messages_share_their_fields_sets_and_assignment_does_not_leak(
+    server: SGLangTestServer, tmp_path: Path
+) -> None:
+    result, _, _ = await _run(server, stream=False, tmp=tmp_path)
+    results = [m for m in result.messages if isinstance(m, ToolMessage)]
+    replies = [m for m in result.messages if isinstance(m, AssistantMessage)]
+    calls = [c for m in replies for c in m.tool_calls]
+    assert len(results) == 4 and len(replies) == 3 and len(calls) == 4
+    for group in (results, replies, calls):
+        assert len({id(m.__pydantic_fields_set__) for m in group}) == 1
+    before = set(results[1].model_fields_set)
+    results[0].content = "redacted"
+    replies[0].content = "edited"
+    assert results[1].model_fields_set == before
+    assert replies[1].model_dump(exclude_unset=True).keys() == replies[1].model_fields_set
+    edited = calls[1].model_copy(update={"parse_error": "x"})
+    assert "parse_error" in edited.model_fields_set
+    assert "parse_error" not in calls[2].model_fields_set
