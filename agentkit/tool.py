@@ -200,8 +200,11 @@ class Tool:
             return self._fail(ToolStatus.INVALID_ARGUMENTS, message, exc, started)
         sync = self._sync
         try:
-            if sync is not None and self.handler is self._sync_handler and sync.runs_inline:
-                value = sync.call_inline(self._kwargs(values, ctx))
+            if sync is not None and self.handler is self._sync_handler:
+                if sync.runs_inline:
+                    value = sync.call_inline(self._kwargs(values, ctx))
+                else:  # the time limit as one loop timer, not a cancel scope
+                    value = await sync.call_threaded(self._kwargs(values, ctx), self.timeout)
             elif self.timeout is None:
                 value = await self.handler(values, ctx)
             else:
