@@ -312,11 +312,18 @@ async def test_messages_share_their_fields_sets_and_assignment_does_not_leak(
     assert len(results) == 4 and len(replies) == 3 and len(calls) == 4
     for group in (results, replies, calls):
         assert len({id(m.__pydantic_fields_set__) for m in group}) == 1
-    before = set(results[1].model_fields_set)
-    results[0].content = "redacted"
-    replies[0].content = "edited"
-    assert results[1].model_fields_set == before
-    assert replies[1].model_dump(exclude_unset=True).keys() == replies[1].model_fields_set
+    # assign a field none of them was given: only the assigned message's set may gain it
+    for group in (results, replies):
+        before = set(group[1].model_fields_set)
+        unset = next(name for name in type(group[0]).model_fields if name not in before)
+        setattr(group[0], unset, getattr(group[0], unset))
+        assert unset in group[0].model_fields_set
+        assert group[1].model_fields_set == before
+        assert group[1].model_dump(exclude_unset=True).keys() == before
+        # changing a shared set in place is refused, and changes nothing
+        with pytest.raises(TypeError, match="shared"):
+            group[1].model_fields_set.add(unset)
+        assert group[2].model_fields_set == before
     edited = calls[1].model_copy(update={"parse_error": "x"})
     assert "parse_error" in edited.model_fields_set
     assert "parse_error" not in calls[2].model_fields_set
