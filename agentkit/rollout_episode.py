@@ -194,7 +194,8 @@ async def run_episode(
     totals: Usage | None = None,
 ) -> tuple[str, str | None]:
     """Run one episode; returns its id and an error text if it failed for any reason.
-    ``totals``: the episode's usage (with its cost) is added into it."""
+    ``totals``: the episode's usage (with its cost) is added into it (a rollout no longer passes
+    it: its report sums the episode ends written to the store, whatever ran the episode)."""
     conv = open_episode(agent, task, sample_index, store)
     result = await conv.send(task.prompt)  # never raises but cancellation
     if totals is not None:

@@ -89,8 +89,10 @@ class HFTokenizersTokenizer:
         self._special_ids = frozenset(
             token_id for token_id, token in added.items() if token.special
         )
-        # ids -> bytes, for decoding without the library (only with a plain ByteLevel decoder)
+        # ids -> bytes, for decoding without the library (only with a plain ByteLevel decoder,
+        # and only once a probe of the vocabulary decodes the same both ways: _check_table)
         self._byte_pieces: dict[int, bytes] | None = {} if _plain_byte_level(inner) else None
+        self._table_checked = False
 
     @classmethod
     def from_file(cls, path: str | Path) -> HFTokenizersTokenizer:
@@ -116,8 +118,11 @@ class HFTokenizersTokenizer:
         does it: each token's bytes (its characters mapped back through the byte alphabet, added
         tokens too, or its own UTF-8 when a character is outside it), joined, then read as
         UTF-8 with each invalid stretch replaced by U+FFFD; unknown ids give nothing. The bytes of
-        each id are kept. Anything else (skipping special tokens, other decoders, ids that are
+        each id are kept. The table is used only after a probe of the vocabulary decoded the same
+        with it as with the installed library (:meth:`_check_table`). Anything else (skipping special tokens, other decoders, ids that are
         not non-negative ints) goes to the library."""
+        if not self._table_checked:
+            self._check_table()
         pieces = self._byte_pieces
         if pieces is None or skip_special_tokens:
             return self._inner.decode(list(ids), skip_special_tokens=skip_special_tokens)
@@ -127,8 +132,35 @@ class HFTokenizersTokenizer:
             try:
                 data = b"".join([self._byte_piece(i) for i in ids])
             except _NotPlain:
-                return self._inner.decode(list(ids))
+                return self._inner.decode(list(ids), skip_special_tokens=False)
         return data.decode("utf-8", "replace")
+
+    def _check_table(self) -> None:
+        """Use the byte table only if it decodes a probe as the installed library does: the
+        first 512 ids, an even spread over the rest of the vocabulary and every added token,
+        alone and joined (a library version that decodes some token differently turns the
+        table off for this tokenizer)."""
+        self._table_checked = True
+        if self._byte_pieces is None:
+            return
+        size = self._vocab_size
+        probe = sorted(
+            {*range(min(size, 512)), *range(512, size, max(1, size // 2048)), *self._added_ids()}
+        )
+        samples = [probe, *([i] for i in self._added_ids())]
+        try:
+            same = all(
+                b"".join([self._byte_piece(i) for i in ids]).decode("utf-8", "replace")
+                == self._inner.decode(ids, skip_special_tokens=False)
+                for ids in samples
+            )
+        except _NotPlain:
+            same = False
+        if not same:
+            self._byte_pieces = None
+
+    def _added_ids(self) -> list[int]:
+        return sorted(self._inner.get_added_tokens_decoder())
 
     def _byte_piece(self, token_id: int) -> bytes:
         pieces = self._byte_pieces

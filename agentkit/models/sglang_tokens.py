@@ -110,7 +110,8 @@ def _new_rid_prefix() -> None:
     _RID_PREFIX = os.urandom(4).hex()
 
 
-os.register_at_fork(after_in_child=_new_rid_prefix)
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_new_rid_prefix)
 
 
 class SGLangTokens:

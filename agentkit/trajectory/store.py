@@ -138,7 +138,7 @@ class JsonlStore:
             written = os.write(self._fd, view)
             view = view[written:]
         self.lines_written += 1
-        if isinstance(item, EpisodeEnd):  # counted once it is on disk
+        if isinstance(item, EpisodeEnd):  # counted once its line is written (not fsynced yet)
             self.usage.add(item.usage)
             self.episodes_ended += 1
         return self._fd

@@ -4,6 +4,7 @@ invalid bytes before added tokens, added tokens written in the byte alphabet, un
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
@@ -94,3 +95,42 @@ def test_skipping_special_tokens_and_odd_ids_go_to_the_library() -> None:
         except Exception as exc:
             got = type(exc)
         assert got == expected, bad
+
+
+class _Disagreeing:
+    """The library's tokenizer, except that one token decodes to other text (as a library
+    version that decodes some token its own way would)."""
+
+    def __init__(self, inner: Tokenizer, odd_id: int) -> None:
+        self._inner, self._odd = inner, odd_id
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        text = self._inner.decode(ids, skip_special_tokens=skip_special_tokens)
+        return text + "?" if self._odd in ids else text
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+def test_the_table_is_used_only_when_a_probe_decodes_as_the_library() -> None:
+    agreeing = byte_level_tokenizer()
+    assert agreeing.decode([104, 105]) == "hi"
+    assert agreeing._table_checked and agreeing._byte_pieces is not None
+    for odd in (104, agreeing.token_to_id("<think>")):  # a plain token, an added one
+        assert odd is not None
+        tokenizer = byte_level_tokenizer()
+        tokenizer._inner = _Disagreeing(tokenizer._inner, odd)  # type: ignore[assignment]
+        assert tokenizer.decode([odd, 105]) == library(tokenizer, [odd, 105])
+        assert tokenizer._byte_pieces is None  # the library decides from now on
+
+
+def test_skipping_nothing_is_kept_when_an_id_is_not_plain() -> None:
+    tokenizer = load_test_tokenizer()  # a large vocabulary: the probe leaves most ids out
+    special = min(tokenizer.special_ids)
+    tokenizer.decode([special])  # the probe has run
+    unseen = next(i for i in range(600, 5000) if i not in tokenizer._byte_pieces)  # type: ignore[operator]
+    # numpy ints the table has not seen go to the library, which still keeps the special token
+    ids = [np.int64(special), np.int64(unseen)]
+    expected = library(tokenizer, [special, unseen])
+    assert tokenizer._inner.decode([special], skip_special_tokens=False) in expected
+    assert tokenizer.decode(ids) == expected  # type: ignore[arg-type]
