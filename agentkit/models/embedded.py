@@ -327,12 +327,14 @@ class EmbeddedModel:
     """``model = await EmbeddedModel.load()``; ``await model.generate(prompt, constraint=...)``.
 
     ``blas_threads`` (default 1) sets numpy's BLAS threads for the whole process; ``None``
-    leaves them alone. With ``cache`` (the default) the converted weights and the KV cache of
-    each prompt's system message are kept on disk (:mod:`agentkit.models.embedded_cache`) and
-    reused by later processes: the same arrays, so the same text as without. The weights stay quantised in memory (``quantised=False`` dequantises
-    them all to float32 up front: four times the memory, the reference the tests compare with). ``prompt_text`` is the full prompt in the model's ChatML format (render it with
-    :func:`agentkit.dialects.hermes.render`); special tokens in it are recognised. Calls run in a
-    worker thread, one at a time.
+    leaves them alone. With ``cache`` (the default; ``AGENTKIT_EMBEDDED_CACHE=0`` turns it off
+    too) the converted weights and the KV cache of each prompt's system message are kept on disk
+    (:mod:`agentkit.models.embedded_cache`) and reused by later processes: the same arrays, so
+    the same text as without. The weights stay quantised in memory (``quantised=False``
+    dequantises them all to float32 up front: four times the memory, the reference the tests
+    compare with). ``prompt_text`` is the full prompt in the model's ChatML format (render it
+    with :func:`agentkit.dialects.hermes.render`); special tokens in it are recognised. Calls
+    run in a worker thread, one at a time.
     """
 
     STOP_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|im_start|>")
@@ -350,7 +352,10 @@ class EmbeddedModel:
         if blas_threads is not None:
             limit_blas_threads(blas_threads)
         self.path = Path(path) if path is not None else default_gguf_path()
-        self._cache_folder = _cache_folder(self.path) if cache else None
+        use_cache = cache and embedded_cache.enabled()
+        self._cache_folder = _cache_folder(self.path) if use_cache else None
+        # the prefix files' variant: a dense copy computes keys and values a little differently
+        self._variant = "quantised" if quantised else "dense"
         self._saving: threading.Thread | None = None
         model = self._read_weights()
         self.name = model.name
@@ -554,7 +559,7 @@ class EmbeddedModel:
         if cached == 0 and folder is not None:
             c = self.config
             stored = embedded_cache.load_prefix(
-                folder, prompt[:split], (c.n_layers, c.n_kv_heads, c.head_dim)
+                folder, prompt[:split], (c.n_layers, c.n_kv_heads, c.head_dim), self._variant
             )
             if stored is not None:
                 self._net.restore(stored)
@@ -562,7 +567,7 @@ class EmbeddedModel:
         self._net.run(prompt[cached:split])
         if cached == 0 and folder is not None:
             try:
-                embedded_cache.save_prefix(folder, self._net.export(split))
+                embedded_cache.save_prefix(folder, self._net.export(split), self._variant)
             except OSError as exc:
                 log.warning("embedded cache: cannot write to %s (%s)", folder, exc)
         return split, cached

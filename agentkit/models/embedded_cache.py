@@ -4,22 +4,39 @@ A process that starts the embedded model pays for work whose result never change
 runs: converting the GGUF's quantised blocks into the block-major layout the kernels read
 (:mod:`agentkit.models.embedded_weights`), and running the same system prompt (instructions and
 tool list) through the network. Both are kept here, in ``$AGENTKIT_CACHE_DIR``, else
-``$XDG_CACHE_HOME/agentkit``, else ``~/.cache/agentkit``, under one folder per *key*: a hash of the
-weights file (its resolved path, size, modification time and first megabyte) and of the source
-of the kernels (this module, :mod:`~agentkit.models.embedded` and
-:mod:`~agentkit.models.embedded_weights`), so an edited kernel or a replaced file never meets
-arrays another version wrote.
+``$XDG_CACHE_HOME/agentkit``, else ``~/.cache/agentkit``, under ``embedded/<key>/``: the key is a
+hash of the weights file (its resolved path, size, modification time and first megabyte), of
+numpy's version and of the source of the code that produces or reads the cached arrays (this
+module, :mod:`~agentkit.models.embedded`, :mod:`~agentkit.models.embedded_weights` and
+:mod:`~agentkit.models.gguf_file`), so an edited kernel or a replaced file never meets arrays
+another version wrote.
 
 - ``weights.bin`` + ``weights.json``: every array of the converted model side by side (64-byte
-  aligned), and an index of names, dtypes, shapes and offsets; a start maps the file read-only
-  instead of converting. The bytes are the converted arrays themselves, so the model is the same.
+  aligned), and an index of names, dtypes, shapes, offsets and a checksum; a start maps the file
+  read-only instead of converting. The bytes are the converted arrays themselves, so the model is
+  the same. About 165 MB for SmolLM2-135M (plus 1.7 MB of index).
 - ``prefix-<hash>.npz``: the token ids of a prefix and its keys and values, as the network
-  computed them; restoring them gives the same cache as running the prefix.
+  computed them; restoring them gives the same cache as running the prefix. The hash covers the
+  ids and the variant (a quantised model and its dense copy compute slightly different keys and
+  values, so each has its own files). About 46 KB per token (5 MB for the demo's 108-token system
+  message); the newest ``MAX_PREFIXES`` (16) per key are kept.
+
+At most ``MAX_MODELS`` (3) key folders are kept, the oldest beyond are removed when a new one is
+written: with the demo's prompts about 3 x (167 + 16 x 5) MB at worst, usually one folder of
+about 170 MB. ``AGENTKIT_EMBEDDED_CACHE=0`` (or ``EmbeddedModel(cache=False)``) turns the cache
+off: nothing is read or written. Removing the ``embedded`` folder clears it (a later start
+converts again).
 
 Everything read is checked (key, dtypes, shapes, sizes, ids); whatever does not match is ignored
-with a warning on the ``agentkit.models.embedded_cache`` logger and rebuilt. Writes go to a
-temporary name first and are renamed into place, so a reader never sees half a file; a cache
-that cannot be written (a read-only home) costs a warning, never the run.
+with a warning on the ``agentkit.models.embedded_cache`` logger and rebuilt; a damaged prefix
+file (a failed CRC, a cut zip) counts as a miss. ``weights.bin``'s checksum is *sampled*: blake2b
+over its size and ``SAMPLES`` (64) pieces of 64 KB at evenly spaced offsets, 4 MB of 165 (5 ms
+at start; hashing the whole file took 170 ms, more than mapping it). It catches a cut or grown
+file, a weights.bin that is not the one its index was written with, and damage inside a sampled
+piece; it does not catch a flipped bit elsewhere (about 97% of the bytes), which would change
+logits silently. Writes go to a temporary name first and are renamed into place, so a reader
+never sees half a file; a cache that cannot be written (a read-only home) costs a warning, never
+the run.
 """
 
 from __future__ import annotations
@@ -30,6 +47,7 @@ import logging
 import mmap
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +60,22 @@ from .embedded_weights import BlockMatrix, DenseMatrix, GgufModel, Layer, LlamaC
 
 F32 = npt.NDArray[np.float32]
 CACHE_ENV = "AGENTKIT_CACHE_DIR"
-FORMAT = 1  # bump when the files' layout changes
+SWITCH_ENV = "AGENTKIT_EMBEDDED_CACHE"  # 0 / false / off / no: no cache
+FORMAT = 2  # bump when the files' layout changes
 ALIGN = 64
 MAX_PREFIXES = 16  # prefix files kept per key (the oldest beyond are removed)
-_KERNEL_SOURCES = ("embedded.py", "embedded_weights.py", "embedded_cache.py")
+SAMPLES = 64  # pieces of weights.bin hashed by the check (see sampled_digest)
+SAMPLE_BYTES = 1 << 16
+_KERNEL_SOURCES = ("embedded.py", "embedded_weights.py", "embedded_cache.py", "gguf_file.py")
+# what np.load raises on a damaged .npz (a flipped byte: a CRC error; a cut file: not a zip, EOF)
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 log = logging.getLogger(__name__)
+
+
+def enabled() -> bool:
+    """False when ``$AGENTKIT_EMBEDDED_CACHE`` turns the cache off (0, false, off, no)."""
+    return os.environ.get(SWITCH_ENV, "").strip().lower() not in {"0", "false", "off", "no"}
 
 
 def cache_root() -> Path:
@@ -61,7 +89,7 @@ def cache_root() -> Path:
 
 def cache_key(weights: Path) -> str:
     """A hash of the weights file and of the kernels' source (see the module docstring)."""
-    digest = hashlib.sha256(f"format {FORMAT}\n".encode())
+    digest = hashlib.sha256(f"format {FORMAT}\nnumpy {np.__version__}\n".encode())
     real = weights.resolve()
     stat = real.stat()
     digest.update(f"{real}\n{stat.st_size}\n{stat.st_mtime_ns}\n".encode())
@@ -117,7 +145,8 @@ def save_weights(folder: Path, key: str, model: GgufModel) -> None:
     index: dict[str, dict[str, Any]] = {}
     folder.mkdir(parents=True, exist_ok=True)
     _prune(folder.parent, keep=folder)
-    with _replacing(folder / "weights.bin") as stream:
+    replacing = _replacing(folder / "weights.bin")
+    with replacing as stream:
         offset = 0
         for name, array in _model_arrays(model):
             pad = -offset % ALIGN
@@ -127,10 +156,14 @@ def save_weights(folder: Path, key: str, model: GgufModel) -> None:
             index[name] = {"dtype": data.dtype.str, "shape": list(data.shape), "offset": offset}
             stream.write(data.reshape(-1).data.cast("B"))
             offset += data.nbytes
+        stream.flush()
+        with replacing.temp.open("rb") as written:  # the bytes as the file holds them
+            check = _file_digest(written, offset)
     meta = {
         "key": key,
         "format": FORMAT,
         "size": offset,
+        "check": check,
         "arrays": index,
         "config": model.config.__dict__,
         "name": model.name,
@@ -142,13 +175,49 @@ def save_weights(folder: Path, key: str, model: GgufModel) -> None:
         stream.write(json.dumps(meta).encode())
 
 
+def sample_offsets(size: int) -> list[int]:
+    """Where the ``SAMPLES`` pieces of ``SAMPLE_BYTES`` that the check hashes start: evenly
+    spaced, the first at 0, the last ending at ``size`` (one piece, the whole file, if small)."""
+    if size <= SAMPLES * SAMPLE_BYTES:
+        return [0]
+    span = size - SAMPLE_BYTES
+    return [span * i // (SAMPLES - 1) for i in range(SAMPLES)]
+
+
+def sampled_digest(buffer: Any, size: int) -> str:
+    """blake2b over ``size`` and the sampled pieces of ``buffer`` (bytes, mmap or memoryview)."""
+    digest = hashlib.blake2b(f"{size}\n".encode(), digest_size=16)
+    whole = size <= SAMPLES * SAMPLE_BYTES
+    for start in sample_offsets(size):
+        digest.update(buffer[start : size if whole else start + SAMPLE_BYTES])
+    return digest.hexdigest()
+
+
+def _file_digest(stream: Any, size: int) -> str:
+    if size == 0:
+        return sampled_digest(b"", 0)
+    with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
+        return sampled_digest(buffer, size)
+
+
 def _prune(parent: Path, keep: Path) -> None:
-    folders = [f for f in parent.iterdir() if f.is_dir() and f != keep]
-    folders.sort(key=lambda f: f.stat().st_mtime_ns, reverse=True)
-    for old in folders[MAX_MODELS - 1 :]:
-        for item in old.iterdir():
-            item.unlink(missing_ok=True)
-        old.rmdir()
+    """Remove the oldest key folders beyond ``MAX_MODELS``. Another process may be writing or
+    removing one at the same time: a folder that cannot be removed is left for a later prune."""
+    folders = []
+    for f in parent.iterdir():
+        try:
+            if f.is_dir() and f != keep:
+                folders.append((f.stat().st_mtime_ns, f))
+        except OSError:  # gone meanwhile
+            continue
+    folders.sort(reverse=True)
+    for _, old in folders[MAX_MODELS - 1 :]:
+        try:
+            for item in old.iterdir():
+                item.unlink(missing_ok=True)
+            old.rmdir()
+        except OSError as exc:
+            log.info("embedded cache: %s not removed (%s)", old, exc)
 
 
 class CacheMismatch(ValueError):
@@ -183,6 +252,8 @@ def _mapped_model(folder: Path, key: str, meta: dict[str, Any]) -> GgufModel:
         buffer = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
     if isinstance(buffer, mmap.mmap) and hasattr(mmap, "MADV_WILLNEED"):
         buffer.madvise(mmap.MADV_WILLNEED)
+    if sampled_digest(buffer, size) != meta["check"]:
+        raise CacheMismatch("weights.bin does not match its checksum (sampled)")
     arrays: dict[str, npt.NDArray[Any]] = {}
     for name, entry in meta["arrays"].items():
         dtype = np.dtype(entry["dtype"])
@@ -245,21 +316,25 @@ class PrefixKV:
     values: F32
 
 
-def _prefix_path(folder: Path, ids: Sequence[int]) -> Path:
-    digest = hashlib.sha256(np.asarray(ids, dtype=np.int64).tobytes()).hexdigest()[:24]
-    return folder / f"prefix-{digest}.npz"
+def _prefix_path(folder: Path, ids: Sequence[int], variant: str) -> Path:
+    digest = hashlib.sha256(f"{variant}\n".encode())
+    digest.update(np.asarray(ids, dtype=np.int64).tobytes())
+    return folder / f"prefix-{digest.hexdigest()[:24]}.npz"
 
 
-def load_prefix(folder: Path, ids: Sequence[int], shape: tuple[int, int, int]) -> PrefixKV | None:
+def load_prefix(
+    folder: Path, ids: Sequence[int], shape: tuple[int, int, int], variant: str
+) -> PrefixKV | None:
     """The keys and values of exactly ``ids``, if cached; ``shape`` is (layers, kv heads, head
-    dim) of the network that will use them."""
-    path = _prefix_path(folder, ids)
+    dim) of the network that will use them, ``variant`` names how it computes (``quantised``
+    or ``dense``: their keys and values may differ in rounding, so each has its own files)."""
+    path = _prefix_path(folder, ids, variant)
     try:
         with np.load(path, allow_pickle=False) as data:
             stored_ids, keys, values = data["ids"], data["keys"], data["values"]
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError) as exc:
+    except _UNREADABLE as exc:
         log.warning("embedded cache: %s unreadable (%s); running the prefix", path, exc)
         return None
     layers, heads, head_dim = shape
@@ -276,10 +351,10 @@ def load_prefix(folder: Path, ids: Sequence[int], shape: tuple[int, int, int]) -
     return None
 
 
-def save_prefix(folder: Path, prefix: PrefixKV) -> None:
-    """Store ``prefix`` (and keep only the newest ``MAX_PREFIXES`` files)."""
+def save_prefix(folder: Path, prefix: PrefixKV, variant: str) -> None:
+    """Store ``prefix`` for ``variant`` (and keep only the newest ``MAX_PREFIXES`` files)."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = _prefix_path(folder, prefix.ids)
+    path = _prefix_path(folder, prefix.ids, variant)
     with _replacing(path) as stream:
         np.savez(
             stream,

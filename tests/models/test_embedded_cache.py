@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -178,3 +179,107 @@ def test_the_header_reader_rejects_a_cut_file(weights: Path, tmp_path: Path) -> 
     cut.write_bytes(weights.read_bytes()[: 1 << 20])  # inside the vocabulary
     with pytest.raises(GgufFormatError, match="ends inside"):
         GgufFile(cut)
+
+
+def _damage_by_flipping(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the stored arrays
+    path.write_bytes(bytes(data))
+
+
+def _damage_by_cutting(path: Path) -> None:
+    with path.open("r+b") as stream:
+        stream.truncate(path.stat().st_size // 2)
+
+
+@pytest.mark.parametrize("damage", [_damage_by_flipping, _damage_by_cutting])
+def test_a_damaged_prefix_file_is_ignored_with_a_warning(
+    weights: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture, damage: Any
+) -> None:
+    model = EmbeddedModel(weights)
+    reference, _ = _tokens(model)
+    model.wait_for_cache()
+    (prefix,) = _folder(weights).glob("prefix-*.npz")
+    damage(prefix)
+    with caplog.at_level(logging.WARNING, logger=embedded_cache.__name__):
+        assert _tokens(EmbeddedModel(weights)) == (reference, 0)
+    notes = [r.getMessage() for r in caplog.records]
+    assert any(str(prefix) in n and "unreadable" in n for n in notes), notes
+
+
+def test_a_dense_model_does_not_read_the_quantised_models_prefix(
+    weights: Path, cache_dir: Path
+) -> None:
+    dense_reference, _ = _tokens(EmbeddedModel(weights, quantised=False, cache=False))
+    quantised = EmbeddedModel(weights)
+    _tokens(quantised)
+    quantised.wait_for_cache()
+    folder = _folder(weights)
+    assert len(list(folder.glob("prefix-*.npz"))) == 1
+    dense = EmbeddedModel(weights, quantised=False)
+    assert _tokens(dense) == (dense_reference, 0)  # ran its own system message
+    assert len(list(folder.glob("prefix-*.npz"))) == 2  # and stored it beside the other
+    assert _tokens(EmbeddedModel(weights, quantised=False))[1] > 0
+
+
+def test_the_key_follows_numpy_and_the_file_reader(
+    weights: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    first = embedded_cache.cache_key(weights)
+    monkeypatch.setattr(np, "__version__", np.__version__ + ".other")
+    assert embedded_cache.cache_key(weights) != first
+    monkeypatch.undo()
+    assert "gguf_file.py" in embedded_cache._KERNEL_SOURCES
+    assert (Path(embedded_cache.__file__).parent / "gguf_file.py").is_file()
+
+
+def test_a_flipped_byte_in_the_weights_is_ignored_with_a_warning(
+    weights: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    EmbeddedModel(weights).wait_for_cache()
+    folder = _folder(weights)
+    path = folder / "weights.bin"
+    offsets = embedded_cache.sample_offsets(path.stat().st_size)
+    assert len(offsets) == embedded_cache.SAMPLES
+    where = offsets[len(offsets) // 2] + 1234  # inside a sampled piece
+    with path.open("r+b") as stream:
+        stream.seek(where)
+        byte = stream.read(1)
+        stream.seek(where)
+        stream.write(bytes([byte[0] ^ 0x01]))
+    with caplog.at_level(logging.WARNING, logger=embedded_cache.__name__):
+        assert embedded_cache.load_weights(folder, folder.name) is None
+    assert any("checksum" in r.getMessage() for r in caplog.records)
+
+
+def test_the_environment_switch_turns_the_cache_off(
+    weights: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(embedded_cache.SWITCH_ENV, "0")
+    model = EmbeddedModel(weights)
+    assert _tokens(model)[1] == 0
+    model.wait_for_cache()
+    assert not any(cache_dir.iterdir())
+    monkeypatch.setenv(embedded_cache.SWITCH_ENV, "1")
+    assert embedded_cache.enabled()
+
+
+def test_pruning_goes_on_past_a_folder_it_cannot_remove(tmp_path: Path) -> None:
+    parent = tmp_path / "embedded"
+    folders = []
+    for i in range(embedded_cache.MAX_MODELS + 2):
+        folder = parent / f"key{i}"
+        folder.mkdir(parents=True)
+        (folder / "weights.bin").write_bytes(b"x")
+        os.utime(folder, ns=(i, i))  # key0 is the oldest
+        folders.append(folder)
+    (folders[1] / "busy").mkdir()  # as if another process were writing there: not removable
+    os.utime(folders[1], ns=(1, 1))
+    keep = parent / "new"
+    keep.mkdir()
+    embedded_cache._prune(parent, keep=keep)
+    left = sorted(f.name for f in parent.iterdir())
+    assert "key0" not in left  # removed although key1, before it in the order, failed
+    assert "key1" in left
+    newest = [f.name for f in folders[-(embedded_cache.MAX_MODELS - 1) :]]
+    assert set(newest) <= set(left)
