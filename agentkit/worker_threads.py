@@ -262,6 +262,8 @@ async def run_sync_timed(fn: Callable[..., Any], args: tuple[Any, ...], time_lim
     if loop is None:  # trio (or another backend)
         with anyio.fail_after(time_limit):
             return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
+    if time_limit <= 0:  # as anyio.fail_after(0): never started
+        raise TimeoutError(f"the call took longer than {time_limit:g} s")
     future = pool_of(loop).submit(fn, args)
     timer = loop.call_later(time_limit, _expire, future, time_limit)
     try:

@@ -311,6 +311,19 @@ async def test_a_time_limit_abandons_the_call_with_timeout_error() -> None:
     assert not guard.cancelled_caught
 
 
+@pytest.mark.parametrize("time_limit", [0, -1])
+async def test_no_time_left_means_the_call_never_starts(
+    time_limit: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As ``anyio.fail_after(0)``: TimeoutError, and the function is not even queued."""
+    submitted: list[object] = []
+    monkeypatch.setattr(worker_threads._Pool, "submit", lambda *call: submitted.append(call))
+    ran: list[int] = []
+    with anyio.fail_after(GUARD_S), pytest.raises(TimeoutError):
+        await worker_threads.run_sync_timed(ran.append, (1,), time_limit)
+    assert (submitted, ran) == ([], [])
+
+
 async def test_a_sync_caller_with_a_time_limit_times_out_and_goes_on() -> None:
     release = threading.Event()
 
