@@ -153,8 +153,7 @@ class _Pool:
             self.jobs.put(None)
             if _pools.get(self.loop) is self:
                 del _pools[self.loop]
-            if _last[1] is self:
-                _last[0] = _last[1] = None
+            _forget_last(self)
 
     def _work(self, slot: int) -> None:
         """A worker's life: take calls until told to stop or idle too long (not the last)."""
@@ -225,19 +224,29 @@ def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
 # A pool refers to its loop, so this is not a weak mapping: a pool leaves it when its loop
 # shuts down (the host tasks cancelled, as asyncio.run and anyio.run do).
 _pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
-_last: list[Any] = [None, None]  # the last (loop, pool) used: skips the dict lookup
+# The last (loop, pool) used, which skips the dict lookup: one tuple, rebound in one store, so
+# a thread never sees one thread's loop paired with another's pool.
+_last: tuple[asyncio.AbstractEventLoop | None, _Pool | None] = (None, None)
+
+
+def _forget_last(pool: _Pool) -> None:
+    global _last
+    if _last[1] is pool:
+        _last = (None, None)
 
 
 def pool_of(loop: asyncio.AbstractEventLoop) -> _Pool:
     """The pool of ``loop`` (created on first use)."""
-    if _last[0] is loop:
-        pool: _Pool = _last[1]
-        if not pool.closed:
+    global _last
+    last = _last
+    if last[0] is loop:
+        pool = last[1]
+        if pool is not None and not pool.closed:
             return pool
     found = _pools.get(loop)
     if found is None or found.closed:
         found = _pools[loop] = _Pool(loop)
-    _last[0], _last[1] = loop, found
+    _last = (loop, found)
     return found
 
 

@@ -273,6 +273,65 @@ def test_the_workers_stop_with_their_loop_and_the_process_exits(how: str) -> Non
     assert done.stdout.split(" ", 1)[0] == "1", done.stdout  # only the main thread is left
 
 
+class _FakePool:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.closed = False
+
+
+def _lookup_interleaved(
+    loop: asyncio.AbstractEventLoop, other: asyncio.AbstractEventLoop, at: int
+) -> tuple[Any, bool]:
+    """``pool_of(loop)`` with ``pool_of(other)`` run between its bytecodes ``at`` and
+    ``at + 1`` (as another thread may); returns the pool and whether bytecode ``at`` came."""
+    pool_of = worker_threads.pool_of
+    seen, reached = 0, False
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal seen, reached
+        if frame.f_code is not pool_of.__code__:
+            return None
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            seen += 1
+            if seen == at:
+                reached = True
+                pool_of(other)
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        found = pool_of(loop)
+    finally:
+        sys.settrace(previous)
+    return found, reached
+
+
+def test_the_last_pool_is_never_paired_with_another_threads_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another thread's lookup may run between any two bytecodes of this one (simulated by a
+    tracer calling it there); whatever the interleaving, each loop gets its own pool."""
+    monkeypatch.setattr(worker_threads, "_Pool", _FakePool)
+    monkeypatch.setattr(worker_threads, "_pools", {})
+    loop_a, loop_b = asyncio.new_event_loop(), asyncio.new_event_loop()
+    pool_of = worker_threads.pool_of
+    try:
+        pool_a, pool_b = pool_of(loop_a), pool_of(loop_b)
+        at, reached = 0, True
+        while reached:
+            at += 1
+            monkeypatch.setattr(worker_threads, "_last", (None, None))  # the slow path
+            found, reached = _lookup_interleaved(loop_a, loop_b, at)
+            assert found is pool_a
+            assert (pool_of(loop_b), pool_of(loop_a)) == (pool_b, pool_a), f"at bytecode {at}"
+        assert at > 10  # the tracer did step through the lookup
+    finally:
+        loop_a.close()
+        loop_b.close()
+
+
 async def test_the_fallback_under_other_backends_is_anyio(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
