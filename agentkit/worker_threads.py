@@ -21,10 +21,13 @@ the caller abandons the call; ``anyio.from_thread`` works inside it) at a fracti
   call reach the loop. Unlike a call of its own through anyio, such a callback belongs to the
   pool's task, not to the calling run: cancelling the run does not cancel it, and
   ``anyio.from_thread.check_cancelled`` does not see the run's cancellation.
-- When the loop shuts down (its tasks cancelled, as ``asyncio.run`` does), the workers are told
-  to stop; a loop closed without that is noticed by its idle workers within :data:`POLL_S`.
-  A worker busy with a call that never returns stays until it does, as anyio's would (it is
-  not a daemon thread).
+- When the loop shuts down (its tasks cancelled, as ``asyncio.run`` does; one cancelled host
+  is enough), all its workers are told to stop, and calls still queued fail with
+  :class:`RuntimeError`; a loop closed without that is noticed by its idle workers within
+  :data:`POLL_S` (and by the next lookup that makes a pool), which drop its pool. At
+  interpreter exit (a hook that runs before non-daemon threads are joined) every pool is
+  stopped, so a loop left open does not keep the process alive. A worker busy with a call
+  that never returns stays until it does, as anyio's would (it is not a daemon thread).
 
 Under any other backend (trio) :func:`run_sync` is ``anyio.to_thread.run_sync`` with
 ``abandon_on_cancel=True``.
@@ -41,6 +44,7 @@ one worker wake-up serve a batch of calls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections import deque
@@ -130,6 +134,7 @@ class _Pool:
     def _start_worker(self) -> None:
         with self.lock:
             self.workers += 1
+            _with_workers.add(self)
             slot = len(self.taken)
             self.taken.append(0)
             self.calling.append(False)
@@ -144,16 +149,44 @@ class _Pool:
         )
 
     def _host_done(self, host: asyncio.Task[None]) -> None:
-        """A worker's host task ended: if it was cancelled (the loop is shutting down), the
+        """A worker's host task ended: if it was cancelled (the loop is shutting down), every
         worker is told to stop, and calls from now on go to a new pool (should the loop go
         on)."""
         self.hosts.discard(host)
         if host.cancelled() or host.exception() is not None:
-            self.closed = True
-            self.jobs.put(None)
-            if _pools.get(self.loop) is self:
-                del _pools[self.loop]
-            _forget_last(self)
+            self.stop()
+
+    def stop(self) -> None:
+        """Tell every worker to stop (one ``None`` in the queue; each worker that takes it puts
+        it back for the next) and let calls from now on go to a new pool."""
+        self.closed = True
+        self.jobs.put(None)
+        _forget(self)
+
+    def _retire(self) -> None:
+        """A worker leaves. The last one of a stopped pool fails the calls still queued (a
+        loop that goes on after one host was cancelled must not wait for them forever)."""
+        with self.lock:
+            self.workers -= 1
+            last = self.workers == 0
+            if last:
+                _with_workers.discard(self)
+        if not (last and self.closed):
+            return
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except Empty:
+                break
+            if job is not None:
+                error = RuntimeError("the worker pool stopped before the call started")
+                self.done.append((job.future, None, error))
+        if self.done:
+            try:
+                self.loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                if not self.loop.is_closed():
+                    raise
 
     def _work(self, slot: int) -> None:
         """A worker's life: take calls until told to stop or idle too long (not the last)."""
@@ -164,16 +197,27 @@ class _Pool:
                 job = get(timeout=POLL_S)
             except Empty:
                 idle += POLL_S
-                with self.lock:
+                if self.loop.is_closed():
                     # a loop closed without cancelling its tasks leaves no one to stop us
-                    if self.loop.is_closed() or (idle >= IDLE_S and self.workers > 1):
+                    self.closed = True
+                    _forget(self)
+                    self._retire()
+                    return
+                with self.lock:
+                    closed = self.closed
+                    extra = not closed and idle >= IDLE_S and self.workers > 1
+                    if extra:  # idle too long and not the last: leaves
                         self.workers -= 1
-                        return
+                if extra:
+                    return
+                if closed:
+                    self._retire()
+                    return
                 continue
             idle = 0.0
             if job is None:
-                with self.lock:
-                    self.workers -= 1
+                self.jobs.put(None)  # the next worker stops too
+                self._retire()
                 return
             taken[slot] += 1
             future = job.future
@@ -222,15 +266,20 @@ def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
 
 
 # A pool refers to its loop, so this is not a weak mapping: a pool leaves it when its loop
-# shuts down (the host tasks cancelled, as asyncio.run and anyio.run do).
+# shuts down (the host tasks cancelled, as asyncio.run and anyio.run do) or when a worker or
+# a lookup finds its loop closed.
 _pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
 # The last (loop, pool) used, which skips the dict lookup: one tuple, rebound in one store, so
 # a thread never sees one thread's loop paired with another's pool.
 _last: tuple[asyncio.AbstractEventLoop | None, _Pool | None] = (None, None)
+_with_workers: set[_Pool] = set()  # every pool with a live worker (what the exit hook stops)
 
 
-def _forget_last(pool: _Pool) -> None:
+def _forget(pool: _Pool) -> None:
+    """Take ``pool`` out of the lookups (calls from now on get a new pool)."""
     global _last
+    if _pools.get(pool.loop) is pool:
+        _pools.pop(pool.loop, None)
     if _last[1] is pool:
         _last = (None, None)
 
@@ -245,9 +294,24 @@ def pool_of(loop: asyncio.AbstractEventLoop) -> _Pool:
             return pool
     found = _pools.get(loop)
     if found is None or found.closed:
+        for old in [p for p in _pools.values() if p.loop.is_closed()]:  # once per new pool
+            old.closed = True
+            _forget(old)
         found = _pools[loop] = _Pool(loop)
     _last = (loop, found)
     return found
+
+
+def _stop_all_at_exit() -> None:
+    """At interpreter exit, before non-daemon threads are joined: stop every pool's workers
+    (a worker inside a call ends when the call does), so a loop left open does not keep the
+    process alive."""
+    for pool in list(_with_workers):
+        pool.stop()
+
+
+with contextlib.suppress(RuntimeError):  # raised if imported while the interpreter exits
+    threading._register_atexit(_stop_all_at_exit)  # type: ignore[attr-defined]
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -9,6 +9,7 @@ import contextvars
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -273,6 +274,65 @@ def test_the_workers_stop_with_their_loop_and_the_process_exits(how: str) -> Non
     assert done.stdout.split(" ", 1)[0] == "1", done.stdout  # only the main thread is left
 
 
+_LEFT_OPEN_SCRIPT = """
+import asyncio, time
+from agentkit import worker_threads
+
+async def main():
+    await worker_threads.run_sync(time.sleep, 0)
+
+loop = asyncio.new_event_loop()  # never closed: nothing stops the workers but the exit
+loop.run_until_complete(main())
+print("end of script")
+"""
+
+
+def test_the_process_exits_with_a_loop_left_open() -> None:
+    """The exit hook stops the workers (a non-daemon thread waiting for work would keep the
+    process alive); the subprocess timeout only turns such a hang into a failure."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LEFT_OPEN_SCRIPT], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (0, "end of script\n"), done.stderr
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_one_host_cancelled_stops_every_worker_of_its_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker_threads, "STALL_S", 0.001)
+    monkeypatch.setattr(worker_threads, "IDLE_S", GUARD_S * 100)  # no retiring for idleness
+    release = threading.Event()
+    try:
+        with anyio.fail_after(GUARD_S):
+            pool = _pool()
+            async with anyio.create_task_group() as tg:
+                for _ in range(2):
+                    tg.start_soon(worker_threads.run_sync, release.wait, GUARD_S)
+                await _until(lambda: pool.workers >= 2)
+                release.set()
+        next(iter(pool.hosts)).cancel()  # one host only, and the loop goes on
+        await _until(lambda: pool.workers == 0)
+    finally:
+        release.set()
+    assert pool.closed and _pool() is not pool
+    assert await worker_threads.run_sync(abs, -3) == 3  # a new pool serves the loop
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_call_queued_in_a_stopped_pool_does_not_wait_forever() -> None:
+    with anyio.fail_after(GUARD_S):
+        await worker_threads.run_sync(int)  # the pool has a worker
+        pool = _pool()
+        pool.stop()
+        future = pool.submit(abs, (-1,))  # behind the stop: run by a worker still there, or failed
+        try:
+            outcome: object = await future
+        except RuntimeError as exc:
+            outcome = str(exc)
+    assert outcome in (1, "the worker pool stopped before the call started")
+
+
 class _FakePool:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -330,6 +390,40 @@ def test_the_last_pool_is_never_paired_with_another_threads_loop(
     finally:
         loop_a.close()
         loop_b.close()
+
+
+def _wait_for(check: Any) -> bool:
+    for _ in range(GUARD_S * 200):
+        if check():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_a_worker_drops_the_pool_of_a_loop_closed_without_cancelling_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker_threads, "POLL_S", 0.01)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(worker_threads.run_sync(int))
+    pool = worker_threads._pools[loop]
+    loop.close()  # its tasks (the workers' hosts) still pending
+    assert _wait_for(lambda: loop not in worker_threads._pools and pool.workers == 0)
+    assert worker_threads._last[1] is not pool
+
+
+def test_a_new_pool_drops_the_pools_of_closed_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_threads, "POLL_S", GUARD_S)  # the idle workers do not look
+    old = asyncio.new_event_loop()
+    old.run_until_complete(worker_threads.run_sync(int))
+    old.close()
+    assert old in worker_threads._pools
+    new = asyncio.new_event_loop()
+    try:
+        new.run_until_complete(worker_threads.run_sync(int))  # a lookup that makes a pool
+    finally:
+        new.close()
+    assert old not in worker_threads._pools
 
 
 async def test_the_fallback_under_other_backends_is_anyio(
