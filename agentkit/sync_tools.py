@@ -7,6 +7,9 @@ The rule (``inline`` on :func:`agentkit.tool`):
 - ``inline=False`` (the default): every call runs in a worker thread, through
   :func:`agentkit.worker_threads.run_sync` (on asyncio a few long-lived workers per loop fed
   by a queue, results handed back in batches; under trio ``anyio.to_thread.run_sync``).
+  On asyncio these threads are not bounded by anyio's default thread limiter (a
+  ``total_tokens`` set on it does not limit sync tools); the pool has its own bound of
+  :data:`agentkit.worker_threads.MAX_WORKERS` threads per loop, on top of anyio's.
   Nothing a sync function does can freeze the loop; cancelling the caller (the tool's
   timeout) abandons the call; the call runs in a copy of the caller's context.
 - ``inline=True``: every call runs on the event loop thread. Use it only for functions that

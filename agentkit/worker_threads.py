@@ -21,6 +21,10 @@ the caller abandons the call; ``anyio.from_thread`` works inside it) at a fracti
   call reach the loop. Unlike a call of its own through anyio, such a callback belongs to the
   pool's task, not to the calling run: cancelling the run does not cancel it, and
   ``anyio.from_thread.check_cancelled`` does not see the run's cancellation.
+- The threads are not anyio's default ones: ``anyio.to_thread.current_default_thread_limiter()``
+  does not bound them (a ``total_tokens`` set there has no effect on sync tools). The pool's
+  own bound is :data:`MAX_WORKERS` threads per loop, on top of whatever anyio's limiter lets
+  other code start.
 - When the loop shuts down (its tasks cancelled, as ``asyncio.run`` does; one cancelled host
   is enough), all its workers are told to stop, and calls still queued fail with
   :class:`RuntimeError`; a loop closed without that is noticed by its idle workers within
