@@ -3,8 +3,7 @@ token-exact trajectories for RL."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agentkit.agent import Agent
 from agentkit.approvals import ApprovalDecision, PendingCall
@@ -22,6 +21,7 @@ from agentkit.events import (
 )
 from agentkit.gc_tuning import tune_gc
 from agentkit.hooks import Allow, Deny, EditArguments, ShortCircuit
+from agentkit.lazy_names import lazy_names
 from agentkit.messages import (
     AssistantMessage,
     Message,
@@ -108,14 +108,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__)

@@ -17,6 +17,7 @@ from agentkit.models.base import ModelRequest
 from agentkit.models.sglang_tokens import SGLangTokens
 from agentkit.testing import load_test_tokenizer
 from tests.dialects.test_glm45_render import messages_strategy, tools_strategy
+from tests.models.test_token_perf_segments import TOOLS
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -31,18 +32,6 @@ def test_render_with_the_prompt_is_render_without_it_then_the_prompt(
         [], after_stop=None, enable_thinking=thinking, add_generation_prompt=True
     )
     assert tail == glm45.generation_prompt(thinking)
-
-
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "lookup",
-            "description": "Look up a key.",
-            "parameters": {"type": "object", "properties": {"key": {"type": "string"}}},
-        },
-    }
-]
 
 
 @pytest.mark.parametrize("thinking", [True, False])

@@ -44,6 +44,7 @@ BASE = (
     "agentkit.gc_tuning",
     "agentkit.dialects",
     "agentkit.closing",
+    "agentkit.lazy_names",
 )
 RECORDS = (
     "agentkit.trajectory.records",
@@ -69,6 +70,7 @@ LOOP = tuple(
         "run_stream",
         "step_records",
         "sync_tools",
+        "worker_threads",
         "tool",
         "tool_turn",
     ]
