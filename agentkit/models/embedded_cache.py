@@ -53,8 +53,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
+try:
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("the embedded model needs numpy: pip install 'agentkit[embedded]'") from exc
 
 from .embedded_weights import BlockMatrix, DenseMatrix, GgufModel, Layer, LlamaConfig, Matrix
 
