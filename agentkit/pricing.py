@@ -80,8 +80,3 @@ def priced(usage: Usage, prices: PriceTable | ModelPrice | None, model: str) -> 
     elif isinstance(prices, PriceTable):
         copy.cost = prices.cost(usage, model)
     return copy
-
-
-def add_usage(total: Usage, usage: Usage) -> None:
-    """Add ``usage`` into ``total`` (the cost stays ``None`` until some usage has one)."""
-    total.add(usage)

@@ -135,17 +135,12 @@ async def rollout(
 
 def _usage_since(before: Usage, now: Usage) -> Usage:
     """What a store's tally gained since ``before`` (a store passed in may hold earlier runs)."""
-    gained = Usage(
-        requests=now.requests - before.requests,
-        prompt_tokens=now.prompt_tokens - before.prompt_tokens,
-        completion_tokens=now.completion_tokens - before.completion_tokens,
-        cached_tokens=now.cached_tokens - before.cached_tokens,
-        spec_verify_ct=now.spec_verify_ct - before.spec_verify_ct,
-        tool_calls=now.tool_calls - before.tool_calls,
-    )
-    if now.cost is not None:
-        gained.cost = now.cost - (before.cost or 0.0)
-    return gained
+    counts = {name: getattr(now, name) - getattr(before, name) for name in _COUNTS}
+    cost = None if now.cost is None else now.cost - (before.cost or 0.0)
+    return Usage(**counts, cost=cost)
+
+
+_COUNTS = [name for name, field in Usage.model_fields.items() if field.annotation is int]
 
 
 Job = tuple[RolloutTask, int]

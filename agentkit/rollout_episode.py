@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.agent import Agent
 from agentkit.conversation import Conversation
-from agentkit.pricing import add_usage
 from agentkit.progress import Progress as Progress  # re-exported (it moved)
 from agentkit.result import RunResult, failure_attribution
 from agentkit.rollout_rewards import Reward, RewardFn, score_episode
@@ -199,7 +198,7 @@ async def run_episode(
     conv = open_episode(agent, task, sample_index, store)
     result = await conv.send(task.prompt)  # never raises but cancellation
     if totals is not None:
-        add_usage(totals, result.usage)
+        totals.add(result.usage)
     return conv.episode_id, await close_scored(conv, task, result, reward_fn)
 
 
