@@ -47,6 +47,17 @@ async def _until(check: Any) -> None:
     raise AssertionError("the condition never became true")
 
 
+async def _cancel_once_running(fn: Any, running: threading.Event) -> anyio.CancelScope:
+    """Run ``fn`` through the pool in a task, cancel the task once ``running`` is set, and
+    return the cancelled scope (back on the loop; the call itself may still be running)."""
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker_threads.run_sync, fn)
+            await anyio.to_thread.run_sync(running.wait, GUARD_S)
+            scope.cancel()
+    return scope
+
+
 async def test_a_call_runs_in_another_thread_and_returns_its_value() -> None:
     here = threading.get_ident()
     with anyio.fail_after(GUARD_S):
@@ -99,11 +110,7 @@ async def test_cancelling_the_caller_abandons_the_running_call() -> None:
 
     try:
         with anyio.fail_after(GUARD_S):
-            with anyio.CancelScope() as scope:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(worker_threads.run_sync, blocks)
-                    await anyio.to_thread.run_sync(started.wait, GUARD_S)
-                    scope.cancel()
+            scope = await _cancel_once_running(blocks, started)
             assert scope.cancelled_caught and not finished.is_set()  # back before the call ended
             release.set()
             await anyio.to_thread.run_sync(finished.wait, GUARD_S)
@@ -532,11 +539,7 @@ async def test_check_cancelled_is_callable_in_a_call_but_follows_the_pool() -> N
 
     try:
         with anyio.fail_after(GUARD_S):
-            with anyio.CancelScope() as scope:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(worker_threads.run_sync, checks)
-                    await anyio.to_thread.run_sync(entered.wait, GUARD_S)
-                    scope.cancel()
+            await _cancel_once_running(checks, entered)
             release.set()
             await _until(lambda: bool(seen))
     finally:
