@@ -60,6 +60,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "RETRYABLE_STATUS",
+    "Body",
     "HTTPStatusError",
     "ProtocolError",
     "RetryPolicy",
@@ -70,6 +71,8 @@ __all__ = [
 T = TypeVar("T")
 AttemptCallback = Callable[[Attempt], Awaitable[None]]
 Events = AsyncIterator[dict[str, Any]]
+# A request body: a JSON object, or one already encoded as JSON (sent as is).
+Body = dict[str, Any] | bytes
 StreamConsumer = Callable[[Events], Awaitable[T]]
 
 
@@ -187,7 +190,7 @@ class Transport:
     async def post_json(
         self,
         url: str,
-        body: dict[str, Any],
+        body: Body,
         *,
         attempts: list[Attempt],
         on_attempt: AttemptCallback | None = None,
@@ -201,14 +204,15 @@ class Transport:
     async def request_json(
         self,
         url: str,
-        body: dict[str, Any],
+        body: Body,
         validate: Callable[[dict[str, Any]], T],
         *,
         attempts: list[Attempt],
         on_attempt: AttemptCallback | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> T:
-        """POST ``body``; ``validate`` turns the JSON object into the result or raises
+        """POST ``body`` (a JSON object, or JSON already encoded as ``bytes``, sent as is);
+        ``validate`` turns the JSON object into the result or raises
         :class:`ProtocolError`. Every attempt is appended to ``attempts``. ``headers`` are sent
         with the request (e.g. the router's routing key)."""
 
@@ -220,7 +224,7 @@ class Transport:
     async def post(
         self,
         url: str,
-        body: dict[str, Any],
+        body: Body,
         *,
         validate: Callable[[dict[str, Any]], T],
         consume: StreamConsumer[T] | None,
@@ -241,7 +245,7 @@ class Transport:
     async def stream_sse(
         self,
         url: str,
-        body: dict[str, Any],
+        body: Body,
         consume: StreamConsumer[T],
         *,
         attempts: list[Attempt],
@@ -268,16 +272,18 @@ class Transport:
     # --- one attempt ---------------------------------------------------------------------------
 
     async def _post_once(
-        self, url: str, body: dict[str, Any], headers: Mapping[str, str] | None
+        self, url: str, body: Body, headers: Mapping[str, str] | None
     ) -> dict[str, Any]:
         if self._use_aiohttp():
-            data, sent = _dumps(body), _with_json(headers)
+            data, sent = _encoded(body), _with_json(headers)
             async with self._session().post(url, data=data, headers=sent) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
                 return _loads(raw)
-        response = await self._client().post(url, content=_dumps(body), headers=_with_json(headers))
+        response = await self._client().post(
+            url, content=_encoded(body), headers=_with_json(headers)
+        )
         if response.status_code >= 400:
             raise _status_error(
                 response.status_code, response.content, response.headers.get("Retry-After")
@@ -287,7 +293,7 @@ class Transport:
     async def _events(
         self,
         url: str,
-        body: dict[str, Any],
+        body: Body,
         tracker: _Tracker,
         headers: Mapping[str, str] | None,
     ) -> AsyncGenerator[dict[str, Any], None]:
@@ -308,11 +314,11 @@ class Transport:
         raise ProtocolError("the stream ended without [DONE]", cause=AttemptCause.INCOMPLETE_STREAM)
 
     async def _frames(
-        self, url: str, body: dict[str, Any], headers: Mapping[str, str] | None
+        self, url: str, body: Body, headers: Mapping[str, str] | None
     ) -> AsyncGenerator[bytes, None]:
         """The raw SSE frames of one streamed reply (the last one even without its blank line)."""
         if self._use_aiohttp():
-            data, sent = _dumps(body), _with_json(headers)
+            data, sent = _encoded(body), _with_json(headers)
             async with self._session().post(url, data=data, headers=sent) as resp:
                 if resp.status >= 400:
                     raw = await resp.read()
@@ -327,7 +333,7 @@ class Transport:
                     yield buffer
             return
         async with self._client().stream(
-            "POST", url, content=_dumps(body), headers=_with_json(headers)
+            "POST", url, content=_encoded(body), headers=_with_json(headers)
         ) as r:
             if r.status_code >= 400:
                 raise _status_error(r.status_code, await r.aread(), r.headers.get("Retry-After"))
@@ -408,6 +414,11 @@ _ORJSON_OPTIONS = (
     | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
+
+
+def _encoded(body: Body) -> bytes:
+    """The bytes of a request body: already-encoded JSON as is, else the object encoded."""
+    return body if isinstance(body, bytes) else _dumps(body)
 
 
 def _dumps(value: Any) -> bytes:
