@@ -8,6 +8,7 @@ written in the text; ``decode`` keeps special tokens.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,6 +78,178 @@ def _plain_byte_level(inner: _HFTokenizer) -> bool:
     return type(inner.decoder) is decoders.ByteLevel
 
 
+# The GPT-2 split of ``ByteLevel(use_regex=True)``, as the ``tokenizers`` library writes it.
+_GPT2_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+# ASCII characters the word path does not take: control characters other than tab, newline and
+# carriage return (engines disagree on whether some of them are whitespace)
+_ODD_ASCII = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MAX_WORDS = 1 << 17
+# texts the word path must encode as the library does before it is used (_WordEncoder.agrees)
+_WORD_PROBES = (
+    "hello world",
+    "Hello, World! It's 42 o'clock; they'll say we'd've DONE it.",
+    "  leading and trailing  ",
+    "a\n\nb\r\n c \t\td\n  \n   e",
+    "x = f(1, 2) + 3.75 * [4] // {'k': \"v\"}",
+    '{"key": "value", "n": 12345678, "ok": true, "list": [1, 2.5, -3e9]}',
+    "value of k3 (#17)\nvalue of key_9 (#1234)",
+    "1234567 12 123 1 00007 3.14159 -0.5",
+    "CamelCase snake_case kebab-case UPPER lower MiXeD",
+    "tabs\tand\ttabs\t\t\tspaces    end\n",
+    "\n",
+    " ",
+    "   ",
+    "'S 'T 'RE 'VE 'M 'LL 'D 's 't 're 've 'm 'll 'd",
+    '!@#$%^&*()_+-=[]{}|;:,.<>/?`~ \\ "',
+    "def f(x):\n    return x  # comment\n\n\nclass A:\n\tpass\r\n",
+)
+
+
+def _ascii_pattern(pattern: str) -> re.Pattern[str] | None:
+    """A split pattern of the library (Oniguruma syntax) as a ``re`` pattern that splits
+    ASCII text alike: ``\\p{L}`` (letters) and ``\\p{N}`` (numbers) become their ASCII
+    ranges; any other Unicode property, a nested class, an anchor, or a pattern ``re`` does
+    not take gives ``None``."""
+    out: list[str] = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            pair = pattern[index : index + 2]
+            if pair == "\\P":  # a negated property
+                return None
+            if pair == "\\p":
+                prop = pattern[index : index + 5]
+                ranges = {"\\p{L}": "A-Za-z", "\\p{N}": "0-9"}.get(prop)
+                if ranges is None:
+                    return None
+                out.append(ranges if in_class else f"[{ranges}]")
+                index += 5
+                continue
+            out.append(pair)
+            index += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+            out.append(char)
+            if pattern[index + 1 : index + 2] == "^":
+                out.append("^")
+                index += 1
+            if pattern[index + 1 : index + 2] == "]":  # a literal ] first in the class
+                out.append("\\]")
+                index += 1
+        elif char == "[" or (not in_class and char in "^$"):
+            return None  # a nested class; anchors (line anchors in Oniguruma's default syntax)
+        elif char == "]" and in_class:
+            in_class = False
+            out.append(char)
+        else:
+            out.append(char)
+        index += 1
+    try:
+        return re.compile("".join(out))
+    except re.error:
+        return None
+
+
+def _split_pattern(inner: _HFTokenizer) -> str | None:
+    """The regex the pre-tokenizer splits with, when it is a byte-level one of the two usual
+    shapes (``ByteLevel(use_regex=True)``: GPT-2's; ``Sequence[Split(regex, isolated),
+    ByteLevel(use_regex=False)]``: GLM-4's, Qwen's), neither adding a prefix space."""
+    if inner.normalizer is not None or inner.pre_tokenizer is None:
+        return None
+    try:
+        state = json.loads(inner.pre_tokenizer.__getstate__())
+    except (TypeError, ValueError):
+        return None
+    if state.get("type") == "ByteLevel":
+        plain = not state.get("add_prefix_space") and state.get("use_regex")
+        return _GPT2_PATTERN if plain else None
+    parts = state.get("pretokenizers") if state.get("type") == "Sequence" else None
+    if not isinstance(parts, list) or len(parts) != 2:
+        return None
+    split, level = parts
+    regex = split.get("pattern", {}).get("Regex") if isinstance(split, dict) else None
+    if (
+        not isinstance(regex, str)
+        or split.get("type") != "Split"
+        or split.get("behavior") != "Isolated"
+        or split.get("invert")
+        or not isinstance(level, dict)
+        or level.get("type") != "ByteLevel"
+        or level.get("add_prefix_space")
+        or level.get("use_regex")
+    ):
+        return None
+    return regex
+
+
+class _WordEncoder:
+    """Ids of a stretch of plain ASCII text without the library's per-call overhead: split into
+    pre-tokens with ``re`` as the pre-tokenizer does, each pre-token's ids from a cache or the
+    library's own BPE model. Built only for a byte-level BPE tokenizer with no normaliser,
+    truncation, padding, post-processor or BPE dropout (:func:`word_encoder`), and used only
+    once it encodes a set of probe texts exactly as the library does."""
+
+    def __init__(self, inner: _HFTokenizer, split: re.Pattern[str]) -> None:
+        self._model = inner.model
+        self._findall = split.findall
+        # ByteLevel's character for each ASCII byte
+        self._table = {byte: char for char, byte in _BYTE_OF.items() if byte < 128}
+        self._words: dict[str, list[int]] = {}
+
+    def encode(self, text: str) -> list[int] | None:
+        """The ids of ``text`` (which holds no added token), or ``None`` when it is not text
+        this path takes (non-ASCII, odd control characters, a stretch the split leaves out)."""
+        if not text.isascii() or _ODD_ASCII.search(text) is not None:
+            return None
+        pieces: list[str] = self._findall(text)
+        if sum(map(len, pieces)) != len(text):  # a gap the split did not match: the library's
+            return None
+        words = self._words
+        ids: list[int] = []
+        for piece in pieces:
+            found = words.get(piece)
+            if found is None:
+                found = [token.id for token in self._model.tokenize(piece.translate(self._table))]
+                if len(words) >= _MAX_WORDS:
+                    words.clear()
+                words[piece] = found
+            ids.extend(found)
+        return ids
+
+    def agrees(self, library_encode: Any) -> bool:
+        """Whether every probe text encodes here exactly as with ``library_encode``."""
+        return all(self.encode(text) == library_encode(text) for text in _WORD_PROBES)
+
+
+def word_encoder(inner: _HFTokenizer) -> _WordEncoder | None:
+    """The word path for this tokenizer, or ``None`` when its pipeline is not one it copies or a
+    probe text encodes differently."""
+    pattern = _split_pattern(inner)
+    model = inner.model
+    if (
+        pattern is None
+        or type(model).__name__ != "BPE"
+        or getattr(model, "dropout", None)
+        or inner.truncation is not None
+        or inner.padding is not None
+        or inner.post_processor is not None
+    ):
+        return None
+    split = _ascii_pattern(pattern)
+    if split is None:
+        return None
+    encoder = _WordEncoder(inner, split)
+
+    def library(text: str) -> list[int]:
+        ids: list[int] = inner.encode(text, add_special_tokens=False).ids
+        return ids
+
+    return encoder if encoder.agrees(library) else None
+
+
 class HFTokenizersTokenizer:
     """A ``tokenizer.json`` loaded with the ``tokenizers`` library."""
 
@@ -93,6 +266,8 @@ class HFTokenizersTokenizer:
         # and only once a probe of the vocabulary decodes the same both ways: _check_table)
         self._byte_pieces: dict[int, bytes] | None = {} if _plain_byte_level(inner) else None
         self._table_checked = False
+        self._words: _WordEncoder | None = None
+        self._words_checked = False
 
     @classmethod
     def from_file(cls, path: str | Path) -> HFTokenizersTokenizer:
@@ -110,6 +285,19 @@ class HFTokenizersTokenizer:
     def encode(self, text: str) -> list[int]:
         ids: list[int] = self._inner.encode(text, add_special_tokens=False).ids  # a new list
         return ids
+
+    def encode_stretch(self, text: str) -> list[int]:
+        """``encode`` of a text that holds no added token (a stretch between them), through the
+        word path when this tokenizer has one and the text is plain ASCII (:func:`word_encoder`:
+        the same ids, without the library's per-call cost). The list is a new one."""
+        if not self._words_checked:
+            self._words_checked = True
+            self._words = word_encoder(self._inner)
+        if self._words is not None:
+            ids = self._words.encode(text)
+            if ids is not None:
+                return ids
+        return self.encode(text)
 
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         """The text of ``ids`` (special tokens kept unless ``skip_special_tokens``).
@@ -270,7 +458,9 @@ class SegmentCache:
         self._chars = 0
         self._added: dict[str, int] = {}
         self._split: re.Pattern[str] | None = None
+        self._encode_stretch = tokenizer.encode
         if isinstance(tokenizer, HFTokenizersTokenizer) and tokenizer.added_tokens_split_exactly():
+            self._encode_stretch = tokenizer.encode_stretch
             self._added = tokenizer.added_tokens()
             # longest first: a token is never cut by a shorter one it starts with
             names = sorted(self._added, key=len, reverse=True)
@@ -294,7 +484,7 @@ class SegmentCache:
         cached = self._cache.get(piece)
         if cached is not None:
             return cached
-        encoded = self.tokenizer.encode(piece)
+        encoded = self._encode_stretch(piece)
         if keep and len(piece) <= self._max_piece:
             if self._chars + len(piece) > self._max_chars:
                 self._cache.clear()
