@@ -17,7 +17,9 @@ from typing import Any
 from agentkit.dialects import glm45
 from agentkit.models.base import DeltaCallback, ModelDelta, StreamDeltaKind
 from agentkit.models.failures import AbortedByServer, ProtocolError
-from agentkit.models.transport import Events, StreamConsumer
+from agentkit.models.transport import Events, StreamConsumer, _dumps
+
+_EMPTY_OBJECT = b"{}"
 
 
 def validate_generate_reply(data: dict[str, Any], *, logprobs: bool) -> dict[str, Any]:
@@ -40,6 +42,27 @@ def validate_generate_reply(data: dict[str, Any], *, logprobs: bool) -> dict[str
     if logprobs and not isinstance(meta.get("output_token_logprobs"), list):
         raise ProtocolError("log-probs were asked for but meta_info has no output_token_logprobs")
     return data
+
+
+def ids_json(ids: list[int]) -> bytes:
+    """The JSON of a list of token ids without its brackets (``1,2,3``), encoded as the
+    transport encodes a body (:func:`agentkit.models.transport._dumps`)."""
+    return _dumps(ids)[1:-1]
+
+
+def joined_ids(head: bytes, tail: bytes) -> bytes:
+    """Two :func:`ids_json` pieces as the piece of their concatenated lists."""
+    return head + b"," + tail if head and tail else head or tail
+
+
+def generate_body(fields: dict[str, Any], input_ids: bytes) -> bytes:
+    """A ``/generate`` body as JSON: ``input_ids`` (the :func:`ids_json` of the ids, kept from
+    call to call so that only new ids are encoded) and the other ``fields`` (any
+    ``"input_ids"`` among them is left out). The same JSON value as encoding
+    ``{**fields, "input_ids": ids}`` whole, with ``input_ids`` first."""
+    rest = _dumps({k: v for k, v in fields.items() if k != "input_ids"})
+    head = b'{"input_ids":[' + input_ids + b"]"
+    return head + b"}" if rest == _EMPTY_OBJECT else head + b"," + rest[1:]
 
 
 def _all_ints(values: list[Any]) -> bool:

@@ -28,7 +28,13 @@ from agentkit.models.base import (
     StreamDeltaKind,
 )
 from agentkit.models.client_markup import calls_from_parsed
-from agentkit.models.generate_wire import generate_stream_consumer, validate_generate_reply
+from agentkit.models.generate_wire import (
+    generate_body,
+    generate_stream_consumer,
+    ids_json,
+    joined_ids,
+    validate_generate_reply,
+)
 from agentkit.models.recording import (
     CallInput,
     CallUsage,
@@ -43,7 +49,7 @@ from agentkit.models.replay_wire import (
     routed_experts,
     sampling_mask,
 )
-from agentkit.models.transport import RetryPolicy, Transport
+from agentkit.models.transport import Body, RetryPolicy, Transport
 from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
 from agentkit.tokenizer import SegmentCache, Tokenizer, load_tokenizer
 from agentkit.trajectory.records import Attempt, TokenSegment, TokenSource
@@ -211,6 +217,10 @@ class ContextError(Exception):
 
 
 class TokenSession:
+    """One conversation's token context. ``ids`` is replaced by each call (and by
+    :meth:`import_state`), never changed in place: the JSON of the ids already sent is kept
+    for the list object it was made from, so each request encodes only its new ids."""
+
     def __init__(self, model: SGLangTokens, routing_key: str) -> None:
         self.model = model
         self.routing_key = routing_key
@@ -220,6 +230,9 @@ class TokenSession:
         self.consumed = 0
         self.last_stop: str | None = None
         self.thinking: bool | None = None
+        # ids_json(self.ids), kept for that very list object at that length
+        self._ids_json = b""
+        self._ids_json_of: tuple[list[int], int] | None = None
 
     # --- pause and resume (agentkit.run_state) --------------------------------------------------
 
@@ -364,15 +377,33 @@ class TokenSession:
             request, sent, lambda: self._call(request, input_ids, body, want, on_delta)
         )
 
+    def _sent_json(self, input_ids: list[int]) -> bytes:
+        """``ids_json(input_ids)``: the kept JSON of the context's ids and the new ones'."""
+        known = self.ids
+        kept = self._ids_json_of
+        if kept is None or kept[0] is not known or kept[1] != len(known):
+            self._ids_json, self._ids_json_of = ids_json(known), (known, len(known))
+        return joined_ids(self._ids_json, ids_json(input_ids[len(known) :]))
+
+    def _wire(self, body: dict[str, Any], input_ids: list[int]) -> tuple[Body, bytes | None]:
+        """The body as JSON bytes and the JSON of its ids; a body that will not encode goes to
+        the transport as it is, which fails the attempt as for any body."""
+        try:
+            sent = self._sent_json(input_ids)
+            return generate_body(body, sent), sent
+        except (TypeError, ValueError):
+            return body, None
+
     async def _call(
         self,
         request: ModelRequest,
         input_ids: list[int],
-        body: dict[str, Any],
+        fields: dict[str, Any],
         want: ReplayRequest,
         on_delta: DeltaCallback | None,
     ) -> ModelReply:
         attempts: list[Attempt] = []
+        body, sent = self._wire(fields, input_ids)
 
         async def notify(attempt: Attempt) -> None:
             if on_delta is not None:
@@ -410,6 +441,9 @@ class TokenSession:
 
         data, server = await self.model.servers.call(self.routing_key, on_server)
         reply = self._reply(request, data, server, input_ids, want)
+        if sent is not None:  # the context grew by the output ids: their JSON joins the kept
+            self._ids_json = joined_ids(sent, ids_json(data["output_ids"]))
+            self._ids_json_of = (self.ids, len(self.ids))
         reply.attempts = attempts
         return reply
 

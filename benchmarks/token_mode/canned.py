@@ -17,6 +17,7 @@ import asyncio
 import gc
 import json
 import os
+import re
 import statistics
 import time
 from collections.abc import Mapping
@@ -27,20 +28,32 @@ from worker import Episodes  # type: ignore[import-not-found]
 from agentkit.models import transport as transport_module
 from benchmarks.token_mode.fake_server import chat_reply, generate_reply
 
+_RID = re.compile(rb'"rid":"([^"]*)"')
+
+
+def _rid(body: Any) -> str:
+    """The request id of a body, a dict or JSON bytes (read without decoding the body, whose
+    cost would be charged to the mode)."""
+    if isinstance(body, bytes):
+        found = _RID.search(body)
+        assert found is not None, "a /generate body without its rid"
+        return found.group(1).decode()
+    return str(body["rid"])
+
 
 def _canned(mode: str, tool_calls: int) -> Any:
     generated = [generate_reply(t, tool_calls) for t in range(tool_calls + 1)]
     chatted = [chat_reply(t, tool_calls) for t in range(tool_calls + 1)]
 
-    async def post_once(
-        url: str, body: dict[str, Any], headers: Mapping[str, str] | None
-    ) -> dict[str, Any]:
-        transport_module._dumps(body)  # what the wire would cost to write
+    encoded = getattr(transport_module, "_encoded", transport_module._dumps)
+
+    async def post_once(url: str, body: Any, headers: Mapping[str, str] | None) -> dict[str, Any]:
+        encoded(body)  # what the wire would cost to write
         if mode == "tokens":
             # the call's index in its episode, from the request id (``episode-index-suffix``):
             # counting ``<|observation|>`` in ``input_ids`` here, as the fake server does on its
             # side, would charge token mode for the server's work
-            turn = int(body["rid"].rsplit("-", 2)[1])
+            turn = int(_rid(body).rsplit("-", 2)[1])
             raw = generated[min(turn, tool_calls)]
         else:
             turn = sum(1 for m in body["messages"] if m.get("role") == "tool")
