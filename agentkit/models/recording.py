@@ -23,6 +23,7 @@ from agentkit.trajectory.records import (
     ModelCallRecord,
     TokenSegment,
     share_fields_set,
+    trusted,
 )
 
 
@@ -103,13 +104,20 @@ async def recorded_call(
     except ModelError as exc:
         exc.record = failed_call_record(request, sent, exc, clock)
         raise
-    record = call_record(request, sent, reply, clock)
+    return response_of(request, sent, reply, clock)
+
+
+def response_of(
+    request: ModelRequest, sent: CallInput, reply: ModelReply, clock: CallClock
+) -> ModelResponse:
+    """The loop's response to a call that got ``reply``, with the call's record (what
+    :func:`recorded_call` returns; a backend that times the call itself calls this)."""
     return ModelResponse(
         message=reply.message,
         finish_reason=reply.loop_finish_reason or reply.finish_reason or "stop",
         problems=reply.problems,
         malformed_calls=reply.malformed_calls,
-        record=record,
+        record=call_record(request, sent, reply, clock),
     )
 
 
@@ -118,43 +126,50 @@ def call_record(
 ) -> ModelCallRecord:
     """The record of a call that got ``reply``. Fields left at their defaults (``None``, empty)
     are not passed: the record is the same, and pydantic keeps a much smaller set of the
-    fields given, which is most of a record's memory while its run is in flight."""
+    fields given, which is most of a record's memory while its run is in flight.
+
+    Built without validation (:func:`~agentkit.trajectory.records.trusted`): every value comes
+    from a typed model (the request, ``sent``, ``reply``), and each container is copied, as
+    validation copies it, so the record shares no list with the reply."""
     tokens = reply.tokens
     message = reply.message
     given: dict[str, Any] = {
-        "input_ids": sent.input_ids,
+        "input_ids": None if sent.input_ids is None else list(sent.input_ids),
         "appended": list(sent.appended),
         "output_text": reply.output_text,
-        "sampling_params": sent.sampling_params,
+        "sampling_params": dict(sent.sampling_params),
         "finish_reason": reply.finish_reason,
         "matched_stop": reply.matched_stop,
         **reply.usage.__dict__,  # its fields (the same keys as model_dump, without a copy)
-        "engine_meta": reply.engine_meta,
+        "engine_meta": dict(reply.engine_meta),
         "reasoning": message.reasoning_content,
         "content": message.content,
-        "tool_calls": message.tool_calls,
-        "problems": reply.problems,
-        "attempts": reply.attempts,
+        "tool_calls": list(message.tool_calls),
+        "problems": list(reply.problems),
+        "attempts": list(reply.attempts),
     }
     if tokens is not None:
         given.update(
-            output_ids=tokens.output_ids,
-            output_logprobs=tokens.output_logprobs,
+            output_ids=list(tokens.output_ids),
+            output_logprobs=(
+                None if tokens.output_logprobs is None else list(tokens.output_logprobs)
+            ),
             routed_experts=tokens.routed_experts,
             sampling_mask=tokens.sampling_mask,
         )
-    record = ModelCallRecord(
-        episode_id=request.episode_id,
-        index=request.call_index,
-        turn=request.turn,
-        mode=sent.mode,
-        server=reply.server,
-        started_at=clock.started,
-        elapsed_s=clock.elapsed_s(),
-        **{k: v for k, v in given.items() if v is not None and v != _EMPTY.get(k, _NONE)},
-    )
-    share_fields_set(record)  # one set for the records given the same fields
-    return record
+    values: dict[str, Any] = {
+        "episode_id": request.episode_id,
+        "index": request.call_index,
+        "turn": request.turn,
+        "mode": sent.mode,
+        "server": reply.server,
+        "started_at": clock.started,
+        "elapsed_s": clock.elapsed_s(),
+    }
+    for key, value in given.items():
+        if value is not None and value != _EMPTY.get(key, _NONE):
+            values[key] = value
+    return trusted(ModelCallRecord, values)
 
 
 _NONE = object()

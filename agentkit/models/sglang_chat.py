@@ -14,6 +14,7 @@ from agentkit.messages import AssistantMessage, share_fields_set, to_openai
 from agentkit.models.base import (
     DeltaCallback,
     ModelDelta,
+    ModelError,
     ModelRequest,
     ModelResponse,
     ModelSettings,
@@ -31,10 +32,18 @@ from agentkit.models.client_markup import (
     needs_client_parse,
     parse_client_side,
 )
-from agentkit.models.recording import CallInput, CallUsage, ModelReply, recorded_call
+from agentkit.models.recording import (
+    CallClock,
+    CallInput,
+    CallUsage,
+    ModelReply,
+    failed_call_record,
+    recorded_call,
+    response_of,
+)
 from agentkit.models.transport import RetryPolicy, Transport
 from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
-from agentkit.trajectory.records import Attempt
+from agentkit.trajectory.records import Attempt, trusted
 
 ServerFlavour = Literal["sglang", "openai"]
 # Request fields only SGLang understands; strict OpenAI-compatible servers answer 400 to them.
@@ -86,6 +95,14 @@ class SGLangChat:
         # For OpenAI-compatible servers started without a tool-call parser (vLLM, llama.cpp,
         # Ollama): tool-call markup left in ``content`` is parsed here with this dialect.
         self.client_parser = client_parser
+        self._chat_urls: dict[str, str] = {}
+
+    def chat_url(self, server: str) -> str:
+        """The chat-completions endpoint of ``server`` (built once per server)."""
+        url = self._chat_urls.get(server)
+        if url is None:
+            url = self._chat_urls[server] = f"{server}/v1/chat/completions"
+        return url
 
     def session(self, *, routing_key: str | None = None) -> ChatSession:
         return ChatSession(self, routing_key or uuid.uuid4().hex)
@@ -137,7 +154,25 @@ class ChatSession:
         stream = on_delta is not None
         body = self._body(request, stream)
         sent = CallInput(mode="chat", sampling_params=_sampling(body))
-        return await recorded_call(request, sent, lambda: self._call(request, body, on_delta))
+        server = None if stream else self.model.servers.sole
+        if server is None:
+            return await recorded_call(request, sent, lambda: self._call(request, body, on_delta))
+        # The common case in one coroutine: one server (no failover, no limiter), no stream;
+        # what recorded_call and ServerPool.call do, without their layers on every resume.
+        clock = CallClock()
+        attempts: list[Attempt] = []
+        try:
+            reply = await self.model.transport.request_json(
+                self.model.chat_url(server),
+                body,
+                validate_chat_reply,
+                attempts=attempts,
+                headers=self.headers,
+            )
+        except ModelError as exc:
+            exc.record = failed_call_record(request, sent, exc, clock)
+            raise
+        return response_of(request, sent, self._reply(request, reply, server, attempts), clock)
 
     async def _call(
         self, request: ModelRequest, body: dict[str, Any], on_delta: DeltaCallback | None
@@ -156,7 +191,7 @@ class ChatSession:
 
         async def on_server(server: str) -> ChatReply:
             return await self.model.transport.post(
-                f"{server}/v1/chat/completions",
+                self.model.chat_url(server),
                 body,
                 validate=validate_chat_reply,
                 consume=consume,
@@ -192,25 +227,36 @@ class ChatSession:
         completion = usage.get("completion_tokens")
         assistant = AssistantMessage(content=content, reasoning_content=reasoning, tool_calls=calls)
         share_fields_set(assistant)  # one set for the replies (they all give the same fields)
-        return ModelReply(
-            message=assistant,
-            server=server,
-            output_text=content,
-            finish_reason=finish,
-            loop_finish_reason=finish,
-            matched_stop=matched,
-            usage=CallUsage(
-                prompt_tokens=_int(usage.get("prompt_tokens")),
-                completion_tokens=_int(completion),
-                cached_tokens=(
-                    _int(details.get("cached_tokens")) if isinstance(details, dict) else None
-                ),
-                spec_verify_ct=spec,
-                accept_length=completion / spec if spec and isinstance(completion, int) else None,
+        usage_ = CallUsage(
+            prompt_tokens=_int(usage.get("prompt_tokens")),
+            completion_tokens=_int(completion),
+            cached_tokens=(
+                _int(details.get("cached_tokens")) if isinstance(details, dict) else None
             ),
-            problems=problems,
-            attempts=attempts,
+            spec_verify_ct=spec,
+            accept_length=completion / spec if spec and isinstance(completion, int) else None,
         )
+        replied: dict[str, Any] = {
+            "message": assistant,
+            "server": server,
+            "output_text": content,
+            "finish_reason": finish,
+            "loop_finish_reason": finish,
+            "matched_stop": matched,
+            "usage": usage_,
+            "problems": problems,
+            "attempts": attempts,
+        }
+        if type(matched) not in _TRUSTED_MATCHED:
+            # what the server sent needs pydantic's coercion (or its error): validated
+            return ModelReply(**replied)
+        # Trusted: every other value is typed already (built here, validated models, lists
+        # made for this reply); see tests/models/test_call_path_trusted.py.
+        return trusted(ModelReply, replied)
+
+
+# matched_stop as the server sent it, when it is already the record's type
+_TRUSTED_MATCHED = (int, str, type(None))
 
 
 def _sampling(body: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from agentkit.models.failures import (
     classify,
     retry_after_seconds,
 )
-from agentkit.trajectory.records import Attempt, AttemptCause, share_fields_set
+from agentkit.trajectory.records import Attempt, AttemptCause, trusted
 
 try:
     import orjson
@@ -219,7 +219,28 @@ class Transport:
         async def once(_: _Tracker) -> T:
             return validate(await self._post_once(url, body, headers))
 
-        return await self._with_retries(url, once, attempts, on_attempt)
+        if not self._use_aiohttp():
+            return await self._with_retries(url, once, attempts, on_attempt)
+        # The first attempt in this one coroutine (what _with_retries and _post_once do, without
+        # their layers on every resume); the retry machinery only once it has failed.
+        started = time.time()
+        t0 = time.perf_counter()
+        try:
+            data, sent = _encoded(body), _with_json(headers)
+            async with self._session().post(url, data=data, headers=sent) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
+            result = validate(_loads(raw))
+        except Exception as exc:  # cancellation is a BaseException and passes through
+            delay = await self._failed_attempt(
+                1, url, exc, started, t0, False, attempts, on_attempt
+            )
+        else:
+            attempts.append(_succeeded(1, _server_of(url), started, t0))
+            return result
+        await anyio.sleep(delay)
+        return await self._with_retries(url, once, attempts, on_attempt, first=2)
 
     async def post(
         self,
@@ -354,43 +375,55 @@ class Transport:
         once: Callable[[_Tracker], Awaitable[T]],
         attempts: list[Attempt],
         on_attempt: AttemptCallback | None,
+        *,
+        first: int = 1,
     ) -> T:
         server = _server_of(url)
-        for number in range(1, self.retry.max_attempts + 1):
+        for number in range(first, self.retry.max_attempts + 1):
             started = time.time()
             t0 = time.perf_counter()
             tracker = _Tracker()
             try:
                 result = await once(tracker)
             except Exception as exc:  # cancellation is a BaseException and passes through
-                failure = classify(exc)
-                last = number == self.retry.max_attempts or not failure.retryable
-                delay = None if last else self.retry.delay(number, failure.retry_after_s)
-                attempt = _failed(number, server, started, t0, failure, tracker.partial, delay)
-                attempts.append(attempt)
-                if on_attempt is not None:
-                    await on_attempt(attempt)
-                if last:
-                    raise ModelError(
-                        f"model request to {url} failed after {number} attempt(s): {attempt.error}",
-                        attempts,
-                        can_fail_over=_other_server_may_help(failure),
-                        cause=failure.cause,
-                    ) from exc
-                await anyio.sleep(delay or 0.0)
+                delay = await self._failed_attempt(
+                    number, url, exc, started, t0, tracker.partial, attempts, on_attempt
+                )
+                await anyio.sleep(delay)
                 continue
-            attempt = Attempt(
-                number=number,
-                server=server,
-                started_at=started,
-                elapsed_s=time.perf_counter() - t0,
-                ok=True,
-                status_code=200,
-            )
-            share_fields_set(attempt)  # every successful attempt has the same fields
-            attempts.append(attempt)
+            attempts.append(_succeeded(number, server, started, t0))
             return result
         raise AssertionError("unreachable")
+
+    async def _failed_attempt(
+        self,
+        number: int,
+        url: str,
+        exc: Exception,
+        started: float,
+        t0: float,
+        partial: bool,
+        attempts: list[Attempt],
+        on_attempt: AttemptCallback | None,
+    ) -> float:
+        """Record attempt ``number``, failed with ``exc``, and return the wait before the next
+        one; raise :class:`ModelError` (from ``exc``) when it was the last. Called in the
+        ``except`` clause that caught ``exc``."""
+        failure = classify(exc)
+        last = number == self.retry.max_attempts or not failure.retryable
+        delay = None if last else self.retry.delay(number, failure.retry_after_s)
+        attempt = _failed(number, _server_of(url), started, t0, failure, partial, delay)
+        attempts.append(attempt)
+        if on_attempt is not None:
+            await on_attempt(attempt)
+        if last:
+            raise ModelError(
+                f"model request to {url} failed after {number} attempt(s): {attempt.error}",
+                attempts,
+                can_fail_over=_other_server_may_help(failure),
+                cause=failure.cause,
+            ) from exc
+        return delay or 0.0
 
 
 _JSON = {"content-type": "application/json"}
@@ -450,6 +483,21 @@ def _status_error(status: int, raw: bytes, retry_after: str | None) -> HTTPStatu
 def _server_of(url: str) -> str:
     """The base URL of a server endpoint URL (what attempts are recorded against)."""
     return url.split("/v1/")[0].removesuffix("/generate")
+
+
+def _succeeded(number: int, server: str, started: float, t0: float) -> Attempt:
+    # trusted: the values are built here with their field types (see the tests)
+    return trusted(
+        Attempt,
+        {
+            "number": number,
+            "server": server,
+            "started_at": started,
+            "elapsed_s": time.perf_counter() - t0,
+            "ok": True,
+            "status_code": 200,
+        },
+    )
 
 
 def _failed(

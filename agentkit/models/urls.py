@@ -57,6 +57,14 @@ class ServerPool:
         self.failovers = 0
 
     @property
+    def sole(self) -> str | None:
+        """The server when there is only one and no per-server limit, else ``None``: a call
+        can then go straight to it (:meth:`call` would pick it, with no failover to try)."""
+        if len(self.urls) == 1 and self.max_concurrency_per_server is None:
+            return self.urls[0]
+        return None
+
+    @property
     def down(self) -> set[str]:
         now = time.monotonic()
         return {u for u, until in self._down_until.items() if until > now}

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +24,80 @@ from agentkit.messages import share_fields_set as share_fields_set
 from agentkit.trajectory.packed import RaggedInts, RoutedExperts
 
 SCHEMA_VERSION = 1
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Shape:
+    """How :func:`trusted` builds a model of one class given one tuple of field names: the
+    defaults of every field in order (a placeholder where a factory gives it or it is
+    required), the factories of the fields not given, and the fields set (shared by every
+    model of this shape when the class allows it, else copied for each)."""
+
+    __slots__ = ("defaults", "factories", "fields_set", "shared")
+
+    def __init__(self, cls: type[BaseModel], names: tuple[str, ...]) -> None:
+        if (
+            cls.__private_attributes__
+            or cls.model_config.get("extra") == "allow"
+            or cls.__new__ is not object.__new__
+        ):
+            raise TypeError(
+                f"{cls.__name__} needs validated construction (private or extra attributes, or its own __new__)"
+            )
+        fields = cls.model_fields
+        given = set(names)
+        required = {name for name, f in fields.items() if f.is_required()}
+        if not required <= given <= fields.keys():
+            missing, unknown = sorted(required - given), sorted(given - fields.keys())
+            raise TypeError(f"{cls.__name__}: fields missing {missing}, unknown {unknown}")
+        self.defaults: dict[str, Any] = {name: f.default for name, f in fields.items()}
+        self.factories: tuple[tuple[str, Callable[[], Any]], ...] = tuple(
+            (name, f.default_factory)  # type: ignore[misc]
+            for name, f in fields.items()
+            if f.default_factory is not None and name not in given
+        )
+        self.shared = issubclass(cls, SharesFieldsSet)
+        self.fields_set: set[str] = SharedFieldsSet(given) if self.shared else given
+
+
+_SHAPES: dict[tuple[type[BaseModel], tuple[str, ...]], _Shape] = {}
+_MAX_SHAPES = 1024  # shapes kept; beyond, each is worked out again (still correct)
+
+
+def trusted(cls: type[M], values: dict[str, Any]) -> M:
+    """``cls(**values)`` without validation, for values agentkit built itself with the field
+    types already (every caller has a test proving it equal to validated construction).
+
+    The result is what validation would give: every field in ``__dict__`` in field order,
+    defaults (fresh from their factories) for the others, ``values``' keys as the fields set
+    (one shared set per combination, as :func:`share_fields_set` gives, when ``cls`` allows
+    it). Nothing is copied: containers in ``values`` must be the model's own. A required
+    field missing or an unknown one raises ``TypeError`` (a bug of the caller, not bad input)."""
+    key = (cls, tuple(values))
+    shape = _SHAPES.get(key)
+    if shape is None:
+        shape = _Shape(cls, key[1])
+        if len(_SHAPES) < _MAX_SHAPES:
+            _SHAPES[key] = shape
+    data = shape.defaults.copy()
+    data.update(values)
+    for name, factory in shape.factories:
+        data[name] = factory()
+    model = _new(cls)
+    _set(model, "__dict__", data)
+    _set_fields_set(model, shape.fields_set if shape.shared else set(values))
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
+
+
+# what pydantic's own construction sets, through the slots' descriptors (the cheapest way)
+_new = object.__new__
+_set = object.__setattr__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def new_episode_id() -> str:
