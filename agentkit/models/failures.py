@@ -2,19 +2,21 @@
 
 Every way an attempt can go wrong ends as an :class:`AttemptFailure` with a typed
 :class:`~agentkit.trajectory.records.AttemptCause`, whether it is worth retrying, and the
-server's ``Retry-After`` if it sent one. Nothing here imports lazily: classification runs inside
-``except`` clauses, where an import can itself fail (e.g. out of file descriptors).
+server's ``Retry-After`` if it sent one. Nothing here imports: classification runs inside
+``except`` clauses, where an import can itself fail (e.g. out of file descriptors). httpx (the
+trio transport) is not imported for it either: an httpx exception can only exist once httpx
+has been imported, so its classes are looked up in ``sys.modules``.
 """
 
 from __future__ import annotations
 
 import errno
+import sys
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
-import httpx
 
 from agentkit.trajectory.records import AttemptCause
 
@@ -92,17 +94,37 @@ def classify(exc: BaseException) -> AttemptFailure:
     text = f"{type(exc).__name__}: {exc}"
     if _out_of_descriptors(exc):
         return AttemptFailure(AttemptCause.RESOURCE_EXHAUSTED, text)
-    if isinstance(exc, TimeoutError | httpx.TimeoutException | aiohttp.ServerTimeoutError):
+    timeout, cut_off, transport = _httpx_errors()
+    if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError, *timeout)):
         return AttemptFailure(AttemptCause.TIMEOUT, text)
-    if isinstance(exc, aiohttp.ClientPayloadError | httpx.RemoteProtocolError):
+    if isinstance(exc, (aiohttp.ClientPayloadError, *cut_off)):
         return AttemptFailure(AttemptCause.CONNECTION, f"reply cut off: {text}")
-    if isinstance(
-        exc, aiohttp.ClientConnectionError | httpx.TransportError | ConnectionError | OSError
-    ):
+    if isinstance(exc, (aiohttp.ClientConnectionError, ConnectionError, OSError, *transport)):
         return AttemptFailure(AttemptCause.CONNECTION, text)
     if isinstance(exc, UnicodeDecodeError):
         return ProtocolError(f"the reply is not UTF-8: {text}")
     return AttemptFailure(AttemptCause.CLIENT_ERROR, text, retryable=False)
+
+
+_Classes = tuple[type[BaseException], ...]
+
+
+def _httpx_errors() -> tuple[_Classes, _Classes, _Classes]:
+    """httpx's timeout, cut-off and transport exception classes, or none while httpx has not
+    been imported (then no exception can be one of them)."""
+    httpx = sys.modules.get("httpx")
+    if httpx is None:
+        return (), (), ()
+    return (
+        _classes(httpx, "TimeoutException"),
+        _classes(httpx, "RemoteProtocolError"),
+        _classes(httpx, "TransportError"),
+    )
+
+
+def _classes(module: Any, name: str) -> _Classes:
+    found = getattr(module, name, None)  # a module half imported may not have it yet
+    return (found,) if isinstance(found, type) and issubclass(found, BaseException) else ()
 
 
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:

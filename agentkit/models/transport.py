@@ -29,11 +29,10 @@ import json
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import anyio
-import httpx
 import sniffio
 
 from agentkit.models.base import ModelError
@@ -47,6 +46,9 @@ from agentkit.models.failures import (
     retry_after_seconds,
 )
 from agentkit.trajectory.records import Attempt, AttemptCause, trusted
+
+if TYPE_CHECKING:  # httpx is imported when a trio run first needs it (7 MiB not loaded else)
+    import httpx
 
 try:
     import orjson
@@ -178,6 +180,8 @@ class Transport:
 
     def _client(self) -> httpx.AsyncClient:
         if self._httpx is None:
+            import httpx
+
             limits = httpx.Limits(max_connections=self.max_connections)
             timeout = httpx.Timeout(
                 self.retry.timeout_s, connect=min(self.retry.timeout_s, 30.0), pool=None
