@@ -10,6 +10,7 @@ reason never defaults to ``"stop"``. A finish reason of ``"abort"`` is the serve
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -60,7 +61,7 @@ def _finish(choice: dict[str, Any]) -> str | None:
         raise ProtocolError(f"finish_reason is not a string: {finish!r}")
     if finish == "abort":
         raise AbortedByServer(choice.get("matched_stop") or "finish_reason abort")
-    return finish
+    return sys.intern(finish)  # a handful of values: one string each, not one per record
 
 
 class _StreamState:
@@ -190,7 +191,7 @@ def tool_calls_from_wire(raw_calls: Any) -> tuple[list[ToolCall], list[str]]:
             problems.append(f"malformed_call: a tool call is not an object: {_short(raw)}")
             continue
         fn: dict[str, Any] = raw["function"] if isinstance(raw.get("function"), dict) else {}
-        name = str(fn.get("name") or "")
+        name = sys.intern(str(fn.get("name") or ""))  # the tools' names: one string each
         arguments, text, error = _arguments(fn.get("arguments"))
         if not name:
             error = "the tool call has no function name" + (f"; {error}" if error else "")

@@ -21,6 +21,7 @@ from agentkit.trajectory.packed import RaggedInts, RoutedExperts
 from agentkit.trajectory.records import (
     Attempt,
     ModelCallRecord,
+    SharedParams,
     TokenSegment,
     share_fields_set,
     trusted,
@@ -137,7 +138,7 @@ def call_record(
         "input_ids": None if sent.input_ids is None else list(sent.input_ids),
         "appended": list(sent.appended),
         "output_text": reply.output_text,
-        "sampling_params": dict(sent.sampling_params),
+        "sampling_params": _own(sent.sampling_params),
         "finish_reason": reply.finish_reason,
         "matched_stop": reply.matched_stop,
         **reply.usage.__dict__,  # its fields (the same keys as model_dump, without a copy)
@@ -170,6 +171,11 @@ def call_record(
         if value is not None and value != _EMPTY.get(key, _NONE):
             values[key] = value
     return trusted(ModelCallRecord, values)
+
+
+def _own(params: dict[str, Any]) -> dict[str, Any]:
+    """The record's sampling params: a shared (read-only) set as is, else a copy."""
+    return params if type(params) is SharedParams else dict(params)
 
 
 _NONE = object()

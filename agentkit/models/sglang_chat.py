@@ -43,7 +43,7 @@ from agentkit.models.recording import (
 )
 from agentkit.models.transport import RetryPolicy, Transport
 from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
-from agentkit.trajectory.records import Attempt, trusted
+from agentkit.trajectory.records import Attempt, SharedParams, trusted
 
 ServerFlavour = Literal["sglang", "openai"]
 # Request fields only SGLang understands; strict OpenAI-compatible servers answer 400 to them.
@@ -96,6 +96,7 @@ class SGLangChat:
         # Ollama): tool-call markup left in ``content`` is parsed here with this dialect.
         self.client_parser = client_parser
         self._chat_urls: dict[str, str] = {}
+        self._sampling: SharedParams | None = None
 
     def chat_url(self, server: str) -> str:
         """The chat-completions endpoint of ``server`` (built once per server)."""
@@ -103,6 +104,20 @@ class SGLangChat:
         if url is None:
             url = self._chat_urls[server] = f"{server}/v1/chat/completions"
         return url
+
+    def share_sampling(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The sampling params of ``body`` (what the record keeps): the last call's own
+        read-only object when they are the same (the common case), so the records share one
+        copy; a plain dict of their own when they hold a list (which could be changed)."""
+        params = _sampling(body)
+        last = self._sampling
+        if last is not None and last == params:
+            return last
+        shared = _frozen(params)
+        if shared is not None:
+            self._sampling = shared
+            return shared
+        return params
 
     def session(self, *, routing_key: str | None = None) -> ChatSession:
         return ChatSession(self, routing_key or uuid.uuid4().hex)
@@ -153,7 +168,10 @@ class ChatSession:
     ) -> ModelResponse:
         stream = on_delta is not None
         body = self._body(request, stream)
-        sent = CallInput(mode="chat", sampling_params=_sampling(body))
+        # trusted: a literal mode and the params this model shares (see share_sampling)
+        sent = trusted(
+            CallInput, {"mode": "chat", "sampling_params": self.model.share_sampling(body)}
+        )
         server = None if stream else self.model.servers.sole
         if server is None:
             return await recorded_call(request, sent, lambda: self._call(request, body, on_delta))
@@ -257,6 +275,21 @@ class ChatSession:
 
 # matched_stop as the server sent it, when it is already the record's type
 _TRUSTED_MATCHED = (int, str, type(None))
+
+
+def _frozen(params: dict[str, Any]) -> SharedParams | None:
+    """``params`` as a read-only dict, nested dicts too; ``None`` if they hold anything else
+    that could be changed in place (a list)."""
+    values: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            value = _frozen(value)
+            if value is None:
+                return None
+        elif not isinstance(value, str | int | float | bool | None):
+            return None
+        values[key] = value
+    return SharedParams(values)
 
 
 def _sampling(body: dict[str, Any]) -> dict[str, Any]:

@@ -100,6 +100,36 @@ _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
+class SharedParams(dict[str, Any]):
+    """A record's ``sampling_params`` shared by every record sent the same ones (a chat
+    backend's calls of one model mostly are): the same dict to read, compare and store, one
+    copy in memory instead of one per call. It refuses to be changed in place (a change would
+    reach every record sharing it); a copy (``dict(...)``, ``copy``, ``model_copy``) is a plain
+    dict to change freely."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError(
+            "these sampling_params are shared by the records sent the same ones: assign a "
+            "changed copy (dict(record.sampling_params)) instead of changing them in place"
+        )
+
+    __setitem__ = __delitem__ = setdefault = pop = popitem = clear = update = _refuse
+    __ior__ = _refuse
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        from copy import deepcopy
+
+        return {key: deepcopy(value, memo) for key, value in self.items()}
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as the plain dict it reads as
+        return (dict, (dict(self),))
+
+
 def new_episode_id() -> str:
     return f"ep_{uuid.uuid4().hex[:16]}"
 
