@@ -96,19 +96,25 @@ def _engine_fields(
 
 
 def _calls(parsed: glm45.Parsed) -> tuple[list[ToolCall], list[str]]:
-    """``calls_from_parsed``: a turn with no problems (nearly all) gives its calls as they are."""
+    """``calls_from_parsed``: a turn with no problems (nearly all) gives its calls as they are,
+    each with a new id (``call_`` and 24 hex digits: the process's random prefix and a count)."""
     if parsed.problems:
         return calls_from_parsed(parsed)
     return [
-        ToolCall(id=f"call_{os.urandom(12).hex()}", name=c.name, arguments=dict(c.arguments))
+        ToolCall(
+            id=f"call_{_RID_PREFIX}{next(_CALL_COUNTER):016x}",
+            name=c.name,
+            arguments=dict(c.arguments),
+        )
         for c in parsed.tool_calls
     ], []
 
 
-# request ids: unique in this process by the counter, across processes by the random prefix
-# (drawn again in a forked child, which would otherwise repeat its parent's ids)
+# request and call ids: unique in this process by the counters, across processes by the random
+# prefix (drawn again in a forked child, which would otherwise repeat its parent's ids)
 _RID_PREFIX = os.urandom(4).hex()
 _RID_COUNTER = itertools.count()
+_CALL_COUNTER = itertools.count()
 
 
 def _new_rid_prefix() -> None:

@@ -112,3 +112,31 @@ def test_request_ids_differ_within_a_process_and_in_a_forked_child() -> None:
     os.close(read)
     os.close(write)
     assert from_child != rid()
+
+
+def test_call_ids_differ_within_a_process_and_in_a_forked_child() -> None:
+    parsed = glm45.parse(
+        "<think>r</think>\n<tool_call>lookup\n<arg_key>key</arg_key>\n"
+        "<arg_value>k1</arg_value>\n</tool_call>",
+        TOOLS,
+    )
+    assert not parsed.problems  # the direct path, not calls_from_parsed's ids
+
+    def call_id() -> str:
+        calls, _ = _calls(parsed)
+        return calls[0].id
+
+    ids = [call_id() for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+    assert all(_ID.fullmatch(i) for i in ids)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its next id must not be the parent's next one
+        os.write(write, call_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    from_child = os.read(read, 200).decode()
+    os.close(read)
+    os.close(write)
+    assert _ID.fullmatch(from_child)
+    assert from_child != call_id()
