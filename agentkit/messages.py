@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from typing import Annotated, Any, Literal
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +39,29 @@ _SHARED_SETS: dict[frozenset[str], SharedFieldsSet] = {}
 _MAX_SHARED_SETS = 4096  # distinct field combinations kept; beyond, records keep their own
 
 
+M = TypeVar("M", bound=BaseModel)
+
+# what pydantic's own construction sets, through the slots' descriptors (the cheapest way)
+_new = object.__new__
+_set = object.__setattr__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def assemble(cls: type[M], data: dict[str, Any], fields_set: set[str]) -> M:
+    """A ``cls`` holding ``data`` as it is, no validation: for a fast constructor whose
+    ``data`` has every field, in field order, of exactly its field's type, and whose
+    ``fields_set`` is the names it was given (each such constructor is tested equal to
+    validated construction). ``cls`` must have no extra fields and no private attributes."""
+    model = _new(cls)
+    _set(model, "__dict__", data)
+    _set_fields_set(model, fields_set)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
+
+
 def share_fields_set(record: BaseModel) -> None:
     """Give ``record`` the shared copy of its fields set (the same names, one set for all).
 
@@ -50,13 +74,18 @@ def share_fields_set(record: BaseModel) -> None:
     names = record.__pydantic_fields_set__
     if type(names) is SharedFieldsSet:
         return
+    shared = shared_set(names)
+    if shared is not None:
+        object.__setattr__(record, "__pydantic_fields_set__", shared)
+
+
+def shared_set(names: Iterable[str]) -> SharedFieldsSet | None:
+    """The shared fields set of ``names`` (``None`` once no more combinations are kept)."""
     key = frozenset(names)
     shared = _SHARED_SETS.get(key)
-    if shared is None:
-        if len(_SHARED_SETS) >= _MAX_SHARED_SETS:
-            return
+    if shared is None and len(_SHARED_SETS) < _MAX_SHARED_SETS:
         shared = _SHARED_SETS[key] = SharedFieldsSet(key)
-    object.__setattr__(record, "__pydantic_fields_set__", shared)
+    return shared
 
 
 class SharesFieldsSet(BaseModel):
@@ -180,6 +209,34 @@ class ToolMessage(SharesFieldsSet):
             "name": self.name,
             "content": self.content,
         }
+
+
+def tool_result(tool_call_id: str, name: str, content: str, is_error: bool) -> ToolMessage:
+    """``ToolMessage(tool_call_id=..., name=..., content=..., is_error=...)`` with the shared
+    fields set. Values of exactly the field types (what the loop builds) are stored as they
+    are, without a validation: the same fields, field order and fields set as validated
+    construction gives (tests/loop/test_step_path_trusted.py). Anything else is validated."""
+    if (
+        type(tool_call_id) is str
+        and type(name) is str
+        and type(content) is str
+        and type(is_error) is bool
+        and _TOOL_RESULT_SET is not None
+    ):
+        data = {
+            "role": "tool",
+            "tool_call_id": tool_call_id,
+            "name": name,
+            "content": content,
+            "is_error": is_error,
+        }
+        return assemble(ToolMessage, data, _TOOL_RESULT_SET)
+    message = ToolMessage(tool_call_id=tool_call_id, name=name, content=content, is_error=is_error)
+    share_fields_set(message)
+    return message
+
+
+_TOOL_RESULT_SET = shared_set(("tool_call_id", "name", "content", "is_error"))
 
 
 Message = Annotated[

@@ -23,6 +23,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic import Field as PydField
 
+from agentkit.messages import assemble
 from agentkit.sync_tools import Inline, SyncCaller
 
 DepsT = TypeVar("DepsT")
@@ -70,6 +71,41 @@ class ToolOutcome(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status is ToolStatus.OK
+
+
+_OK_GIVEN = frozenset(("status", "output", "raw_chars", "truncated", "elapsed_s"))
+
+
+def ok_outcome(output: str, raw_chars: int, truncated: bool, elapsed_s: float) -> ToolOutcome:
+    """``ToolOutcome(status=OK, output=..., raw_chars=..., truncated=..., elapsed_s=...)``.
+
+    Values of exactly the field types (what a tool call builds) are stored as they are,
+    without a validation: the same fields, field order and fields set as validated
+    construction gives (tests/loop/test_step_path_trusted.py). Anything else is validated."""
+    if (
+        type(output) is str
+        and type(raw_chars) is int
+        and type(truncated) is bool
+        and type(elapsed_s) is float
+    ):
+        data = {
+            "status": ToolStatus.OK,
+            "output": output,
+            "error": None,
+            "error_type": None,
+            "raw_chars": raw_chars,
+            "truncated": truncated,
+            "elapsed_s": elapsed_s,
+        }
+        # its own fields set: a frozen outcome cannot copy a shared one before a model_copy
+        return assemble(ToolOutcome, data, set(_OK_GIVEN))
+    return ToolOutcome(
+        status=ToolStatus.OK,
+        output=output,
+        raw_chars=raw_chars,
+        truncated=truncated,
+        elapsed_s=elapsed_s,
+    )
 
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -183,7 +219,9 @@ class Tool:
         """Check and coerce arguments; raises :class:`ValidationError` or :class:`ToolError`."""
         if self.validator is None:
             return _check_against_schema(dict(arguments), self.parameters)
-        model = self.validator.model_validate(dict(arguments))
+        model = self.validator.model_validate(
+            arguments if type(arguments) is dict else dict(arguments)
+        )
         return {name: getattr(model, name) for name in type(model).model_fields}
 
     async def call(self, arguments: Mapping[str, Any], ctx: RunContext[Any]) -> ToolOutcome:
@@ -201,10 +239,11 @@ class Tool:
         sync = self._sync
         try:
             if sync is not None and self.handler is self._sync_handler:
+                kwargs = self._kwargs(values, ctx)
                 if sync.runs_inline:
-                    value = sync.call_inline(self._kwargs(values, ctx))
+                    value = sync.call_inline(kwargs)
                 else:  # the time limit as one loop timer, not a cancel scope
-                    value = await sync.call_threaded(self._kwargs(values, ctx), self.timeout)
+                    value = await sync.call_threaded(kwargs, self.timeout)
             elif self.timeout is None:
                 value = await self.handler(values, ctx)
             else:
@@ -225,18 +264,15 @@ class Tool:
         except Exception as exc:  # e.g. a result whose __str__ raises
             message = f"the result of {self.name!r} cannot be shown: {describe_exception(exc)}"
             return self._fail(ToolStatus.ERROR, message, exc, started)
-        return ToolOutcome(
-            status=ToolStatus.OK,
-            output=shown,
-            raw_chars=len(text),
-            truncated=cut,
-            elapsed_s=time.perf_counter() - started,
-        )
+        return ok_outcome(shown, len(text), cut, time.perf_counter() - started)
 
     def _kwargs(self, values: dict[str, Any], ctx: RunContext[Any]) -> dict[str, Any]:
+        """The function's keyword arguments: ``values`` itself (read, never changed) when
+        the function takes no context, else a copy with the context added."""
+        if self._context_param is None:
+            return values
         kwargs = dict(values)
-        if self._context_param is not None:
-            kwargs[self._context_param] = ctx
+        kwargs[self._context_param] = ctx
         return kwargs
 
     def _fail(

@@ -1,0 +1,195 @@
+"""The tool path's unvalidated constructions build what validation builds.
+
+``ok_outcome`` (a tool call's success), ``tool_result`` (the message the model sees) and
+``tool_step`` (the step record) store values of exactly their field types as they are; each
+must give the same ``model_dump``, ``model_fields_set``, JSON and ``__dict__`` (field order and
+value types included) as validated construction, and anything else must go through validation.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pytest
+from pydantic import BaseModel, Field, field_validator
+
+from agentkit.messages import SharedFieldsSet, ToolCall, ToolMessage, tool_result
+from agentkit.step_records import _tool_step_template, tool_step
+from agentkit.tool import ToolOutcome, ToolStatus, ok_outcome
+from agentkit.trajectory.records import EnvStepRecord
+
+
+class Text(str):
+    """A str subclass: validation stores a plain str instead."""
+
+
+def assert_same(fast: BaseModel, validated: BaseModel) -> None:
+    assert type(fast) is type(validated)
+    assert fast.model_dump() == validated.model_dump()
+    assert fast.model_fields_set == validated.model_fields_set
+    assert fast.model_dump_json() == validated.model_dump_json()
+    assert fast.model_dump_json(exclude_unset=True) == validated.model_dump_json(exclude_unset=True)
+    assert list(fast.__dict__) == list(validated.__dict__)
+    for name, value in validated.__dict__.items():
+        assert type(fast.__dict__[name]) is type(value), name
+    assert fast.__pydantic_extra__ == validated.__pydantic_extra__
+    assert fast.__pydantic_private__ == validated.__pydantic_private__
+    assert fast == validated
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("value of k", 10, False, 0.25),
+        ("cut", 16_000, True, 1e-6),
+        (Text("a str subclass"), 14, False, 0.0),  # validated: stored as a plain str
+        ("int time", 8, False, 0),  # an int elapsed time: validated to a float
+        ("int flag", 8, 0, 0.5),  # an int flag: validated to a bool
+    ],
+)
+def test_ok_outcome_is_the_validated_one(args: tuple[Any, Any, Any, Any]) -> None:
+    output, raw_chars, truncated, elapsed_s = args
+    fast = ok_outcome(output, raw_chars, truncated, elapsed_s)
+    validated = ToolOutcome(
+        status=ToolStatus.OK,
+        output=output,
+        raw_chars=raw_chars,
+        truncated=truncated,
+        elapsed_s=elapsed_s,
+    )
+    assert_same(fast, validated)
+    assert fast.ok
+    assert type(fast.output) is str
+
+
+def test_ok_outcomes_have_their_own_fields_sets() -> None:
+    first, second = ok_outcome("a", 1, False, 0.1), ok_outcome("b", 1, False, 0.1)
+    assert first.__pydantic_fields_set__ is not second.__pydantic_fields_set__
+    copied = first.model_copy(update={"error": "changed"})
+    assert "error" in copied.model_fields_set
+    assert "error" not in first.model_fields_set and "error" not in second.model_fields_set
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("call_1", "lookup", "value of k", False),
+        ("", "", "Error: your tool call could not be parsed", True),
+        (Text("call_2"), "lookup", Text("subclassed"), False),  # validated
+        ("call_3", "lookup", "an int flag", 1),  # validated: stored as True
+    ],
+)
+def test_tool_result_is_the_validated_message(args: tuple[Any, Any, Any, Any]) -> None:
+    call_id, name, content, is_error = args
+    fast = tool_result(call_id, name, content, is_error)
+    validated = ToolMessage(tool_call_id=call_id, name=name, content=content, is_error=is_error)
+    assert_same(fast, validated)
+    assert type(fast.__pydantic_fields_set__) is SharedFieldsSet
+    assert fast.to_openai() == validated.to_openai()
+
+
+def test_a_tool_result_assigned_to_gets_its_own_fields_set() -> None:
+    first, second = tool_result("a", "t", "x", False), tool_result("b", "t", "y", False)
+    assert first.__pydantic_fields_set__ is second.__pydantic_fields_set__
+    first.role = "tool"
+    assert first.__pydantic_fields_set__ is not second.__pydantic_fields_set__
+    assert "role" in first.model_fields_set and "role" not in second.model_fields_set
+
+
+CALL = ToolCall(id="call_1", name="lookup", arguments={"key": "k"}, raw_arguments='{"key": "k"}')
+EDITED = ToolCall(id="call_1", name="lookup", arguments={"key": "other"})
+BAD = ToolCall(id="call_2", name="lookup", raw_arguments="{not json", parse_error="bad JSON")
+PLACEHOLDER = ToolCall(id="", name="", arguments={})
+FAILED = ToolOutcome(
+    status=ToolStatus.ERROR,
+    output="Error: ValueError: no k",
+    error="ValueError: no k",
+    error_type="ValueError",
+    raw_chars=16,
+    elapsed_s=0.5,
+)
+
+
+@pytest.mark.parametrize(
+    ("call", "outcome", "ran"),
+    [
+        (CALL, ok_outcome("value of k", 10, False, 0.01), None),
+        (CALL, ok_outcome("value of other", 14, False, 0.01), EDITED),
+        (CALL, FAILED, None),
+        (BAD, ToolOutcome(status=ToolStatus.INVALID_ARGUMENTS, output="Error: bad"), None),
+        (PLACEHOLDER, ToolOutcome(status=ToolStatus.INVALID_ARGUMENTS, output="Error"), None),
+        # built without validation by someone else (a hook): validated here
+        (CALL, ToolOutcome.model_construct(status=ToolStatus.OK, output="x", elapsed_s=1), None),
+        (CALL, ToolOutcome.model_construct(status=ToolStatus.OK, output=Text("x")), None),
+    ],
+)
+def test_tool_step_is_the_validated_record(
+    call: ToolCall, outcome: ToolOutcome, ran: ToolCall | None
+) -> None:
+    fast = tool_step("ep_1", 3, 2, call, outcome, 1234.5, ran)
+    validated = EnvStepRecord(
+        episode_id="ep_1",
+        index=3,
+        turn=2,
+        step_type="tool",
+        call=(ran or call) if call.name or call.parse_error else None,
+        status=outcome.status.value,
+        error=outcome.error,
+        error_type=outcome.error_type,
+        raw_output_chars=outcome.raw_chars,
+        output=outcome.output,
+        truncated=outcome.truncated,
+        latency_s=outcome.elapsed_s,
+        started_at=1234.5,
+    )
+    assert_same(fast, validated)
+    assert fast.call is validated.call  # the call itself, as validation keeps it
+    assert type(fast.__pydantic_fields_set__) is SharedFieldsSet
+
+
+def test_a_tool_step_without_a_start_time_gets_the_clock() -> None:
+    record = tool_step("ep_1", 0, 0, CALL, ok_outcome("v", 1, False, 0.1), 0.0)
+    assert record.started_at > 0 and type(record.started_at) is float
+
+
+def test_a_tool_step_assigned_to_gets_its_own_fields_set() -> None:
+    outcome = ok_outcome("v", 1, False, 0.1)
+    first, second = (
+        tool_step("e", 0, 0, CALL, outcome, 1.0),
+        tool_step("e", 1, 0, CALL, outcome, 1.0),
+    )
+    first.sandbox = "box"
+    assert "sandbox" in first.model_fields_set and "sandbox" not in second.model_fields_set
+
+
+class _WithFactory(EnvStepRecord):
+    notes: list[str] = Field(default_factory=list)
+
+
+class _WithMutableDefault(EnvStepRecord):
+    tags: dict[str, str] = {}  # noqa: RUF012 - the case the template refuses
+
+
+class _WithValidator(EnvStepRecord):
+    @field_validator("output")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class _WithConstraint(EnvStepRecord):
+    latency_s: Annotated[float, Field(ge=0)] = 0.0
+
+
+class _WithRequired(EnvStepRecord):
+    owner: str
+
+
+@pytest.mark.parametrize(
+    "cls", [_WithFactory, _WithMutableDefault, _WithValidator, _WithConstraint, _WithRequired]
+)
+def test_a_record_type_the_template_cannot_fill_is_always_validated(
+    cls: type[EnvStepRecord],
+) -> None:
+    assert _tool_step_template(cls) is None
+    assert _tool_step_template(EnvStepRecord) is not None
