@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import anyio
 
-from agentkit.approvals import Decisions, PendingCall, check_decisions, pending_approvals
+from agentkit.approvals import (
+    ApprovalDecision,
+    Decisions,
+    PendingCall,
+    check_decisions,
+    pending_approvals,
+)
 from agentkit.conversation_pause import check_resumable, paused_state, restore
 from agentkit.conversation_tools import FINAL_RESULT_TOOL as FINAL_RESULT_TOOL
 from agentkit.conversation_tools import run_tools
@@ -44,7 +50,7 @@ from agentkit.pricing import priced
 from agentkit.result import RunResult, failure_attribution
 from agentkit.run_state import RunState
 from agentkit.step_records import approval_step
-from agentkit.tool import describe_exception
+from agentkit.tool import Tool, describe_exception
 from agentkit.tool_turn import dialect_of
 from agentkit.trajectory.recorder import Record, Recorder
 from agentkit.trajectory.records import (
@@ -266,12 +272,7 @@ class Conversation(Generic[DepsT, OutputT]):
         self._first_new = len(self.messages)
         self._output_failures = 0
         self._turn_limit = self.turn + self.agent.max_turns
-
-        async def go() -> RunResult[OutputT]:
-            await self._start_turns(prompt)
-            return await self._loop(event_handler or _ignore)
-
-        return await self._guarded(go)
+        return await self._guarded(event_handler or _ignore, prompt)
 
     async def resume(
         self, decisions: Decisions, *, event_handler: EventHandler | None = None
@@ -285,26 +286,41 @@ class Conversation(Generic[DepsT, OutputT]):
             raise RuntimeError("the conversation is not awaiting approval")
         by_id = check_decisions(state.pending, decisions)
         self.paused = None
-        emit = event_handler or _ignore
+        return await self._guarded(event_handler or _ignore, None, (state, by_id))
 
-        async def go() -> RunResult[OutputT]:
-            payload = [d.model_dump(mode="json") for d in by_id.values()]
-            await self._record_approval(state.turn, "decided", payload)
-            gate = CallGate(self.agent.before_tool_call, self.agent.after_tool_call, by_id)
-            done = await self._finish_turn(
-                state.calls, state.malformed, state.turn, emit, state.finish_reason, gate
-            )
-            return done if done is not None else await self._loop(emit)
+    async def _resume_turn(
+        self, state: RunState, by_id: dict[str, ApprovalDecision], emit: EventHandler
+    ) -> RunResult[OutputT]:
+        """Record the decisions, run the paused turn's calls through them, go on."""
+        payload = [d.model_dump(mode="json") for d in by_id.values()]
+        await self._record_approval(state.turn, "decided", payload)
+        gate = CallGate(self.agent.before_tool_call, self.agent.after_tool_call, by_id)
+        final = await run_tools(
+            self, state.calls, state.malformed, state.turn, self._listener(emit), gate
+        )
+        if emit is not _ignore:
+            await self._turn_end(emit, state.turn, state.finish_reason)
+        if final is not None:
+            return self._final_result(final)
+        return await self._loop(emit)
 
-        return await self._guarded(go)
-
-    async def _guarded(self, go: Callable[[], Awaitable[RunResult[OutputT]]]) -> RunResult[OutputT]:
-        """Run ``go``: cancellation closes the episode ``cancelled`` and goes on; any other
-        error closes it ``failed`` and is returned as that status. The collector runs with
-        the runs' thresholds meanwhile (:func:`agentkit.gc_tuning.run_gc`)."""
+    async def _guarded(
+        self,
+        emit: EventHandler,
+        prompt: str | None,
+        resumed: tuple[RunState, dict[str, ApprovalDecision]] | None = None,
+    ) -> RunResult[OutputT]:
+        """Start the turns with ``prompt`` (or go on with a paused turn's decisions) and run
+        them: cancellation closes the episode ``cancelled`` and goes on; any other error
+        closes it ``failed`` and is returned as that status. The collector runs with the
+        runs' thresholds meanwhile (:func:`agentkit.gc_tuning.run_gc`)."""
         try:
             with run_gc():
-                result = await go()
+                if resumed is None:
+                    await self._start_turns(prompt)
+                    result = await self._loop(emit)
+                else:
+                    result = await self._resume_turn(resumed[0], resumed[1], emit)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self.finish(status=EpisodeStatus.CANCELLED, termination_reason="cancelled")
@@ -340,7 +356,7 @@ class Conversation(Generic[DepsT, OutputT]):
     def _result(
         self,
         status: EpisodeStatus,
-        output: OutputT | None,
+        output: Any,
         text: str,
         error: str | None = None,
     ) -> RunResult[OutputT]:
@@ -358,6 +374,15 @@ class Conversation(Generic[DepsT, OutputT]):
 
     async def _loop(self, emit: EventHandler) -> RunResult[OutputT]:
         agent = self.agent
+        # once per run, not per turn: whether a call may need approval, the turn's gate (the
+        # agent's hooks), who hears of tool calls
+        tools = agent.tools_by_name
+        approvals = any(
+            t.requires_approval is not False or type(t).needs_approval is not Tool.needs_approval
+            for t in tools.values()
+        )
+        gate = CallGate(agent.before_tool_call, agent.after_tool_call)
+        listener = self._listener(emit)
         while self.turn < self._turn_limit:
             turn = self.turn
             self.turn += 1
@@ -378,11 +403,12 @@ class Conversation(Generic[DepsT, OutputT]):
                 return await self._model_failed(exc, request)
             self.trajectory.calls.append(response.record)
             self.usage.add_call(response.record)
-            await self._record(response.record)
+            if self.recorders:
+                await self._record(response.record)
             message = response.message
             self.messages.append(message)
 
-            calls = list(message.tool_calls)
+            calls = message.tool_calls  # read, never changed
             limit = agent.max_tool_calls_per_turn
             if limit is not None and len(calls) > limit:
                 # Keep only the first calls, as tau-bench does; the record keeps the raw output.
@@ -397,18 +423,19 @@ class Conversation(Generic[DepsT, OutputT]):
                 return self._result(EpisodeStatus.TRUNCATED, None, message.content.strip(), error)
             if calls or response.malformed_calls:
                 malformed, reason = response.malformed_calls, response.finish_reason
-                pending = pending_approvals(calls, agent.tools_by_name)
+                pending = pending_approvals(calls, tools) if approvals else None
                 if pending:
-                    return await self._pause(turn, calls, malformed, pending, reason)
-                gate = CallGate(agent.before_tool_call, agent.after_tool_call)
-                done = await self._finish_turn(calls, malformed, turn, emit, reason, gate)
-                if done is not None:
-                    return done
+                    return await self._pause(turn, list(calls), malformed, pending, reason)
+                final = await run_tools(self, calls, malformed, turn, listener, gate)
+                if emit is not _ignore:
+                    await self._turn_end(emit, turn, reason)
+                if final is not None:
+                    return self._final_result(final)
                 continue
             await self._turn_end(emit, turn, response.finish_reason)
             text = message.content.strip()
             if agent.output_type is None:
-                return await self._complete(text, text)
+                return self._result(EpisodeStatus.COMPLETED, text, text)
             try:
                 value = validate_output(agent.output_type, text)
             except OutputInvalid as exc:
@@ -422,7 +449,7 @@ class Conversation(Generic[DepsT, OutputT]):
                 self._announced_user = None
                 self.messages.append(UserMessage(content=retry))
                 continue
-            return await self._complete(value, text)
+            return self._result(EpisodeStatus.COMPLETED, value, text)
         return self._result(
             EpisodeStatus.MAX_TURNS,
             None,
@@ -430,23 +457,15 @@ class Conversation(Generic[DepsT, OutputT]):
             f"stopped after max_turns={agent.max_turns} model calls without a final answer",
         )
 
-    async def _finish_turn(
-        self,
-        calls: list[ToolCall],
-        malformed: list[str],
-        turn: int,
-        emit: EventHandler,
-        finish_reason: str,
-        gate: CallGate,
-    ) -> RunResult[OutputT] | None:
-        """Run the turn's calls and end the turn; the result if ``final_result`` ended the run."""
-        listener = emit if emit is not _ignore else None
-        final = await run_tools(self, calls, malformed, turn, listener, gate)
-        await self._turn_end(emit, turn, finish_reason)
-        if final is None:
-            return None
+    @staticmethod
+    def _listener(emit: EventHandler) -> EventHandler | None:
+        """Who hears of each tool call and result: ``None`` when nobody listens."""
+        return emit if emit is not _ignore else None
+
+    def _final_result(self, final: Any) -> RunResult[OutputT]:
+        """The run ended by a successful ``final_result`` call: its text is the last reply's."""
         last = [m for m in self.messages if m.role == "assistant"]
-        return await self._complete(final, final_text(last[-1]) if last else "")
+        return self._result(EpisodeStatus.COMPLETED, final, final_text(last[-1]) if last else "")
 
     async def _pause(
         self,
@@ -474,9 +493,6 @@ class Conversation(Generic[DepsT, OutputT]):
     async def _turn_end(self, emit: EventHandler, turn: int, finish_reason: str) -> None:
         if emit is not _ignore:
             await emit(TurnEnd(turn=turn, finish_reason=finish_reason, usage=self.usage))
-
-    async def _complete(self, output: Any, text: str) -> RunResult[OutputT]:
-        return self._result(EpisodeStatus.COMPLETED, output, text)
 
     async def _model_failed(self, exc: ModelError, request: ModelRequest) -> RunResult[OutputT]:
         """Record the failed call (every attempt, with its cause) and end ``model_error``."""

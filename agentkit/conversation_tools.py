@@ -18,11 +18,11 @@ from agentkit.agent_base import AgentBase
 from agentkit.events import ToolResultEvent
 from agentkit.final_answer import final_from_outcome
 from agentkit.hooks import CallGate
-from agentkit.messages import Message, ToolCall, ToolMessage, share_fields_set
+from agentkit.messages import Message, ToolCall, tool_result
 from agentkit.step_records import tool_step
 from agentkit.tool import RunContext, ToolOutcome
-from agentkit.tool_turn import EventHandler, TurnCalls, malformed_text
-from agentkit.trajectory.recorder import Record
+from agentkit.tool_turn import EventHandler, TurnCalls, cancelled, crashed, malformed_text
+from agentkit.trajectory.recorder import Record, Recorder
 from agentkit.trajectory.records import Trajectory, Usage
 
 
@@ -49,6 +49,9 @@ class ToolTurnHost(Protocol):
     def trajectory(self) -> Trajectory: ...
 
     @property
+    def recorders(self) -> list[Recorder]: ...
+
+    @property
     def _dialect(self) -> str: ...
 
     def _next_step(self) -> int: ...
@@ -65,8 +68,32 @@ async def run_tools(
     gate: CallGate,
 ) -> Any:
     """Run the calls concurrently; append results in call order. Returns the validated final
-    output if the model called ``final_result`` successfully, else ``None``."""
+    output if the model called ``final_result`` successfully, else ``None``.
+
+    One well-formed call of a known tool, with no hooks, decisions or event listener (the
+    common turn), is run here directly: the same outcome, records and messages as through
+    :class:`~agentkit.tool_turn.TurnCalls`, without its bookkeeping and coroutine layers."""
     agent = conv.agent
+    if len(calls) == 1 and not malformed and listener is None and gate.idle:
+        call = calls[0]
+        target = agent.tools_by_name.get(call.name)
+        if target is not None and call.parse_error is None:
+            started = time.time()
+            ctx = RunContext(deps=conv.deps, run_id=conv.episode_id, turn=turn, call_id=call.id)
+            try:
+                outcome = await target.call(call.arguments, ctx)
+            except anyio.get_cancelled_exc_class():
+                with anyio.CancelScope(shield=True):
+                    await append_tool_result(
+                        conv, call, cancelled(), turn, started, call, strict=False
+                    )
+                raise
+            except Exception as exc:  # Tool.call guards itself; a subclass may not
+                outcome = crashed(target, exc)
+            await append_tool_result(conv, call, outcome, turn, started, call)
+            if call.name == FINAL_RESULT_TOOL and outcome.ok:
+                return final_from_outcome(agent.output_type, outcome)
+            return None
     turn_calls = TurnCalls(calls, conv._dialect, gate)
 
     def context(call: ToolCall) -> RunContext[Any]:
@@ -115,11 +142,9 @@ async def append_tool_result(
     """Append the result the model sees (answering ``call``) and record the step with the
     call as it ran (``ran``: its arguments edited by a decision or a hook, if they were)."""
     conv.usage.add_tool_calls(1 if call.name else 0)
-    message = ToolMessage(
-        tool_call_id=call.id, name=call.name, content=outcome.output, is_error=not outcome.ok
-    )
-    share_fields_set(message)  # every tool result gives the same fields
-    conv.messages.append(message)
+    # every tool result gives the same fields: they share one fields set
+    conv.messages.append(tool_result(call.id, call.name, outcome.output, not outcome.ok))
     record = tool_step(conv.episode_id, conv._next_step(), turn, call, outcome, started_at, ran)
     conv.trajectory.steps.append(record)
-    await conv._record(record, strict=strict)
+    if conv.recorders:
+        await conv._record(record, strict=strict)

@@ -82,6 +82,11 @@ class CallGate:
     after: AfterToolCall | None = None
     decisions: Mapping[str, ApprovalDecision] = field(default_factory=dict)
 
+    @property
+    def idle(self) -> bool:
+        """No decisions and no hooks: every call goes straight to its tool."""
+        return self.before is None and self.after is None and not self.decisions
+
 
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value

@@ -44,7 +44,7 @@ from __future__ import annotations
 import contextvars
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from agentkit import worker_threads
@@ -141,18 +141,23 @@ class SyncCaller:
                 if self.in_threads == 0:
                     self.strikes += 1
 
-    async def call_threaded(self, kwargs: dict[str, Any], time_limit: float | None) -> Any:
-        """Run the function in a worker thread (the caller checked :attr:`runs_inline` is
-        false), abandoning it with :class:`TimeoutError` after ``time_limit`` seconds: the
-        same outcome as ``anyio.fail_after(time_limit)`` around ``await self(kwargs)``, for
-        one loop timer instead of a cancel scope."""
-        return await self._threaded(kwargs, time_limit)
+    def call_threaded(self, kwargs: dict[str, Any], time_limit: float | None) -> Awaitable[Any]:
+        """Start the function in a worker thread (the caller checked :attr:`runs_inline` is
+        false) and return what to await for its result, abandoning it with
+        :class:`TimeoutError` after ``time_limit`` seconds: the same outcome as
+        ``anyio.fail_after(time_limit)`` around ``await self(kwargs)``, for one loop timer
+        instead of a cancel scope. For ``inline=False`` the call is queued at once and the
+        awaitable is its future (see :func:`agentkit.worker_threads.start_call`)."""
+        if self.inline is False:
+            self.calls_threaded += 1
+            return worker_threads.start_call(self.fn, kwargs, time_limit)
+        return self._threaded(kwargs, time_limit)
 
     async def _threaded(self, kwargs: dict[str, Any], time_limit: float | None = None) -> Any:
         fn = self.fn
         self.calls_threaded += 1
         if self.inline is False:
-            return await _hop(lambda: fn(**kwargs), time_limit)
+            return await worker_threads.start_call(fn, kwargs, time_limit)
         verdicts: list[bool | None] = []
 
         def timed() -> Any:
@@ -164,7 +169,7 @@ class SyncCaller:
 
         self.in_threads += 1
         try:
-            return await _hop(timed, time_limit)
+            return await worker_threads.start_call(timed, {}, time_limit)
         finally:
             alone = self.in_threads == 1
             self.in_threads -= 1
@@ -175,9 +180,3 @@ class SyncCaller:
                     self.streak += 1
                 elif quick is False and (alone or not verdicts):
                     self.streak = 0
-
-
-async def _hop(fn: Callable[[], Any], time_limit: float | None) -> Any:
-    if time_limit is None:
-        return await worker_threads.run_sync(fn)
-    return await worker_threads.run_sync_timed(fn, (), time_limit)

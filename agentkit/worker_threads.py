@@ -50,9 +50,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from queue import Empty, SimpleQueue
 from typing import Any
 
@@ -71,25 +72,33 @@ POLL_S = 1.0  # how often an idle worker checks whether it is to stop
 MAX_WORKERS = 40  # as anyio's default thread limiter
 
 
-class _Job:
-    """One call waiting for, or running in, a worker."""
+_NO_KWARGS: dict[str, Any] = {}  # never changed: ``**`` unpacks a copy
 
-    __slots__ = ("args", "context", "fn", "future")
+
+class _Job:
+    """One call waiting for, or running in, a worker; ``timer`` ends its wait at its time
+    limit (cancelled on the loop once the call is answered)."""
+
+    __slots__ = ("args", "context", "fn", "future", "kwargs", "timer")
 
     def __init__(
         self,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
+        kwargs: dict[str, Any],
         context: contextvars.Context,
         future: asyncio.Future[Any],
     ) -> None:
         self.fn = fn
         self.args = args
+        self.kwargs = kwargs
         self.context = context
         self.future = future
+        self.timer: asyncio.TimerHandle | None = None
 
 
-_Done = tuple["asyncio.Future[Any]", Any, BaseException | None]
+# a finished (or skipped) call: its future, result, error and time-limit timer
+_Done = tuple["asyncio.Future[Any]", Any, BaseException | None, "asyncio.TimerHandle | None"]
 
 
 class _Pool:
@@ -111,9 +120,21 @@ class _Pool:
         self.closed = False  # a host was cancelled: the loop is shutting down
         self.started_total = 0  # workers ever started (for tests and benchmarks)
 
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = self.loop.create_future()
-        self.jobs.put(_Job(fn, args, contextvars.copy_context(), future))
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] = _NO_KWARGS,
+        time_limit: float | None = None,
+    ) -> asyncio.Future[Any]:
+        """Queue ``fn(*args, **kwargs)``; the future gets its outcome, or ``TimeoutError``
+        after ``time_limit`` seconds (one loop timer, cancelled when the call is answered)."""
+        loop = self.loop
+        future: asyncio.Future[Any] = loop.create_future()
+        job = _Job(fn, args, kwargs, contextvars.copy_context(), future)
+        if time_limit is not None:
+            job.timer = loop.call_later(time_limit, _expire, future, time_limit)
+        self.jobs.put(job)
         if self.workers == 0:
             self._start_worker()
         elif self.watch is None:
@@ -184,7 +205,7 @@ class _Pool:
                 break
             if job is not None:
                 error = RuntimeError("the worker pool stopped before the call started")
-                self.done.append((job.future, None, error))
+                self.done.append((job.future, None, error, job.timer))
         if self.done:
             try:
                 self.loop.call_soon_threadsafe(self._drain)
@@ -225,17 +246,18 @@ class _Pool:
                 return
             taken[slot] += 1
             future = job.future
-            if future.done():  # abandoned (cancelled, timed out) before it started: not run
-                continue
             result: Any = None
             error: BaseException | None = None
-            calling[slot] = True
-            try:
-                result = job.context.run(_call, job.fn, job.args)
-            except BaseException as exc:
-                error = exc
-            calling[slot] = False
-            done.append((future, result, error))
+            if not future.done():  # else abandoned (cancelled, timed out) before it started
+                calling[slot] = True
+                try:
+                    result = job.context.run(_call, job.fn, job.args, job.kwargs)
+                except BaseException as exc:
+                    error = exc
+                calling[slot] = False
+            elif job.timer is None:
+                continue  # not run, and no timer for the loop to cancel
+            done.append((future, result, error, job.timer))
             del job, result, error
             if not self.drain_pending:
                 self.drain_pending = True
@@ -250,7 +272,9 @@ class _Pool:
         self.drain_pending = False
         done = self.done
         while done:
-            future, result, error = done.popleft()
+            future, result, error, timer = done.popleft()
+            if timer is not None:
+                timer.cancel()
             if future.done():  # cancelled meanwhile (timeout, cancelled run): abandoned
                 continue
             if error is None:
@@ -263,10 +287,10 @@ class _Pool:
                 future.set_exception(error)
 
 
-def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if _library_cvar is not None:
         _library_cvar.set(None)
-    return fn(*args)
+    return fn(*args, **kwargs)
 
 
 # A pool refers to its loop, so this is not a weak mapping: a pool leaves it when its loop
@@ -330,6 +354,35 @@ def _expire(future: asyncio.Future[Any], time_limit: float) -> None:
         future.set_exception(TimeoutError(f"the call took longer than {time_limit:g} s"))
 
 
+def start_call(
+    fn: Callable[..., Any], kwargs: dict[str, Any], time_limit: float | None
+) -> Awaitable[Any]:
+    """``fn(**kwargs)`` in a worker thread, started now: await the result to get what it
+    returned (or raised). With ``time_limit`` the wait ends after that many seconds with
+    :class:`TimeoutError` and the call is abandoned: for the caller the same as
+    ``anyio.fail_after(time_limit)`` around :func:`run_sync`. On asyncio the awaitable is the
+    call's future (no coroutine of its own, the limit one loop timer cancelled when the call
+    is answered, not a cancel scope; the caller's task is not cancelled, only its wait ends)."""
+    loop = _running_loop()
+    if loop is None:  # trio (or another backend)
+        return _elsewhere(fn, kwargs, time_limit)
+    if time_limit is not None and time_limit <= 0:  # as anyio.fail_after(0): never started
+        expired: asyncio.Future[Any] = loop.create_future()
+        expired.set_exception(TimeoutError(f"the call took longer than {time_limit:g} s"))
+        return expired
+    return pool_of(loop).submit(fn, (), kwargs, time_limit)
+
+
+async def _elsewhere(
+    fn: Callable[..., Any], kwargs: dict[str, Any], time_limit: float | None
+) -> Any:
+    call = functools.partial(fn, **kwargs)
+    if time_limit is None:
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+    with anyio.fail_after(time_limit):
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
 async def run_sync_timed(fn: Callable[..., Any], args: tuple[Any, ...], time_limit: float) -> Any:
     """:func:`run_sync` with a time limit: after ``time_limit`` seconds the call is abandoned
     and :class:`TimeoutError` raised. The same as ``anyio.fail_after(time_limit)`` around
@@ -341,12 +394,7 @@ async def run_sync_timed(fn: Callable[..., Any], args: tuple[Any, ...], time_lim
             return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
     if time_limit <= 0:  # as anyio.fail_after(0): never started
         raise TimeoutError(f"the call took longer than {time_limit:g} s")
-    future = pool_of(loop).submit(fn, args)
-    timer = loop.call_later(time_limit, _expire, future, time_limit)
-    try:
-        return await future
-    finally:
-        timer.cancel()
+    return await pool_of(loop).submit(fn, args, _NO_KWARGS, time_limit)
 
 
 async def run_sync(fn: Callable[..., Any], *args: Any) -> Any:
