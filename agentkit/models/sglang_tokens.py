@@ -12,7 +12,7 @@ import itertools
 import operator
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from agentkit.messages import AssistantMessage, ToolCall, ToolMessage, UserMessa
 from agentkit.models.base import (
     DeltaCallback,
     ModelDelta,
+    ModelError,
     ModelRequest,
     ModelResponse,
     ModelSettings,
@@ -36,11 +37,14 @@ from agentkit.models.generate_wire import (
     validate_generate_reply,
 )
 from agentkit.models.recording import (
+    CallClock,
     CallInput,
     CallUsage,
     ModelReply,
     TokenOutput,
+    failed_call_record,
     recorded_call,
+    response_of,
 )
 from agentkit.models.replay_wire import (
     ENGINE_META_EXCLUDED,
@@ -379,9 +383,29 @@ class TokenSession:
             input_ids=input_ids,
             appended=appended,
         )
-        return await recorded_call(
-            request, sent, lambda: self._call(request, input_ids, body, want, on_delta)
-        )
+        server = None if on_delta is not None else self.model.servers.sole
+        if server is None:
+            return await recorded_call(
+                request, sent, lambda: self._call(request, input_ids, body, want, on_delta)
+            )
+        # The common case in one coroutine: one server (no failover, no limiter), no stream;
+        # what recorded_call, ServerPool.call and _call do, without their layers on every resume.
+        clock = CallClock()
+        attempts: list[Attempt] = []
+        wire, kept = self._wire(body, input_ids)
+        try:
+            data = await self.model.transport.request_json(
+                f"{server}/generate",
+                wire,
+                self._validator(want, len(input_ids)),
+                attempts=attempts,
+                headers=self.headers,
+            )
+            reply = self._finish(request, data, server, input_ids, want, kept, attempts)
+        except ModelError as exc:
+            exc.record = failed_call_record(request, sent, exc, clock)
+            raise
+        return response_of(request, sent, reply, clock)
 
     def _sent_json(self, input_ids: list[int]) -> bytes:
         """``ids_json(input_ids)``: the kept JSON of the context's ids and the new ones'."""
@@ -415,24 +439,18 @@ class TokenSession:
             if on_delta is not None:
                 await on_delta(ModelDelta(kind=StreamDeltaKind.RETRY, attempt=attempt))
 
-        logprobs = self.model.return_logprob
-        check = partial(check_replay, want=want, input_len=len(input_ids))
         consume = (
             generate_stream_consumer(
                 on_delta,
                 self.model.tool_schemas(request.tools),
                 thinking=request.thinking,
-                logprobs=logprobs,
-                check=check,
+                logprobs=self.model.return_logprob,
+                check=partial(check_replay, want=want, input_len=len(input_ids)),
             )
             if on_delta is not None
             else None
         )
-
-        def validate(data: dict[str, Any]) -> dict[str, Any]:
-            reply = validate_generate_reply(data, logprobs=logprobs)
-            check(reply)
-            return reply
+        validate = self._validator(want, len(input_ids))
 
         async def on_server(server: str) -> dict[str, Any]:
             return await self.model.transport.post(
@@ -446,6 +464,32 @@ class TokenSession:
             )
 
         data, server = await self.model.servers.call(self.routing_key, on_server)
+        return self._finish(request, data, server, input_ids, want, sent, attempts)
+
+    def _validator(
+        self, want: ReplayRequest, input_len: int
+    ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """The check of a whole reply: SGLang's fields, then the replay data asked for."""
+        logprobs = self.model.return_logprob
+
+        def validate(data: dict[str, Any]) -> dict[str, Any]:
+            reply = validate_generate_reply(data, logprobs=logprobs)
+            check_replay(reply, want=want, input_len=input_len)
+            return reply
+
+        return validate
+
+    def _finish(
+        self,
+        request: ModelRequest,
+        data: dict[str, Any],
+        server: str,
+        input_ids: list[int],
+        want: ReplayRequest,
+        sent: bytes | None,
+        attempts: list[Attempt],
+    ) -> ModelReply:
+        """The reply, the context grown by it and the JSON of the ids kept for the next call."""
         reply = self._reply(request, data, server, input_ids, want)
         if sent is not None:  # the context grew by the output ids: their JSON joins the kept
             self._ids_json = joined_ids(sent, ids_json(data["output_ids"]))
