@@ -1,9 +1,8 @@
 """Token mode against chat mode with the HTTP taken out: agentkit's own work per step.
 
-The same episodes as ``worker.py``, but the transport's one attempt (``Transport._post_once``)
-is replaced by the fake server's precomputed reply bytes for the turn, read with the same JSON
-decoder the transport uses, and the request body is encoded as the transport would encode it
-(so its cost stays in). Chat and token cells alternate in one process; each figure is
+The same episodes as ``worker.py``, but the transport's aiohttp session is replaced by one that
+answers each post with the fake server's precomputed reply bytes for the turn: the request body
+is encoded and the reply decoded by the transport itself (so their cost stays in). Chat and token cells alternate in one process; each figure is
 ``time.process_time()`` over N episodes. Run by path, with the agentkit under test first on
 ``PYTHONPATH`` (its ``benchmarks`` package supplies the fake replies)::
 
@@ -25,7 +24,6 @@ from typing import Any
 
 from worker import Episodes  # type: ignore[import-not-found]
 
-from agentkit.models import transport as transport_module
 from benchmarks.token_mode.fake_server import chat_reply, generate_reply
 
 _RID = re.compile(rb'"rid":"([^"]*)"')
@@ -41,32 +39,51 @@ def _rid(body: Any) -> str:
     return str(body["rid"])
 
 
-def _canned(mode: str, tool_calls: int) -> Any:
-    generated = [generate_reply(t, tool_calls) for t in range(tool_calls + 1)]
-    chatted = [chat_reply(t, tool_calls) for t in range(tool_calls + 1)]
+class _Reply:
+    """What the transport reads of an aiohttp response: the status and the body."""
 
-    encoded = getattr(transport_module, "_encoded", transport_module._dumps)
+    status = 200
+    headers: Mapping[str, str] = {}
 
-    async def post_once(url: str, body: Any, headers: Mapping[str, str] | None) -> dict[str, Any]:
-        encoded(body)  # what the wire would cost to write
-        if mode == "tokens":
+    def __init__(self, raw: bytes) -> None:
+        self._raw = raw
+
+    async def read(self) -> bytes:
+        await asyncio.sleep(0)
+        return self._raw
+
+    async def __aenter__(self) -> _Reply:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class _Session:
+    """Stands in for the transport's ``aiohttp.ClientSession``: ``post`` answers with the fake
+    server's precomputed reply for the turn; the body arrives encoded, as it would be sent."""
+
+    def __init__(self, mode: str, tool_calls: int) -> None:
+        self.mode = mode
+        self.tool_calls = tool_calls
+        self.generated = [generate_reply(t, tool_calls) for t in range(tool_calls + 1)]
+        self.chatted = [chat_reply(t, tool_calls) for t in range(tool_calls + 1)]
+
+    def post(self, url: str, *, data: bytes, headers: Mapping[str, str]) -> _Reply:
+        if self.mode == "tokens":
             # the call's index in its episode, from the request id (``episode-index-suffix``):
             # counting ``<|observation|>`` in ``input_ids`` here, as the fake server does on its
             # side, would charge token mode for the server's work
-            turn = int(_rid(body).rsplit("-", 2)[1])
-            raw = generated[min(turn, tool_calls)]
-        else:
-            turn = sum(1 for m in body["messages"] if m.get("role") == "tool")
-            raw = chatted[min(turn, tool_calls)]
-        await asyncio.sleep(0)
-        return transport_module._loads(raw)
-
-    return post_once
+            turn = int(_rid(data).rsplit("-", 2)[1])
+            return _Reply(self.generated[min(turn, self.tool_calls)])
+        turn = data.count(b'"role":"tool"')
+        return _Reply(self.chatted[min(turn, self.tool_calls)])
 
 
 async def cell(mode: str, n: int, tool_calls: int) -> float:
     episodes = Episodes(mode, "http://127.0.0.1:9", tool_calls)
-    episodes.agent.model.transport._post_once = _canned(mode, tool_calls)
+    session = _Session(mode, tool_calls)
+    episodes.agent.model.transport._session = lambda: session
     try:
         assert await episodes.run_one(), f"{mode}: the warm-up episode failed"
         gc.collect()
@@ -76,7 +93,7 @@ async def cell(mode: str, n: int, tool_calls: int) -> float:
     finally:
         await episodes.agent.aclose()
     assert all(outcomes), f"{mode}: an episode did not complete"
-    return 1000 * cpu / (n * (tool_calls + 1))
+    return 1000 * cpu / max(1, n * (tool_calls + 1))
 
 
 def main() -> None:

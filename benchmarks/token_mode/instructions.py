@@ -1,0 +1,70 @@
+"""Instructions per step (``valgrind --tool=callgrind``, repeatable under load) of token mode
+and chat mode with the HTTP taken out (``canned.py``'s cells): each mode runs under callgrind
+twice, with ``n`` sequential-start episodes and with none (start-up, imports and the warm-up
+episode), and the difference is divided by the steps. Run by path with the agentkit under test
+first on ``PYTHONPATH``::
+
+    PYTHONPATH=. nice python benchmarks/token_mode/instructions.py -n 40
+
+Slow (each run starts Python under valgrind: a few minutes in all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+_TOTAL = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
+
+
+def instructions(mode: str, n: int, tool_calls: int) -> int:
+    """Instructions of one process running ``canned.cell(mode, n)`` once."""
+    code = f"import asyncio, canned; asyncio.run(canned.cell({mode!r}, {n}, {tool_calls}))"
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-c",
+                code,
+            ],
+            cwd=HERE,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+            check=True,
+            capture_output=True,
+        )
+        found = _TOTAL.search(out.read_bytes())
+    if found is None:
+        raise RuntimeError("callgrind wrote no total")
+    return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=40)
+    parser.add_argument("--tool-calls", type=int, default=5)
+    parser.add_argument("--modes", default="tokens,chat")
+    args = parser.parse_args()
+    steps = args.n * (args.tool_calls + 1)
+    figures: dict[str, float] = {}
+    for mode in args.modes.split(","):
+        base = instructions(mode, 0, args.tool_calls)
+        full = instructions(mode, args.n, args.tool_calls)
+        figures[mode] = round((full - base) / steps)
+    if "tokens" in figures and "chat" in figures:
+        figures["tokens_over_chat"] = round(figures["tokens"] / figures["chat"], 3)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
