@@ -153,11 +153,33 @@ def _ascii_pattern(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
+# Unicode normal forms: each leaves ASCII text as it is
+_ASCII_NORMAL_FORMS = frozenset({"NFC", "NFD", "NFKC", "NFKD"})
+
+
+def _ascii_identity(normalizer: Any) -> bool:
+    """Whether the normaliser leaves ASCII text unchanged: none, a Unicode normal form, or a
+    sequence of those (GLM-4's and Qwen's tokenizers normalise to NFC)."""
+    if normalizer is None:
+        return True
+    try:
+        state = json.loads(normalizer.__getstate__())
+    except (TypeError, ValueError):
+        return False
+    kind = state.get("type")
+    if kind == "Sequence":
+        parts = state.get("normalizers")
+        return isinstance(parts, list) and all(
+            isinstance(part, dict) and part.get("type") in _ASCII_NORMAL_FORMS for part in parts
+        )
+    return kind in _ASCII_NORMAL_FORMS
+
+
 def _split_pattern(inner: _HFTokenizer) -> str | None:
     """The regex the pre-tokenizer splits with, when it is a byte-level one of the two usual
     shapes (``ByteLevel(use_regex=True)``: GPT-2's; ``Sequence[Split(regex, isolated),
     ByteLevel(use_regex=False)]``: GLM-4's, Qwen's), neither adding a prefix space."""
-    if inner.normalizer is not None or inner.pre_tokenizer is None:
+    if not _ascii_identity(inner.normalizer) or inner.pre_tokenizer is None:
         return None
     try:
         state = json.loads(inner.pre_tokenizer.__getstate__())
@@ -188,9 +210,11 @@ def _split_pattern(inner: _HFTokenizer) -> str | None:
 class _WordEncoder:
     """Ids of a stretch of plain ASCII text without the library's per-call overhead: split into
     pre-tokens with ``re`` as the pre-tokenizer does, each pre-token's ids from a cache or the
-    library's own BPE model. Built only for a byte-level BPE tokenizer with no normaliser,
-    truncation, padding, post-processor or BPE dropout (:func:`word_encoder`), and used only
-    once it encodes a set of probe texts exactly as the library does."""
+    library's own BPE model. Built only for a byte-level BPE tokenizer with no normaliser but
+    Unicode normal forms (the identity on ASCII), no truncation, padding or BPE dropout
+    (:func:`word_encoder`; a post-processor adds special tokens only when asked to, which
+    ``encode`` never does), and used only once it encodes a set of probe texts exactly as the
+    library does."""
 
     def __init__(self, inner: _HFTokenizer, split: re.Pattern[str]) -> None:
         self._model = inner.model
@@ -235,7 +259,6 @@ def word_encoder(inner: _HFTokenizer) -> _WordEncoder | None:
         or getattr(model, "dropout", None)
         or inner.truncation is not None
         or inner.padding is not None
-        or inner.post_processor is not None
     ):
         return None
     split = _ascii_pattern(pattern)

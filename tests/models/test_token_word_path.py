@@ -9,13 +9,23 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import (
+    Regex,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 
 import agentkit.tokenizer as tokenizer_module
 from agentkit.testing import load_test_tokenizer
 from agentkit.tokenizer import (
     HFTokenizersTokenizer,
     SegmentCache,
+    _ascii_identity,
     _ascii_pattern,
     _WordEncoder,
     word_encoder,
@@ -34,9 +44,12 @@ CORPUS = [
 ]
 
 
-def split_tokenizer(pattern: str = GLM4_SPLIT) -> HFTokenizersTokenizer:
+def split_tokenizer(
+    pattern: str = GLM4_SPLIT, normalizer: normalizers.Normalizer | None = None
+) -> HFTokenizersTokenizer:
     """A small BPE trained here, pre-tokenized by ``Split(pattern)`` then ``ByteLevel``."""
     inner = Tokenizer(models.BPE())
+    inner.normalizer = normalizer
     inner.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
@@ -56,6 +69,7 @@ def split_tokenizer(pattern: str = GLM4_SPLIT) -> HFTokenizersTokenizer:
 
 GPT2_STYLE = load_test_tokenizer()
 GLM4_STYLE = split_tokenizer()
+NFC_STYLE = split_tokenizer(normalizer=normalizers.NFC())
 
 # mostly ASCII (what the word path takes), with what it must hand to the library mixed in
 # (non-ASCII letters and digits, odd control characters, unusual whitespace)
@@ -81,6 +95,7 @@ def test_both_usual_shapes_get_the_word_path() -> None:
     # without this, the equality tests below would compare the library with itself
     assert word_encoder(GPT2_STYLE._inner) is not None
     assert word_encoder(GLM4_STYLE._inner) is not None
+    assert word_encoder(NFC_STYLE._inner) is not None
     GPT2_STYLE.encode_stretch("warm")
     GLM4_STYLE.encode_stretch("warm")
     assert GPT2_STYLE._words is not None and GLM4_STYLE._words is not None
@@ -134,6 +149,37 @@ def test_a_stretch_the_split_does_not_cover_goes_to_the_library() -> None:
     # and the probes (which hold letters) keep it from being used for this tokenizer at all
     assert word_encoder(digits._inner) is None
     assert digits.encode_stretch("ab12 cd") == library(digits, "ab12 cd")
+
+
+def test_normal_forms_and_post_processors_keep_the_path() -> None:
+    # GLM-4's and Qwen's tokenizers normalise to NFC (the identity on ASCII) and some add a
+    # template's special tokens, which encode (add_special_tokens=False) never does
+    inner = Tokenizer.from_str(GLM4_STYLE._inner.to_str())
+    inner.normalizer = normalizers.NFC()
+    inner.post_processor = processors.TemplateProcessing(
+        single="<|user|> $A", special_tokens=[("<|user|>", inner.token_to_id("<|user|>"))]
+    )
+    assert inner.encode("ab", add_special_tokens=True).ids[0] == inner.token_to_id("<|user|>")
+    words = word_encoder(inner)
+    assert words is not None
+    nfc = HFTokenizersTokenizer(inner)
+    for text in ("Cafe\u0301 ok", "value of k3 (#17)", "x \r\n\ty", "fi\ufb01"):
+        assert nfc.encode_stretch(text) == library(nfc, text), repr(text)
+    inner.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.NFD()])
+    assert word_encoder(inner) is not None
+    # the normaliser check itself (the probes would also catch a lowercasing one)
+    assert _ascii_identity(None) and _ascii_identity(normalizers.NFKD())
+    assert not _ascii_identity(normalizers.Lowercase())
+    assert not _ascii_identity(normalizers.Strip())
+    assert not _ascii_identity(normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()]))
+    inner.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
+    assert word_encoder(inner) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=TEXT)
+def test_an_nfc_tokenizer_encodes_any_text_as_the_library(text: str) -> None:
+    assert NFC_STYLE.encode_stretch(text) == library(NFC_STYLE, text)
 
 
 def test_pipelines_the_path_does_not_copy_get_none() -> None:
