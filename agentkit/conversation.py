@@ -39,10 +39,11 @@ from agentkit.gc_tuning import run_gc
 from agentkit.hooks import CallGate
 from agentkit.messages import (
     Message,
-    SystemMessage,
     ToolCall,
-    UserMessage,
+    assemble,
+    system_message,
     to_openai,
+    user_message,
 )
 from agentkit.models.base import ModelError, ModelRequest, ModelSession
 from agentkit.models.recording import CallClock, CallInput, failed_call_record
@@ -61,6 +62,7 @@ from agentkit.trajectory.records import (
     FailureAttribution,
     Trajectory,
     Usage,
+    trusted,
 )
 
 if TYPE_CHECKING:
@@ -103,10 +105,15 @@ class Conversation(Generic[DepsT, OutputT]):
         except Exception as exc:  # reported by the first send, as a failed episode
             self._session_error = exc
         self.messages: list[Message] = list(message_history or [])
-        if not self.messages and agent.system_prompt:
-            self.messages.append(SystemMessage(content=agent.system_prompt))
-        self.trajectory = Trajectory(start=episode)
-        self.usage = Usage()
+        if not self.messages:
+            system = agent.system_prompt
+            if system:
+                self.messages.append(system_message(system))
+        if type(episode) is EpisodeStart:  # kept as it is, as validation keeps an instance
+            self.trajectory = trusted(Trajectory, {"start": episode})
+        else:
+            self.trajectory = Trajectory(start=episode)
+        self.usage = trusted(Usage, {})
         self.turn = 0
         self.record_errors: list[str] = []
         self._started = False
@@ -219,27 +226,30 @@ class Conversation(Generic[DepsT, OutputT]):
         if not self._started:
             self._started = True
             await self._record(self.trajectory.start, strict=False)
-        end = EpisodeEnd(
-            episode_id=self.episode_id,
-            status=status or EpisodeStatus.COMPLETED,
-            termination_reason=termination_reason,
-            failure=failure,
-            error=error,
-            output=jsonable(output),
-            reward=reward,
-            reward_components=reward_components or {},
-            turn_rewards=turn_rewards or {},
-            tool_rewards=tool_rewards or {},
-            usage=self.priced_usage(),
-            elapsed_s=time.perf_counter() - self._t0,
-            messages=to_openai(self.messages),
-        )
+        values: dict[str, Any] = {
+            "episode_id": self.episode_id,
+            "status": status or EpisodeStatus.COMPLETED,
+            "termination_reason": termination_reason,
+            "failure": failure,
+            "error": error,
+            "output": jsonable(output),
+            "reward": reward,
+            "reward_components": reward_components or {},
+            "turn_rewards": turn_rewards or {},
+            "tool_rewards": tool_rewards or {},
+            "usage": self.priced_usage(),
+            "elapsed_s": time.perf_counter() - self._t0,
+            "messages": to_openai(self.messages),
+        }
+        end = trusted(EpisodeEnd, values) if _end_typed(values) else EpisodeEnd(**values)
         self.trajectory.end = end
         await self._record(end, strict=False)
         return end
 
     def priced_usage(self) -> Usage:
-        """The usage so far, with its cost when the agent has a price for its model."""
+        """The usage so far (a copy), with its cost when the agent has a price for its model."""
+        if self.agent.prices is None:
+            return usage_copy(self.usage)
         return priced(self.usage, self.agent.prices, self.agent.model.name)
 
     async def close_with(self, result: RunResult[OutputT]) -> RunResult[OutputT]:
@@ -348,7 +358,7 @@ class Conversation(Generic[DepsT, OutputT]):
                 # later user turns are environment steps (the first is in the episode's prompt)
                 await self.record_env_step("user", prompt)
             self._announced_user = None
-            self.messages.append(UserMessage(content=prompt))
+            self.messages.append(user_message(prompt))
         if not self._started and not self.trajectory.start.prompt_messages:
             self.trajectory.start.prompt_messages = to_openai(self.messages)
         await self._ensure_started()
@@ -447,7 +457,7 @@ class Conversation(Generic[DepsT, OutputT]):
                 retry = retry_prompt(agent.output_type, exc)
                 await self.record_env_step("user", retry)
                 self._announced_user = None
-                self.messages.append(UserMessage(content=retry))
+                self.messages.append(user_message(retry))
                 continue
             return self._result(EpisodeStatus.COMPLETED, value, text)
         return self._result(
@@ -507,3 +517,35 @@ class Conversation(Generic[DepsT, OutputT]):
 
 async def _ignore(event: RunEvent) -> None:
     return None
+
+
+def usage_copy(usage: Usage) -> Usage:
+    """``usage.model_copy()`` (what ``priced`` gives without prices), built directly: the
+    same ``__dict__`` copy and a fields set of its own (tests/loop/test_step_path_trusted.py)."""
+    if type(usage) is not Usage or usage.__pydantic_extra__ or usage.__pydantic_private__:
+        return usage.model_copy()
+    return assemble(Usage, dict(usage.__dict__), set(usage.__pydantic_fields_set__))
+
+
+_OPTIONAL_TEXT = (str, type(None))
+_OPTIONAL_FAILURE = (FailureAttribution, type(None))
+
+
+def _end_typed(values: dict[str, Any]) -> bool:
+    """Whether an episode end's values are what validation would store as they are: each of
+    exactly its field's type, the rewards unset (validation would copy a caller's
+    dictionaries), the messages the loop's own fresh dictionaries (to_openai)."""
+    return (
+        type(values["episode_id"]) is str
+        and type(values["status"]) is EpisodeStatus
+        and type(values["termination_reason"]) is str
+        and type(values["failure"]) in _OPTIONAL_FAILURE
+        and type(values["error"]) in _OPTIONAL_TEXT
+        and values["reward"] is None
+        and all(
+            type(values[name]) is dict and not values[name]
+            for name in ("reward_components", "turn_rewards", "tool_rewards")
+        )
+        and type(values["usage"]) is Usage
+        and type(values["elapsed_s"]) is float
+    )

@@ -237,6 +237,27 @@ def tool_result(tool_call_id: str, name: str, content: str, is_error: bool) -> T
 
 
 _TOOL_RESULT_SET = shared_set(("tool_call_id", "name", "content", "is_error"))
+_CONTENT_SET = shared_set(("content",))
+
+
+def system_message(content: str) -> SystemMessage:
+    """``SystemMessage(content=...)`` with the shared fields set; a plain ``str`` is stored as
+    it is, without a validation (tests/loop/test_step_path_trusted.py)."""
+    if type(content) is str and _CONTENT_SET is not None:
+        return assemble(SystemMessage, {"role": "system", "content": content}, _CONTENT_SET)
+    message = SystemMessage(content=content)
+    share_fields_set(message)
+    return message
+
+
+def user_message(content: str) -> UserMessage:
+    """``UserMessage(content=...)`` with the shared fields set; a plain ``str`` is stored as
+    it is, without a validation (tests/loop/test_step_path_trusted.py)."""
+    if type(content) is str and _CONTENT_SET is not None:
+        return assemble(UserMessage, {"role": "user", "content": content}, _CONTENT_SET)
+    message = UserMessage(content=content)
+    share_fields_set(message)
+    return message
 
 
 Message = Annotated[

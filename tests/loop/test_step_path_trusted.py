@@ -1,9 +1,11 @@
-"""The tool path's unvalidated constructions build what validation builds.
+"""The step path's unvalidated constructions build what validation builds.
 
-``ok_outcome`` (a tool call's success), ``tool_result`` (the message the model sees) and
-``tool_step`` (the step record) store values of exactly their field types as they are; each
-must give the same ``model_dump``, ``model_fields_set``, JSON and ``__dict__`` (field order and
-value types included) as validated construction, and anything else must go through validation.
+Per step: ``ok_outcome`` (a tool call's success), ``tool_result`` (the message the model sees)
+and ``tool_step`` (the step record); per run: the first messages (``system_message``,
+``user_message``), the trajectory and usage, their copies (``usage_copy``) and the episode end.
+Values of exactly their field types are stored as they are; each must give the same
+``model_dump``, ``model_fields_set``, JSON and ``__dict__`` (field order and value types
+included) as validated construction, and anything else must go through validation.
 """
 
 from __future__ import annotations
@@ -13,10 +15,23 @@ from typing import Annotated, Any
 import pytest
 from pydantic import BaseModel, Field, field_validator
 
-from agentkit.messages import SharedFieldsSet, ToolCall, ToolMessage, tool_result
+from agentkit import Agent, EpisodeStatus, tool
+from agentkit.conversation import usage_copy
+from agentkit.messages import (
+    AssistantMessage,
+    SharedFieldsSet,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+    system_message,
+    tool_result,
+    user_message,
+)
+from agentkit.models.base import ModelRequest, ModelResponse
 from agentkit.step_records import _tool_step_template, tool_step
 from agentkit.tool import ToolOutcome, ToolStatus, ok_outcome
-from agentkit.trajectory.records import EnvStepRecord
+from agentkit.trajectory.records import EnvStepRecord, ModelCallRecord, Trajectory, Usage
 
 
 class Text(str):
@@ -193,3 +208,145 @@ def test_a_record_type_the_template_cannot_fill_is_always_validated(
 ) -> None:
     assert _tool_step_template(cls) is None
     assert _tool_step_template(EnvStepRecord) is not None
+
+
+# --- once per run: the conversation's first messages, trajectory, usage and end ---------------
+
+
+@pytest.mark.parametrize("content", ["You look things up.", Text("subclassed")])
+def test_system_and_user_messages_are_the_validated_ones(content: str) -> None:
+    for fast, validated in (
+        (system_message(content), SystemMessage(content=content)),
+        (user_message(content), UserMessage(content=content)),
+    ):
+        assert_same(fast, validated)
+        assert type(fast.__pydantic_fields_set__) is SharedFieldsSet
+        assert fast.to_openai() == validated.to_openai()
+
+
+def test_a_user_message_assigned_to_gets_its_own_fields_set() -> None:
+    first, second = user_message("a"), user_message("b")
+    first.role = "user"
+    assert "role" in first.model_fields_set and "role" not in second.model_fields_set
+
+
+def test_usage_copy_is_model_copy_and_independent() -> None:
+    usage = Usage()
+    usage.add_tool_calls(2)
+    usage.cost = 0.5
+    copied = usage_copy(usage)
+    assert_same(copied, usage.model_copy())
+    copied.add_tool_calls(1)
+    copied.requests = 1
+    assert usage.tool_calls == 2 and copied.tool_calls == 3 and usage.requests == 0
+    assert usage.model_fields_set == {"tool_calls", "cost"}
+    assert copied.model_fields_set == {"tool_calls", "cost", "requests"}
+    assert_same(usage_copy(Usage()), Usage().model_copy())
+
+
+class _Scripted:
+    """A model whose session answers each turn from a script (no server)."""
+
+    name, mode = "scripted", "chat"
+
+    def __init__(self, replies: list[AssistantMessage]) -> None:
+        self.replies = replies
+
+    def session(self, *, routing_key: str | None = None) -> _Scripted:
+        return self
+
+    async def generate(self, request: ModelRequest, *, on_delta: Any = None) -> ModelResponse:
+        message = self.replies[request.turn]
+        finish = "tool_calls" if message.tool_calls else "stop"
+        record = ModelCallRecord(
+            episode_id=request.episode_id,
+            index=request.call_index,
+            turn=request.turn,
+            mode="chat",
+            finish_reason=finish,
+            content=message.content,
+            tool_calls=list(message.tool_calls),
+        )
+        return ModelResponse(message=message, finish_reason=finish, record=record)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _scripted_agent() -> Agent[None, str]:
+    @tool(inline=True)
+    def lookup(key: str) -> str:
+        """Look a key up.
+
+        Args:
+            key: the key
+        """
+        return f"value of {key}"
+
+    replies = [
+        AssistantMessage(content="", tool_calls=[ToolCall(name="lookup", arguments={"key": "k"})]),
+        AssistantMessage(content="done"),
+    ]
+    return Agent(model=_Scripted(replies), instructions="Look things up.", tools=[lookup])
+
+
+def _rebuilt(obj: BaseModel) -> BaseModel:
+    """What validation builds from ``obj``'s given fields (a default factory's own value kept)."""
+    given = {name: getattr(obj, name) for name in obj.model_fields_set}
+    rebuilt = type(obj)(**given)
+    for name, info in type(obj).model_fields.items():
+        if name not in given and info.default_factory is not None:
+            assert type(rebuilt.__dict__[name]) is type(obj.__dict__[name]), name
+            rebuilt.__dict__[name] = obj.__dict__[name]  # a clock, or a fresh container
+    return rebuilt
+
+
+@pytest.mark.anyio
+async def test_a_runs_trajectory_usage_messages_and_end_are_the_validated_ones() -> None:
+    async with _scripted_agent() as agent:
+        result = await agent.run("go")
+    assert result.ok and result.output == "done"
+    trajectory = result.trajectory
+    end = trajectory.end
+    assert end is not None and end.status is EpisodeStatus.COMPLETED
+    assert_same(end, _rebuilt(end))
+    assert end.usage is not result.usage and end.usage == result.usage
+    assert_same(result.usage, _rebuilt(result.usage))
+    rebuilt = Trajectory(
+        start=trajectory.start, calls=trajectory.calls, steps=trajectory.steps, end=end
+    )
+    assert trajectory.model_dump_json() == rebuilt.model_dump_json()
+    assert trajectory.start is rebuilt.start
+    validated = Trajectory(start=trajectory.start)
+    validated.end = end
+    assert trajectory.model_fields_set == validated.model_fields_set == {"start", "end"}
+    assert list(trajectory.__dict__) == list(validated.__dict__)
+    for message in result.messages:
+        assert_same(message, _rebuilt(message))
+    assert end.messages == [m.to_openai() for m in result.messages]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "rewards",
+    [
+        {"reward": 1},
+        {"reward_components": {"accuracy": 1}},
+        {"turn_rewards": {0: 1}},
+        {"tool_rewards": {"call_1": 1}},
+    ],
+)
+async def test_an_end_with_rewards_is_validated(rewards: dict[str, Any]) -> None:
+    async with _scripted_agent() as agent:
+        conv = agent.conversation()
+        await conv.send("go")
+        end = await conv.finish(**rewards)
+    assert_same(end, _rebuilt(end))
+    for name, given in rewards.items():
+        value = getattr(end, name)
+        assert value == given
+        if isinstance(given, dict):
+            assert value is not given  # validation copies the caller's dictionary
+            assert all(type(v) is float for v in value.values() if name != "reward_components")
+        else:
+            assert type(value) is float  # validated: the int became a float
