@@ -25,6 +25,7 @@ scan for long digit runs) costs about what orjson saves on a chat reply.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiohttp
 import anyio
 import sniffio
+from aiohttp.client_proto import ResponseHandler
 
 from agentkit.models.base import ModelError
 from agentkit.models.failures import (
@@ -130,6 +132,39 @@ def default_max_connections() -> int:
     return bound
 
 
+class _LazyReadTimeout(ResponseHandler):
+    """aiohttp's response protocol with the same ``sock_read`` timeout (the longest wait for
+    the server's next bytes), kept more cheaply: aiohttp cancels and schedules a timer for each
+    piece of data received (three a reply); this moves a deadline, and the one timer, when it
+    fires early, sleeps on to the deadline. It fires when aiohttp's would (within 1 ms)."""
+
+    _read_deadline = 0.0
+
+    def _reschedule_timeout(self) -> None:
+        timeout = self._read_timeout
+        if not timeout:
+            self._drop_timeout()
+            return
+        self._read_deadline = self._loop.time() + timeout
+        if self._read_timeout_handle is None:
+            self._read_timeout_handle = self._loop.call_at(self._read_deadline, self._read_due)
+
+    def _read_due(self) -> None:
+        self._read_timeout_handle = None
+        if self._read_deadline - self._loop.time() > 0.001:  # data came since: wait on
+            self._read_timeout_handle = self._loop.call_at(self._read_deadline, self._read_due)
+            return
+        self._on_read_timeout()
+
+
+# The protocol methods the lazy timeout replaces or calls (aiohttp 3.8 and later have them);
+# without them the session keeps aiohttp's own protocol.
+_LAZY_READ_TIMEOUT = all(
+    callable(getattr(ResponseHandler, name, None))
+    for name in ("_reschedule_timeout", "_drop_timeout", "_on_read_timeout")
+)
+
+
 class _Tracker:
     """What one attempt had delivered when it failed."""
 
@@ -169,6 +204,10 @@ class Transport:
             connector = aiohttp.TCPConnector(
                 limit=self.max_connections, ttl_dns_cache=300, enable_cleanup_closed=True
             )
+            if _LAZY_READ_TIMEOUT and hasattr(connector, "_factory"):
+                # the connector's protocol factory (aiohttp's own, of its ResponseHandler)
+                lazy = functools.partial(_LazyReadTimeout, loop=connector._loop)
+                connector._factory = lazy  # type: ignore[assignment]
             # No total: waiting for a pooled connection is not the server's fault.
             timeout = aiohttp.ClientTimeout(
                 total=None,
