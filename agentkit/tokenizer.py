@@ -455,6 +455,28 @@ class TransformersTokenizer:
         return int(token_id)
 
 
+def literal_trie(words: Sequence[str]) -> str:
+    """A regex matching any of ``words`` (literals), the longest one where several match at a
+    place, as the alternation of them longest first does; written as a trie (shared prefixes
+    once), which ``re`` scans about twice as fast as that alternation of 36 added tokens."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        inner = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        # a word ending here: the longer ones first (greedy), then this one
+        return f"(?:{inner})?" if "" in node else inner
+
+    return emit(trie)
+
+
 class SegmentCache:
     """``encode`` that remembers the ids of each stretch of text between added tokens.
 
@@ -485,9 +507,9 @@ class SegmentCache:
         if isinstance(tokenizer, HFTokenizersTokenizer) and tokenizer.added_tokens_split_exactly():
             self._encode_stretch = tokenizer.encode_stretch
             self._added = tokenizer.added_tokens()
-            # longest first: a token is never cut by a shorter one it starts with
-            names = sorted(self._added, key=len, reverse=True)
-            self._split = re.compile("(" + "|".join(map(re.escape, names)) + ")") if names else None
+            # at each place the longest token that matches (never one it starts with)
+            names = [name for name in self._added if name]
+            self._split = re.compile(f"({literal_trie(names)})") if names else None
 
     def encode(self, text: str, *, keep: bool = True) -> list[int]:
         """The ids of ``text``. With ``keep=False`` (text seldom seen twice: a tool's result) the

@@ -6,6 +6,8 @@ shape), and the path must switch itself off for any pipeline it does not copy.""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,6 +30,7 @@ from agentkit.tokenizer import (
     _ascii_identity,
     _ascii_pattern,
     _WordEncoder,
+    literal_trie,
     word_encoder,
 )
 
@@ -224,3 +227,29 @@ def test_segment_cache_ids_equal_a_whole_encode() -> None:
     text = "<|observation|>\n<tool_response>\nvalue of k3 (#17), é\n</tool_response><|assistant|>"
     assert cache.encode(text, keep=False) == GPT2_STYLE.encode(text)
     assert cache.encode(text) == GPT2_STYLE.encode(text)
+
+
+ADDED = sorted(GPT2_STYLE.added_tokens())
+SPLIT_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(ADDED),
+        st.sampled_from(ADDED).map(lambda token: token[: len(token) // 2]),  # a cut token
+        st.sampled_from(["<", "|", ">", "/", "[", "]", "<|", "|>", "<<", "a", " ", "\n"]),
+    ),
+    max_size=20,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=SPLIT_TEXT)
+def test_the_trie_splits_as_the_longest_first_alternation(text: str) -> None:
+    alternation = re.compile(
+        "(" + "|".join(map(re.escape, sorted(ADDED, key=len, reverse=True))) + ")"
+    )
+    trie = re.compile(f"({literal_trie(ADDED)})")
+    assert trie.split(text) == alternation.split(text)
+
+
+def test_the_trie_takes_the_longest_word_at_a_place() -> None:
+    trie = re.compile(f"({literal_trie(['ab', 'abc', 'b', 'abcd'])})")
+    assert trie.findall("abcde ab abc xb") == ["abcd", "ab", "abc", "b"]
