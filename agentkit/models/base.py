@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agentkit.messages import AssistantMessage, Message
+from agentkit.messages import AssistantMessage, Message, SharedFieldsSet, SharesFieldsSet
 from agentkit.trajectory.records import Attempt, AttemptCause, ModelCallRecord
 
 
@@ -57,7 +57,7 @@ class ModelSettings(BaseModel):
         return ModelSettings(**data)
 
 
-class ModelRequest(BaseModel):
+class ModelRequest(SharesFieldsSet):
     messages: list[Message]
     tools: list[dict[str, Any]] = Field(default_factory=list)
     tool_choice: str | dict[str, Any] = "auto"
@@ -97,13 +97,15 @@ class ModelRequest(BaseModel):
                 "call_index": call_index,
             },
         )
-        object.__setattr__(request, "__pydantic_fields_set__", set(_REQUEST_FIELDS))
+        # every field set: one shared set (an assignment gives the request its own first)
+        object.__setattr__(request, "__pydantic_fields_set__", _EVERY_REQUEST_FIELD)
         object.__setattr__(request, "__pydantic_extra__", None)
         object.__setattr__(request, "__pydantic_private__", None)
         return request
 
 
 _REQUEST_FIELDS = tuple(ModelRequest.model_fields)
+_EVERY_REQUEST_FIELD = SharedFieldsSet(_REQUEST_FIELDS)
 
 
 class ModelResponse(BaseModel):

@@ -7,6 +7,7 @@ as the server returned them. Chat mode gives no token ids: records say so (``tok
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any, Literal
 
@@ -41,7 +42,7 @@ from agentkit.models.recording import (
     recorded_call,
     response_of,
 )
-from agentkit.models.transport import RetryPolicy, Transport
+from agentkit.models.transport import JSON_CONTENT_TYPE, RetryPolicy, Transport
 from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
 from agentkit.trajectory.records import Attempt, SharedParams, trusted
 
@@ -134,6 +135,8 @@ class ChatSession:
         self.headers: dict[str, str] | None = (
             {ROUTING_KEY_HEADER: routing_key} if model.server == "sglang" else None
         )
+        # what each request sends: these with the JSON content type, built once
+        self._sent_headers = {"content-type": JSON_CONTENT_TYPE, **(self.headers or {})}
 
     def _body(self, request: ModelRequest, stream: bool) -> dict[str, Any]:
         settings = self.model.settings
@@ -174,19 +177,22 @@ class ChatSession:
         )
         server = None if stream else self.model.servers.sole
         if server is None:
-            return await recorded_call(request, sent, lambda: self._call(request, body, on_delta))
+            call_once = functools.partial(self._call, request, body, on_delta)
+            return await recorded_call(request, sent, call_once)
         # The common case in one coroutine: one server (no failover, no limiter), no stream;
         # what recorded_call and ServerPool.call do, without their layers on every resume.
         clock = CallClock()
         attempts: list[Attempt] = []
+        call = self.model.transport.request_json(
+            self.model.chat_url(server),
+            body,
+            validate_chat_reply,
+            attempts=attempts,
+            headers=self._sent_headers,
+        )
+        del body  # the transport keeps the encoded bytes only, while the reply is awaited
         try:
-            reply = await self.model.transport.request_json(
-                self.model.chat_url(server),
-                body,
-                validate_chat_reply,
-                attempts=attempts,
-                headers=self.headers,
-            )
+            reply = await call
         except ModelError as exc:
             exc.record = failed_call_record(request, sent, exc, clock)
             raise
@@ -215,7 +221,7 @@ class ChatSession:
                 consume=consume,
                 attempts=attempts,
                 on_attempt=notify,
-                headers=self.headers,
+                headers=self._sent_headers,
             )
 
         reply, server = await self.model.servers.call(self.routing_key, on_server)

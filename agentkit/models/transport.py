@@ -259,18 +259,17 @@ class Transport:
         :class:`ProtocolError`. Every attempt is appended to ``attempts``. ``headers`` are sent
         with the request (e.g. the router's routing key)."""
 
-        async def once(_: _Tracker) -> T:
-            return validate(await self._post_once(url, body, headers))
-
         if not self._use_aiohttp():
-            return await self._with_retries(url, once, attempts, on_attempt)
+            return await self._with_retries(
+                url, _json_once(self, url, body, validate, headers), attempts, on_attempt
+            )
         # The first attempt in this one coroutine (what _with_retries and _post_once do, without
         # their layers on every resume); the retry machinery only once it has failed.
         started = time.time()
         t0 = time.perf_counter()
         try:
-            data, sent = _encoded(body), _with_json(headers)
-            async with self._session().post(url, data=data, headers=sent) as resp:
+            body = _encoded(body)  # the bytes only, while the reply is awaited (and retried)
+            async with self._session().post(url, data=body, headers=_with_json(headers)) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
@@ -283,6 +282,7 @@ class Transport:
             attempts.append(_succeeded(1, _server_of(url), started, t0))
             return result
         await anyio.sleep(delay)
+        once = _json_once(self, url, body, validate, headers)
         return await self._with_retries(url, once, attempts, on_attempt, first=2)
 
     async def post(
@@ -469,11 +469,33 @@ class Transport:
         return delay or 0.0
 
 
-_JSON = {"content-type": "application/json"}
+def _json_once(
+    transport: Transport,
+    url: str,
+    body: Body,
+    validate: Callable[[dict[str, Any]], T],
+    headers: Mapping[str, str] | None,
+) -> Callable[[_Tracker], Awaitable[T]]:
+    """One attempt of a JSON request, for :meth:`Transport._with_retries`."""
+
+    async def once(_: _Tracker) -> T:
+        return validate(await transport._post_once(url, body, headers))
+
+    return once
+
+
+JSON_CONTENT_TYPE = "application/json"
+_JSON = {"content-type": JSON_CONTENT_TYPE}
 
 
 def _with_json(headers: Mapping[str, str] | None) -> Mapping[str, str]:
-    return _JSON if not headers else {**_JSON, **headers}
+    """The headers sent: ``headers`` with the JSON content type (as they are when they have
+    it already, e.g. a session's headers built once)."""
+    if not headers:
+        return _JSON
+    if headers.get("content-type") == JSON_CONTENT_TYPE:
+        return headers
+    return {**_JSON, **headers}
 
 
 _DONE: dict[str, Any] = {}

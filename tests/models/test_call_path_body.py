@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from agentkit.messages import UserMessage
+from agentkit.models import ModelRequest, SGLangChat
 from agentkit.models.transport import Events, Transport
+from agentkit.models.urls import ROUTING_KEY_HEADER
 from agentkit.trajectory.records import Attempt
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +27,12 @@ class _Echo(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers["Content-Length"]))
-        seen = {"body": raw.decode("latin-1"), "content_type": self.headers["Content-Type"]}
+        seen = {
+            "body": raw.decode("latin-1"),
+            "content_type": self.headers["Content-Type"],
+            "content_types": self.headers.get_all("Content-Type"),
+            "routing_key": self.headers.get(ROUTING_KEY_HEADER),
+        }
         if self.path == "/stream":
             payload = b"data: " + json.dumps(seen).encode() + b"\n\ndata: [DONE]\n\n"
             kind = "text/event-stream"
@@ -101,3 +109,40 @@ async def test_a_dict_body_is_encoded(echo_url: str) -> None:
         await transport.aclose()
     assert json.loads(seen["body"].encode("latin-1")) == {"z": 1, "a": ["é"]}
     assert seen["content_type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {ROUTING_KEY_HEADER: "ep_1"},
+        {"content-type": "application/json", ROUTING_KEY_HEADER: "ep_1"},
+    ],
+    ids=["without-content-type", "with-it"],
+)
+async def test_headers_go_with_one_json_content_type(
+    echo_url: str, headers: dict[str, str]
+) -> None:
+    transport = Transport()
+    try:
+        seen = await transport.request_json(
+            f"{echo_url}/echo", {"a": 1}, lambda r: r, attempts=[], headers=headers
+        )
+    finally:
+        await transport.aclose()
+    assert seen["routing_key"] == "ep_1"
+    assert seen["content_types"] == ["application/json"]
+
+
+async def test_a_chat_session_sends_its_routing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[Any] = []
+
+    async def capture(self: Transport, url: str, body: Any, validate: Any, **kwargs: Any) -> Any:
+        sent.append(kwargs["headers"])
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(Transport, "request_json", capture)
+    session = SGLangChat("http://127.0.0.1:9").session(routing_key="ep_7")
+    with pytest.raises(RuntimeError, match="captured"):
+        await session.generate(ModelRequest(messages=[UserMessage(content="hi")]))
+    ((key, value),) = [(k, v) for k, v in sent[0].items() if k.lower() != "content-type"]
+    assert (key, value) == (ROUTING_KEY_HEADER, "ep_7")

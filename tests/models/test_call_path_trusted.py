@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from agentkit.messages import AssistantMessage, SharedFieldsSet, ToolCall, UserMessage
-from agentkit.models.base import ModelRequest
+from agentkit.models.base import ModelRequest, ModelSettings
 from agentkit.models.chat_wire import ChatReply
 from agentkit.models.recording import (
     CallClock,
@@ -211,3 +211,27 @@ def test_a_chat_reply_is_the_validated_one(matched: Any) -> None:
     assert type(fast.matched_stop) is type(
         ModelReply(**{**validated.__dict__, "matched_stop": matched}).matched_stop
     )
+
+
+def test_a_loop_request_shares_its_fields_set_and_an_assignment_gets_its_own() -> None:
+    messages: list[Any] = [UserMessage(content="hi")]
+    args: tuple[Any, ...] = (messages, [], "auto", True, ModelSettings(), "ep", 1, 2)
+    fast, other = ModelRequest.of(*args), ModelRequest.of(*args)
+    validated = ModelRequest(
+        messages=messages,
+        tools=[],
+        tool_choice="auto",
+        thinking=True,
+        settings=ModelSettings(),
+        episode_id="ep",
+        turn=1,
+        call_index=2,
+    )
+    assert_same(fast, validated)
+    assert fast.__pydantic_fields_set__ is other.__pydantic_fields_set__
+    fast.turn = 5
+    assert fast.turn == 5 and other.turn == 1
+    assert fast.model_fields_set == validated.model_fields_set
+    assert fast.__pydantic_fields_set__ is not other.__pydantic_fields_set__
+    copied = other.model_copy(update={"turn": 9})
+    assert copied.turn == 9 and other.turn == 1
