@@ -132,32 +132,7 @@ def call_record(
     Built without validation (:func:`~agentkit.trajectory.records.trusted`): every value comes
     from a typed model (the request, ``sent``, ``reply``), and each container is copied, as
     validation copies it, so the record shares no list with the reply."""
-    tokens = reply.tokens
     message = reply.message
-    given: dict[str, Any] = {
-        "input_ids": None if sent.input_ids is None else list(sent.input_ids),
-        "appended": list(sent.appended),
-        "output_text": reply.output_text,
-        "sampling_params": _own(sent.sampling_params),
-        "finish_reason": reply.finish_reason,
-        "matched_stop": reply.matched_stop,
-        **reply.usage.__dict__,  # its fields (the same keys as model_dump, without a copy)
-        "engine_meta": dict(reply.engine_meta),
-        "reasoning": message.reasoning_content,
-        "content": message.content,
-        "tool_calls": list(message.tool_calls),
-        "problems": list(reply.problems),
-        "attempts": list(reply.attempts),
-    }
-    if tokens is not None:
-        given.update(
-            output_ids=list(tokens.output_ids),
-            output_logprobs=(
-                None if tokens.output_logprobs is None else list(tokens.output_logprobs)
-            ),
-            routed_experts=tokens.routed_experts,
-            sampling_mask=tokens.sampling_mask,
-        )
     values: dict[str, Any] = {
         "episode_id": request.episode_id,
         "index": request.call_index,
@@ -167,29 +142,49 @@ def call_record(
         "started_at": clock.started,
         "elapsed_s": clock.elapsed_s(),
     }
-    for key, value in given.items():
-        if value is not None and value != _EMPTY.get(key, _NONE):
+    # each field only when it is not its default (None, or an empty text or container)
+    if sent.input_ids is not None:
+        values["input_ids"] = list(sent.input_ids)
+    if sent.appended:
+        values["appended"] = list(sent.appended)
+    if reply.output_text:
+        values["output_text"] = reply.output_text
+    if sent.sampling_params:
+        values["sampling_params"] = _own(sent.sampling_params)
+    if reply.finish_reason is not None:
+        values["finish_reason"] = reply.finish_reason
+    if reply.matched_stop is not None:
+        values["matched_stop"] = reply.matched_stop
+    for key, value in reply.usage.__dict__.items():  # the same keys as the record's
+        if value is not None:
             values[key] = value
+    if reply.engine_meta:
+        values["engine_meta"] = dict(reply.engine_meta)
+    if message.reasoning_content is not None:
+        values["reasoning"] = message.reasoning_content
+    if message.content:
+        values["content"] = message.content
+    if message.tool_calls:
+        values["tool_calls"] = list(message.tool_calls)
+    if reply.problems:
+        values["problems"] = list(reply.problems)
+    if reply.attempts:
+        values["attempts"] = list(reply.attempts)
+    tokens = reply.tokens
+    if tokens is not None:
+        values["output_ids"] = list(tokens.output_ids)
+        if tokens.output_logprobs is not None:
+            values["output_logprobs"] = list(tokens.output_logprobs)
+        if tokens.routed_experts is not None:
+            values["routed_experts"] = tokens.routed_experts
+        if tokens.sampling_mask is not None:
+            values["sampling_mask"] = tokens.sampling_mask
     return trusted(ModelCallRecord, values)
 
 
 def _own(params: dict[str, Any]) -> dict[str, Any]:
     """The record's sampling params: a shared (read-only) set as is, else a copy."""
     return params if type(params) is SharedParams else dict(params)
-
-
-_NONE = object()
-# the defaults of the record's container and text fields: a value equal to one is not passed
-_EMPTY: dict[str, Any] = {
-    "appended": [],
-    "output_text": "",
-    "sampling_params": {},
-    "engine_meta": {},
-    "content": "",
-    "tool_calls": [],
-    "problems": [],
-    "attempts": [],
-}
 
 
 def failed_call_record(
