@@ -55,10 +55,11 @@ from agentkit.models.replay_wire import (
 )
 from agentkit.models.transport import Body, RetryPolicy, Transport
 from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
-from agentkit.tokenizer import SegmentCache, Tokenizer, load_tokenizer
-from agentkit.trajectory.records import Attempt, TokenSegment, TokenSource
+from agentkit.tokenizer import HFTokenizersTokenizer, SegmentCache, Tokenizer, load_tokenizer
+from agentkit.trajectory.records import Attempt, TokenSegment, TokenSource, trusted
 
 _TEMPLATE_CACHE_SIZE = 64
+_TRUSTED_MATCHED = (int, str, type(None))
 _FIRST = operator.itemgetter(0)
 _NO_REPLAY = ReplayRequest()
 
@@ -88,13 +89,29 @@ def _engine_fields(
             accept_length=completion / spec if speculative else None,
         ),
         "engine_meta": {k: v for k, v in meta.items() if k not in ENGINE_META_EXCLUDED},
-        "tokens": TokenOutput(
-            output_ids=output_ids,
-            output_logprobs=token_logprobs if logprobs else None,
-            routed_experts=(
-                routed_experts(meta, want, input_len, output_len) if want.routed_experts else None
-            ),
-            sampling_mask=sampling_mask(meta, output_len) if want.sampling_mask else None,
+        "tokens": (
+            TokenOutput(
+                output_ids=output_ids,
+                output_logprobs=token_logprobs if logprobs else None,
+                routed_experts=(
+                    routed_experts(meta, want, input_len, output_len)
+                    if want.routed_experts
+                    else None
+                ),
+                sampling_mask=sampling_mask(meta, output_len) if want.sampling_mask else None,
+            )
+            if want.routed_experts or want.sampling_mask
+            # trusted: ids checked to be ints (validate_generate_reply; JSON gives plain ones),
+            # log-probs made floats here (tests/models/test_token_trusted.py)
+            else trusted(
+                TokenOutput,
+                {
+                    "output_ids": output_ids,
+                    "output_logprobs": token_logprobs if logprobs else None,
+                    "routed_experts": None,
+                    "sampling_mask": None,
+                },
+            )
         ),
     }
 
@@ -269,7 +286,10 @@ class TokenSession:
         else:  # a tool's result, a user's turn: seldom seen twice, not worth keeping, but the
             # tags around it are known: only the text between them reaches the tokenizer
             ids = model.encoder().encode(text, keep=False)
-        return TokenSegment(source=source, ids=ids)
+        if type(model.tokenizer) is HFTokenizersTokenizer:
+            # trusted: the library's ids are plain ints, in a list made for this segment
+            return trusted(TokenSegment, {"source": source, "ids": ids})
+        return TokenSegment(source=source, ids=ids)  # another tokenizer's ids: checked here
 
     def _first_prompt(self, request: ModelRequest) -> list[TokenSegment]:
         messages = [m.to_openai() for m in request.messages]
@@ -377,11 +397,14 @@ class TokenSession:
         body = self._body(request, input_ids, on_delta is not None, want)
         # the ids and segments were built here: validated where they come in (the tokenizer,
         # the previous reply), not again on every call
-        sent = CallInput.model_construct(
-            mode="tokens",
-            sampling_params=body["sampling_params"],
-            input_ids=input_ids,
-            appended=appended,
+        sent = trusted(
+            CallInput,
+            {
+                "mode": "tokens",
+                "sampling_params": body["sampling_params"],
+                "input_ids": input_ids,
+                "appended": appended,
+            },
         )
         server = None if on_delta is not None else self.model.servers.sole
         if server is None:
@@ -524,18 +547,26 @@ class TokenSession:
         loop_finish = "length" if finish_type == "length" else finish_type
         if finish_type == "stop" and calls:
             loop_finish = "tool_calls"
-        reply = ModelReply(
-            message=AssistantMessage(
+        replied: dict[str, Any] = {
+            "message": AssistantMessage(
                 content=parsed.content, reasoning_content=parsed.reasoning, tool_calls=calls
             ),
-            server=server,
-            output_text=text,
-            finish_reason=finish_type,
-            loop_finish_reason=loop_finish,
-            matched_stop=matched,
+            "server": server,
+            "output_text": text,
+            "finish_reason": finish_type,
+            "loop_finish_reason": loop_finish,
+            "matched_stop": matched,
             **_engine_fields(meta, want, output_ids, self.model.return_logprob, len(input_ids)),
-            problems=[f"{p.kind}: {p.message}" for p in parsed.problems],
-            malformed_calls=malformed,
+            "problems": [f"{p.kind}: {p.message}" for p in parsed.problems],
+            "malformed_calls": malformed,
+        }
+        # trusted unless the server's matched stop needs pydantic's coercion (or its error):
+        # every other value is typed already (built here, validated models, lists made for
+        # this reply); tests/models/test_token_trusted.py
+        reply = (
+            trusted(ModelReply, replied)
+            if type(matched) in _TRUSTED_MATCHED
+            else ModelReply(**replied)
         )
         self.ids = input_ids + output_ids
         self.consumed = len(request.messages) + 1

@@ -1,0 +1,189 @@
+"""Token mode's unvalidated constructions (``records.trusted``: the reply, its token output, the
+appended segments, the call input) must build what validation builds: the same
+``model_dump``, ``model_fields_set``, JSON and ``__dict__`` (field order included). Each case
+is built twice, once as it is and once with ``trusted`` replaced by validated construction."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from agentkit.dialects import glm45
+from agentkit.messages import UserMessage
+from agentkit.models import sglang_tokens as tokens_module
+from agentkit.models.base import ModelRequest
+from agentkit.models.recording import CallInput, ModelReply
+from agentkit.models.replay_wire import ReplayRequest
+from agentkit.models.sglang_tokens import SGLangTokens, TokenSession
+from agentkit.testing import load_test_tokenizer
+from agentkit.trajectory.records import TokenSegment, TokenSource
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {"type": "object", "properties": {"key": {"type": "string"}}},
+        },
+    }
+]
+CALL = "<think>r</think>\n<tool_call>lookup\n<arg_key>key</arg_key>\n<arg_value>k1</arg_value>\n</tool_call>"
+MALFORMED = "<think>r</think>\n<tool_call>lookup\n<arg_key>key</arg_key>\n</tool_call>"
+ANSWER = "<think>done</think>\nAll done."
+REPLY_FIELDS = {
+    "message",
+    "server",
+    "output_text",
+    "finish_reason",
+    "loop_finish_reason",
+    "matched_stop",
+    "usage",
+    "engine_meta",
+    "tokens",
+    "problems",
+    "malformed_calls",
+}
+
+
+def assert_same(fast: BaseModel, validated: BaseModel) -> None:
+    assert type(fast) is type(validated)
+    assert fast.model_dump() == validated.model_dump()
+    assert fast.model_fields_set == validated.model_fields_set
+    assert fast.model_dump_json() == validated.model_dump_json()
+    assert fast.model_dump_json(exclude_unset=True) == validated.model_dump_json(exclude_unset=True)
+    assert list(fast.__dict__) == list(validated.__dict__)
+    assert fast == validated
+
+
+def validating(monkeypatch: pytest.MonkeyPatch) -> None:
+    def validated(cls: type[BaseModel], values: dict[str, Any]) -> BaseModel:
+        return cls(**values)
+
+    monkeypatch.setattr(tokens_module, "trusted", validated)
+
+
+def session() -> TokenSession:
+    model = SGLangTokens("http://127.0.0.1:9", load_test_tokenizer())
+    return model.session(routing_key="k")
+
+
+def reply_data(text: str, matched: Any, *, logprobs: bool) -> dict[str, Any]:
+    tokenizer = load_test_tokenizer()
+    ids = [*tokenizer.encode(text), 151338]
+    meta: dict[str, Any] = {
+        "id": "r",
+        "finish_reason": {"type": "stop", "matched": matched},
+        "prompt_tokens": 12,
+        "completion_tokens": len(ids),
+        "cached_tokens": 3,
+        "weight_version": "w1",
+        "e2e_latency": 0.5,
+    }
+    if logprobs:
+        meta["output_token_logprobs"] = [[-0.5, i, None] for i in ids]
+    return {"text": text, "output_ids": ids, "meta_info": meta}
+
+
+def build_reply(text: str, matched: Any, logprobs: bool) -> ModelReply:
+    tokens = session()
+    tokens.model.return_logprob = logprobs
+    request = ModelRequest(messages=[UserMessage(content="hi")], tools=TOOLS)
+    data = reply_data(text, matched, logprobs=logprobs)
+    return tokens._reply(request, data, "http://h:1", [1, 2, 3], ReplayRequest())
+
+
+@pytest.mark.parametrize("text", [CALL, MALFORMED, ANSWER], ids=["call", "malformed", "answer"])
+@pytest.mark.parametrize("matched", [151338, "<|observation|>", None, 151338.0])
+@pytest.mark.parametrize("logprobs", [True, False])
+def test_a_reply_is_the_validated_one(
+    monkeypatch: pytest.MonkeyPatch, text: str, matched: Any, logprobs: bool
+) -> None:
+    # the call ids come from a counter: the same count for both builds
+    monkeypatch.setattr(tokens_module, "_CALL_COUNTER", itertools.count())
+    fast = build_reply(text, matched, logprobs)
+    validating(monkeypatch)
+    monkeypatch.setattr(tokens_module, "_CALL_COUNTER", itertools.count())
+    validated = build_reply(text, matched, logprobs)
+    # the message is validated either way; a malformed call's id is random (calls_from_parsed)
+    assert fast.message.model_dump(exclude={"tool_calls"}) == validated.message.model_dump(
+        exclude={"tool_calls"}
+    )
+    validated.__dict__["message"] = fast.message
+    assert_same(fast, validated)
+    # the fields given are those the validated construction always gave
+    assert fast.model_fields_set == REPLY_FIELDS
+    assert fast.tokens is not None and validated.tokens is not None
+    assert_same(fast.tokens, validated.tokens)
+    assert fast.tokens.output_ids == validated.tokens.output_ids
+    if logprobs:
+        assert fast.tokens.output_logprobs and all(
+            type(x) is float for x in fast.tokens.output_logprobs
+        )
+
+
+def test_a_float_matched_stop_is_still_coerced() -> None:
+    # 151338.0 from a server: validation turns it into the int, as before
+    reply = build_reply(CALL, 151338.0, True)
+    assert reply.matched_stop == 151338 and type(reply.matched_stop) is int
+
+
+@pytest.mark.parametrize(
+    "source", [TokenSource.PROMPT, TokenSource.TOOL, TokenSource.USER, TokenSource.TEMPLATE]
+)
+def test_a_segment_is_the_validated_one(monkeypatch: pytest.MonkeyPatch, source: Any) -> None:
+    text = (
+        glm45.generation_prompt(True)
+        if source is TokenSource.TEMPLATE
+        else "<|observation|>\n<tool_response>\nvalue of k1 (#17), é\n</tool_response>"
+    )
+    fast = session()._encode(text, source)
+    validated = TokenSegment(source=source, ids=load_test_tokenizer().encode(text))
+    assert_same(fast, validated)
+    assert fast.ids is not session()._encode(text, source).ids  # each segment its own list
+
+
+def test_a_segment_of_another_tokenizer_is_validated() -> None:
+    class Loose:
+        """A tokenizer whose ids are not plain ints (validation makes them ints)."""
+
+        vocab_size = 10
+
+        def encode(self, text: str) -> list[int]:
+            return [True, 2]
+
+        def decode(self, ids: Any) -> str:
+            return ""
+
+        def token_to_id(self, token: str) -> int | None:
+            return None
+
+    model = SGLangTokens("http://127.0.0.1:9", Loose())
+    segment = model.session()._encode("x", TokenSource.TOOL)
+    assert isinstance(segment, TokenSegment)
+    assert segment.ids == [1, 2] and type(segment.ids[0]) is int
+
+
+@pytest.mark.anyio
+async def test_the_call_input_is_the_validated_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[CallInput] = []
+
+    async def capture(request: Any, call_input: CallInput, call: Any) -> Any:
+        sent.append(call_input)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(tokens_module, "recorded_call", capture)
+    request = ModelRequest(messages=[UserMessage(content="hi")], tools=TOOLS)
+    for _ in range(2):
+        model = SGLangTokens(["http://127.0.0.1:9", "http://127.0.0.1:10"], load_test_tokenizer())
+        with pytest.raises(RuntimeError, match="stop here"):
+            await model.session(routing_key="k").generate(request)
+        validating(monkeypatch)
+    fast, validated = sent
+    assert_same(fast, validated)
+    assert fast.model_fields_set == {"mode", "sampling_params", "input_ids", "appended"}
+    assert fast.appended and fast.input_ids == [i for s in fast.appended for i in s.ids]
+    for segment_fast, segment_validated in zip(fast.appended, validated.appended, strict=True):
+        assert_same(segment_fast, segment_validated)
