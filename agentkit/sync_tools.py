@@ -145,8 +145,8 @@ class SyncCaller:
         """Start the function in a worker thread (the caller checked :attr:`runs_inline` is
         false) and return what to await for its result, abandoning it with
         :class:`TimeoutError` after ``time_limit`` seconds: the same outcome as
-        ``anyio.fail_after(time_limit)`` around ``await self(kwargs)``, for one loop timer
-        instead of a cancel scope. For ``inline=False`` the call is queued at once and the
+        ``anyio.fail_after(time_limit)`` around ``await self(kwargs)``, without a cancel
+        scope. For ``inline=False`` the call is queued at once and the
         awaitable is its future (see :func:`agentkit.worker_threads.start_call`)."""
         if self.inline is False:
             self.calls_threaded += 1

@@ -242,7 +242,7 @@ class Tool:
                 kwargs = self._kwargs(values, ctx)
                 if sync.runs_inline:
                     value = sync.call_inline(kwargs)
-                else:  # the time limit as one loop timer, not a cancel scope
+                else:  # the time limit kept by the worker pool, not a cancel scope
                     value = await sync.call_threaded(kwargs, self.timeout)
             elif self.timeout is None:
                 value = await self.handler(values, ctx)

@@ -11,6 +11,11 @@ the caller abandons the call; ``anyio.from_thread`` works inside it) at a fracti
   queue with a few GIL hand-offs instead of one per call.
 - Results go back in batches: a worker appends each result to the pool's inbox and asks the
   loop to drain it (``call_soon_threadsafe``) only when no drain is pending already.
+- A call's time limit (:func:`start_call`, :func:`run_sync_timed`) is kept by the pool: the
+  calls of one limit wait in one deadline queue with one loop timer (:class:`_Deadlines`),
+  not a timer per call (a timer per call is created, and cancelled, on the loop each time).
+- Callers queue calls with :func:`start_call` (the future itself is awaited, no coroutine
+  around it) or :func:`run_sync` / :func:`run_sync_timed`.
 - A second (third, ...) worker starts only when calls wait in the queue, no worker has taken
   one for :data:`STALL_S` and every worker is inside a call (held by a slow call, not waiting
   for the CPU on a loaded machine), up to :data:`MAX_WORKERS`; one idle for :data:`IDLE_S`
@@ -76,10 +81,9 @@ _NO_KWARGS: dict[str, Any] = {}  # never changed: ``**`` unpacks a copy
 
 
 class _Job:
-    """One call waiting for, or running in, a worker; ``timer`` ends its wait at its time
-    limit (cancelled on the loop once the call is answered)."""
+    """One call waiting for, or running in, a worker."""
 
-    __slots__ = ("args", "context", "fn", "future", "kwargs", "timer")
+    __slots__ = ("args", "context", "fn", "future", "kwargs")
 
     def __init__(
         self,
@@ -94,11 +98,62 @@ class _Job:
         self.kwargs = kwargs
         self.context = context
         self.future = future
+
+
+_Done = tuple["asyncio.Future[Any]", Any, BaseException | None]
+MAX_LIMITS = 64  # distinct time limits with a shared deadline queue; others get a timer each
+COMPACT_AT = 256  # answered calls behind a running one are dropped from here on
+
+
+class _Deadlines:
+    """The calls of one time limit, in the order they were queued, and one loop timer.
+
+    Calls of one limit queued one after another have deadlines in the same order, so one
+    timer, set for the oldest unanswered call, serves them all: when it fires, every call past
+    its deadline gets :class:`TimeoutError` and the timer is set for the next one. An answered
+    call leaves the front of the queue when the pool hands out results (its future is then
+    done), so the queue holds about the calls in flight. The timer is never late: it is set
+    for a deadline no later than that of any call behind it."""
+
+    __slots__ = ("compact_at", "loop", "queue", "seconds", "timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        self.loop = loop
+        self.seconds = seconds
+        self.queue: deque[tuple[float, asyncio.Future[Any]]] = deque()
         self.timer: asyncio.TimerHandle | None = None
+        self.compact_at = COMPACT_AT
 
+    def add(self, future: asyncio.Future[Any]) -> None:
+        deadline = self.loop.time() + self.seconds
+        self.queue.append((deadline, future))
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline, self.expire)
 
-# a finished (or skipped) call: its future, result, error and time-limit timer
-_Done = tuple["asyncio.Future[Any]", Any, BaseException | None, "asyncio.TimerHandle | None"]
+    def prune(self) -> None:
+        """Drop the answered (or abandoned) calls at the front; behind a call that is still
+        running (a slow one), drop the answered ones once they are many, so they do not keep
+        their results."""
+        queue = self.queue
+        while queue and queue[0][1].done():
+            queue.popleft()
+        if len(queue) >= self.compact_at:
+            self.queue = queue = deque(item for item in queue if not item[1].done())
+            self.compact_at = max(COMPACT_AT, 2 * len(queue))
+
+    def expire(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        queue = self.queue
+        while queue:
+            deadline, future = queue[0]
+            if not future.done():
+                if deadline > now:
+                    break
+                _expire(future, self.seconds)
+            queue.popleft()
+        if queue:
+            self.timer = self.loop.call_at(queue[0][0], self.expire)
 
 
 class _Pool:
@@ -117,6 +172,7 @@ class _Pool:
         self.watch: asyncio.TimerHandle | None = None
         self.hosts: set[asyncio.Task[None]] = set()
         self.limiter = anyio.CapacityLimiter(MAX_WORKERS)
+        self.deadlines: dict[float, _Deadlines] = {}  # the time limits' deadline queues
         self.closed = False  # a host was cancelled: the loop is shutting down
         self.started_total = 0  # workers ever started (for tests and benchmarks)
 
@@ -128,13 +184,19 @@ class _Pool:
         time_limit: float | None = None,
     ) -> asyncio.Future[Any]:
         """Queue ``fn(*args, **kwargs)``; the future gets its outcome, or ``TimeoutError``
-        after ``time_limit`` seconds (one loop timer, cancelled when the call is answered)."""
+        after ``time_limit`` seconds (through the limit's :class:`_Deadlines`)."""
         loop = self.loop
         future: asyncio.Future[Any] = loop.create_future()
-        job = _Job(fn, args, kwargs, contextvars.copy_context(), future)
         if time_limit is not None:
-            job.timer = loop.call_later(time_limit, _expire, future, time_limit)
-        self.jobs.put(job)
+            deadlines = self.deadlines.get(time_limit)
+            if deadlines is None and len(self.deadlines) < MAX_LIMITS:
+                deadlines = self.deadlines[time_limit] = _Deadlines(loop, time_limit)
+            if deadlines is not None:
+                deadlines.add(future)
+            else:
+                timer = loop.call_later(time_limit, _expire, future, time_limit)
+                future.add_done_callback(lambda _: timer.cancel())
+        self.jobs.put(_Job(fn, args, kwargs, contextvars.copy_context(), future))
         if self.workers == 0:
             self._start_worker()
         elif self.watch is None:
@@ -205,7 +267,7 @@ class _Pool:
                 break
             if job is not None:
                 error = RuntimeError("the worker pool stopped before the call started")
-                self.done.append((job.future, None, error, job.timer))
+                self.done.append((job.future, None, error))
         if self.done:
             try:
                 self.loop.call_soon_threadsafe(self._drain)
@@ -246,18 +308,17 @@ class _Pool:
                 return
             taken[slot] += 1
             future = job.future
+            if future.done():  # abandoned (cancelled, timed out) before it started: not run
+                continue
             result: Any = None
             error: BaseException | None = None
-            if not future.done():  # else abandoned (cancelled, timed out) before it started
-                calling[slot] = True
-                try:
-                    result = job.context.run(_call, job.fn, job.args, job.kwargs)
-                except BaseException as exc:
-                    error = exc
-                calling[slot] = False
-            elif job.timer is None:
-                continue  # not run, and no timer for the loop to cancel
-            done.append((future, result, error, job.timer))
+            calling[slot] = True
+            try:
+                result = job.context.run(_call, job.fn, job.args, job.kwargs)
+            except BaseException as exc:
+                error = exc
+            calling[slot] = False
+            done.append((future, result, error))
             del job, result, error
             if not self.drain_pending:
                 self.drain_pending = True
@@ -272,9 +333,7 @@ class _Pool:
         self.drain_pending = False
         done = self.done
         while done:
-            future, result, error, timer = done.popleft()
-            if timer is not None:
-                timer.cancel()
+            future, result, error = done.popleft()
             if future.done():  # cancelled meanwhile (timeout, cancelled run): abandoned
                 continue
             if error is None:
@@ -285,6 +344,8 @@ class _Pool:
                 future.set_exception(wrapped)
             else:
                 future.set_exception(error)
+        for deadlines in self.deadlines.values():
+            deadlines.prune()
 
 
 def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -361,8 +422,9 @@ def start_call(
     returned (or raised). With ``time_limit`` the wait ends after that many seconds with
     :class:`TimeoutError` and the call is abandoned: for the caller the same as
     ``anyio.fail_after(time_limit)`` around :func:`run_sync`. On asyncio the awaitable is the
-    call's future (no coroutine of its own, the limit one loop timer cancelled when the call
-    is answered, not a cancel scope; the caller's task is not cancelled, only its wait ends)."""
+    call's future (no coroutine of its own; the limit is a place in the pool's deadline queue
+    of that limit, not a cancel scope or a timer per call; the caller's task is not cancelled,
+    only its wait ends)."""
     loop = _running_loop()
     if loop is None:  # trio (or another backend)
         return _elsewhere(fn, kwargs, time_limit)
@@ -386,8 +448,8 @@ async def _elsewhere(
 async def run_sync_timed(fn: Callable[..., Any], args: tuple[Any, ...], time_limit: float) -> Any:
     """:func:`run_sync` with a time limit: after ``time_limit`` seconds the call is abandoned
     and :class:`TimeoutError` raised. The same as ``anyio.fail_after(time_limit)`` around
-    :func:`run_sync` for the caller, at the cost of one loop timer instead of a cancel scope
-    (and no cancellation of the caller's task: only its wait ends)."""
+    :func:`run_sync` for the caller, at the cost of a place in a deadline queue instead of a
+    cancel scope (and no cancellation of the caller's task: only its wait ends)."""
     loop = _running_loop()
     if loop is None:  # trio (or another backend)
         with anyio.fail_after(time_limit):

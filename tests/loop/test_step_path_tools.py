@@ -18,7 +18,7 @@ from agentkit.messages import ToolCall, to_openai
 from agentkit.models import SGLangChat
 from agentkit.tool import ToolOutcome
 from agentkit.tool_turn import TurnCalls
-from agentkit.worker_threads import _expire, pool_of, start_call
+from agentkit.worker_threads import COMPACT_AT, MAX_LIMITS, _Deadlines, pool_of, start_call
 from tests.loop.run_support import StartServer, without_call_ids
 
 pytestmark = pytest.mark.anyio
@@ -182,35 +182,65 @@ async def test_a_cancelled_direct_call_is_recorded_as_the_general_path_records_i
     assert to_openai(direct.messages)[-1]["content"] == to_openai(general.messages)[-1]["content"]
 
 
-def _live_timers() -> list[asyncio.TimerHandle]:
-    loop: Any = asyncio.get_running_loop()
-    return [h for h in loop._scheduled if h._callback is _expire and not h.cancelled()]
+def _negate(x: int) -> int:
+    return -x
 
 
-async def test_a_timed_call_cancels_its_timer_once_answered() -> None:
+def _queued(time_limit: float) -> int:
+    """Calls of ``time_limit`` still in the pool's deadline queue."""
+    deadlines = pool_of(asyncio.get_running_loop()).deadlines.get(time_limit)
+    return 0 if deadlines is None else len(deadlines.queue)
+
+
+async def test_an_answered_call_leaves_the_deadline_queue() -> None:
     assert await start_call(lambda key: f"v {key}", {"key": "k"}, 30.0) == "v k"
-    assert _live_timers() == []
+    assert _queued(30.0) == 0
 
 
-async def test_an_abandoned_call_cancels_its_timer_once_a_worker_skips_it() -> None:
+async def test_an_abandoned_call_leaves_the_deadline_queue_and_is_not_run() -> None:
     release = threading.Event()
     blocking = start_call(release.wait, {"timeout": 5.0}, None)
     await asyncio.sleep(0.05)  # the worker is inside it now
     ran: list[int] = []
-    waiting = asyncio.ensure_future(start_call(ran.append, {"object": 1}, 30.0))
+    waiting = asyncio.ensure_future(start_call(ran.append, {"object": 1}, 31.0))
     await asyncio.sleep(0)
+    assert _queued(31.0) == 1
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    assert len(_live_timers()) == 1  # until the worker gets to the abandoned call
     release.set()
     assert await blocking is True
-    for _ in range(100):
-        if not _live_timers():
-            break
-        await asyncio.sleep(0.01)
-    assert _live_timers() == []
+    assert _queued(31.0) == 0  # dropped when the pool handed out the next result
     assert ran == []  # abandoned before it started: never run
+
+
+async def test_calls_of_one_limit_time_out_in_turn_each_at_its_own_deadline() -> None:
+    release = threading.Event()
+    first = asyncio.ensure_future(start_call(release.wait, {"timeout": 5.0}, 0.2))
+    await asyncio.sleep(0.1)
+    second = asyncio.ensure_future(start_call(release.wait, {"timeout": 5.0}, 0.2))
+    with pytest.raises(TimeoutError):
+        await first
+    assert not second.done()  # its deadline is later: the one timer was set again for it
+    with pytest.raises(TimeoutError):
+        await second
+    release.set()
+    assert _queued(0.2) == 0
+
+
+async def test_answered_calls_behind_a_slow_one_are_dropped_from_the_queue() -> None:
+    release = threading.Event()
+    loop = asyncio.get_running_loop()
+    workers = pool_of(loop)
+    slow = asyncio.ensure_future(start_call(release.wait, {"timeout": 5.0}, 32.0))
+    await asyncio.sleep(0.05)  # the first worker is inside it; the others get a second one
+    workers._start_worker()
+    results = [await start_call(_negate, {"x": -i}, 32.0) for i in range(COMPACT_AT * 3)]
+    assert results == list(range(COMPACT_AT * 3))
+    assert _queued(32.0) <= COMPACT_AT  # not every answered call behind the slow one
+    release.set()
+    assert await slow is True
+    assert _queued(32.0) == 0
 
 
 async def test_no_time_left_fails_before_the_call_is_queued() -> None:
@@ -229,4 +259,16 @@ async def test_a_call_past_its_limit_times_out_and_its_result_is_dropped() -> No
     with pytest.raises(TimeoutError):
         await start_call(release.wait, {"timeout": 5.0}, 0.05)
     release.set()
-    assert _live_timers() == []
+    assert _queued(0.05) == 0
+
+
+async def test_beyond_the_kept_limits_a_call_gets_a_timer_of_its_own() -> None:
+    pool = pool_of(asyncio.get_running_loop())
+    for i in range(MAX_LIMITS):  # fill the table of limits
+        pool.deadlines.setdefault(1000.0 + i, _Deadlines(asyncio.get_running_loop(), 1000.0 + i))
+    release = threading.Event()
+    with pytest.raises(TimeoutError):
+        await start_call(release.wait, {"timeout": 5.0}, 0.07)
+    assert 0.07 not in pool.deadlines
+    release.set()
+    assert await start_call(_negate, {"x": -3}, 0.09) == 3
