@@ -259,7 +259,8 @@ class Transport:
         :class:`ProtocolError`. Every attempt is appended to ``attempts``. ``headers`` are sent
         with the request (e.g. the router's routing key)."""
 
-        if not self._use_aiohttp():
+        if not self._use_aiohttp() or type(self)._post_once is not Transport._post_once:
+            # trio, or a transport that answers in its own way (verl's server manager)
             return await self._with_retries(
                 url, _json_once(self, url, body, validate, headers), attempts, on_attempt
             )

@@ -11,13 +11,14 @@ every call of an episode goes to one server, its prefix cache hits).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from agentkit.models.base import ModelSettings
 from agentkit.models.failures import ProtocolError
 from agentkit.models.sglang_tokens import SGLangTokens
-from agentkit.models.transport import RetryPolicy, Transport
+from agentkit.models.transport import Body, RetryPolicy, Transport
 from agentkit.models.urls import ROUTING_KEY_HEADER
 from agentkit.tokenizer import Tokenizer, TransformersTokenizer
 
@@ -48,15 +49,17 @@ class ServerManagerTransport(Transport):
         self.stop_token_ids = set(stop_token_ids)
 
     async def _post_once(
-        self, url: str, body: dict[str, Any], headers: Mapping[str, str] | None
+        self, url: str, body: Body, headers: Mapping[str, str] | None
     ) -> dict[str, Any]:
-        sampling = dict(body["sampling_params"])
-        sampling["logprobs"] = bool(body.get("return_logprob"))
-        request_id = (headers or {}).get(ROUTING_KEY_HEADER) or str(body["rid"])
+        # token mode sends its body encoded (the input_ids' JSON kept from call to call)
+        request: dict[str, Any] = json.loads(body) if isinstance(body, bytes) else body
+        sampling = dict(request["sampling_params"])
+        sampling["logprobs"] = bool(request.get("return_logprob"))
+        request_id = (headers or {}).get(ROUTING_KEY_HEADER) or str(request["rid"])
         out = await self.server_manager.generate(
-            request_id, prompt_ids=list(body["input_ids"]), sampling_params=sampling
+            request_id, prompt_ids=list(request["input_ids"]), sampling_params=sampling
         )
-        return self._as_generate_reply(out, len(body["input_ids"]), sampling["logprobs"])
+        return self._as_generate_reply(out, len(request["input_ids"]), sampling["logprobs"])
 
     def _as_generate_reply(self, out: Any, prompt_len: int, logprobs: bool) -> dict[str, Any]:
         ids = [int(i) for i in getattr(out, "token_ids", None) or []]
