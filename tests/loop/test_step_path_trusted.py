@@ -32,24 +32,11 @@ from agentkit.models.base import ModelRequest, ModelResponse
 from agentkit.step_records import _tool_step_template, tool_step
 from agentkit.tool import ToolOutcome, ToolStatus, ok_outcome
 from agentkit.trajectory.records import EnvStepRecord, ModelCallRecord, Trajectory, Usage
+from tests.trusted_support import assert_same
 
 
 class Text(str):
     """A str subclass: validation stores a plain str instead."""
-
-
-def assert_same(fast: BaseModel, validated: BaseModel) -> None:
-    assert type(fast) is type(validated)
-    assert fast.model_dump() == validated.model_dump()
-    assert fast.model_fields_set == validated.model_fields_set
-    assert fast.model_dump_json() == validated.model_dump_json()
-    assert fast.model_dump_json(exclude_unset=True) == validated.model_dump_json(exclude_unset=True)
-    assert list(fast.__dict__) == list(validated.__dict__)
-    for name, value in validated.__dict__.items():
-        assert type(fast.__dict__[name]) is type(value), name
-    assert fast.__pydantic_extra__ == validated.__pydantic_extra__
-    assert fast.__pydantic_private__ == validated.__pydantic_private__
-    assert fast == validated
 
 
 @pytest.mark.parametrize(

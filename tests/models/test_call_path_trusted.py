@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from agentkit.messages import AssistantMessage, SharedFieldsSet, ToolCall, UserMessage
 from agentkit.models.base import ModelRequest, ModelSettings
@@ -31,16 +30,7 @@ from agentkit.trajectory.records import (
     TokenSource,
     trusted,
 )
-
-
-def assert_same(fast: BaseModel, validated: BaseModel) -> None:
-    assert type(fast) is type(validated)
-    assert fast.model_dump() == validated.model_dump()
-    assert fast.model_fields_set == validated.model_fields_set
-    assert fast.model_dump_json() == validated.model_dump_json()
-    assert fast.model_dump_json(exclude_unset=True) == validated.model_dump_json(exclude_unset=True)
-    assert list(fast.__dict__) == list(validated.__dict__)
-    assert fast == validated
+from tests.trusted_support import assert_same
 
 
 def test_a_successful_attempt_is_the_validated_one() -> None:

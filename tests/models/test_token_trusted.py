@@ -20,6 +20,7 @@ from agentkit.models.replay_wire import ReplayRequest
 from agentkit.models.sglang_tokens import SGLangTokens, TokenSession
 from agentkit.testing import load_test_tokenizer
 from agentkit.trajectory.records import TokenSegment, TokenSource
+from tests.trusted_support import assert_same
 
 TOOLS = [
     {
@@ -46,16 +47,6 @@ REPLY_FIELDS = {
     "problems",
     "malformed_calls",
 }
-
-
-def assert_same(fast: BaseModel, validated: BaseModel) -> None:
-    assert type(fast) is type(validated)
-    assert fast.model_dump() == validated.model_dump()
-    assert fast.model_fields_set == validated.model_fields_set
-    assert fast.model_dump_json() == validated.model_dump_json()
-    assert fast.model_dump_json(exclude_unset=True) == validated.model_dump_json(exclude_unset=True)
-    assert list(fast.__dict__) == list(validated.__dict__)
-    assert fast == validated
 
 
 def validating(monkeypatch: pytest.MonkeyPatch) -> None:
