@@ -18,9 +18,8 @@ into JSON the standard library refuses) goes to the standard library, which deci
 differences remain: orjson writes a ``uuid.UUID`` as its string and a non-finite float as
 ``null`` (the standard library refuses the first and writes ``NaN``, not JSON, for the other);
 settings are checked for both where they are built (``ModelSettings.extra`` must be plain JSON
-with finite numbers). Replies are decoded by the standard
-library: orjson 3.8 reads an integer beyond 64 bits as a float, and ruling that out first (a
-scan for long digit runs) costs about what orjson saves on a chat reply.
+with finite numbers). Replies are decoded to exactly the standard library's value, by orjson
+when the text cannot hold what orjson reads otherwise (:mod:`agentkit.models.json_decode`).
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ import anyio
 import sniffio
 from aiohttp.client_proto import ResponseHandler
 
+from agentkit.models import json_decode
 from agentkit.models.base import ModelError
 from agentkit.models.failures import (
     RETRYABLE_STATUS,
@@ -532,7 +532,7 @@ def _dumps(value: Any) -> bytes:
 
 def _loads(raw: bytes | str) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
+        value = json_decode.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"the server sent invalid JSON: {raw[:200]!r}") from exc
     if not isinstance(value, dict):

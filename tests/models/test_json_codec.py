@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agentkit.models import transport
+from agentkit.models import json_decode, transport
 from agentkit.models.base import ModelSettings
 from agentkit.models.failures import ProtocolError
 
@@ -27,6 +27,7 @@ VALUES: list[Any] = [
 def codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "stdlib":
         monkeypatch.setattr(transport, "orjson", None)
+        monkeypatch.setattr(json_decode, "orjson", None)
     elif getattr(transport, "orjson", None) is None:
         pytest.skip("orjson is not installed (the optional 'fast' extra)")
     return str(request.param)
