@@ -14,11 +14,20 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from agentkit.messages import ToolCall, new_call_id, share_fields_set
+from agentkit.messages import (
+    AssistantMessage,
+    Message,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+    new_call_id,
+    share_fields_set,
+)
 from agentkit.models.base import DeltaCallback, ModelDelta, StreamDeltaKind
 from agentkit.models.client_markup import MarkupStream
 from agentkit.models.failures import AbortedByServer, ProtocolError
-from agentkit.models.transport import Events, StreamConsumer
+from agentkit.models.transport import Events, StreamConsumer, _dumps
 
 
 class ChatReply(NamedTuple):
@@ -279,3 +288,69 @@ def spec_verify_ct(meta_info: Any, sglext: Any) -> int | None:
 def _short(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 300 else text[:300] + "..."
+
+
+class WireHistory:
+    """The JSON of a conversation's messages as sent (``to_openai``, encoded as the transport
+    encodes a body), kept from call to call so that each message is encoded once.
+
+    Messages can be changed, so a kept encoding is used again only for the same message object
+    at the same place whose fields are still the same objects (or equal ones): a field assigned,
+    a message replaced, inserted or removed, a tool call added to or taken from ``tool_calls``
+    and a history cut or set anew all show, and that message is encoded again. An assistant
+    message whose wire form comes from a tool call's ``arguments`` mapping (no raw text, or a
+    parse error), which could be changed in place unseen, is encoded at every call."""
+
+    __slots__ = ("_marks", "_messages", "_parts")
+
+    def __init__(self) -> None:
+        self._messages: list[Message] = []
+        self._marks: list[tuple[Any, ...] | None] = []
+        self._parts: list[bytes] = []
+
+    def encoded(self, messages: list[Message]) -> bytes | None:
+        """The JSON array of ``to_openai(messages)``; ``None`` (and nothing kept) when one of
+        them will not encode, for the caller to send them as a dict (the transport decides)."""
+        kept, marks, parts = self._messages, self._marks, self._parts
+        had = len(kept)
+        for at, message in enumerate(messages):
+            mark = _mark(message)
+            if at < had and kept[at] is message and mark is not None and marks[at] == mark:
+                continue
+            try:
+                part = _dumps(message.to_openai())
+            except Exception:  # e.g. a lone surrogate: the caller's dict path fails as it fails
+                del kept[:], marks[:], parts[:]
+                return None
+            if at < had:
+                kept[at], marks[at], parts[at] = message, mark, part
+            else:
+                kept.append(message)
+                marks.append(mark)
+                parts.append(part)
+        if had > len(messages):
+            del kept[len(messages) :], marks[len(messages) :], parts[len(messages) :]
+        return b"[" + b",".join(parts) + b"]"
+
+
+_PLAIN_MESSAGES = (SystemMessage, UserMessage, ToolMessage)
+
+
+def _mark(message: Message) -> tuple[Any, ...] | None:
+    """What a message's wire form depends on, to compare with when it was encoded: its field
+    values (strings: immutable) and an assistant's tool calls (frozen, each sent as its raw
+    text); ``None`` when that cannot be told (encode it again)."""
+    kind = type(message)
+    if kind in _PLAIN_MESSAGES:
+        return tuple(message.__dict__.values())
+    if kind is AssistantMessage:
+        calls = message.tool_calls  # type: ignore[union-attr]
+        for call in calls:
+            if (
+                type(call) is not ToolCall
+                or call.raw_arguments is None
+                or call.parse_error is not None
+            ):
+                return None
+        return (*message.__dict__.values(), *calls)
+    return None

@@ -23,6 +23,7 @@ from agentkit.models.base import (
 )
 from agentkit.models.chat_wire import (
     ChatReply,
+    WireHistory,
     chat_stream_consumer,
     tool_calls_from_wire,
     validate_chat_reply,
@@ -42,7 +43,7 @@ from agentkit.models.recording import (
     recorded_call,
     response_of,
 )
-from agentkit.models.transport import JSON_CONTENT_TYPE, RetryPolicy, Transport
+from agentkit.models.transport import JSON_CONTENT_TYPE, Body, RetryPolicy, Transport, _dumps
 from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
 from agentkit.trajectory.records import Attempt, SharedParams, trusted
 
@@ -98,6 +99,7 @@ class SGLangChat:
         self.client_parser = client_parser
         self._chat_urls: dict[str, str] = {}
         self._sampling: SharedParams | None = None
+        self._head: tuple[str, bytes] | None = None
 
     def chat_url(self, server: str) -> str:
         """The chat-completions endpoint of ``server`` (built once per server)."""
@@ -105,6 +107,14 @@ class SGLangChat:
         if url is None:
             url = self._chat_urls[server] = f"{server}/v1/chat/completions"
         return url
+
+    def body_head(self) -> bytes:
+        """How an encoded body with ``"messages": null`` starts: ``{"model":<name>,"messages":null``
+        (built once per name)."""
+        head = self._head
+        if head is None or head[0] != self.name:
+            head = self._head = (self.name, b'{"model":' + _dumps(self.name) + b',"messages":null')
+        return head[1]
 
     def share_sampling(self, body: dict[str, Any]) -> dict[str, Any]:
         """The sampling params of ``body`` (what the record keeps): the last call's own
@@ -137,14 +147,42 @@ class ChatSession:
         )
         # what each request sends: these with the JSON content type, built once
         self._sent_headers = {"content-type": JSON_CONTENT_TYPE, **(self.headers or {})}
+        self._history = WireHistory()  # the messages' JSON, kept from call to call
 
     def _body(self, request: ModelRequest, stream: bool) -> dict[str, Any]:
+        """The request body with its messages (the dict form :meth:`_encoded` sends)."""
+        body = self._fields(request, stream)
+        if body["messages"] is _TO_FILL:
+            body["messages"] = to_openai(request.messages)
+        return body
+
+    def _encoded(self, request: ModelRequest, body: dict[str, Any]) -> Body:
+        """``body`` (from :meth:`_fields`) as sent: JSON bytes whose messages part is this
+        session's :class:`WireHistory` (each message encoded once), the same JSON value as
+        encoding ``body`` with ``to_openai(request.messages)``; else the dict, with them."""
+        if body["messages"] is _TO_FILL:
+            history = self._history.encoded(request.messages)
+            if history is not None:
+                body["messages"] = None
+                try:
+                    whole = _dumps(body)
+                except Exception:  # the transport encodes the dict and fails as it fails
+                    whole = b""
+                head = self.model.body_head()
+                if whole.startswith(head):  # {"model":...,"messages":null
+                    return head[: -len(b"null")] + history + whole[len(head) :]
+            body["messages"] = to_openai(request.messages)
+        return body
+
+    def _fields(self, request: ModelRequest, stream: bool) -> dict[str, Any]:
+        """The request body, its messages left to fill (``_TO_FILL``) unless an extra field
+        gives them (as its update of the body would)."""
         settings = self.model.settings
         if request.settings.model_fields_set:  # merging nothing would rebuild the same settings
             settings = settings.merged(request.settings)
         body: dict[str, Any] = {
             "model": self.model.name,
-            "messages": to_openai(request.messages),
+            "messages": _TO_FILL,
             "max_tokens": settings.max_tokens,
             "stream": stream,
         }
@@ -170,11 +208,13 @@ class ChatSession:
         self, request: ModelRequest, *, on_delta: DeltaCallback | None = None
     ) -> ModelResponse:
         stream = on_delta is not None
-        body = self._body(request, stream)
+        fields = self._fields(request, stream)
         # trusted: a literal mode and the params this model shares (see share_sampling)
         sent = trusted(
-            CallInput, {"mode": "chat", "sampling_params": self.model.share_sampling(body)}
+            CallInput, {"mode": "chat", "sampling_params": self.model.share_sampling(fields)}
         )
+        body = self._encoded(request, fields)
+        del fields
         server = None if stream else self.model.servers.sole
         if server is None:
             call_once = functools.partial(self._call, request, body, on_delta)
@@ -199,7 +239,7 @@ class ChatSession:
         return response_of(request, sent, self._reply(request, reply, server, attempts), clock)
 
     async def _call(
-        self, request: ModelRequest, body: dict[str, Any], on_delta: DeltaCallback | None
+        self, request: ModelRequest, body: Body, on_delta: DeltaCallback | None
     ) -> ModelReply:
         attempts: list[Attempt] = []
 
@@ -278,6 +318,9 @@ class ChatSession:
         # made for this reply); see tests/models/test_call_path_trusted.py.
         return trusted(ModelReply, replied)
 
+
+# the messages of a body being built, filled in when it is encoded
+_TO_FILL: Any = object()
 
 # matched_stop as the server sent it, when it is already the record's type
 _TRUSTED_MATCHED = (int, str, type(None))
