@@ -147,6 +147,19 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_new_rid_prefix)
 
 
+class _ToolList:
+    """What is kept of one tool list: the list, its items (to see one replaced), the parser's
+    schemas and the rendered tools block, each made when first asked for."""
+
+    __slots__ = ("block", "items", "schemas", "tools")
+
+    def __init__(self, tools: Sequence[Mapping[str, Any]]) -> None:
+        self.tools = tools
+        self.items = tuple(tools)
+        self.schemas: glm45.ToolSchemas | None = None
+        self.block: str | None = None
+
+
 class SGLangTokens:
     """A token-mode backend: GLM-4.5 template + tokenizer here, ``/generate`` on the server.
     ``base_url``: one server or a list; a trailing ``/v1`` is dropped, an invalid URL raises
@@ -192,9 +205,7 @@ class SGLangTokens:
         self._stop_by_id = dict(zip(glm45.STOP_TOKEN_IDS, glm45.STOP_TOKENS, strict=True))
         self._template_ids: dict[str, list[int]] = {}
         self._encoder: SegmentCache | None = None
-        self._schemas: dict[
-            int, tuple[Sequence[Mapping[str, Any]], tuple[Any, ...], glm45.ToolSchemas]
-        ] = {}
+        self._tool_lists: dict[int, _ToolList] = {}
 
     def encoder(self) -> SegmentCache:
         """The tokenizer with the ids of repeated text (system prompt, tool block) kept."""
@@ -218,19 +229,34 @@ class SGLangTokens:
         same tool objects (one added, removed or replaced in place is read afresh)."""
         if not tools:
             return None
-        cached = self._schemas.get(id(tools))
+        entry = self._tool_list(tools)
+        if entry.schemas is None:
+            entry.schemas = glm45.ToolSchemas.compiled(tools)
+        return entry.schemas
+
+    def tools_text(self, tools: Sequence[Mapping[str, Any]] | None) -> str:
+        """``glm45.tools_block(tools)``, rendered once per tool list as :meth:`tool_schemas`
+        compiles it (the first prompt of every episode shows the same tools)."""
+        if not tools:
+            return ""
+        entry = self._tool_list(tools)
+        if entry.block is None:
+            entry.block = glm45.tools_block(tools)
+        return entry.block
+
+    def _tool_list(self, tools: Sequence[Mapping[str, Any]]) -> _ToolList:
+        cached = self._tool_lists.get(id(tools))
         if (
             cached is not None
-            and cached[0] is tools
-            and len(cached[1]) == len(tools)
-            and all(map(operator.is_, cached[1], tools))
+            and cached.tools is tools
+            and len(cached.items) == len(tools)
+            and all(map(operator.is_, cached.items, tools))
         ):
-            return cached[2]
-        if len(self._schemas) >= _TEMPLATE_CACHE_SIZE:
-            self._schemas.clear()
-        schemas = glm45.ToolSchemas.compiled(tools)
-        self._schemas[id(tools)] = (tools, tuple(tools), schemas)
-        return schemas
+            return cached
+        if len(self._tool_lists) >= _TEMPLATE_CACHE_SIZE:
+            self._tool_lists.clear()
+        entry = self._tool_lists[id(tools)] = _ToolList(tools)
+        return entry
 
     def session(self, *, routing_key: str | None = None) -> TokenSession:
         return TokenSession(self, routing_key or uuid.uuid4().hex)
@@ -297,9 +323,9 @@ class TokenSession:
         # ``generation_prompt`` (tests/models/test_token_generation_prompt.py)
         body = glm45.render(
             messages,
-            request.tools or None,
             enable_thinking=request.thinking,
             add_generation_prompt=False,
+            tools_text=self.model.tools_text(request.tools),
         )
         return [
             self._encode(body, TokenSource.PROMPT),
@@ -316,11 +342,17 @@ class TokenSession:
                     "an assistant message was inserted into the conversation; token mode only "
                     "appends what the model itself generated"
                 )
-            text = glm45.render_continuation(
-                [message.to_openai()],
-                after_stop=marker,
-                enable_thinking=request.thinking,
-                add_generation_prompt=False,
+            text = (
+                # a tool's result (nearly every message appended): written directly, the same
+                # text (tests/models/test_token_render_paths.py)
+                glm45.render_tool_result(message.content, after_stop=marker)
+                if type(message) is ToolMessage and type(message.content) is str
+                else glm45.render_continuation(
+                    [message.to_openai()],
+                    after_stop=marker,
+                    enable_thinking=request.thinking,
+                    add_generation_prompt=False,
+                )
             )
             source = (
                 TokenSource.TOOL

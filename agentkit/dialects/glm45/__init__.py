@@ -7,7 +7,14 @@ See ``docs/dialect-glm45.md`` for the format and the deliberate differences from
 from __future__ import annotations
 
 from .parse import parse
-from .render import format_assistant, generation_prompt, render, render_continuation
+from .render import (
+    format_assistant,
+    generation_prompt,
+    render,
+    render_continuation,
+    render_tool_result,
+    tools_block,
+)
 from .repair import repair_hint
 from .results import Parsed, ParsedToolCall, Problem, ProblemKind
 from .stream import (
@@ -43,5 +50,7 @@ __all__ = [
     "parse",
     "render",
     "render_continuation",
+    "render_tool_result",
     "repair_hint",
+    "tools_block",
 ]

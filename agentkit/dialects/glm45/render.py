@@ -187,19 +187,25 @@ def generation_prompt(enable_thinking: bool = True) -> str:
     return ASSISTANT if enable_thinking else f"{ASSISTANT}\n{THINK_OPEN}{THINK_CLOSE}"
 
 
+def tools_block(tools: Sequence[Mapping[str, Any]] | None) -> str:
+    """The tools section ``render`` writes for ``tools`` (empty for none), to be rendered once
+    for a tool list used on many prompts (``render(..., tools_text=tools_block(tools))``)."""
+    if not tools:
+        return ""
+    return "".join([_TOOLS_HEADER, *(tojson(tool) + "\n" for tool in tools), _TOOLS_FOOTER])
+
+
 def render(
     messages: Sequence[Mapping[str, Any]],
     tools: Sequence[Mapping[str, Any]] | None = None,
     *,
     enable_thinking: bool = True,
     add_generation_prompt: bool = True,
+    tools_text: str | None = None,
 ) -> str:
-    """The GLM-4.5 prompt for ``messages`` (and ``tools``), as the published template renders it."""
-    out = [PROMPT_PREFIX]
-    if tools:
-        out.append(_TOOLS_HEADER)
-        out.extend(tojson(tool) + "\n" for tool in tools)
-        out.append(_TOOLS_FOOTER)
+    """The GLM-4.5 prompt for ``messages`` (and ``tools``), as the published template renders it.
+    ``tools_text``, when given, is ``tools_block(tools)`` rendered before (``tools`` unread)."""
+    out = [PROMPT_PREFIX, tools_block(tools) if tools_text is None else tools_text]
     out.append(_render_messages(messages, enable_thinking=enable_thinking, previous_role=None))
     if add_generation_prompt:
         out.append(generation_prompt(enable_thinking))
@@ -235,6 +241,17 @@ def render_continuation(
     if add_generation_prompt:
         text += generation_prompt(enable_thinking)
     return text
+
+
+def render_tool_result(content: str, *, after_stop: str | None) -> str:
+    """``render_continuation`` of one tool message whose content is a string, without the
+    generation prompt: the same text, written directly (a tool result appended after each
+    model call). ``after_stop`` as there; any other value raises ``ValueError`` as there."""
+    if after_stop == OBSERVATION:  # the model's stop token opened the observation already
+        return f"\n<tool_response>\n{content}\n</tool_response>"
+    if after_stop is not None and after_stop not in STOP_TOKENS:
+        raise ValueError(f"after_stop must be one of {STOP_TOKENS} or None, got {after_stop!r}")
+    return f"{OBSERVATION}\n<tool_response>\n{content}\n</tool_response>"
 
 
 def format_assistant(
