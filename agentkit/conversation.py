@@ -12,7 +12,7 @@ cancellation is re-raised only once the episode is closed as ``cancelled``.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import anyio
@@ -277,12 +277,18 @@ class Conversation(Generic[DepsT, OutputT]):
         unexpected error closes the episode as ``failed`` and is returned as that status.
         ``awaiting_approval``: the run paused (``result.state``); :meth:`resume` goes on, and
         ``send`` raises ``RuntimeError`` until then."""
+        return await self._send_turns(prompt, event_handler)
+
+    def _send_turns(
+        self, prompt: str | None, event_handler: EventHandler | None
+    ) -> Coroutine[Any, Any, RunResult[OutputT]]:
+        """What :meth:`send` awaits (``Agent.run`` awaits it itself, one coroutine fewer)."""
         if self.paused is not None:
             raise RuntimeError("the conversation awaits approval: resume it with decisions first")
         self._first_new = len(self.messages)
         self._output_failures = 0
         self._turn_limit = self.turn + self.agent.max_turns
-        return await self._guarded(event_handler or _ignore, prompt)
+        return self._guarded(event_handler or _ignore, prompt)
 
     async def resume(
         self, decisions: Decisions, *, event_handler: EventHandler | None = None
@@ -393,6 +399,12 @@ class Conversation(Generic[DepsT, OutputT]):
         )
         gate = CallGate(agent.before_tool_call, agent.after_tool_call)
         listener = self._listener(emit)
+        heard = emit is not _ignore
+        # the same for every turn of this run: read once
+        session = self._session  # None: the first call raises what the model gave
+        episode_id = self.episode_id
+        calls_made = self.trajectory.calls
+        limit = agent.max_tool_calls_per_turn
         while self.turn < self._turn_limit:
             turn = self.turn
             self.turn += 1
@@ -402,24 +414,26 @@ class Conversation(Generic[DepsT, OutputT]):
                 tools=agent.tool_schemas,
                 thinking=self.thinking,
                 settings=agent.settings,
-                episode_id=self.episode_id,
+                episode_id=episode_id,
                 turn=turn,
-                call_index=self._calls_before + len(self.trajectory.calls),
+                call_index=self._calls_before + len(calls_made),
             )
-            on_delta = delta_forwarder(emit, turn) if emit is not _ignore else None
+            on_delta = delta_forwarder(emit, turn) if heard else None
             try:
-                response = await self.session.generate(request, on_delta=on_delta)
+                if session is None:
+                    session = self.session
+                response = await session.generate(request, on_delta=on_delta)
             except ModelError as exc:
                 return await self._model_failed(exc, request)
-            self.trajectory.calls.append(response.record)
-            self.usage.add_call(response.record)
+            record = response.record
+            calls_made.append(record)
+            self.usage.add_call(record)
             if self.recorders:
-                await self._record(response.record)
+                await self._record(record)
             message = response.message
             self.messages.append(message)
 
             calls = message.tool_calls  # read, never changed
-            limit = agent.max_tool_calls_per_turn
             if limit is not None and len(calls) > limit:
                 # Keep only the first calls, as tau-bench does; the record keeps the raw output.
                 calls = calls[:limit]
@@ -437,7 +451,7 @@ class Conversation(Generic[DepsT, OutputT]):
                 if pending:
                     return await self._pause(turn, list(calls), malformed, pending, reason)
                 final = await run_tools(self, calls, malformed, turn, listener, gate)
-                if emit is not _ignore:
+                if heard:
                     await self._turn_end(emit, turn, reason)
                 if final is not None:
                     return self._final_result(final)

@@ -21,8 +21,6 @@ from __future__ import annotations
 import gc
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 CPYTHON_DEFAULT = (700, 10, 10)
 RUN_THRESHOLDS = (50_000, 20, 100)
@@ -86,11 +84,23 @@ def run_gc_enabled() -> bool:
     return _STATE.enabled
 
 
-@contextmanager
-def run_gc() -> Iterator[None]:
-    """The collector thresholds for the duration of one run (see the module docstring)."""
-    _STATE.enter()
-    try:
-        yield
-    finally:
+class _RunScope:
+    """``with run_gc():``: one run in flight from enter to exit (a plain object, not a
+    generator's context manager: the loop enters one per run)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _STATE.enter()
+
+    def __exit__(self, *exc: object) -> None:
         _STATE.leave()
+
+
+_SCOPE = _RunScope()
+
+
+def run_gc() -> _RunScope:
+    """The collector thresholds for the duration of one run (see the module docstring);
+    each ``with`` counts one run in flight (the one object is entered once per run)."""
+    return _SCOPE
