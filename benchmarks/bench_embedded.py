@@ -189,7 +189,7 @@ def _git(tree: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def compare(before: Path, rounds: int, repeat: int) -> Path:
+def compare(before: Path, rounds: int, repeat: int, out: Path | None = None) -> Path:
     """Before and after, alternating, ``rounds`` times; every figure into the results file."""
     runs: dict[str, dict[str, list[Any]]] = {"before": {}, "after": {}}
     trees = {"before": before.resolve(), "after": ROOT}
@@ -217,7 +217,7 @@ def compare(before: Path, rounds: int, repeat: int) -> Path:
         "runs": runs,
         "summary": {label: summarise(data) for label, data in runs.items()},
     }
-    path = ROOT / "benchmarks" / "results" / f"embedded-{stamp:%Y-%m-%d}.json"
+    path = out or ROOT / "benchmarks" / "results" / f"embedded-{stamp:%Y-%m-%d}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
     return path
@@ -251,9 +251,10 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--compare", type=Path, help="a tree with the code to compare against")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path, help="with --compare: the results file")
     args = parser.parse_args()
     if args.compare is not None:
-        path = compare(args.compare, args.rounds, args.repeat)
+        path = compare(args.compare, args.rounds, args.repeat, args.out)
         summary = json.loads(path.read_text())["summary"]
         for label, figures in summary.items():
             for key, value in figures.items():

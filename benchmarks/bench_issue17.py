@@ -72,15 +72,6 @@ def _read(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def _newest(pattern: str, since: float) -> Path | None:
-    found = [
-        p
-        for p in (REPO_ROOT / "benchmarks" / "results").glob(pattern)
-        if p.stat().st_mtime >= since
-    ]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
-
-
 def table(goals: list[Goal]) -> str:
     lines = ["| goal | figures (one run, before -> after) | met? |", "|---|---|---|"]
     for goal in sorted(goals, key=lambda g: g.number):
@@ -149,14 +140,11 @@ def main() -> None:
                 command += ["--baseline", args.before, "--out", str(path)]
                 results["parser"] = _read(path) if _run(command, log) else None
             if "embedded" not in skip:
+                path = out_dir / "embedded.json"
                 command = [python, "benchmarks/bench_embedded.py", "--compare", str(before)]
                 command += ["--rounds", str(args.embedded_rounds), "--repeat", "1"]
-                since = time.time()
-                ran = _run(command, log)
-                written = _newest("embedded-*.json", since) if ran else None
-                if written is not None:
-                    written.replace(out_dir / "embedded.json")
-                results["embedded"] = _read(out_dir / "embedded.json") if written else None
+                command += ["--out", str(path)]
+                results["embedded"] = _read(path) if _run(command, log) else None
         finally:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(before)],
