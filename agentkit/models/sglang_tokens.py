@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.dialects import glm45
-from agentkit.messages import AssistantMessage, ToolCall, ToolMessage, UserMessage
+from agentkit.messages import (
+    AssistantMessage,
+    SharedFieldsSet,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+    assemble,
+)
 from agentkit.models.base import (
     DeltaCallback,
     ModelDelta,
@@ -74,20 +81,10 @@ def _engine_fields(
     """The reply fields taken from ``meta_info``: counts, speculative decoding, weight version,
     the rest of the engine's meta, the log-probs and the replay data that was asked for."""
     output_len = len(output_ids)
-    spec = meta.get("spec_verify_ct")
-    completion = meta.get("completion_tokens", output_len)
-    speculative = isinstance(spec, int) and spec > 0
     # each entry is [logprob, token id, text]: the first of each, as floats
     token_logprobs = list(map(float, map(_FIRST, meta.get("output_token_logprobs") or ())))
     return {
-        "usage": CallUsage(
-            weight_version=meta.get("weight_version"),
-            prompt_tokens=meta.get("prompt_tokens", input_len),
-            completion_tokens=completion,
-            cached_tokens=meta.get("cached_tokens"),
-            spec_verify_ct=spec if speculative else None,
-            accept_length=completion / spec if speculative else None,
-        ),
+        "usage": _usage(meta, input_len, output_len),
         "engine_meta": {k: v for k, v in meta.items() if k not in ENGINE_META_EXCLUDED},
         "tokens": (
             TokenOutput(
@@ -101,19 +98,77 @@ def _engine_fields(
                 sampling_mask=sampling_mask(meta, output_len) if want.sampling_mask else None,
             )
             if want.routed_experts or want.sampling_mask
-            # trusted: ids checked to be ints (validate_generate_reply; JSON gives plain ones),
-            # log-probs made floats here (tests/models/test_token_trusted.py)
-            else trusted(
-                TokenOutput,
-                {
-                    "output_ids": output_ids,
-                    "output_logprobs": token_logprobs if logprobs else None,
-                    "routed_experts": None,
-                    "sampling_mask": None,
-                },
-            )
+            # ids checked to be ints (validate_generate_reply; JSON gives plain ones), log-probs
+            # made floats here
+            else _token_output(output_ids, token_logprobs if logprobs else None)
         ),
     }
+
+
+def _usage(meta: dict[str, Any], input_len: int, output_len: int) -> CallUsage:
+    """The counts of ``meta_info``, validated (coerced or refused as validation does)."""
+    spec = meta.get("spec_verify_ct")
+    completion = meta.get("completion_tokens", output_len)
+    speculative = isinstance(spec, int) and spec > 0
+    return CallUsage(
+        weight_version=meta.get("weight_version"),
+        prompt_tokens=meta.get("prompt_tokens", input_len),
+        completion_tokens=completion,
+        cached_tokens=meta.get("cached_tokens"),
+        spec_verify_ct=spec if speculative else None,
+        accept_length=completion / spec if speculative else None,
+    )
+
+
+# Built without validation from values of exactly the field types (messages.assemble: every
+# field in field order; the names given as the fields set): what records.trusted makes, without
+# its per-call shape lookup. Each equal to validated construction: tests/models/test_token_trusted.py
+_CALL_FIELDS = SharedFieldsSet(("id", "name", "arguments"))
+_ASSISTANT_FIELDS = SharedFieldsSet(("content", "reasoning_content", "tool_calls"))
+
+
+def _tool_call(call_id: str, name: str, arguments: dict[str, Any]) -> ToolCall:
+    """``ToolCall(id=call_id, name=name, arguments=arguments)``; ``arguments`` is the call's."""
+    data = {
+        "id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "raw_arguments": None,
+        "parse_error": None,
+    }
+    return assemble(ToolCall, data, _CALL_FIELDS)
+
+
+def _assistant(content: str, reasoning: str | None, calls: list[ToolCall]) -> AssistantMessage:
+    """``AssistantMessage(content=..., reasoning_content=..., tool_calls=calls)``."""
+    data = {
+        "role": "assistant",
+        "content": content,
+        "reasoning_content": reasoning,
+        "tool_calls": calls,
+    }
+    return assemble(AssistantMessage, data, _ASSISTANT_FIELDS)
+
+
+def _segment(source: TokenSource, ids: list[int]) -> TokenSegment:
+    """``TokenSegment(source=source, ids=ids)`` for plain-int ``ids`` in a list of its own."""
+    return assemble(
+        TokenSegment, {"source": source, "ids": ids, "step_index": None}, {"source", "ids"}
+    )
+
+
+def _token_output(ids: list[int], logprobs: list[float] | None) -> TokenOutput:
+    """``TokenOutput`` of plain-int ``ids`` and float ``logprobs``, no replay data (all four
+    fields given, as before)."""
+    data = {
+        "output_ids": ids,
+        "output_logprobs": logprobs,
+        "routed_experts": None,
+        "sampling_mask": None,
+    }
+    return assemble(
+        TokenOutput, data, {"output_ids", "output_logprobs", "routed_experts", "sampling_mask"}
+    )
 
 
 def _calls(parsed: glm45.Parsed) -> tuple[list[ToolCall], list[str]]:
@@ -121,12 +176,9 @@ def _calls(parsed: glm45.Parsed) -> tuple[list[ToolCall], list[str]]:
     each with a new id (``call_`` and 24 hex digits: the process's random prefix and a count)."""
     if parsed.problems:
         return calls_from_parsed(parsed)
+    # the parser's names and arguments (str keys) are typed; the dict is this call's own
     return [
-        ToolCall(
-            id=f"call_{_RID_PREFIX}{next(_CALL_COUNTER):016x}",
-            name=c.name,
-            arguments=dict(c.arguments),
-        )
+        _tool_call(f"call_{_RID_PREFIX}{next(_CALL_COUNTER):016x}", c.name, dict(c.arguments))
         for c in parsed.tool_calls
     ], []
 
@@ -313,8 +365,8 @@ class TokenSession:
             # tags around it are known: only the text between them reaches the tokenizer
             ids = model.encoder().encode(text, keep=False)
         if type(model.tokenizer) is HFTokenizersTokenizer:
-            # trusted: the library's ids are plain ints, in a list made for this segment
-            return trusted(TokenSegment, {"source": source, "ids": ids})
+            # the library's ids are plain ints, in a list made for this segment
+            return _segment(source, ids)
         return TokenSegment(source=source, ids=ids)  # another tokenizer's ids: checked here
 
     def _first_prompt(self, request: ModelRequest) -> list[TokenSegment]:
@@ -580,9 +632,8 @@ class TokenSession:
         if finish_type == "stop" and calls:
             loop_finish = "tool_calls"
         replied: dict[str, Any] = {
-            "message": AssistantMessage(
-                content=parsed.content, reasoning_content=parsed.reasoning, tool_calls=calls
-            ),
+            # the parser's texts and the calls built above, in a list made for it
+            "message": _assistant(parsed.content, parsed.reasoning, calls),
             "server": server,
             "output_text": text,
             "finish_reason": finish_type,

@@ -12,10 +12,10 @@ import pytest
 from pydantic import BaseModel
 
 from agentkit.dialects import glm45
-from agentkit.messages import UserMessage
+from agentkit.messages import AssistantMessage, ToolCall, UserMessage
 from agentkit.models import sglang_tokens as tokens_module
 from agentkit.models.base import ModelRequest
-from agentkit.models.recording import CallInput, ModelReply
+from agentkit.models.recording import CallInput, ModelReply, TokenOutput
 from agentkit.models.replay_wire import ReplayRequest
 from agentkit.models.sglang_tokens import SGLangTokens, TokenSession
 from agentkit.testing import load_test_tokenizer
@@ -178,3 +178,62 @@ async def test_the_call_input_is_the_validated_one(monkeypatch: pytest.MonkeyPat
     assert fast.appended and fast.input_ids == [i for s in fast.appended for i in s.ids]
     for segment_fast, segment_validated in zip(fast.appended, validated.appended, strict=True):
         assert_same(segment_fast, segment_validated)
+
+
+def test_the_assembled_models_are_the_validated_ones() -> None:
+    # the fast builders (messages.assemble) against validated construction with the same
+    # fields given; a field added to a model, a wrong default or fields set fails here
+    arguments = {"key": "k1", "n": 2}
+    call = tokens_module._tool_call("call_1", "lookup", arguments)
+    assert_same(call, ToolCall(id="call_1", name="lookup", arguments=arguments))
+    assert call.arguments is arguments  # the call's own dict, not copied again
+    for reasoning in ("r", None):
+        for calls in ([call], []):
+            assert_same(
+                tokens_module._assistant("c", reasoning, calls),
+                AssistantMessage(content="c", reasoning_content=reasoning, tool_calls=calls),
+            )
+    for source in TokenSource:
+        assert_same(tokens_module._segment(source, [1, 2]), TokenSegment(source=source, ids=[1, 2]))
+    for logprobs in ([-0.5, -1.0], None):
+        fields: dict[str, Any] = {
+            "output_ids": [5, 6],
+            "output_logprobs": logprobs,
+            "routed_experts": None,
+            "sampling_mask": None,
+        }
+        assert_same(tokens_module._token_output([5, 6], logprobs), TokenOutput(**fields))
+
+
+def test_assembled_models_do_not_share_what_an_assignment_changes() -> None:
+    # a shared fields set must not take the name assigned on one model into another's
+    first = tokens_module._assistant("a", None, [])
+    second = tokens_module._assistant("b", None, [])
+    first.content = "changed"
+    first.role = "assistant"  # a field not given: its name joins first's fields set only
+    assert "role" in first.model_fields_set
+    assert second.model_fields_set == {"content", "reasoning_content", "tool_calls"}
+    one, two = (
+        tokens_module._segment(TokenSource.TOOL, [1]),
+        tokens_module._segment(TokenSource.TOOL, [2]),
+    )
+    assert one.model_fields_set is not two.model_fields_set
+    out = tokens_module._token_output([1], None)
+    assert out.model_fields_set is not tokens_module._token_output([1], None).model_fields_set
+
+
+@pytest.mark.parametrize("text", [CALL, ANSWER], ids=["call", "answer"])
+def test_a_reply_message_is_the_validated_one(text: str) -> None:
+    reply = build_reply(text, 151338, True)
+    message = reply.message
+    validated = AssistantMessage(
+        content=message.content,
+        reasoning_content=message.reasoning_content,
+        tool_calls=[
+            ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in message.tool_calls
+        ],
+    )
+    assert_same(message, validated)
+    for fast, slow in zip(message.tool_calls, validated.tool_calls, strict=True):
+        assert_same(fast, slow)
+    assert [c.name for c in message.tool_calls] == (["lookup"] if text == CALL else [])
