@@ -67,6 +67,22 @@ from agentkit.trajectory.records import Attempt, TokenSegment, TokenSource, trus
 
 _TEMPLATE_CACHE_SIZE = 64
 _TRUSTED_MATCHED = (int, str, type(None))
+# the reply's fields given by _reply (attempts too when it has them)
+_REPLY_GIVEN = frozenset(
+    (
+        "message",
+        "server",
+        "output_text",
+        "finish_reason",
+        "loop_finish_reason",
+        "matched_stop",
+        "tokens",
+        "usage",
+        "engine_meta",
+        "problems",
+        "malformed_calls",
+    )
+)
 _FIRST = operator.itemgetter(0)
 _NO_REPLAY = ReplayRequest()
 
@@ -77,32 +93,29 @@ def _engine_fields(
     output_ids: list[int],
     logprobs: bool,
     input_len: int,
-) -> dict[str, Any]:
-    """The reply fields taken from ``meta_info``: counts, speculative decoding, weight version,
-    the rest of the engine's meta, the log-probs and the replay data that was asked for."""
+) -> tuple[TokenOutput, CallUsage, dict[str, Any]]:
+    """The reply fields taken from ``meta_info``: the token output (the log-probs and the
+    replay data that was asked for), the counts (speculative decoding, weight version) and the
+    rest of the engine's meta."""
     output_len = len(output_ids)
     # each entry is [logprob, token id, text]: the first of each, as floats
     token_logprobs = list(map(float, map(_FIRST, meta.get("output_token_logprobs") or ())))
-    return {
-        "usage": _usage(meta, input_len, output_len),
-        "engine_meta": {k: v for k, v in meta.items() if k not in ENGINE_META_EXCLUDED},
-        "tokens": (
-            TokenOutput(
-                output_ids=output_ids,
-                output_logprobs=token_logprobs if logprobs else None,
-                routed_experts=(
-                    routed_experts(meta, want, input_len, output_len)
-                    if want.routed_experts
-                    else None
-                ),
-                sampling_mask=sampling_mask(meta, output_len) if want.sampling_mask else None,
-            )
-            if want.routed_experts or want.sampling_mask
-            # ids checked to be ints (validate_generate_reply; JSON gives plain ones), log-probs
-            # made floats here
-            else _token_output(output_ids, token_logprobs if logprobs else None)
-        ),
-    }
+    tokens = (
+        TokenOutput(
+            output_ids=output_ids,
+            output_logprobs=token_logprobs if logprobs else None,
+            routed_experts=(
+                routed_experts(meta, want, input_len, output_len) if want.routed_experts else None
+            ),
+            sampling_mask=sampling_mask(meta, output_len) if want.sampling_mask else None,
+        )
+        if want.routed_experts or want.sampling_mask
+        # ids checked to be ints (validate_generate_reply; JSON gives plain ones), log-probs
+        # made floats here
+        else _token_output(output_ids, token_logprobs if logprobs else None)
+    )
+    engine_meta = {k: v for k, v in meta.items() if k not in ENGINE_META_EXCLUDED}
+    return tokens, _usage(meta, input_len, output_len), engine_meta
 
 
 def _usage(meta: dict[str, Any], input_len: int, output_len: int) -> CallUsage:
@@ -597,11 +610,10 @@ class TokenSession:
         attempts: list[Attempt],
     ) -> ModelReply:
         """The reply, the context grown by it and the JSON of the ids kept for the next call."""
-        reply = self._reply(request, data, server, input_ids, want)
+        reply = self._reply(request, data, server, input_ids, want, attempts)
         if sent is not None:  # the context grew by the output ids: their JSON joins the kept
             self._ids_json = joined_ids(sent, ids_json(data["output_ids"]))
             self._ids_json_of = (self.ids, len(self.ids))
-        reply.attempts = attempts
         return reply
 
     def _reply(
@@ -611,8 +623,11 @@ class TokenSession:
         server: str,
         input_ids: list[int],
         want: ReplayRequest,
+        attempts: list[Attempt] | None = None,
     ) -> ModelReply:
-        """What the server generated, parsed; the session's context grows by it."""
+        """What the server generated, parsed, with the ``attempts`` it took (given as the
+        reply's ``attempts`` were assigned after it was built); the session's context grows
+        by it."""
         text = str(data["text"])
         output_ids: list[int] = data["output_ids"]  # ints: checked by validate_generate_reply
         meta: dict[str, Any] = data["meta_info"]
@@ -631,6 +646,10 @@ class TokenSession:
         loop_finish = "length" if finish_type == "length" else finish_type
         if finish_type == "stop" and calls:
             loop_finish = "tool_calls"
+        tokens, usage, engine_meta = _engine_fields(
+            meta, want, output_ids, self.model.return_logprob, len(input_ids)
+        )
+        # every field in field order
         replied: dict[str, Any] = {
             # the parser's texts and the calls built above, in a list made for it
             "message": _assistant(parsed.content, parsed.reasoning, calls),
@@ -639,18 +658,26 @@ class TokenSession:
             "finish_reason": finish_type,
             "loop_finish_reason": loop_finish,
             "matched_stop": matched,
-            **_engine_fields(meta, want, output_ids, self.model.return_logprob, len(input_ids)),
+            "tokens": tokens,
+            "usage": usage,
+            "engine_meta": engine_meta,
             "problems": [f"{p.kind}: {p.message}" for p in parsed.problems],
             "malformed_calls": malformed,
+            "attempts": [] if attempts is None else attempts,
         }
-        # trusted unless the server's matched stop needs pydantic's coercion (or its error):
+        # assembled unless the server's matched stop needs pydantic's coercion (or its error):
         # every other value is typed already (built here, validated models, lists made for
         # this reply); tests/models/test_token_trusted.py
-        reply = (
-            trusted(ModelReply, replied)
-            if type(matched) in _TRUSTED_MATCHED
-            else ModelReply(**replied)
-        )
+        if type(matched) in _TRUSTED_MATCHED:
+            given = set(_REPLY_GIVEN)
+            if attempts is not None:
+                given.add("attempts")
+            reply = assemble(ModelReply, replied, given)
+        else:
+            del replied["attempts"]
+            reply = ModelReply(**replied)
+            if attempts is not None:
+                reply.attempts = attempts
         self.ids = input_ids + output_ids
         self.consumed = len(request.messages) + 1
         self.last_stop = stop

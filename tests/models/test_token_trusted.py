@@ -19,7 +19,7 @@ from agentkit.models.recording import CallInput, ModelReply, TokenOutput
 from agentkit.models.replay_wire import ReplayRequest
 from agentkit.models.sglang_tokens import SGLangTokens, TokenSession
 from agentkit.testing import load_test_tokenizer
-from agentkit.trajectory.records import TokenSegment, TokenSource
+from agentkit.trajectory.records import Attempt, TokenSegment, TokenSource
 from tests.trusted_support import assert_same
 
 TOOLS = [
@@ -237,3 +237,21 @@ def test_a_reply_message_is_the_validated_one(text: str) -> None:
     for fast, slow in zip(message.tool_calls, validated.tool_calls, strict=True):
         assert_same(fast, slow)
     assert [c.name for c in message.tool_calls] == (["lookup"] if text == CALL else [])
+
+
+@pytest.mark.parametrize("matched", [151338, 151338.0])
+def test_a_reply_with_its_attempts_is_the_one_assigned_them(matched: Any) -> None:
+    # the attempts are given to the reply as it is built; before, they were assigned after
+    attempts = [Attempt(number=1, server="http://h:1", started_at=1.0, elapsed_s=0.5, ok=True)]
+    tokens = session()
+    request = ModelRequest(messages=[UserMessage(content="hi")], tools=TOOLS)
+    data = reply_data(CALL, matched, logprobs=True)
+    fast = tokens._reply(request, data, "http://h:1", [1, 2, 3], ReplayRequest(), attempts)
+    assert fast.attempts is attempts
+    given = {name: getattr(fast, name) for name in REPLY_FIELDS}
+    validated = ModelReply(**given)
+    validated.attempts = attempts
+    assert_same(fast, validated)
+    assert fast.model_fields_set == REPLY_FIELDS | {"attempts"}
+    without = tokens._reply(request, data, "http://h:1", [1, 2, 3], ReplayRequest())
+    assert without.attempts == [] and without.model_fields_set == REPLY_FIELDS
