@@ -90,7 +90,9 @@ async def run_tools(
                 raise
             except Exception as exc:  # Tool.call guards itself; a subclass may not
                 outcome = crashed(target, exc)
-            await append_tool_result(conv, call, outcome, turn, started, call)
+            record = _append_result(conv, call, outcome, turn, started, call)
+            if conv.recorders:
+                await conv._record(record)
             if call.name == FINAL_RESULT_TOOL and outcome.ok:
                 return final_from_outcome(agent.output_type, outcome)
             return None
@@ -141,10 +143,24 @@ async def append_tool_result(
 ) -> None:
     """Append the result the model sees (answering ``call``) and record the step with the
     call as it ran (``ran``: its arguments edited by a decision or a hook, if they were)."""
+    record = _append_result(conv, call, outcome, turn, started_at, ran)
+    if conv.recorders:
+        await conv._record(record, strict=strict)
+
+
+def _append_result(
+    conv: ToolTurnHost,
+    call: ToolCall,
+    outcome: ToolOutcome,
+    turn: int,
+    started_at: float,
+    ran: ToolCall | None,
+) -> Record:
+    """:func:`append_tool_result` but the recording: the message, the usage and the step
+    (returned, for the recorders)."""
     conv.usage.add_tool_calls(1 if call.name else 0)
     # every tool result gives the same fields: they share one fields set
     conv.messages.append(tool_result(call.id, call.name, outcome.output, not outcome.ok))
     record = tool_step(conv.episode_id, conv._next_step(), turn, call, outcome, started_at, ran)
     conv.trajectory.steps.append(record)
-    if conv.recorders:
-        await conv._record(record, strict=strict)
+    return record

@@ -186,6 +186,8 @@ class Tool:
         self._sync: SyncCaller | None = None
         self._context_param: str | None = None
         self._sync_handler: Handler | None = None  # the handler the fast path stands in for
+        # the validator's field names (``model_fields`` is a class property, costly per call)
+        self._field_names: tuple[type[BaseModel], tuple[str, ...]] | None = None
 
     def needs_approval(self, arguments: Mapping[str, Any]) -> str | None:
         """Why a call with ``arguments`` must wait for approval, or ``None`` if it need not.
@@ -222,7 +224,11 @@ class Tool:
         model = self.validator.model_validate(
             arguments if type(arguments) is dict else dict(arguments)
         )
-        return {name: getattr(model, name) for name in type(model).model_fields}
+        kind = type(model)
+        names = self._field_names
+        if names is None or names[0] is not kind:  # once per validator class
+            names = self._field_names = (kind, tuple(kind.model_fields))
+        return {name: getattr(model, name) for name in names[1]}
 
     async def call(self, arguments: Mapping[str, Any], ctx: RunContext[Any]) -> ToolOutcome:
         """Validate, run and render; never raises except for cancellation of the caller."""
