@@ -236,7 +236,40 @@ def tool_result(tool_call_id: str, name: str, content: str, is_error: bool) -> T
     return message
 
 
+def assistant_reply(
+    content: str, reasoning_content: str | None, tool_calls: list[ToolCall]
+) -> AssistantMessage:
+    """``AssistantMessage(content=..., reasoning_content=..., tool_calls=...)`` with the shared
+    fields set. Values of exactly the field types (a backend's reply: ``tool_calls`` a list of
+    :class:`ToolCall` made for this message, which it keeps) are stored as they are, without a
+    validation: the same fields, field order and fields set as validated construction gives
+    (tests/models/test_call_path_replies.py). Anything else is validated."""
+    if (
+        type(content) is str
+        and (reasoning_content is None or type(reasoning_content) is str)
+        and type(tool_calls) is list
+        and _ASSISTANT_SET is not None
+    ):
+        for call in tool_calls:
+            if type(call) is not ToolCall:
+                break
+        else:
+            data = {
+                "role": "assistant",
+                "content": content,
+                "reasoning_content": reasoning_content,
+                "tool_calls": tool_calls,
+            }
+            return assemble(AssistantMessage, data, _ASSISTANT_SET)
+    message = AssistantMessage(
+        content=content, reasoning_content=reasoning_content, tool_calls=tool_calls
+    )
+    share_fields_set(message)
+    return message
+
+
 _TOOL_RESULT_SET = shared_set(("tool_call_id", "name", "content", "is_error"))
+_ASSISTANT_SET = shared_set(("content", "reasoning_content", "tool_calls"))
 _CONTENT_SET = shared_set(("content",))
 
 

@@ -113,13 +113,17 @@ def response_of(
 ) -> ModelResponse:
     """The loop's response to a call that got ``reply``, with the call's record (what
     :func:`recorded_call` returns; a backend that times the call itself calls this)."""
-    return ModelResponse(
-        message=reply.message,
-        finish_reason=reply.loop_finish_reason or reply.finish_reason or "stop",
-        problems=reply.problems,
-        malformed_calls=reply.malformed_calls,
-        record=call_record(request, sent, reply, clock),
-    )
+    values = {
+        "message": reply.message,
+        "finish_reason": reply.loop_finish_reason or reply.finish_reason or "stop",
+        "problems": list(reply.problems),  # copied, as validation copies them
+        "malformed_calls": list(reply.malformed_calls),
+        "record": call_record(request, sent, reply, clock),
+    }
+    if type(values["message"]) is AssistantMessage and type(values["finish_reason"]) is str:
+        # trusted: a typed reply's values (see tests/models/test_call_path_replies.py)
+        return trusted(ModelResponse, values)
+    return ModelResponse(**values)
 
 
 def call_record(

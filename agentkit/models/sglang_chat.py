@@ -11,7 +11,7 @@ import functools
 import uuid
 from typing import Any, Literal
 
-from agentkit.messages import AssistantMessage, share_fields_set, to_openai
+from agentkit.messages import assistant_reply, to_openai
 from agentkit.models.base import (
     DeltaCallback,
     ModelDelta,
@@ -100,6 +100,7 @@ class SGLangChat:
         self._chat_urls: dict[str, str] = {}
         self._sampling: SharedParams | None = None
         self._head: tuple[str, bytes] | None = None
+        self._sent: CallInput | None = None
 
     def chat_url(self, server: str) -> str:
         """The chat-completions endpoint of ``server`` (built once per server)."""
@@ -115,6 +116,19 @@ class SGLangChat:
         if head is None or head[0] != self.name:
             head = self._head = (self.name, b'{"model":' + _dumps(self.name) + b',"messages":null')
         return head[1]
+
+    def call_input(self, body: dict[str, Any]) -> CallInput:
+        """What the record keeps of ``body``: the last call's own when it was sent the same
+        shared sampling params (a call input is read, never changed)."""
+        params = self.share_sampling(body)
+        last = self._sent
+        if last is not None and last.sampling_params is params:
+            return last
+        # trusted: a literal mode and the params this model shares (see share_sampling)
+        sent = trusted(CallInput, {"mode": "chat", "sampling_params": params})
+        if type(params) is SharedParams:
+            self._sent = sent
+        return sent
 
     def share_sampling(self, body: dict[str, Any]) -> dict[str, Any]:
         """The sampling params of ``body`` (what the record keeps): the last call's own
@@ -209,10 +223,7 @@ class ChatSession:
     ) -> ModelResponse:
         stream = on_delta is not None
         fields = self._fields(request, stream)
-        # trusted: a literal mode and the params this model shares (see share_sampling)
-        sent = trusted(
-            CallInput, {"mode": "chat", "sampling_params": self.model.share_sampling(fields)}
-        )
+        sent = self.model.call_input(fields)
         body = self._encoded(request, fields)
         del fields
         server = None if stream else self.model.servers.sole
@@ -289,16 +300,23 @@ class ChatSession:
             )
         details = usage.get("prompt_tokens_details") or {}
         completion = usage.get("completion_tokens")
-        assistant = AssistantMessage(content=content, reasoning_content=reasoning, tool_calls=calls)
-        share_fields_set(assistant)  # one set for the replies (they all give the same fields)
-        usage_ = CallUsage(
-            prompt_tokens=_int(usage.get("prompt_tokens")),
-            completion_tokens=_int(completion),
-            cached_tokens=(
+        # one fields set for the replies (they all give the same fields)
+        assistant = assistant_reply(content, reasoning, calls)
+        counts = {
+            "prompt_tokens": _int(usage.get("prompt_tokens")),
+            "completion_tokens": _int(completion),
+            "cached_tokens": (
                 _int(details.get("cached_tokens")) if isinstance(details, dict) else None
             ),
-            spec_verify_ct=spec,
-            accept_length=completion / spec if spec and isinstance(completion, int) else None,
+            "spec_verify_ct": spec,
+            "accept_length": completion / spec if spec and isinstance(completion, int) else None,
+        }
+        # trusted: ints (bools left out) and a float of two ints; a count of another type
+        # (spec_verify_ct True) is validated, as before
+        usage_ = (
+            trusted(CallUsage, counts)
+            if type(spec) in _TRUSTED_COUNT and type(counts["accept_length"]) in _TRUSTED_RATIO
+            else CallUsage(**counts)
         )
         replied: dict[str, Any] = {
             "message": assistant,
@@ -321,6 +339,9 @@ class ChatSession:
 
 # the messages of a body being built, filled in when it is encoded
 _TO_FILL: Any = object()
+
+_TRUSTED_COUNT = (int, type(None))
+_TRUSTED_RATIO = (float, type(None))
 
 # matched_stop as the server sent it, when it is already the record's type
 _TRUSTED_MATCHED = (int, str, type(None))
