@@ -15,7 +15,7 @@ from agentkit.result import RunResult
 from agentkit.run_state import RunState
 from agentkit.run_stream import RunStream, stop_all
 from agentkit.trajectory.recorder import Recorder
-from agentkit.trajectory.records import EpisodeStart, EpisodeStatus, new_episode_id, trusted
+from agentkit.trajectory.records import EpisodeStart, EpisodeStatus, new_episode_id
 
 
 class Agent(AgentBase[DepsT, OutputT], AsyncCloseable):
@@ -64,23 +64,20 @@ class Agent(AgentBase[DepsT, OutputT], AsyncCloseable):
         """Start a multi-turn conversation (one episode); ``send`` user messages to it."""
         check_recorder(recorder, "recorder")
         think = self.thinking if thinking is None else thinking
-        tokens = self.model.mode == "tokens"
-        system = self.system_prompt
-        values: dict[str, Any] = {
-            "episode_id": episode_id or new_episode_id(),
-            "task_id": task_id,
-            "group_id": group_id,
-            "sample_index": sample_index,
-            "mode": "tokens" if tokens else "chat",
-            "token_exact": tokens,
-            "model": self.model.name,
-            "instructions": system,
-            "tools": self.tool_schemas,
-            "thinking": think,
-            "metadata": metadata or {},
-            "label": label,
-        }
-        episode = _episode_start(values)
+        episode = EpisodeStart(
+            episode_id=episode_id or new_episode_id(),
+            task_id=task_id,
+            group_id=group_id,
+            sample_index=sample_index,
+            mode="tokens" if self.model.mode == "tokens" else "chat",
+            token_exact=self.model.mode == "tokens",
+            model=self.model.name,
+            instructions=self.system_prompt,
+            tools=self.tool_schemas,
+            thinking=think,
+            metadata=metadata or {},
+            label=label,
+        )
         recorders = [r for r in (self.recorder, recorder) if r is not None]
         return Conversation(
             self,
@@ -173,34 +170,3 @@ class Agent(AgentBase[DepsT, OutputT], AsyncCloseable):
             )
 
         return RunStream(run, self._streams, self._stream_tasks)
-
-
-_OPTIONAL_TEXT = (str, type(None))
-_OPTIONAL_INT = (int, type(None))
-
-
-def _episode_start(values: dict[str, Any]) -> EpisodeStart:
-    """``EpisodeStart(**values)``; built without validation when every value is of exactly its
-    field's type (what a run given no unusual values has), with the containers copied as
-    validation copies them: a new list of new schema dicts (their values shared), a new
-    ``metadata`` dict (only an empty one is trusted). Anything else is validated
-    (tests/loop/test_episode_start_trusted.py)."""
-    schemas = values["tools"]
-    if (
-        type(values["episode_id"]) is str
-        and type(values["task_id"]) in _OPTIONAL_TEXT
-        and type(values["group_id"]) in _OPTIONAL_TEXT
-        and type(values["sample_index"]) in _OPTIONAL_INT
-        and type(values["token_exact"]) is bool
-        and type(values["model"]) is str
-        and type(values["instructions"]) in _OPTIONAL_TEXT
-        and type(values["thinking"]) is bool
-        and type(values["metadata"]) is dict
-        and not values["metadata"]
-        and type(schemas) is list
-        and all(type(s) is dict and all(type(k) is str for k in s) for s in schemas)
-    ):
-        values["tools"] = [dict(s) for s in schemas]
-        values["metadata"] = {}
-        return trusted(EpisodeStart, values)
-    return EpisodeStart(**values)
