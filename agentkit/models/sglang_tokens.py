@@ -63,7 +63,7 @@ from agentkit.models.replay_wire import (
 from agentkit.models.transport import Body, RetryPolicy, Transport
 from agentkit.models.urls import ROUTING_KEY_HEADER, ServerPool
 from agentkit.tokenizer import HFTokenizersTokenizer, SegmentCache, Tokenizer, load_tokenizer
-from agentkit.trajectory.records import Attempt, TokenSegment, TokenSource, trusted
+from agentkit.trajectory.records import Attempt, TokenSegment, TokenSource
 
 _TEMPLATE_CACHE_SIZE = 64
 _TRUSTED_MATCHED = (int, str, type(None))
@@ -271,6 +271,8 @@ class SGLangTokens:
         self._template_ids: dict[str, list[int]] = {}
         self._encoder: SegmentCache | None = None
         self._tool_lists: dict[int, _ToolList] = {}
+        # the last sampling_params built: for these settings and stop ids
+        self._sampling: tuple[ModelSettings, list[int], dict[str, Any]] | None = None
 
     def encoder(self) -> SegmentCache:
         """The tokenizer with the ids of repeated text (system prompt, tool block) kept."""
@@ -322,6 +324,31 @@ class SGLangTokens:
             self._tool_lists.clear()
         entry = self._tool_lists[id(tools)] = _ToolList(tools)
         return entry
+
+    def sampling_params(self, settings: ModelSettings) -> dict[str, Any]:
+        """The ``sampling_params`` of a call with ``settings``: a new dict each call (the
+        record's own), copied from the last one built when the settings object and the stop
+        ids are the same ones and there are no ``extra`` settings (a dict that could have
+        changed in place: built afresh)."""
+        kept = self._sampling
+        stop_ids = self.stop_token_ids
+        if kept is not None and kept[0] is settings and kept[1] is stop_ids and not settings.extra:
+            return kept[2].copy()
+        sampling: dict[str, Any] = {
+            "max_new_tokens": settings.max_tokens,
+            "stop_token_ids": stop_ids,
+            "skip_special_tokens": False,
+            "no_stop_trim": True,
+        }
+        for key in ("temperature", "top_p", "top_k"):
+            value = getattr(settings, key)
+            if value is not None:
+                sampling[key] = value
+        if settings.seed is not None:
+            sampling["sampling_seed"] = settings.seed
+        sampling.update(settings.extra)
+        self._sampling = (settings, stop_ids, sampling.copy())
+        return sampling
 
     def session(self, *, routing_key: str | None = None) -> TokenSession:
         return TokenSession(self, routing_key or uuid.uuid4().hex)
@@ -460,24 +487,11 @@ class TokenSession:
         settings = self.model.settings
         if request.settings.model_fields_set:  # merging nothing would rebuild the same settings
             settings = settings.merged(request.settings)
-        sampling: dict[str, Any] = {
-            "max_new_tokens": settings.max_tokens,
-            "stop_token_ids": self.model.stop_token_ids,
-            "skip_special_tokens": False,
-            "no_stop_trim": True,
-        }
-        for key in ("temperature", "top_p", "top_k"):
-            value = getattr(settings, key)
-            if value is not None:
-                sampling[key] = value
-        if settings.seed is not None:
-            sampling["sampling_seed"] = settings.seed
-        sampling.update(settings.extra)
         return {
             "rid": f"{request.episode_id or 'run'}-{request.call_index}-{_RID_PREFIX}"
             f"{next(_RID_COUNTER):x}",
             "input_ids": input_ids,
-            "sampling_params": sampling,
+            "sampling_params": self.model.sampling_params(settings),
             "return_logprob": self.model.return_logprob,
             "stream": stream,
             **want.fields(),
@@ -494,7 +508,7 @@ class TokenSession:
         body = self._body(request, input_ids, on_delta is not None, want)
         # the ids and segments were built here: validated where they come in (the tokenizer,
         # the previous reply), not again on every call
-        sent = trusted(
+        sent = assemble(
             CallInput,
             {
                 "mode": "tokens",
@@ -502,6 +516,7 @@ class TokenSession:
                 "input_ids": input_ids,
                 "appended": appended,
             },
+            {"mode", "sampling_params", "input_ids", "appended"},
         )
         server = None if on_delta is not None else self.model.servers.sole
         if server is None:

@@ -1,7 +1,8 @@
-"""Token mode's unvalidated constructions (``records.trusted``: the reply, its token output, the
-appended segments, the call input) must build what validation builds: the same
-``model_dump``, ``model_fields_set``, JSON and ``__dict__`` (field order included). Each case
-is built twice, once as it is and once with ``trusted`` replaced by validated construction."""
+"""Token mode's unvalidated constructions (``messages.assemble``: the reply, its message and
+tool calls, its token output, the appended segments, the call input) must build what validation
+builds: the same ``model_dump``, ``model_fields_set``, JSON and ``__dict__`` (field order
+included). Each case is built twice, once as it is and once with ``assemble`` replaced by
+validated construction of the fields it gives, or compared with validated construction."""
 
 from __future__ import annotations
 
@@ -50,10 +51,13 @@ REPLY_FIELDS = {
 
 
 def validating(monkeypatch: pytest.MonkeyPatch) -> None:
-    def validated(cls: type[BaseModel], values: dict[str, Any]) -> BaseModel:
-        return cls(**values)
+    """Token mode's fast constructions (``messages.assemble``) replaced by validated ones of
+    the fields they give."""
 
-    monkeypatch.setattr(tokens_module, "trusted", validated)
+    def validated(cls: type[BaseModel], data: dict[str, Any], given: set[str]) -> BaseModel:
+        return cls(**{name: data[name] for name in given})
+
+    monkeypatch.setattr(tokens_module, "assemble", validated)
 
 
 def session() -> TokenSession:
@@ -255,3 +259,29 @@ def test_a_reply_with_its_attempts_is_the_one_assigned_them(matched: Any) -> Non
     assert fast.model_fields_set == REPLY_FIELDS | {"attempts"}
     without = tokens._reply(request, data, "http://h:1", [1, 2, 3], ReplayRequest())
     assert without.attempts == [] and without.model_fields_set == REPLY_FIELDS
+
+
+def test_sampling_params_are_a_new_dict_equal_to_a_fresh_build() -> None:
+    from agentkit.models.base import ModelSettings
+
+    model = SGLangTokens("http://127.0.0.1:9", load_test_tokenizer())
+    first = model.sampling_params(model.settings)
+    second = model.sampling_params(model.settings)
+    assert first == second and first is not second  # each record owns its dict
+    second["max_new_tokens"] = 1  # a record's dict changed: the next call's is not
+    assert model.sampling_params(model.settings)["max_new_tokens"] == 4096
+    hot = ModelSettings(temperature=0.5, seed=3)
+    assert model.sampling_params(hot) == {
+        "max_new_tokens": 4096,
+        "stop_token_ids": model.stop_token_ids,
+        "skip_special_tokens": False,
+        "no_stop_trim": True,
+        "temperature": 0.5,
+        "sampling_seed": 3,
+    }
+    model.stop_token_ids = [7]  # new stop ids: built again
+    assert model.sampling_params(hot)["stop_token_ids"] == [7]
+    extra = ModelSettings(extra={"min_p": 0.1})
+    assert model.sampling_params(extra)["min_p"] == 0.1
+    extra.extra["min_p"] = 0.2  # extra settings changed in place: still read
+    assert model.sampling_params(extra)["min_p"] == 0.2
