@@ -28,6 +28,7 @@ from agentkit.models.base import DeltaCallback, ModelDelta, StreamDeltaKind
 from agentkit.models.client_markup import MarkupStream
 from agentkit.models.failures import AbortedByServer, ProtocolError
 from agentkit.models.transport import Events, StreamConsumer, _dumps
+from agentkit.trajectory.records import trusted
 
 
 class ChatReply(NamedTuple):
@@ -207,6 +208,12 @@ def tool_calls_from_wire(raw_calls: Any) -> tuple[list[ToolCall], list[str]]:
         if error:
             problems.append(f"malformed_arguments: {name or '?'}: {error}")
         call_id = str(raw.get("id") or new_call_id())
+        if error is None and type(fn.get("arguments")) in _TEXT_OR_NONE:
+            # trusted: strings, and arguments parsed from JSON text here (a dict of its own,
+            # str keys) or a fresh {} (tests/models/test_call_path_tool_calls.py)
+            values = {"id": call_id, "name": name, "arguments": arguments, "raw_arguments": text}
+            calls.append(trusted(ToolCall, values))
+            continue
         # ``parse_error`` only when there is one: the same call, and a smaller fields-set
         call = (
             ToolCall(id=call_id, name=name, arguments=arguments, raw_arguments=text)
@@ -218,6 +225,9 @@ def tool_calls_from_wire(raw_calls: Any) -> tuple[list[ToolCall], list[str]]:
         share_fields_set(call)  # one set for the calls given the same fields
         calls.append(call)
     return calls, problems
+
+
+_TEXT_OR_NONE = (str, type(None))
 
 
 def _arguments(value: Any) -> tuple[dict[str, Any], str | None, str | None]:
@@ -314,9 +324,16 @@ class WireHistory:
         kept, marks, parts = self._messages, self._marks, self._parts
         had = len(kept)
         for at, message in enumerate(messages):
+            if at < had and kept[at] is message and marks[at] is not None:
+                # what _mark gives (the calls were checked when it was encoded; frozen)
+                fields = message.__dict__.values()
+                if type(message) is AssistantMessage:
+                    now = (*fields, *message.tool_calls)
+                else:
+                    now = tuple(fields)
+                if now == marks[at]:
+                    continue
             mark = _mark(message)
-            if at < had and kept[at] is message and mark is not None and marks[at] == mark:
-                continue
             try:
                 part = _dumps(message.to_openai())
             except Exception:  # e.g. a lone surrogate: the caller's dict path fails as it fails
