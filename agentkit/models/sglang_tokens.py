@@ -85,6 +85,11 @@ _REPLY_GIVEN = frozenset(
 )
 _FIRST = operator.itemgetter(0)
 _NO_REPLAY = ReplayRequest()
+# validate_generate_reply with log-probs asked for (True) or not: the check of a reply when no
+# replay data is asked for (check_replay has nothing to check then)
+_PLAIN_CHECKS: dict[bool, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    flag: partial(validate_generate_reply, logprobs=flag) for flag in (True, False)
+}
 
 
 def _engine_fields(
@@ -604,8 +609,11 @@ class TokenSession:
     def _validator(
         self, want: ReplayRequest, input_len: int
     ) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        """The check of a whole reply: SGLang's fields, then the replay data asked for."""
+        """The check of a whole reply: SGLang's fields, then the replay data asked for (none
+        asked: SGLang's fields alone, one check kept per log-prob setting)."""
         logprobs = self.model.return_logprob
+        if not want.routed_experts and not want.sampling_mask:
+            return _PLAIN_CHECKS[bool(logprobs)]
 
         def validate(data: dict[str, Any]) -> dict[str, Any]:
             reply = validate_generate_reply(data, logprobs=logprobs)
