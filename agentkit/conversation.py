@@ -182,7 +182,8 @@ class Conversation(Generic[DepsT, OutputT]):
     async def _ensure_started(self) -> None:
         if not self._started:
             self._started = True
-            await self._record(self.trajectory.start)
+            if self.recorders:
+                await self._record(self.trajectory.start)
 
     async def record_env_step(self, step_type: Literal["user", "agent_reply"], text: str) -> None:
         """Record a user/environment message that is not a tool result (e.g. simulated user).
@@ -225,7 +226,8 @@ class Conversation(Generic[DepsT, OutputT]):
             return self.trajectory.end
         if not self._started:
             self._started = True
-            await self._record(self.trajectory.start, strict=False)
+            if self.recorders:
+                await self._record(self.trajectory.start, strict=False)
         values: dict[str, Any] = {
             "episode_id": self.episode_id,
             "status": status or EpisodeStatus.COMPLETED,
@@ -243,7 +245,8 @@ class Conversation(Generic[DepsT, OutputT]):
         }
         end = trusted(EpisodeEnd, values) if _end_typed(values) else EpisodeEnd(**values)
         self.trajectory.end = end
-        await self._record(end, strict=False)
+        if self.recorders:
+            await self._record(end, strict=False)
         return end
 
     def priced_usage(self) -> Usage:
