@@ -119,7 +119,10 @@ def _engine_fields(
         # made floats here
         else _token_output(output_ids, token_logprobs if logprobs else None)
     )
-    engine_meta = {k: v for k, v in meta.items() if k not in ENGINE_META_EXCLUDED}
+    # the rest of meta_info, in its order: a copy without the excluded keys it has
+    engine_meta = dict(meta)
+    for key in ENGINE_META_EXCLUDED:
+        engine_meta.pop(key, None)
     return tokens, _usage(meta, input_len, output_len), engine_meta
 
 

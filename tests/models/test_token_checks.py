@@ -1,5 +1,6 @@
 """The check a token session puts on a whole ``/generate`` reply: SGLang's fields (log-probs
-when asked for) and, when replay data is asked for, that data."""
+when asked for) and, when replay data is asked for, that data; what the reply keeps of the
+engine's ``meta_info``."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 import pytest
 
 from agentkit.models.failures import AttemptFailure, ProtocolError
-from agentkit.models.replay_wire import ReplayRequest
-from agentkit.models.sglang_tokens import SGLangTokens
+from agentkit.models.replay_wire import ENGINE_META_EXCLUDED, ReplayRequest
+from agentkit.models.sglang_tokens import SGLangTokens, _engine_fields
 from agentkit.testing import load_test_tokenizer
 
 
@@ -39,3 +40,17 @@ def test_replay_data_asked_for_is_checked() -> None:
     with pytest.raises(AttemptFailure, match="sampling") as failure:
         check(reply(logprobs=True))
     assert failure.value.retryable is False
+
+
+@pytest.mark.parametrize("excluded", [(), ENGINE_META_EXCLUDED, ENGINE_META_EXCLUDED[1:3]])
+def test_the_engine_meta_is_meta_info_without_the_excluded_keys_in_order(
+    excluded: tuple[str, ...],
+) -> None:
+    meta: dict[str, Any] = {"id": "r", "finish_reason": {"type": "stop"}}
+    for key in excluded:
+        meta[key] = [[-0.5, 5, None]]
+    meta.update({"e2e_latency": 0.5, "cached_tokens": 3})
+    _, _, engine_meta = _engine_fields(meta, ReplayRequest(), [5], True, 3)
+    expected = {k: v for k, v in meta.items() if k not in ENGINE_META_EXCLUDED}
+    assert list(engine_meta.items()) == list(expected.items())
+    assert engine_meta is not meta and set(meta) >= set(excluded)  # meta_info left as it was
