@@ -126,18 +126,52 @@ def _engine_fields(
     return tokens, _usage(meta, input_len, output_len), engine_meta
 
 
+_COUNT_TYPES = frozenset((int, type(None)))
+_VERSION_TYPES = frozenset((str, type(None)))
+_USAGE_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "spec_verify_ct",
+    "accept_length",
+    "weight_version",
+)
+
+
 def _usage(meta: dict[str, Any], input_len: int, output_len: int) -> CallUsage:
-    """The counts of ``meta_info``, validated (coerced or refused as validation does)."""
+    """The counts of ``meta_info``: assembled as they are when each has its field's type
+    exactly (a plain int or none, the weight version a string or none: what JSON gives), else
+    validated (coerced or refused as validation does). Every field given, as before."""
     spec = meta.get("spec_verify_ct")
     completion = meta.get("completion_tokens", output_len)
     speculative = isinstance(spec, int) and spec > 0
+    prompt = meta.get("prompt_tokens", input_len)
+    cached = meta.get("cached_tokens")
+    version = meta.get("weight_version")
+    accept = completion / spec if speculative else None
+    if (
+        type(prompt) in _COUNT_TYPES
+        and type(completion) in _COUNT_TYPES
+        and type(cached) in _COUNT_TYPES
+        and type(version) in _VERSION_TYPES
+        and (not speculative or (type(spec) is int and type(accept) is float))
+    ):
+        data = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "cached_tokens": cached,
+            "spec_verify_ct": spec if speculative else None,
+            "accept_length": accept,
+            "weight_version": version,
+        }
+        return assemble(CallUsage, data, set(_USAGE_FIELDS))
     return CallUsage(
-        weight_version=meta.get("weight_version"),
-        prompt_tokens=meta.get("prompt_tokens", input_len),
+        weight_version=version,
+        prompt_tokens=prompt,
         completion_tokens=completion,
-        cached_tokens=meta.get("cached_tokens"),
+        cached_tokens=cached,
         spec_verify_ct=spec if speculative else None,
-        accept_length=completion / spec if speculative else None,
+        accept_length=accept,
     )
 
 

@@ -16,7 +16,7 @@ from agentkit.dialects import glm45
 from agentkit.messages import AssistantMessage, ToolCall, UserMessage
 from agentkit.models import sglang_tokens as tokens_module
 from agentkit.models.base import ModelRequest
-from agentkit.models.recording import CallInput, ModelReply, TokenOutput
+from agentkit.models.recording import CallInput, CallUsage, ModelReply, TokenOutput
 from agentkit.models.replay_wire import ReplayRequest
 from agentkit.models.sglang_tokens import SGLangTokens, TokenSession
 from agentkit.testing import load_test_tokenizer
@@ -285,3 +285,42 @@ def test_sampling_params_are_a_new_dict_equal_to_a_fresh_build() -> None:
     assert model.sampling_params(extra)["min_p"] == 0.1
     extra.extra["min_p"] = 0.2  # extra settings changed in place: still read
     assert model.sampling_params(extra)["min_p"] == 0.2
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {},
+        {"prompt_tokens": 12, "completion_tokens": 30, "cached_tokens": 3, "weight_version": "w"},
+        {"completion_tokens": 30, "spec_verify_ct": 15},
+        {"completion_tokens": 30, "spec_verify_ct": 0, "cached_tokens": None},
+        {"prompt_tokens": True, "completion_tokens": 30},  # a bool: validation decides
+        {"prompt_tokens": 12.0, "cached_tokens": 2.0},  # floats: coerced by validation
+        {"weight_version": 3},  # refused by validation
+        {"completion_tokens": 30, "spec_verify_ct": True},
+    ],
+)
+def test_the_usage_is_the_validated_one(meta: dict[str, Any]) -> None:
+    def build() -> Any:
+        return tokens_module._usage(meta, 7, 30)
+
+    def validated() -> Any:
+        spec = meta.get("spec_verify_ct")
+        completion = meta.get("completion_tokens", 30)
+        speculative = isinstance(spec, int) and spec > 0
+        return CallUsage(
+            weight_version=meta.get("weight_version"),
+            prompt_tokens=meta.get("prompt_tokens", 7),
+            completion_tokens=completion,
+            cached_tokens=meta.get("cached_tokens"),
+            spec_verify_ct=spec if speculative else None,
+            accept_length=completion / spec if speculative else None,
+        )
+
+    try:
+        expected = validated()
+    except ValueError as exc:
+        with pytest.raises(type(exc)):
+            build()
+        return
+    assert_same(build(), expected)
