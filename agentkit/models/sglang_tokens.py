@@ -471,22 +471,23 @@ class TokenSession:
         segments: list[TokenSegment] = []
         marker = self.last_stop
         for message in new:
+            if type(message) is ToolMessage and type(message.content) is str:
+                # a tool's result (nearly every message appended): written directly, the same
+                # text (tests/models/test_token_render_paths.py)
+                text = glm45.render_tool_result(message.content, after_stop=marker)
+                segments.append(self._encode(text, TokenSource.TOOL))
+                marker = "<|observation|>"
+                continue
             if isinstance(message, AssistantMessage):
                 raise ContextError(
                     "an assistant message was inserted into the conversation; token mode only "
                     "appends what the model itself generated"
                 )
-            text = (
-                # a tool's result (nearly every message appended): written directly, the same
-                # text (tests/models/test_token_render_paths.py)
-                glm45.render_tool_result(message.content, after_stop=marker)
-                if type(message) is ToolMessage and type(message.content) is str
-                else glm45.render_continuation(
-                    [message.to_openai()],
-                    after_stop=marker,
-                    enable_thinking=request.thinking,
-                    add_generation_prompt=False,
-                )
+            text = glm45.render_continuation(
+                [message.to_openai()],
+                after_stop=marker,
+                enable_thinking=request.thinking,
+                add_generation_prompt=False,
             )
             source = (
                 TokenSource.TOOL

@@ -107,6 +107,8 @@ def test_tool_results_are_appended_as_the_continuation_renders_them() -> None:
         results = [
             ToolMessage(tool_call_id="c1", name="t", content="one <|user|> é"),
             ToolMessage(tool_call_id="c2", name="t", content="two"),
+            UserMessage(content="and now?"),
+            ToolMessage(tool_call_id="c3", name="t", content="three"),
         ]
         request = ModelRequest(
             messages=[UserMessage(content="q"), UserMessage(content="r"), *results]
@@ -118,4 +120,5 @@ def test_tool_results_are_appended_as_the_continuation_renders_them() -> None:
                 [message.to_openai()], after_stop=marker, add_generation_prompt=False
             )
             assert segment.ids == model.tokenizer.encode(text)
-            marker = "<|observation|>"
+            marker = "<|observation|>" if isinstance(message, ToolMessage) else None
+        assert [s.source.value for s in segments] == ["tool", "tool", "user", "tool", "template"]
