@@ -104,7 +104,7 @@ def test_tool_results_are_appended_as_the_continuation_renders_them() -> None:
     session = model.session(routing_key="k")
     for stop in STOPS:
         session.ids, session.consumed, session.last_stop = [1, 2], 2, stop
-        results = [
+        results: list[ToolMessage | UserMessage] = [
             ToolMessage(tool_call_id="c1", name="t", content="one <|user|> é"),
             ToolMessage(tool_call_id="c2", name="t", content="two"),
             UserMessage(content="and now?"),
