@@ -96,6 +96,13 @@ class SharesFieldsSet(BaseModel):
         if type(names) is SharedFieldsSet:
             object.__setattr__(self, "__pydantic_fields_set__", set(names))
         super().__setattr__(name, value)
+        if type(self) in _COUNTED:  # after the change (see message_edits)
+            _EDITS[0] += 1
+
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(name)
+        if type(self) in _COUNTED:
+            _EDITS[0] += 1
 
     def __copy__(self) -> Any:
         copied = super().__copy__()
@@ -291,6 +298,19 @@ def user_message(content: str) -> UserMessage:
     message = UserMessage(content=content)
     share_fields_set(message)
     return message
+
+
+# How many times a field of a message (of the four classes) was assigned or deleted in this
+# process, each counted after the change: a message's fields are strings and an assistant's
+# list of frozen tool calls, so a message that is the same object, while this count and its
+# tool calls stay the same, is unchanged (chat_wire.WireHistory relies on it).
+_EDITS = [0]
+_COUNTED = frozenset({SystemMessage, UserMessage, AssistantMessage, ToolMessage})
+
+
+def message_edits() -> int:
+    """The count of assignments (and deletions) of message fields so far in this process."""
+    return _EDITS[0]
 
 
 Message = Annotated[

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from itertools import chain
+from operator import is_
 from typing import Any, NamedTuple
 
 from agentkit.messages import (
@@ -21,6 +23,7 @@ from agentkit.messages import (
     ToolCall,
     ToolMessage,
     UserMessage,
+    message_edits,
     new_call_id,
     share_fields_set,
 )
@@ -304,70 +307,95 @@ class WireHistory:
     """The JSON of a conversation's messages as sent (``to_openai``, encoded as the transport
     encodes a body), kept from call to call so that each message is encoded once.
 
-    Messages can be changed, so a kept encoding is used again only for the same message object
-    at the same place whose fields are still the same objects (or equal ones): a field assigned,
-    a message replaced, inserted or removed, a tool call added to or taken from ``tool_calls``
-    and a history cut or set anew all show, and that message is encoded again. An assistant
-    message whose wire form comes from a tool call's ``arguments`` mapping (no raw text, or a
-    parse error), which could be changed in place unseen, is encoded at every call."""
+    What is kept is the JSON of the history's first messages, the "stable" ones, as one
+    exact-size ``bytes``. It is used again only while it still describes the history: the
+    same message objects first, in the same order, no message field assigned anywhere since
+    (:func:`~agentkit.messages.message_edits`: a message's fields are strings, so only an
+    assignment changes them), and the assistants' tool-call lists holding the same calls
+    (frozen). Anything else (a message replaced, inserted or removed, a field assigned, a call
+    added, dropped or moved, a history cut or set anew) has the whole history encoded afresh.
+    A message whose wire form could change unseen (another class, or a tool call sent from
+    its ``arguments`` mapping: no raw text, or a parse error) ends the stable part: it and the
+    messages after it are encoded at every call."""
 
-    __slots__ = ("_marks", "_messages", "_parts")
+    __slots__ = ("_calls", "_edits", "_json", "_lens", "_lists", "_messages")
 
     def __init__(self) -> None:
-        self._messages: list[Message] = []
-        self._marks: list[tuple[Any, ...] | None] = []
-        self._parts: list[bytes] = []
+        self._messages: list[Message] = []  # the stable messages
+        self._json = b""  # their JSON, comma-separated
+        self._edits = -1  # message_edits() when it was made
+        self._lists: list[list[ToolCall]] = []  # the stable assistants' tool_calls lists
+        self._lens: list[int] = []  # their lengths
+        self._calls: list[ToolCall] = []  # their calls, in order
 
     def encoded(self, messages: list[Message]) -> bytes | None:
         """The JSON array of ``to_openai(messages)``; ``None`` (and nothing kept) when one of
         them will not encode, for the caller to send them as a dict (the transport decides)."""
-        kept, marks, parts = self._messages, self._marks, self._parts
+        edits = message_edits()  # before reading any message: a later change is seen next time
+        kept = self._messages
         had = len(kept)
-        for at, message in enumerate(messages):
-            if at < had and kept[at] is message and marks[at] is not None:
-                # what _mark gives (the calls were checked when it was encoded; frozen)
-                fields = message.__dict__.values()
-                if type(message) is AssistantMessage:
-                    now = (*fields, *message.tool_calls)
-                else:
-                    now = tuple(fields)
-                if now == marks[at]:
-                    continue
-            mark = _mark(message)
-            try:
-                part = _dumps(message.to_openai())
-            except Exception:  # e.g. a lone surrogate: the caller's dict path fails as it fails
-                del kept[:], marks[:], parts[:]
-                return None
-            if at < had:
-                kept[at], marks[at], parts[at] = message, mark, part
-            else:
+        if not (
+            edits == self._edits
+            and len(messages) >= had
+            and all(map(is_, kept, messages))
+            and list(map(len, self._lists)) == self._lens
+            and list(chain.from_iterable(self._lists)) == self._calls
+        ):
+            self._reset()
+            had = 0
+        self._edits = edits
+        try:
+            return self._extended(messages, had)
+        except Exception:  # e.g. a lone surrogate: the caller's dict path fails as it fails
+            self._reset()
+            return None
+
+    def _extended(self, messages: list[Message], had: int) -> bytes:
+        """Keep ``messages[had:]`` while they are stable; the JSON array of all of them."""
+        kept, pieces = self._messages, [self._json] if had else []
+        stable = True
+        for message in messages[had:]:
+            if stable and not _stable(message):
+                stable = False
+                self._json = _exact(pieces)
+            pieces.append(_dumps(message.to_openai()))
+            if stable:
                 kept.append(message)
-                marks.append(mark)
-                parts.append(part)
-        if had > len(messages):
-            del kept[len(messages) :], marks[len(messages) :], parts[len(messages) :]
-        return b"[" + b",".join(parts) + b"]"
+                if type(message) is AssistantMessage:
+                    calls = message.tool_calls
+                    self._lists.append(calls)
+                    self._lens.append(len(calls))
+                    self._calls.extend(calls)
+        if stable and len(kept) > had:
+            self._json = _exact(pieces)
+            return b"[" + self._json + b"]"
+        return b"[" + b",".join(pieces) + b"]"
+
+    def _reset(self) -> None:
+        del self._messages[:], self._lists[:], self._lens[:], self._calls[:]
+        self._json = b""
+        self._edits = -1
 
 
 _PLAIN_MESSAGES = (SystemMessage, UserMessage, ToolMessage)
 
 
-def _mark(message: Message) -> tuple[Any, ...] | None:
-    """What a message's wire form depends on, to compare with when it was encoded: its field
-    values (strings: immutable) and an assistant's tool calls (frozen, each sent as its raw
-    text); ``None`` when that cannot be told (encode it again)."""
+def _exact(pieces: list[bytes]) -> bytes:
+    """``pieces`` comma-joined in a ``bytes`` of its own size (orjson's are ~1 KiB at least,
+    and a join of one piece is that piece)."""
+    joined = b",".join(pieces)
+    return memoryview(joined).tobytes() if len(pieces) == 1 else joined
+
+
+def _stable(message: Message) -> bool:
+    """Whether a message's wire form changes only by an assignment or a change of its list of
+    tool calls: one of the four classes, every tool call a ToolCall sent as its raw text."""
     kind = type(message)
     if kind in _PLAIN_MESSAGES:
-        return tuple(message.__dict__.values())
-    if kind is AssistantMessage:
-        calls = message.tool_calls  # type: ignore[union-attr]
-        for call in calls:
-            if (
-                type(call) is not ToolCall
-                or call.raw_arguments is None
-                or call.parse_error is not None
-            ):
-                return None
-        return (*message.__dict__.values(), *calls)
-    return None
+        return True
+    if kind is not AssistantMessage:
+        return False
+    for call in message.tool_calls:  # type: ignore[union-attr]
+        if type(call) is not ToolCall or call.raw_arguments is None or call.parse_error is not None:
+            return False
+    return True

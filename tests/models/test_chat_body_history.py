@@ -6,6 +6,7 @@ too; each message is encoded once while it stays the same."""
 from __future__ import annotations
 
 import json
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -88,6 +89,8 @@ _ops = st.one_of(
     st.tuples(st.just("add_call"), st.integers(0, 20), st.booleans()),
     st.tuples(st.just("drop_call"), st.integers(0, 20)),
     st.tuples(st.just("mutate_arguments"), st.integers(0, 20)),
+    st.tuples(st.just("move_call"), st.integers(0, 20)),
+    st.tuples(st.just("swap_call"), st.integers(0, 20), st.booleans()),
     st.tuples(st.just("set_anew"), st.integers(0, 20)),
     st.tuples(st.just("copy"), st.integers(0, 20)),
 )
@@ -122,6 +125,14 @@ def _apply(history: list[Message], op: tuple[Any, ...]) -> list[Message]:
     elif name == "mutate_arguments" and isinstance(history[at], AssistantMessage):
         for call in history[at].tool_calls:  # type: ignore[union-attr]
             call.arguments["changed"] = at  # in place: only seen through the arguments
+    elif name == "move_call":  # a call moved to the next assistant: the same calls in order
+        assistants = [m for m in history[at:] if isinstance(m, AssistantMessage)]
+        if len(assistants) >= 2 and assistants[0].tool_calls:
+            assistants[1].tool_calls.insert(0, assistants[0].tool_calls.pop())
+    elif name == "swap_call" and isinstance(history[at], AssistantMessage):
+        calls = history[at].tool_calls  # type: ignore[union-attr]
+        if calls:
+            calls[0] = _call(50 + len(calls), op[2])  # the same length, another call
     elif name == "set_anew":
         return [*history[at:], user_message("anew")]
     elif name == "copy":
@@ -167,13 +178,35 @@ def test_each_message_is_encoded_once_while_it_stays_the_same(
     history += [reply, tool_result("c1", "lookup", "v", False)]
     assert_sent_as_the_dict(session, history)
     assert len(encoded) == 4  # the two new ones only
+    assert_sent_as_the_dict(session, history)
+    assert len(encoded) == 4  # nothing new
     reply.content = "changed"
     assert_sent_as_the_dict(session, history)
-    assert len(encoded) == 5  # the assigned one again
+    assert len(encoded) == 8  # a field assigned: all again
     reply.tool_calls.append(_call(2, raw=False))
     assert_sent_as_the_dict(session, history)
+    assert len(encoded) == 12  # a call added: all again
     assert_sent_as_the_dict(session, history)
-    assert len(encoded) == 7  # a call sent from its arguments: encoded at every call
+    assert len(encoded) == 14  # a call sent from its arguments: it and what follows, each time
+
+
+def test_what_is_kept_is_the_size_of_its_json() -> None:
+    """orjson's own bytes hold ~1 KiB whatever their length: the kept JSON is a copy."""
+    session = _session()
+    history: list[Message] = [user_message("u")]
+    assert_sent_as_the_dict(session, history)
+    assert session._history._json == _dumps(history[0].to_openai())
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        part = _dumps(history[0].to_openai())
+        kept = chat_wire._exact([part])
+        del part
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept == _dumps(history[0].to_openai())
+    assert held < 512
 
 
 def test_a_message_that_will_not_encode_goes_as_the_dict() -> None:
@@ -200,3 +233,23 @@ def test_extra_fields_that_give_model_or_messages_win_as_before(extra: dict[str,
     want = session._body(ModelRequest(messages=history, tools=_TOOLS), False)
     assert want.get("messages") == extra.get("messages", want["messages"])
     assert (body if isinstance(body, dict) else json.loads(body)) == json.loads(_dumps(want))
+
+
+@pytest.mark.parametrize("edit", ["swap", "move", "add", "drop", "assign_list"])
+def test_a_tool_call_list_changed_in_place_is_seen(edit: str) -> None:
+    session = _session()
+    first = AssistantMessage(content="", tool_calls=[_call(1, True), _call(2, True)])
+    second = AssistantMessage(content="", tool_calls=[_call(3, True)])
+    history: list[Message] = [user_message("u"), first, second]
+    assert_sent_as_the_dict(session, history)
+    if edit == "swap":
+        first.tool_calls[0] = _call(9, True)
+    elif edit == "move":
+        second.tool_calls.insert(0, first.tool_calls.pop())
+    elif edit == "add":
+        second.tool_calls.append(_call(9, True))
+    elif edit == "drop":
+        first.tool_calls.pop(0)
+    else:
+        first.tool_calls = [_call(9, True)]
+    assert_sent_as_the_dict(session, history)
