@@ -455,11 +455,11 @@ class TokenSession:
         messages = [m.to_openai() for m in request.messages]
         # rendered once: with the generation prompt the template appends exactly
         # ``generation_prompt`` (tests/models/test_token_generation_prompt.py)
-        body = glm45.render(
+        body = glm45.render_with_tools_block(
             messages,
+            self.model.tools_text(request.tools),
             enable_thinking=request.thinking,
             add_generation_prompt=False,
-            tools_text=self.model.tools_text(request.tools),
         )
         return [
             self._encode(body, TokenSource.PROMPT),

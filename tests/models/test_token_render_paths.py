@@ -1,6 +1,7 @@
 """Token mode's direct renderings give the template's text: a tool result written directly
 (``glm45.render_tool_result``) is ``render_continuation`` of that tool message, and a prompt
-rendered with the tools block kept per tool list (``tools_text``) is ``render`` with the tools."""
+rendered with the tools block kept per tool list (``render_with_tools_block``) is ``render``
+with the tools."""
 
 from __future__ import annotations
 
@@ -65,8 +66,8 @@ def test_a_prompt_with_the_kept_tools_block_is_the_rendered_one(
 ) -> None:
     messages = [{"role": "system", "content": "s"}, {"role": "user", "content": text}]
     expected = glm45.render(messages, tools or None, enable_thinking=thinking)
-    given_block = glm45.render(
-        messages, enable_thinking=thinking, tools_text=glm45.tools_block(tools)
+    given_block = glm45.render_with_tools_block(
+        messages, glm45.tools_block(tools), enable_thinking=thinking
     )
     assert given_block == expected
 

@@ -13,6 +13,7 @@ from .render import (
     render,
     render_continuation,
     render_tool_result,
+    render_with_tools_block,
     tools_block,
 )
 from .repair import repair_hint
@@ -51,6 +52,7 @@ __all__ = [
     "render",
     "render_continuation",
     "render_tool_result",
+    "render_with_tools_block",
     "repair_hint",
     "tools_block",
 ]

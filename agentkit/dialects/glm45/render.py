@@ -189,7 +189,7 @@ def generation_prompt(enable_thinking: bool = True) -> str:
 
 def tools_block(tools: Sequence[Mapping[str, Any]] | None) -> str:
     """The tools section ``render`` writes for ``tools`` (empty for none), to be rendered once
-    for a tool list used on many prompts (``render(..., tools_text=tools_block(tools))``)."""
+    for a tool list used on many prompts (``render_with_tools_block``)."""
     if not tools:
         return ""
     return "".join([_TOOLS_HEADER, *(tojson(tool) + "\n" for tool in tools), _TOOLS_FOOTER])
@@ -201,11 +201,26 @@ def render(
     *,
     enable_thinking: bool = True,
     add_generation_prompt: bool = True,
-    tools_text: str | None = None,
 ) -> str:
-    """The GLM-4.5 prompt for ``messages`` (and ``tools``), as the published template renders it.
-    ``tools_text``, when given, is ``tools_block(tools)`` rendered before (``tools`` unread)."""
-    out = [PROMPT_PREFIX, tools_block(tools) if tools_text is None else tools_text]
+    """The GLM-4.5 prompt for ``messages`` (and ``tools``), as the published template renders it."""
+    return render_with_tools_block(
+        messages,
+        tools_block(tools),
+        enable_thinking=enable_thinking,
+        add_generation_prompt=add_generation_prompt,
+    )
+
+
+def render_with_tools_block(
+    messages: Sequence[Mapping[str, Any]],
+    block: str,
+    *,
+    enable_thinking: bool = True,
+    add_generation_prompt: bool = True,
+) -> str:
+    """``render`` with the tools section given as ``block`` (``tools_block(tools)``, rendered
+    once for a tool list used on many prompts)."""
+    out = [PROMPT_PREFIX, block]
     out.append(_render_messages(messages, enable_thinking=enable_thinking, previous_role=None))
     if add_generation_prompt:
         out.append(generation_prompt(enable_thinking))
