@@ -79,7 +79,8 @@ async def run_tools(
         target = agent.tools_by_name.get(call.name)
         if target is not None and call.parse_error is None:
             started = time.time()
-            ctx = RunContext(deps=conv.deps, run_id=conv.episode_id, turn=turn, call_id=call.id)
+            episode_id = conv.episode_id
+            ctx = RunContext(deps=conv.deps, run_id=episode_id, turn=turn, call_id=call.id)
             try:
                 outcome = await target.call(call.arguments, ctx)
             except anyio.get_cancelled_exc_class():
@@ -90,7 +91,7 @@ async def run_tools(
                 raise
             except Exception as exc:  # Tool.call guards itself; a subclass may not
                 outcome = crashed(target, exc)
-            record = _append_result(conv, call, outcome, turn, started, call)
+            record = _append_result(conv, call, outcome, turn, started, call, episode_id)
             if conv.recorders:
                 await conv._record(record)
             if call.name == FINAL_RESULT_TOOL and outcome.ok:
@@ -155,12 +156,15 @@ def _append_result(
     turn: int,
     started_at: float,
     ran: ToolCall | None,
+    episode_id: str | None = None,
 ) -> Record:
     """:func:`append_tool_result` but the recording: the message, the usage and the step
-    (returned, for the recorders)."""
+    (returned, for the recorders); ``episode_id``: the conversation's, if already read."""
     conv.usage.add_tool_calls(1 if call.name else 0)
     # every tool result gives the same fields: they share one fields set
     conv.messages.append(tool_result(call.id, call.name, outcome.output, not outcome.ok))
-    record = tool_step(conv.episode_id, conv._next_step(), turn, call, outcome, started_at, ran)
+    if episode_id is None:
+        episode_id = conv.episode_id
+    record = tool_step(episode_id, conv._next_step(), turn, call, outcome, started_at, ran)
     conv.trajectory.steps.append(record)
     return record
