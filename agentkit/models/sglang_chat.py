@@ -7,6 +7,7 @@ as the server returned them. Chat mode gives no token ids: records say so (``tok
 
 from __future__ import annotations
 
+import copy
 import functools
 import uuid
 from typing import Any, Literal
@@ -101,6 +102,10 @@ class SGLangChat:
         self._sampling: SharedParams | None = None
         self._head: tuple[str, bytes] | None = None
         self._sent: CallInput | None = None
+        self._merged: (
+            tuple[ModelSettings, ModelSettings, dict[str, Any], dict[str, Any], ModelSettings]
+            | None
+        ) = None
 
     def chat_url(self, server: str) -> str:
         """The chat-completions endpoint of ``server`` (built once per server)."""
@@ -108,6 +113,27 @@ class SGLangChat:
         if url is None:
             url = self._chat_urls[server] = f"{server}/v1/chat/completions"
         return url
+
+    def settings_for(self, given: ModelSettings) -> ModelSettings:
+        """This model's settings merged with a request's ``given`` ones (``merged``, ~9 us):
+        the last merge again while both are the same objects (frozen) with equal ``extra``
+        (compared with a deep copy made at the merge: an ``extra`` changed in place, nested
+        too, is merged afresh)."""
+        mine = self.settings
+        if not given.model_fields_set:  # merging nothing would rebuild the same settings
+            return mine
+        last = self._merged
+        if (
+            last is not None
+            and last[0] is mine
+            and last[1] is given
+            and mine.extra == last[2]
+            and given.extra == last[3]
+        ):
+            return last[4]
+        merged = mine.merged(given)
+        self._merged = (mine, given, copy.deepcopy(mine.extra), copy.deepcopy(given.extra), merged)
+        return merged
 
     def body_head(self) -> bytes:
         """How an encoded body with ``"messages": null`` starts: ``{"model":<name>,"messages":null``
@@ -191,9 +217,7 @@ class ChatSession:
     def _fields(self, request: ModelRequest, stream: bool) -> dict[str, Any]:
         """The request body, its messages left to fill (``_TO_FILL``) unless an extra field
         gives them (as its update of the body would)."""
-        settings = self.model.settings
-        if request.settings.model_fields_set:  # merging nothing would rebuild the same settings
-            settings = settings.merged(request.settings)
+        settings = self.model.settings_for(request.settings)
         body: dict[str, Any] = {
             "model": self.model.name,
             "messages": _TO_FILL,
