@@ -238,8 +238,10 @@ class ChatSession:
             body["stream_options"] = {"include_usage": True}
         if self.model.speculative_stats:
             body["return_spec_tokens_details"] = True
-        body.update(self.model.extra_body)
-        body.update(settings.extra)
+        if self.model.extra_body:
+            body.update(self.model.extra_body)
+        if settings.extra:
+            body.update(settings.extra)
         return body
 
     async def generate(
@@ -387,7 +389,12 @@ def _frozen(params: dict[str, Any]) -> SharedParams | None:
 
 
 def _sampling(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k not in ("messages", "tools")}
+    """``body`` without its messages and tools, in its order (a copy, then two deletions: what
+    a filtering comprehension gives, without a step per item)."""
+    params = dict(body)
+    params.pop("messages", None)
+    params.pop("tools", None)
+    return params
 
 
 def _int(value: Any) -> int | None:

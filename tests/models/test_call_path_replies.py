@@ -146,3 +146,17 @@ def test_a_chat_model_reuses_its_call_input_while_the_params_are_the_same() -> N
     assert model.call_input(listed) is not model.call_input(listed)
     expected = {"model": "m", "max_tokens": 8, "stop": ["x"]}
     assert_same(model.call_input(listed), CallInput(mode="chat", sampling_params=expected))
+
+
+def test_the_sampling_params_are_the_body_without_messages_and_tools_in_order() -> None:
+    from agentkit.models.sglang_chat import _sampling
+
+    for body in (
+        {"model": "m", "messages": [], "max_tokens": 8, "tools": [{}], "tool_choice": "auto"},
+        {"tools": [], "model": "m", "stream": False},
+        {"model": "m"},
+    ):
+        expected = {k: v for k, v in body.items() if k not in ("messages", "tools")}
+        params = _sampling(body)
+        assert list(params.items()) == list(expected.items())
+        assert (params is not body and "messages" in body) or "messages" not in body
