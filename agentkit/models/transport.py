@@ -547,8 +547,18 @@ def _status_error(status: int, raw: bytes, retry_after: str | None) -> HTTPStatu
 
 
 def _server_of(url: str) -> str:
-    """The base URL of a server endpoint URL (what attempts are recorded against)."""
-    return url.split("/v1/")[0].removesuffix("/generate")
+    """The base URL of a server endpoint URL (what attempts are recorded against), worked
+    out once per URL (a backend posts to a few)."""
+    server = _SERVERS.get(url)
+    if server is None:
+        server = url.split("/v1/")[0].removesuffix("/generate")
+        if len(_SERVERS) < _MAX_SERVERS:
+            _SERVERS[url] = server
+    return server
+
+
+_SERVERS: dict[str, str] = {}
+_MAX_SERVERS = 1024  # URLs kept; beyond, each is worked out again (the same result)
 
 
 def _succeeded(number: int, server: str, started: float, t0: float) -> Attempt:

@@ -160,3 +160,15 @@ def test_the_sampling_params_are_the_body_without_messages_and_tools_in_order() 
         params = _sampling(body)
         assert list(params.items()) == list(expected.items())
         assert (params is not body and "messages" in body) or "messages" not in body
+
+
+def test_the_server_of_an_endpoint_is_its_base_url_each_time() -> None:
+    from agentkit.models.transport import _server_of
+
+    for url, server in [
+        ("http://h:1/v1/chat/completions", "http://h:1"),
+        ("http://h:2/generate", "http://h:2"),
+        ("http://h:3/x/v1/chat/completions", "http://h:3/x"),
+    ]:
+        assert _server_of(url) == server
+        assert _server_of(url) == server  # from what was kept
