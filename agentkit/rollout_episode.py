@@ -23,7 +23,7 @@ from agentkit.result import RunResult, failure_attribution
 from agentkit.rollout_rewards import Reward, RewardFn, score_episode
 from agentkit.tool import describe_exception
 from agentkit.trajectory.recorder import Recorder
-from agentkit.trajectory.records import EpisodeStatus, FailureAttribution, Usage
+from agentkit.trajectory.records import EpisodeStatus, FailureAttribution, Trajectory, Usage
 from agentkit.trajectory.store import JsonlStore, read_store
 
 __all__ = ["Reward", "RewardFn"]  # re-exported: they live in agentkit.rollout_rewards
@@ -87,19 +87,26 @@ def complete_pairs(path: str | Path, *, retry_infra: bool = True) -> set[tuple[s
         return set()
     done: set[tuple[str, int]] = set()
     for traj in read_store(path).finished:
-        start, end = traj.start, traj.end
-        if start.task_id is None or start.sample_index is None or end is None:
+        start = traj.start
+        if start.task_id is None or start.sample_index is None:
             continue
-        if end.status in (
-            EpisodeStatus.CANCELLED,
-            EpisodeStatus.RUNNING,
-            EpisodeStatus.AWAITING_APPROVAL,
-        ):
-            continue
-        if retry_infra and end.failure is FailureAttribution.INFRASTRUCTURE:
-            continue
-        done.add((start.task_id, start.sample_index))
+        if counts_as_done(traj, retry_infra=retry_infra):
+            done.add((start.task_id, start.sample_index))
     return done
+
+
+def counts_as_done(traj: Trajectory, *, retry_infra: bool = True) -> bool:
+    """Whether a recorded episode is done for a rollout (a resume does not run it again): it
+    ended, and not cancelled, still running or awaiting approval, nor (with ``retry_infra``)
+    by an infrastructure failure."""
+    end = traj.end
+    if end is None or end.status in (
+        EpisodeStatus.CANCELLED,
+        EpisodeStatus.RUNNING,
+        EpisodeStatus.AWAITING_APPROVAL,
+    ):
+        return False
+    return not (retry_infra and end.failure is FailureAttribution.INFRASTRUCTURE)
 
 
 async def maybe_await(value: Any) -> Any:

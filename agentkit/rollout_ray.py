@@ -7,7 +7,8 @@ The driver hands each worker at most ``in_flight_per_worker`` episodes at a time
 the queue stays on the driver) and collects results as they finish. A worker that dies
 (SIGKILL, a lost node) loses nothing it recorded: its shard keeps every line written, its
 unfinished episodes stay unfinished (so exports and resumes ignore them), the pairs it was
-running go back to the queue, and a replacement actor with a new shard takes its place (up to
+running go back to the queue (except one whose end its shard already holds: that episode counts,
+as a resume would count it), and a replacement actor with a new shard takes its place (up to
 ``max_worker_restarts`` per worker). Resuming reads every shard, exactly as the single-process
 rollout reads its store. GRPO groups stay whole whatever worker ran each sample: groups are
 named by task, and exports read all shards as one store.
@@ -40,13 +41,14 @@ from agentkit.rollout_episode import (
     RolloutTask,
     close_all,
     complete_pairs,
+    counts_as_done,
     maybe_await,
     run_episode,
     short_error,
 )
-from agentkit.trajectory.records import RunManifest, Usage
+from agentkit.trajectory.records import EpisodeStatus, FailureAttribution, RunManifest, Usage
 from agentkit.trajectory.shards import ShardedStore
-from agentkit.trajectory.store import FsyncPolicy, JsonlStore
+from agentkit.trajectory.store import FsyncPolicy, JsonlStore, read_store
 
 
 def _ray() -> Any:
@@ -250,7 +252,7 @@ async def ray_rollout(
     slots = [cluster.start(i) for i in range(workers)]
     report.workers = workers
     try:
-        limits = _Limits(in_flight_per_worker, max_worker_restarts, max_sample_retries)
+        limits = _Limits(in_flight_per_worker, max_worker_restarts, max_sample_retries, retry_infra)
         await _drive(ray, cluster, slots, queue, limits, report, bar)
     finally:
         with anyio.CancelScope(shield=True):
@@ -268,6 +270,27 @@ class _Limits:
     in_flight: int
     max_restarts: int
     max_sample_retries: int
+    retry_infra: bool = True
+
+
+def _recorded_outcome(
+    shard: Path, task_id: str, sample_index: int, retry_infra: bool
+) -> tuple[str, str | None] | None:
+    """What a dead worker's shard says of one pair it was running: (episode id, error or None)
+    when the episode ended there and would count as done on a resume (the worker died after
+    writing the end but before its reply reached the driver), else None (run it again)."""
+    if not shard.exists() or shard.stat().st_size == 0:
+        return None
+    for traj in read_store(shard).finished:
+        start, end = traj.start, traj.end
+        if (start.task_id, start.sample_index) != (task_id, sample_index) or end is None:
+            continue
+        if counts_as_done(traj, retry_infra=retry_infra):
+            failed = end.status is EpisodeStatus.FAILED or (
+                end.failure is FailureAttribution.INFRASTRUCTURE
+            )
+            return start.episode_id, (end.error or end.status.value) if failed else None
+    return None
 
 
 async def _drive(
@@ -298,21 +321,28 @@ async def _drive(
                 await wake.wait()  # a failed episode may come back to the queue
                 continue
             task, k = queue.popleft()
-            generation = slot.generation
+            generation, shard = slot.generation, slot.shard
             busy[0] += 1
             try:
                 episode_id, error = await slot.actor.run.remote(task, k)
             except actor_died as exc:
-                queue.appendleft((task, k))  # rerun elsewhere: nothing recorded is lost
+                # The worker may have died after its shard got the episode's end but before its
+                # reply came back: that episode is done and is not run a second time (a second
+                # finished sample would make its GRPO group one too big).
+                recorded = _recorded_outcome(shard, task.id, k, limits.retry_infra)
+                if recorded is None:
+                    queue.appendleft((task, k))  # rerun elsewhere: nothing recorded is lost
                 if slot.generation == generation:
                     if slot.restarts >= limits.max_restarts:
                         slot.alive = False
                     else:
                         cluster.replace(slot)
-                if not slot.alive:
-                    _fail_rest_if_no_worker(slots, queue, report, bar, short_error(exc))
-                    return
-                continue
+                if recorded is None:
+                    if not slot.alive:
+                        _fail_rest_if_no_worker(slots, queue, report, bar, short_error(exc))
+                        return
+                    continue
+                episode_id, error = recorded
             finally:
                 busy[0] -= 1
                 wake.set()

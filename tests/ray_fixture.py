@@ -75,3 +75,23 @@ def local_ray_options(env: dict[str, str], workers: int = 2) -> dict[str, Any]:
         },
         "actor_options": {"num_cpus": 0},
     }
+
+
+async def run_then_die_once(
+    agent: Agent[Any, Any], task: RolloutTask, sample_index: int, store: Any, reward_fn: Any
+) -> tuple[str, str | None]:
+    """``run_episode``, except that the worker running ("t1", 0) the first time SIGKILLs itself
+    after the episode's end is in its shard and before its reply leaves: the driver must count
+    the recorded episode, not run the pair a second time."""
+    import signal
+
+    import anyio
+
+    from agentkit.rollout_episode import run_episode
+
+    outcome = await run_episode(agent, task, sample_index, store, reward_fn)
+    mark = anyio.Path(os.environ["RAY_TEST_DIE_MARK"])
+    if (task.id, sample_index) == ("t1", 0) and not await mark.exists():
+        await mark.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return outcome

@@ -46,6 +46,19 @@ def _by_pair(episodes: list[Trajectory]) -> dict[tuple[str, int], Trajectory]:
     return out
 
 
+def _scored_per_pair(episodes: list[Trajectory]) -> dict[tuple[str, int], int]:
+    """How many scored (not infrastructure-failed) finished episodes each pair has: one each,
+    or a GRPO group is uneven."""
+    counts: dict[tuple[str, int], int] = {}
+    for traj in episodes:
+        if traj.end is None or traj.end.failure is FailureAttribution.INFRASTRUCTURE:
+            continue
+        assert traj.start.task_id is not None and traj.start.sample_index is not None
+        pair = (traj.start.task_id, traj.start.sample_index)
+        counts[pair] = counts.get(pair, 0) + 1
+    return counts
+
+
 def _tokens(traj: Trajectory) -> list[tuple[Any, ...]]:
     return [(c.input_ids, c.output_ids, c.finish_reason) for c in traj.calls]
 
@@ -109,6 +122,7 @@ async def test_killed_worker_loses_nothing_and_matches_single_process(tmp_path: 
     assert contents.bad_lines == []
     finished = _by_pair(contents.finished)
     single = _by_pair(read_store(reference).finished)
+    assert set(_scored_per_pair(contents.finished).values()) == {1}
     assert (
         set(finished)
         == set(single)
@@ -133,6 +147,30 @@ async def test_killed_worker_loses_nothing_and_matches_single_process(tmp_path: 
     assert sizes == {f"t{i}": N_SAMPLES for i in range(N_TASKS)}
     parquet = compact(store, tmp_path / "ray.parquet")
     assert set(_by_pair(read_store(parquet).finished)) == set(finished)
+
+
+async def test_a_worker_killed_after_recording_an_end_is_not_run_twice(tmp_path: Path) -> None:
+    """The worker running ("t1", 0) dies after the episode's end is in its shard and before its
+    reply reaches the driver: the driver reads the dead shard and counts that episode, so the
+    pair has exactly one scored episode and every group its N_SAMPLES."""
+    mark = tmp_path / "died"
+    store = tmp_path / "ray-store"
+    async with SGLangTestServer(policy=fx.policy) as server:
+        env = {"RAY_TEST_SERVER_URL": server.base_url, "RAY_TEST_DIE_MARK": str(mark)}
+        report: Any = await rollout(
+            ray_fixture.make_agent, fx.tasks(N_TASKS), N_SAMPLES, 2, fx.reward, store,
+            progress=False, executor="ray", episode_fn=ray_fixture.run_then_die_once,
+            ray_options=ray_fixture.local_ray_options(env),
+        )  # fmt: skip
+    assert mark.exists()  # the worker did die after recording
+    assert report.worker_restarts >= 1
+    assert report.completed == N_TASKS * N_SAMPLES and report.failures == []
+    contents = read_store(store)
+    counts = _scored_per_pair(contents.finished)
+    assert counts == {(f"t{i}", k): 1 for i in range(N_TASKS) for k in range(N_SAMPLES)}
+    report_x = ExportReport()
+    samples = slime_samples(trainable_episodes(contents.episodes, report_x))
+    assert report_x.dropped_groups == [] and len(samples) == N_TASKS * N_SAMPLES
 
 
 def test_rollout_command_runs_on_ray_and_resumes(
