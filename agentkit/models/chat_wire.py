@@ -357,7 +357,8 @@ class WireHistory:
         for message in messages[had:]:
             if stable and not _stable(message):
                 stable = False
-                self._json = _exact(pieces)
+                if len(kept) > had:  # stable ones were added before it
+                    self._json = _exact(pieces)
             pieces.append(_dumps(message.to_openai()))
             if stable:
                 kept.append(message)
