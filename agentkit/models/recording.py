@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agentkit.messages import AssistantMessage, ToolCall
+from agentkit.messages import AssistantMessage, ToolCall, assemble
 from agentkit.models.base import ModelError, ModelRequest, ModelResponse
 from agentkit.trajectory.packed import RaggedInts, RoutedExperts
 from agentkit.trajectory.records import (
@@ -121,9 +121,13 @@ def response_of(
         "record": call_record(request, sent, reply, clock),
     }
     if type(values["message"]) is AssistantMessage and type(values["finish_reason"]) is str:
-        # trusted: a typed reply's values (see tests/models/test_call_path_replies.py)
-        return trusted(ModelResponse, values)
+        # assembled: a typed reply's values, every field in field order and given (a set of
+        # its own: the model does not copy a shared one); tests/models/test_call_path_replies.py
+        return assemble(ModelResponse, values, set(_RESPONSE_FIELDS))
     return ModelResponse(**values)
+
+
+_RESPONSE_FIELDS = ("message", "finish_reason", "problems", "malformed_calls", "record")
 
 
 def call_record(

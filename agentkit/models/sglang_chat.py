@@ -12,7 +12,7 @@ import functools
 import uuid
 from typing import Any, Literal
 
-from agentkit.messages import assistant_reply, to_openai
+from agentkit.messages import assemble, assistant_reply, to_openai
 from agentkit.models.base import (
     DeltaCallback,
     ModelDelta,
@@ -336,14 +336,15 @@ class ChatSession:
             ),
             "spec_verify_ct": spec,
             "accept_length": completion / spec if spec and isinstance(completion, int) else None,
+            "weight_version": None,  # not given (a default)
         }
-        # trusted: ints (bools left out) and a float of two ints; a count of another type
-        # (spec_verify_ct True) is validated, as before
-        usage_ = (
-            trusted(CallUsage, counts)
-            if type(spec) in _TRUSTED_COUNT and type(counts["accept_length"]) in _TRUSTED_RATIO
-            else CallUsage(**counts)
-        )
+        if type(spec) in _TRUSTED_COUNT and type(counts["accept_length"]) in _TRUSTED_RATIO:
+            # assembled: ints (bools left out) and a float of two ints, every field in field
+            # order, the five given as its fields set (tests/models/test_call_path_replies.py)
+            usage_ = assemble(CallUsage, counts, set(_USAGE_GIVEN))
+        else:  # a count of another type (spec_verify_ct True) is validated, as before
+            del counts["weight_version"]
+            usage_ = CallUsage(**counts)
         replied: dict[str, Any] = {
             "message": assistant,
             "server": server,
@@ -366,6 +367,13 @@ class ChatSession:
 # the messages of a body being built, filled in when it is encoded
 _TO_FILL: Any = object()
 
+_USAGE_GIVEN = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "spec_verify_ct",
+    "accept_length",
+)
 _TRUSTED_COUNT = (int, type(None))
 _TRUSTED_RATIO = (float, type(None))
 
