@@ -345,28 +345,53 @@ class ChatSession:
         else:  # a count of another type (spec_verify_ct True) is validated, as before
             del counts["weight_version"]
             usage_ = CallUsage(**counts)
-        replied: dict[str, Any] = {
+        if type(matched) not in _TRUSTED_MATCHED:
+            # what the server sent needs pydantic's coercion (or its error): validated
+            return ModelReply(
+                message=assistant,
+                server=server,
+                output_text=content,
+                finish_reason=finish,
+                loop_finish_reason=finish,
+                matched_stop=matched,
+                usage=usage_,
+                problems=problems,
+                attempts=attempts,
+            )
+        # Assembled: every other value is typed already (built here, validated models, lists
+        # made for this reply), every field in field order, the given ones as its fields set;
+        # see tests/models/test_call_path_trusted.py.
+        data = {
             "message": assistant,
             "server": server,
             "output_text": content,
             "finish_reason": finish,
             "loop_finish_reason": finish,
             "matched_stop": matched,
+            "tokens": None,
             "usage": usage_,
+            "engine_meta": {},
             "problems": problems,
+            "malformed_calls": [],
             "attempts": attempts,
         }
-        if type(matched) not in _TRUSTED_MATCHED:
-            # what the server sent needs pydantic's coercion (or its error): validated
-            return ModelReply(**replied)
-        # Trusted: every other value is typed already (built here, validated models, lists
-        # made for this reply); see tests/models/test_call_path_trusted.py.
-        return trusted(ModelReply, replied)
+        return assemble(ModelReply, data, set(_REPLY_GIVEN))
 
 
 # the messages of a body being built, filled in when it is encoded
 _TO_FILL: Any = object()
 
+_REPLY_GIVEN = (
+    "message",
+    "server",
+    "output_text",
+    "finish_reason",
+    "loop_finish_reason",
+    "matched_stop",
+    "usage",
+    "problems",
+    "attempts",
+)
 _USAGE_GIVEN = (
     "prompt_tokens",
     "completion_tokens",

@@ -36,6 +36,7 @@ import anyio
 import sniffio
 from aiohttp.client_proto import ResponseHandler
 
+from agentkit.messages import assemble, shared_set
 from agentkit.models import json_decode
 from agentkit.models.base import ModelError
 from agentkit.models.failures import (
@@ -47,7 +48,7 @@ from agentkit.models.failures import (
     classify,
     retry_after_seconds,
 )
-from agentkit.trajectory.records import Attempt, AttemptCause, trusted
+from agentkit.trajectory.records import Attempt, AttemptCause
 
 if TYPE_CHECKING:  # httpx is imported when a trio run first needs it (7 MiB not loaded else)
     import httpx
@@ -562,18 +563,29 @@ _MAX_SERVERS = 1024  # URLs kept; beyond, each is worked out again (the same res
 
 
 def _succeeded(number: int, server: str, started: float, t0: float) -> Attempt:
-    # trusted: the values are built here with their field types (see the tests)
-    return trusted(
-        Attempt,
-        {
-            "number": number,
-            "server": server,
-            "started_at": started,
-            "elapsed_s": time.perf_counter() - t0,
-            "ok": True,
-            "status_code": 200,
-        },
-    )
+    # assembled: the values are built here with their field types, every field in field
+    # order, the first six given (one shared fields set); see the tests
+    data = {
+        "number": number,
+        "server": server,
+        "started_at": started,
+        "elapsed_s": time.perf_counter() - t0,
+        "ok": True,
+        "status_code": 200,
+        "error": None,
+        "cause": None,
+        "retryable": None,
+        "partial": False,
+        "retry_after_s": None,
+        "backoff_s": None,
+    }
+    if _SUCCEEDED_SET is None:  # no more shared sets kept: a set of its own
+        return assemble(Attempt, data, set(_SUCCEEDED_GIVEN))
+    return assemble(Attempt, data, _SUCCEEDED_SET)
+
+
+_SUCCEEDED_GIVEN = ("number", "server", "started_at", "elapsed_s", "ok", "status_code")
+_SUCCEEDED_SET = shared_set(_SUCCEEDED_GIVEN)
 
 
 def _failed(
