@@ -23,15 +23,16 @@ from agentkit.messages import (
     ToolCall,
     ToolMessage,
     UserMessage,
+    assemble,
     message_edits,
     new_call_id,
     share_fields_set,
+    shared_set,
 )
 from agentkit.models.base import DeltaCallback, ModelDelta, StreamDeltaKind
 from agentkit.models.client_markup import MarkupStream
 from agentkit.models.failures import AbortedByServer, ProtocolError
 from agentkit.models.transport import Events, StreamConsumer, _dumps
-from agentkit.trajectory.records import trusted
 
 
 class ChatReply(NamedTuple):
@@ -212,10 +213,16 @@ def tool_calls_from_wire(raw_calls: Any) -> tuple[list[ToolCall], list[str]]:
             problems.append(f"malformed_arguments: {name or '?'}: {error}")
         call_id = str(raw.get("id") or new_call_id())
         if error is None and type(fn.get("arguments")) in _TEXT_OR_NONE:
-            # trusted: strings, and arguments parsed from JSON text here (a dict of its own,
-            # str keys) or a fresh {} (tests/models/test_call_path_tool_calls.py)
-            values = {"id": call_id, "name": name, "arguments": arguments, "raw_arguments": text}
-            calls.append(trusted(ToolCall, values))
+            # assembled: strings, and arguments parsed from JSON text here (a dict of its own,
+            # str keys) or a fresh {}, in field order (tests/models/test_call_path_tool_calls.py)
+            values = {
+                "id": call_id,
+                "name": name,
+                "arguments": arguments,
+                "raw_arguments": text,
+                "parse_error": None,
+            }
+            calls.append(assemble(ToolCall, values, _CALL_SET or set(_CALL_GIVEN)))
             continue
         # ``parse_error`` only when there is one: the same call, and a smaller fields-set
         call = (
@@ -231,6 +238,8 @@ def tool_calls_from_wire(raw_calls: Any) -> tuple[list[ToolCall], list[str]]:
 
 
 _TEXT_OR_NONE = (str, type(None))
+_CALL_GIVEN = ("id", "name", "arguments", "raw_arguments")
+_CALL_SET = shared_set(_CALL_GIVEN)
 
 
 def _arguments(value: Any) -> tuple[dict[str, Any], str | None, str | None]:
