@@ -261,13 +261,7 @@ def assistant_reply(
             if type(call) is not ToolCall:
                 break
         else:
-            data = {
-                "role": "assistant",
-                "content": content,
-                "reasoning_content": reasoning_content,
-                "tool_calls": tool_calls,
-            }
-            return assemble(AssistantMessage, data, _ASSISTANT_SET)
+            return assembled_assistant(content, reasoning_content, tool_calls)
     message = AssistantMessage(
         content=content, reasoning_content=reasoning_content, tool_calls=tool_calls
     )
@@ -275,8 +269,23 @@ def assistant_reply(
     return message
 
 
+def assembled_assistant(
+    content: str, reasoning_content: str | None, tool_calls: list[ToolCall]
+) -> AssistantMessage:
+    """:func:`assistant_reply` without its checks, for a caller whose values are of exactly the
+    field types by construction (a parser's strings and the :class:`ToolCall` list it made)."""
+    data = {
+        "role": "assistant",
+        "content": content,
+        "reasoning_content": reasoning_content,
+        "tool_calls": tool_calls,
+    }
+    return assemble(AssistantMessage, data, _ASSISTANT_SET or set(_ASSISTANT_GIVEN))
+
+
 _TOOL_RESULT_SET = shared_set(("tool_call_id", "name", "content", "is_error"))
-_ASSISTANT_SET = shared_set(("content", "reasoning_content", "tool_calls"))
+_ASSISTANT_GIVEN = ("content", "reasoning_content", "tool_calls")
+_ASSISTANT_SET = shared_set(_ASSISTANT_GIVEN)
 _CONTENT_SET = shared_set(("content",))
 
 

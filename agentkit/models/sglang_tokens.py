@@ -25,6 +25,7 @@ from agentkit.messages import (
     ToolMessage,
     UserMessage,
     assemble,
+    assembled_assistant,
 )
 from agentkit.models.base import (
     DeltaCallback,
@@ -179,7 +180,6 @@ def _usage(meta: dict[str, Any], input_len: int, output_len: int) -> CallUsage:
 # field in field order; the names given as the fields set): what records.trusted makes, without
 # its per-call shape lookup. Each equal to validated construction: tests/models/test_token_trusted.py
 _CALL_FIELDS = SharedFieldsSet(("id", "name", "arguments"))
-_ASSISTANT_FIELDS = SharedFieldsSet(("content", "reasoning_content", "tool_calls"))
 
 
 def _tool_call(call_id: str, name: str, arguments: dict[str, Any]) -> ToolCall:
@@ -192,17 +192,6 @@ def _tool_call(call_id: str, name: str, arguments: dict[str, Any]) -> ToolCall:
         "parse_error": None,
     }
     return assemble(ToolCall, data, _CALL_FIELDS)
-
-
-def _assistant(content: str, reasoning: str | None, calls: list[ToolCall]) -> AssistantMessage:
-    """``AssistantMessage(content=..., reasoning_content=..., tool_calls=calls)``."""
-    data = {
-        "role": "assistant",
-        "content": content,
-        "reasoning_content": reasoning,
-        "tool_calls": calls,
-    }
-    return assemble(AssistantMessage, data, _ASSISTANT_FIELDS)
 
 
 def _segment(source: TokenSource, ids: list[int]) -> TokenSegment:
@@ -713,7 +702,7 @@ class TokenSession:
         # every field in field order
         replied: dict[str, Any] = {
             # the parser's texts and the calls built above, in a list made for it
-            "message": _assistant(parsed.content, parsed.reasoning, calls),
+            "message": assembled_assistant(parsed.content, parsed.reasoning, calls),
             "server": server,
             "output_text": text,
             "finish_reason": finish_type,

@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from agentkit.dialects import glm45
-from agentkit.messages import AssistantMessage, ToolCall, UserMessage
+from agentkit.messages import AssistantMessage, ToolCall, UserMessage, assembled_assistant
 from agentkit.models import sglang_tokens as tokens_module
 from agentkit.models.base import ModelRequest
 from agentkit.models.recording import CallInput, CallUsage, ModelReply, TokenOutput
@@ -58,6 +58,13 @@ def validating(monkeypatch: pytest.MonkeyPatch) -> None:
         return cls(**{name: data[name] for name in given})
 
     monkeypatch.setattr(tokens_module, "assemble", validated)
+    monkeypatch.setattr(
+        tokens_module,
+        "assembled_assistant",
+        lambda content, reasoning, calls: AssistantMessage(
+            content=content, reasoning_content=reasoning, tool_calls=calls
+        ),
+    )
 
 
 def session() -> TokenSession:
@@ -194,7 +201,7 @@ def test_the_assembled_models_are_the_validated_ones() -> None:
     for reasoning in ("r", None):
         for calls in ([call], []):
             assert_same(
-                tokens_module._assistant("c", reasoning, calls),
+                assembled_assistant("c", reasoning, calls),
                 AssistantMessage(content="c", reasoning_content=reasoning, tool_calls=calls),
             )
     for source in TokenSource:
@@ -211,8 +218,8 @@ def test_the_assembled_models_are_the_validated_ones() -> None:
 
 def test_assembled_models_do_not_share_what_an_assignment_changes() -> None:
     # a shared fields set must not take the name assigned on one model into another's
-    first = tokens_module._assistant("a", None, [])
-    second = tokens_module._assistant("b", None, [])
+    first = assembled_assistant("a", None, [])
+    second = assembled_assistant("b", None, [])
     first.content = "changed"
     first.role = "assistant"  # a field not given: its name joins first's fields set only
     assert "role" in first.model_fields_set
