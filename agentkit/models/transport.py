@@ -579,9 +579,8 @@ def _succeeded(number: int, server: str, started: float, t0: float) -> Attempt:
         "retry_after_s": None,
         "backoff_s": None,
     }
-    if _SUCCEEDED_SET is None:  # no more shared sets kept: a set of its own
-        return assemble(Attempt, data, set(_SUCCEEDED_GIVEN))
-    return assemble(Attempt, data, _SUCCEEDED_SET)
+    # a set of its own once no more shared sets are kept
+    return assemble(Attempt, data, _SUCCEEDED_SET or set(_SUCCEEDED_GIVEN))
 
 
 _SUCCEEDED_GIVEN = ("number", "server", "started_at", "elapsed_s", "ok", "status_code")
