@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 import anyio
 import typer
-import typer.core
+
+from agentkit.cli_output import plain_errors_unless_terminal
 
 app = typer.Typer(
     name="agentkit",
@@ -289,15 +290,6 @@ def _jsonl_recorder(path: Path) -> Any:
     return JsonlStore(path)
 
 
-def plain_output_unless_terminal() -> None:
-    """Without a terminal (logs, pipes, CI), errors and help are click's plain text: an error is
-    one line, not a rich box wrapped to whatever width the environment claims, and tracebacks
-    are Python's own."""
-    if not sys.stderr.isatty():
-        typer.core.HAS_RICH = False  # what TYPER_USE_RICH=0 sets when typer is imported
-        app.pretty_exceptions_enable = False
-
-
 # Commands defined in this module: a command line that starts with one of them needs none of
 # the sub-command groups, so it does not import them (or their plug-ins' dependencies).
 _OWN_COMMANDS = frozenset({"run"})
@@ -312,7 +304,7 @@ def needs_subcommands(argv: list[str]) -> bool:
 def main() -> None:
     if needs_subcommands(sys.argv[1:]):
         _mount()
-    plain_output_unless_terminal()
+    plain_errors_unless_terminal(app)
     app(prog_name=PROG_NAME)
 
 

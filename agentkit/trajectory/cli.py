@@ -16,6 +16,7 @@ from typing import Annotated, Any, cast
 import anyio
 import typer
 
+from agentkit.cli_output import plain_errors_unless_terminal
 from agentkit.trajectory.exports import ExportFormat, ExportReport
 from agentkit.trajectory.exports import export as export_records
 from agentkit.trajectory.groups import GROUP_POLICIES, IncompleteGroupError
@@ -315,6 +316,7 @@ for _name in EXTRA_COMMANDS:
 
 
 def main() -> None:
+    plain_errors_unless_terminal(cli_app)
     cli_app()
 
 

@@ -93,3 +93,32 @@ def test_errors_are_one_plain_line_without_a_terminal(tmp_path: Path, columns: s
     assert "\u256d" not in result.stderr and "\u2502" not in result.stderr  # no rich box
     [line] = [x for x in result.stderr.splitlines() if x.startswith("Error:")]
     assert line.endswith("slime, verl, sft, hf")
+
+
+@pytest.mark.parametrize("columns", ["30", "200"])
+@pytest.mark.parametrize("entry", ["viewer", "trajectory"])
+def test_every_entry_point_prints_one_plain_error_line(
+    tmp_path: Path, columns: str, entry: str
+) -> None:
+    # the module entry points besides `agentkit` (python -m ...), whatever width COLUMNS claims
+    store = tmp_path / "s.jsonl"
+    store.write_text("")
+    if entry == "viewer":
+        args = ["-m", "agentkit.trajectory.viewer", str(tmp_path / "nope.jsonl")]
+        ending = "nope.jsonl"
+    else:
+        args = ["-m", "agentkit.trajectory.cli", "export", str(store), str(tmp_path / "o")]
+        args += ["-f", "csv"]
+        ending = "slime, verl, sft, hf"
+    result = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": columns},
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "\u256d" not in result.stderr and "\u2502" not in result.stderr  # no rich box
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("Error:")]
+    assert line.rstrip().rstrip("'\".").endswith(ending), line

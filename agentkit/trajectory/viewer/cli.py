@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from agentkit.cli_output import plain_errors_unless_terminal
+
 EXTRA_COMMANDS = ("view",)
 
 
@@ -52,7 +54,10 @@ def view(
 
 
 def main() -> None:
-    typer.run(view)
+    app = typer.Typer(add_completion=False)  # what typer.run(view) makes
+    app.command()(view)
+    plain_errors_unless_terminal(app)
+    app()
 
 
 if __name__ == "__main__":
