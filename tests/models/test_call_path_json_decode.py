@@ -191,3 +191,59 @@ def test_a_malformed_reply_is_the_same_protocol_error(raw: bytes) -> None:
     else:
         assert not isinstance(expected, dict)
         assert str(caught.value) == f"the server sent JSON that is not an object: {raw[:200]!r}"
+
+
+def _depth(value: Any) -> int:
+    """How many lists and dicts deep ``value`` nests (a scalar: 0)."""
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+# strings full of what could be taken for structure: brackets, quotes, backslash runs
+_tricky_text = st.text(st.sampled_from(["[", "]", "{", "}", '"', "\\", "a", "é", "\n"]), max_size=8)
+_nested: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.integers() | _tricky_text | st.just([]) | st.just({}),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_tricky_text, children),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_nested, ascii_only=st.booleans(), indent=st.sampled_from([None, 1]))
+def test_nests_within_counts_the_levels_of_the_value(
+    value: Any, ascii_only: bool, indent: int | None
+) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only, indent=indent).encode()
+    depth = _depth(value)
+    for levels in range(depth + 2):
+        assert json_decode.nests_within(text, levels) is (depth <= levels), (text, levels)
+
+
+def test_a_long_shallow_reply_is_orjsons_and_a_deep_one_the_stdlibs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A /generate reply with a thousand log-probs (thousands of brackets, four levels) is
+    decoded by orjson; a text nesting deeper than MAX_ORJSON_DEPTH still goes to the stdlib."""
+    reply = {
+        "text": 'a [["quoted\\" text',
+        "output_ids": list(range(1000)),
+        "meta_info": {"output_token_logprobs": [[-0.5, i, None] for i in range(1000)]},
+    }
+    raw = json.dumps(reply).encode()
+    levels = json_decode.MAX_ORJSON_DEPTH + 1
+    deep = b"[" * levels + b"]" * levels
+    calls: list[Any] = []
+    decode = json.loads
+
+    def stdlib(raw: Any) -> Any:
+        calls.append(raw)
+        return decode(raw) if raw is not deep else "the stdlib's"
+
+    monkeypatch.setattr(json, "loads", stdlib)
+    assert same(json_decode.loads(raw), reply)
+    assert calls == []
+    assert json_decode.loads(deep) == "the stdlib's"
+    assert calls == [deep]
