@@ -338,7 +338,7 @@ class HFTokenizersTokenizer:
         if pieces is None or skip_special_tokens:
             return self._inner.decode(list(ids), skip_special_tokens=skip_special_tokens)
         try:
-            data = b"".join([pieces[i] for i in ids])
+            data = b"".join(map(pieces.__getitem__, ids))
         except (KeyError, TypeError):
             try:
                 data = b"".join([self._byte_piece(i) for i in ids])
