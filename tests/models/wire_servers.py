@@ -97,11 +97,7 @@ class WireServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+    port = 0  # set once listening
 
     def url(self, path: str = "/v1/x") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -118,6 +114,7 @@ class WireServer:
         self._server = await asyncio.start_server(
             self._serve, "127.0.0.1", 0, limit=MAX_REQUEST_HEAD
         )
+        self.port = self._server.sockets[0].getsockname()[1]
         return self
 
     async def __aexit__(
