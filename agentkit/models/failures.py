@@ -87,6 +87,14 @@ class AbortedByServer(AttemptFailure):
         )
 
 
+class ReplyCutOff(ConnectionError):
+    """The connection ended before the whole reply (the transport's own HTTP client)."""
+
+
+class ReadTimeout(TimeoutError):
+    """The server sent nothing for longer than the read timeout."""
+
+
 def classify(exc: BaseException) -> AttemptFailure:
     """The typed failure for any exception raised while making one attempt."""
     if isinstance(exc, AttemptFailure):
@@ -97,10 +105,14 @@ def classify(exc: BaseException) -> AttemptFailure:
     timeout, cut_off, transport = _httpx_errors()
     if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError, *timeout)):
         return AttemptFailure(AttemptCause.TIMEOUT, text)
-    if isinstance(exc, (aiohttp.ClientPayloadError, *cut_off)):
+    if isinstance(exc, (ReplyCutOff, aiohttp.ClientPayloadError, *cut_off)):
         return AttemptFailure(AttemptCause.CONNECTION, f"reply cut off: {text}")
     if isinstance(exc, (aiohttp.ClientConnectionError, ConnectionError, OSError, *transport)):
         return AttemptFailure(AttemptCause.CONNECTION, text)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # aiohttp's parser refused the reply's bytes (not HTTP, a bad length or chunk size):
+        # the server's fault, as a reply that is not JSON is
+        return ProtocolError(f"the reply is not valid HTTP: {text}")
     if isinstance(exc, UnicodeDecodeError):
         return ProtocolError(f"the reply is not UTF-8: {text}")
     return AttemptFailure(AttemptCause.CLIENT_ERROR, text, retryable=False)

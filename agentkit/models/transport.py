@@ -1,8 +1,11 @@
 """HTTP to the model server: JSON posts and SSE streams, with retries that stay visible.
 
-The hot path is aiohttp on asyncio: measured in ``benchmarks/`` it spends a fraction of httpx's
-client CPU per request under high concurrency (httpcore's pool bookkeeping rescans every
-connection per request). Under trio, where aiohttp cannot run, the same interface uses httpx.
+The hot path, a JSON POST to a plain ``http://`` URL on asyncio, goes through the transport's
+own HTTP/1.1 client (:mod:`agentkit.models.http1`: one write per request, one protocol buffer
+per reply, no redirects); ``Transport(own_client=False)`` sends it through aiohttp instead.
+Streams and ``https`` go through aiohttp, which spends a fraction of httpx's client CPU per
+request under high concurrency (measured in ``benchmarks/``). Under trio, where neither runs,
+the same interface uses httpx.
 
 Every attempt is validated before it counts: the caller's ``validate`` (a JSON reply) or
 ``consume`` (a stream) raises :class:`~agentkit.models.failures.ProtocolError` for a reply that
@@ -24,6 +27,7 @@ when the text cannot hold what orjson reads otherwise (:mod:`agentkit.models.jso
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import random
@@ -37,7 +41,7 @@ import sniffio
 from aiohttp.client_proto import ResponseHandler
 
 from agentkit.messages import assemble, shared_set
-from agentkit.models import json_decode
+from agentkit.models import http1, json_decode
 from agentkit.models.base import ModelError
 from agentkit.models.failures import (
     RETRYABLE_STATUS,
@@ -176,20 +180,32 @@ class _Tracker:
 
 
 class Transport:
-    """One connection pool per event loop, bounded by ``max_connections`` (default
-    :func:`default_max_connections`); ``aclose`` releases it."""
+    """Connection pools bounded by ``max_connections`` each (default
+    :func:`default_max_connections`): the own client's for JSON posts to ``http://`` URLs
+    (``own_client=False`` leaves them to aiohttp), aiohttp's for streams and ``https``, httpx's
+    under trio. ``aclose`` releases them."""
 
     def __init__(
-        self, retry: RetryPolicy | None = None, max_connections: int | None = None
+        self,
+        retry: RetryPolicy | None = None,
+        max_connections: int | None = None,
+        *,
+        own_client: bool = True,
     ) -> None:
         if max_connections is not None and max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         self.retry = retry or RetryPolicy()
         self.max_connections = max_connections or default_max_connections()
+        self.own_client = own_client
         self._aiohttp: aiohttp.ClientSession | None = None
         self._httpx: httpx.AsyncClient | None = None
+        self._http1: http1.Pool | None = None
+        self._http1_loop: object = None
 
     async def aclose(self) -> None:
+        if self._http1 is not None:
+            pool, self._http1 = self._http1, None
+            await pool.close()
         if self._aiohttp is not None:
             await self._aiohttp.close()
             self._aiohttp = None
@@ -217,6 +233,34 @@ class Transport:
             )
             self._aiohttp = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._aiohttp
+
+    def _target(self, url: str) -> http1.Target | None:
+        """Where the own client sends a JSON post to ``url``, or ``None`` if it does not."""
+        return http1.target_of(url) if self.own_client else None
+
+    def _pool(self) -> http1.Pool:
+        """The own client's pool for the running event loop (connections belong to one)."""
+        loop = asyncio.get_running_loop()
+        pool = self._http1
+        if pool is None or self._http1_loop is not loop:
+            pool = self._http1 = http1.Pool(
+                self.max_connections,
+                connect_timeout_s=min(self.retry.timeout_s, 30.0),
+                read_timeout_s=self.retry.timeout_s,
+            )
+            self._http1_loop = loop
+        return pool
+
+    async def _own_post(
+        self, target: http1.Target, body: bytes, headers: Mapping[str, str] | None
+    ) -> bytes:
+        """The body of a 2xx reply to one post through the own client; any other status
+        raises :class:`HTTPStatusError` (redirects are not followed)."""
+        head = http1.request_head(target, _with_json(headers))
+        reply = await self._pool().post(target, head, body)
+        if reply.status >= 300:
+            raise _status_error(reply.status, reply.body, reply.retry_after)
+        return reply.body
 
     def _client(self) -> httpx.AsyncClient:
         if self._httpx is None:
@@ -271,10 +315,11 @@ class Transport:
         t0 = time.perf_counter()
         try:
             body = _encoded(body)  # the bytes only, while the reply is awaited (and retried)
-            async with self._session().post(url, data=body, headers=_with_json(headers)) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
+            target = self._target(url)
+            if target is not None:
+                raw = await self._own_post(target, body, headers)
+            else:
+                raw = await self._aiohttp_post(url, body, headers)
             result = validate(_loads(raw))
         except Exception as exc:  # cancellation is a BaseException and passes through
             delay = await self._failed_attempt(
@@ -341,12 +386,10 @@ class Transport:
         self, url: str, body: Body, headers: Mapping[str, str] | None
     ) -> dict[str, Any]:
         if self._use_aiohttp():
-            data, sent = _encoded(body), _with_json(headers)
-            async with self._session().post(url, data=data, headers=sent) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
-                return _loads(raw)
+            target = self._target(url)
+            if target is not None:
+                return _loads(await self._own_post(target, _encoded(body), headers))
+            return _loads(await self._aiohttp_post(url, _encoded(body), headers))
         response = await self._client().post(
             url, content=_encoded(body), headers=_with_json(headers)
         )
@@ -355,6 +398,15 @@ class Transport:
                 response.status_code, response.content, response.headers.get("Retry-After")
             )
         return _loads(response.content)
+
+    async def _aiohttp_post(
+        self, url: str, body: bytes, headers: Mapping[str, str] | None
+    ) -> bytes:
+        async with self._session().post(url, data=body, headers=_with_json(headers)) as resp:
+            raw = await resp.read()
+            if resp.status >= 400:
+                raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
+            return raw
 
     async def _events(
         self,

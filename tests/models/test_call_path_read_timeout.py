@@ -1,6 +1,6 @@
 """``RetryPolicy.timeout_s`` is the longest wait for the server's next bytes, as aiohttp's
-``sock_read`` keeps it, on the session's cheaper protocol (one deadline moved by each piece of
-data instead of a timer per piece): a server silent for longer fails the attempt as a timeout,
+``sock_read`` keeps it, on the own client's connections and on the aiohttp session's cheaper
+protocol (each: one deadline moved by each piece of data instead of a timer per piece): a server silent for longer fails the attempt as a timeout,
 one that keeps sending never does, however long the whole reply takes."""
 
 from __future__ import annotations
@@ -66,14 +66,22 @@ async def stall_before_headers(request: web.Request) -> web.StreamResponse:
     return web.Response(body=REPLY, content_type="application/json")
 
 
-async def _post(url: str) -> tuple[object, list[Attempt], float]:
-    transport = Transport(RetryPolicy(max_attempts=1, timeout_s=TIMEOUT_S))
+@pytest.fixture(params=[True, False], ids=["own-client", "aiohttp"])
+def own_client(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+async def _post(url: str, own_client: bool) -> tuple[object, list[Attempt], float]:
+    transport = Transport(RetryPolicy(max_attempts=1, timeout_s=TIMEOUT_S), own_client=own_client)
     attempts: list[Attempt] = []
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
-        factory = transport._session().connector._factory  # type: ignore[union-attr]
-        assert factory.func is _LazyReadTimeout  # the protocol under test is the one in use
+        if own_client:
+            assert transport._target(url) is not None  # the own client takes this URL
+        else:
+            factory = transport._session().connector._factory  # type: ignore[union-attr]
+            assert factory.func is _LazyReadTimeout  # the protocol under test is the one in use
         try:
             # a guard, so that a read timeout that never fires fails the test, not hangs it
             with anyio.fail_after(TIMEOUT_S * 20):
@@ -85,18 +93,18 @@ async def _post(url: str) -> tuple[object, list[Attempt], float]:
     return result, attempts, loop.time() - started
 
 
-async def test_a_reply_that_keeps_coming_is_not_cut() -> None:
+async def test_a_reply_that_keeps_coming_is_not_cut(own_client: bool) -> None:
     async with serving(trickle) as url:
-        result, attempts, took = await _post(url)
+        result, attempts, took = await _post(url, own_client)
     assert result == {"ok": True}
     assert [a.ok for a in attempts] == [True]
     assert took > 2 * TIMEOUT_S  # precondition: the whole reply took longer than the timeout
 
 
 @pytest.mark.parametrize("handler", [stall_after_headers, stall_before_headers])
-async def test_a_silent_server_times_the_attempt_out(handler: Handler) -> None:
+async def test_a_silent_server_times_the_attempt_out(handler: Handler, own_client: bool) -> None:
     async with serving(handler) as url:
-        result, attempts, _ = await _post(url)
+        result, attempts, _ = await _post(url, own_client)
     assert isinstance(result, ModelError)
     (attempt,) = attempts
     # without the timeout the server's late reply would succeed, or its cut body fail as a

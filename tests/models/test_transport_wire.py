@@ -1,7 +1,8 @@
 """The model transport at the byte level: what must hold for any HTTP client under
 :class:`~agentkit.models.transport.Transport` (non-streamed JSON POSTs), against raw-socket
 servers (:mod:`tests.models.wire_servers`) that send valid HTTP in its rarer forms, or break it
-anywhere. Each case checks the outcome and the attempts recorded (number, typed cause,
+anywhere. Every case runs through both clients a JSON post can take: the transport's own
+(:mod:`agentkit.models.http1`, the default) and aiohttp (``own_client=False``). Each case checks the outcome and the attempts recorded (number, typed cause,
 retryable), and that a :class:`ModelError` carries every attempt. Exact error texts are a
 client's own; the causes are not.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -45,11 +46,25 @@ def policy(max_attempts: int = 2, timeout_s: float = 5.0) -> RetryPolicy:
     )
 
 
+_CLIENT = {"own": True}
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["own-client", "aiohttp"])
+def client(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every case runs through both HTTP clients the transport can use for a JSON post: its
+    own (the default) and aiohttp (``own_client=False``)."""
+    _CLIENT["own"] = request.param
+    yield
+    _CLIENT["own"] = True
+
+
 @asynccontextmanager
 async def transport(
     max_attempts: int = 2, timeout_s: float = 5.0, max_connections: int | None = None
 ) -> AsyncIterator[Transport]:
-    t = Transport(policy(max_attempts, timeout_s), max_connections=max_connections)
+    t = Transport(
+        policy(max_attempts, timeout_s), max_connections=max_connections, own_client=_CLIENT["own"]
+    )
     try:
         yield t
     finally:
@@ -289,11 +304,6 @@ NOT_HTTP = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiohttp's parse errors (ClientResponseError) are classified CLIENT_ERROR, not "
-    "retried, no fail-over: bytes that are not HTTP are the server's fault (PROTOCOL)",
-)
 @pytest.mark.parametrize("raw", list(NOT_HTTP.values()), ids=list(NOT_HTTP))
 async def test_a_reply_that_is_not_http_is_a_retried_protocol_failure(raw: bytes) -> None:
     async def garbage(conn: Conn) -> None:

@@ -1,0 +1,352 @@
+"""One connection of the own HTTP/1.1 client: an :class:`asyncio.Protocol` that writes a request
+and reads its whole reply, framed by ``Content-Length``, by chunks (extensions and trailers
+read and ignored) or by the server closing the connection, decoding gzip and deflate. Interim
+1xx replies are skipped; 204 and 304 have no body. Bytes that are not HTTP raise
+:class:`~agentkit.models.failures.ProtocolError`, a reply cut short
+:class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
+:class:`~agentkit.models.failures.ReadTimeout`. A connection is reused only if the reply
+allowed it and nothing came after the reply."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import zlib
+from typing import NamedTuple
+
+from agentkit.models.failures import ProtocolError, ReadTimeout, ReplyCutOff
+from agentkit.models.http1.request import TOKEN
+
+__all__ = ["MAX_HEAD", "Connection", "Reply"]
+
+MAX_HEAD = 64 * 1024  # the longest status line and headers accepted in a reply
+_MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions
+
+
+class Reply(NamedTuple):
+    """A whole reply: its status, its body (decoded if it was compressed) and its
+    ``Retry-After`` header."""
+
+    status: int
+    body: bytes
+    retry_after: str | None
+
+
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?\Z")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\Z")
+_HEAD, _LENGTH, _CHUNK_LINE, _CHUNK_DATA, _TRAILERS, _UNTIL_CLOSE, _IDLE = range(7)
+
+
+class Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection, one request at a time: :meth:`request` writes it and returns
+    the whole reply, or raises why there is none."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout_s: float) -> None:
+        self._loop = loop
+        self._read_timeout_s = read_timeout_s
+        self._transport: asyncio.Transport | None = None
+        self.closed = False
+        self.reusable = True  # false once the reply says so, or bytes came beyond it
+        self.idle_since = 0.0
+        self._state = _IDLE
+        self._reply: asyncio.Future[Reply] | None = None
+        self._buffer = b""
+        self._pieces: list[bytes] = []
+        self._remaining = 0
+        self._status = 0
+        self._retry_after: str | None = None
+        self._encoding: str | None = None
+        self._last_data = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._reply is None or self._reply.done():
+            self.reusable = False  # bytes nobody asked for: the connection's state is unknown
+            return
+        self._last_data = self._loop.time()
+        try:
+            if self._state == _LENGTH and not self._buffer:
+                self._take_length(data, 0)  # a body arriving in pieces: straight to the body
+            else:
+                self._buffer = self._buffer + data if self._buffer else data
+                self._parse()
+        except ProtocolError as exc:
+            self._fail(exc)
+
+    def eof_received(self) -> bool:
+        self.reusable = False
+        if self._reply is not None and not self._reply.done():
+            if self._state == _UNTIL_CLOSE:
+                try:
+                    self._finish()
+                except ProtocolError as exc:
+                    self._fail(exc)
+            else:
+                self._fail(ReplyCutOff(self._cut_off_text()))
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.reusable = False
+        self._transport = None
+        self._stop_timer()
+        if self._reply is not None and not self._reply.done():
+            if exc is None and self._state == _UNTIL_CLOSE:
+                try:
+                    self._finish()
+                except ProtocolError as error:
+                    self._fail(error)
+                return
+            error = ReplyCutOff(self._cut_off_text() + (f" ({exc})" if exc else ""))
+            self._fail(error)
+
+    # the request
+
+    async def request(self, data: bytes) -> Reply:
+        transport = self._transport
+        if transport is None or self.closed:
+            raise ReplyCutOff("the connection was closed before the request was sent")
+        reply = self._reply = self._loop.create_future()
+        self._state = _HEAD
+        self._last_data = self._loop.time()
+        self._timer = self._loop.call_at(self._last_data + self._read_timeout_s, self._due)
+        transport.write(data)
+        try:
+            return await reply
+        finally:
+            self._stop_timer()
+            self._reply = None
+            self._state = _IDLE
+            self._buffer = b""
+            self._pieces = []
+
+    def close(self) -> None:
+        self.reusable = False
+        if self._transport is not None:
+            self._transport.close()
+        self.closed = True
+
+    # the reply
+
+    def _parse(self) -> None:
+        buffer = self._buffer
+        pos = 0
+        size = len(buffer)
+        while pos < size or self._state == _TRAILERS:
+            state = self._state
+            if state == _HEAD:
+                taken = self._parse_head(buffer, pos)
+                if taken < 0:
+                    break
+                pos = taken
+            elif state == _LENGTH:
+                self._take_length(buffer, pos)
+                return
+            elif state == _CHUNK_LINE:
+                end = buffer.find(b"\r\n", pos)
+                if end < 0:
+                    if size - pos > _MAX_CHUNK_LINE:
+                        raise ProtocolError("a chunk-size line is too long")
+                    break
+                match = _CHUNK_SIZE.match(buffer, pos, end)
+                if match is None:
+                    raise ProtocolError(f"a malformed chunk-size line: {buffer[pos:end][:200]!r}")
+                pos = end + 2
+                self._remaining = int(match[1], 16)
+                self._state = _CHUNK_DATA if self._remaining else _TRAILERS
+            elif state == _CHUNK_DATA:
+                if self._remaining:
+                    take = min(self._remaining, size - pos)
+                    self._pieces.append(buffer[pos : pos + take])
+                    pos += take
+                    self._remaining -= take
+                    if self._remaining:
+                        break
+                if size - pos < 2:
+                    break
+                if buffer[pos : pos + 2] != b"\r\n":
+                    raise ProtocolError("a chunk does not end with CRLF")
+                pos += 2
+                self._state = _CHUNK_LINE
+            elif state == _TRAILERS:
+                end = buffer.find(b"\r\n", pos)
+                if end < 0:
+                    if size - pos > MAX_HEAD:
+                        raise ProtocolError("the trailers are too long")
+                    break
+                line_was_blank = end == pos
+                pos = end + 2
+                if line_was_blank:  # the blank line after the trailers (which are ignored)
+                    self._buffer = buffer[pos:]
+                    self._finish()
+                    return
+            elif state == _UNTIL_CLOSE:
+                self._pieces.append(buffer[pos:])
+                pos = size
+            else:
+                break
+        self._buffer = buffer[pos:] if pos else buffer
+
+    def _take_length(self, data: bytes, pos: int) -> None:
+        """Body bytes framed by ``Content-Length``, from ``data[pos:]``."""
+        take = min(self._remaining, len(data) - pos)
+        self._pieces.append(data[pos : pos + take] if pos or take < len(data) else data)
+        self._remaining -= take
+        self._buffer = data[pos + take :] if pos + take < len(data) else b""
+        if not self._remaining:
+            self._finish()
+
+    def _parse_head(self, buffer: bytes, pos: int) -> int:
+        """Read the status line and headers from ``buffer[pos:]`` when they are all there
+        (an interim 1xx reply is skipped): where the body starts, or -1 while more bytes are
+        needed."""
+        if len(buffer) - pos >= 5 and buffer[pos : pos + 5] != b"HTTP/":
+            raise ProtocolError(f"the reply is not HTTP: {buffer[pos : pos + 80]!r}")
+        end = buffer.find(b"\r\n\r\n", pos)
+        if end < 0 or end - pos > MAX_HEAD:
+            if end >= 0 or len(buffer) - pos > MAX_HEAD:
+                raise ProtocolError(f"the reply's head is longer than {MAX_HEAD} bytes")
+            return -1
+        lines = buffer[pos:end].split(b"\r\n")
+        status_line = _STATUS_LINE.match(lines[0])
+        if status_line is None:
+            raise ProtocolError(f"a malformed status line: {lines[0][:200]!r}")
+        minor, status = status_line[1], int(status_line[2])
+        headers = _headers(lines[1:])
+        body_at = end + 4
+        if 100 <= status < 200:
+            if status == 101:
+                raise ProtocolError("the server switched protocols (101)")
+            return body_at  # an interim reply: the real one follows
+        self._status = status
+        self._retry_after = headers.get("retry-after")
+        self._encoding = _encoding_of(headers.get("content-encoding"))
+        connection = headers.get("connection", "").lower()
+        if "close" in connection or (minor == b"0" and "keep-alive" not in connection):
+            self.reusable = False
+        transfer = headers.get("transfer-encoding")
+        length = headers.get("content-length")
+        if status in (204, 304):
+            self._buffer = buffer[body_at:]
+            self._finish()
+        elif transfer is not None:
+            if length is not None:
+                self.reusable = False  # both framings: do not trust what follows the reply
+            if transfer.lower().rsplit(",", 1)[-1].strip() == "chunked":
+                self._state = _CHUNK_LINE
+            else:
+                self._until_close()
+        elif length is not None:
+            self._remaining = _content_length(length)
+            self._state = _LENGTH
+            if not self._remaining:
+                self._buffer = buffer[body_at:]
+                self._finish()
+        else:
+            self._until_close()
+        return body_at
+
+    def _until_close(self) -> None:
+        self.reusable = False
+        self._state = _UNTIL_CLOSE
+
+    def _finish(self) -> None:
+        """The reply is whole: resolve the request with it (``self._buffer`` holds what came
+        after it)."""
+        pieces = self._pieces
+        body = b"".join(pieces) if len(pieces) != 1 else pieces[0]
+        body = _decoded(body, self._encoding)
+        if self._buffer:
+            self.reusable = False  # bytes after the reply
+        self._state = _IDLE
+        reply = self._reply
+        if reply is not None and not reply.done():
+            reply.set_result(Reply(self._status, body, self._retry_after))
+
+    def _fail(self, exc: Exception) -> None:
+        self.reusable = False
+        self._state = _IDLE
+        reply = self._reply
+        if reply is not None and not reply.done():
+            reply.set_exception(exc)
+        self.close()
+
+    def _cut_off_text(self) -> str:
+        if self._state == _HEAD:
+            got = len(self._buffer)
+            return f"the server closed the connection before a whole reply head ({got} bytes)"
+        return "the server closed the connection before the whole reply body"
+
+    # the read timeout: one timer, moved on when data came since it was set
+
+    def _due(self) -> None:
+        self._timer = None
+        if self._reply is None or self._reply.done():
+            return
+        deadline = self._last_data + self._read_timeout_s
+        if deadline - self._loop.time() > 0.001:
+            self._timer = self._loop.call_at(deadline, self._due)
+            return
+        self._fail(ReadTimeout(f"no data from the server for {self._read_timeout_s:g} s"))
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _headers(lines: list[bytes]) -> dict[str, str]:
+    """The reply's headers by lower-cased name (repeated ones joined with commas, as HTTP
+    allows; ``Content-Length`` values must agree)."""
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name[0] in b" \t" or not TOKEN.match(name.decode("latin-1")):
+            raise ProtocolError(f"a malformed header line: {line[:200]!r}")
+        key = name.decode("latin-1").lower()
+        text = value.strip(b" \t").decode("latin-1")
+        if key in headers:
+            if key == "content-length" and headers[key] != text:
+                raise ProtocolError("the reply has different Content-Length values")
+            if key != "content-length":
+                headers[key] += ", " + text
+        else:
+            headers[key] = text
+    return headers
+
+
+def _content_length(value: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise ProtocolError(f"an invalid Content-Length: {value[:50]!r}")
+    return int(value)
+
+
+def _encoding_of(value: str | None) -> str | None:
+    if value is None:
+        return None
+    coding = value.strip().lower()
+    if coding in ("", "identity"):
+        return None
+    if coding in ("gzip", "x-gzip", "deflate"):
+        return coding
+    raise ProtocolError(f"the reply has a content coding this client does not decode: {value!r}")
+
+
+def _decoded(body: bytes, encoding: str | None) -> bytes:
+    if encoding is None:
+        return body
+    try:
+        if encoding == "deflate":
+            try:
+                return zlib.decompress(body)  # zlib-wrapped, as the standard says
+            except zlib.error:
+                return zlib.decompress(body, -zlib.MAX_WBITS)  # raw, as some servers send
+        return zlib.decompress(body, zlib.MAX_WBITS | 16)
+    except zlib.error as exc:
+        raise ProtocolError(f"the {encoding} body does not decode: {exc}") from exc
