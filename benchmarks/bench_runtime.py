@@ -40,6 +40,7 @@ ORDER = [
     "agentkit",
     "agentkit_async",
     "agentkit_inline",
+    "agentkit_aiohttp",
     "agentkit_jsonl",
     "raw_httpx",
     "openai_agents",

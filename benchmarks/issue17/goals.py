@@ -72,6 +72,10 @@ def runtime_goals(result: dict[str, Any] | None) -> list[Goal]:
         inline = _row(rows, "agentkit_inline", n)
         if inline is not None:
             parts.append(f"`inline=True` {inline['cpu_ms_per_step'] / raw['cpu_ms_per_step']:.2f}x")
+        through = _row(rows, "agentkit_aiohttp", n)
+        if through is not None:
+            ratio_through = through["cpu_ms_per_step"] / raw["cpu_ms_per_step"]
+            parts.append(f"`own_client=False` (through aiohttp) {ratio_through:.2f}x")
     goals = [Goal(number=1, title=titles[1], figures="; ".join(parts), met=met1)]
 
     raw, now, before = (_row(rows, c, 1000) for c in ("raw_aiohttp", "agentkit", "agentkit@before"))

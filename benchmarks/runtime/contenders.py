@@ -153,13 +153,14 @@ class RawHttpx(_RawLoop):
 
 
 class AgentkitChat(Contender):
-    """agentkit's ``Agent`` with the chat-mode ``SGLangChat`` backend (its own aiohttp
-    transport) and a plain sync ``def`` tool: the defaults a user gets."""
+    """agentkit's ``Agent`` with the chat-mode ``SGLangChat`` backend (its own transport) and a
+    plain sync ``def`` tool: the defaults a user gets."""
 
     name = "agentkit"
     use_async_tool = False
     write_store = False
     inline: bool | None = None  # None: the default of the agentkit under test
+    own_client: bool | None = None  # None: the transport's default HTTP client
 
     async def setup(self, base_url: str, concurrency: int, max_turns: int) -> None:
         from agentkit import Agent, tool
@@ -173,8 +174,15 @@ class AgentkitChat(Contender):
 
             self.tmp = tempfile.TemporaryDirectory(prefix="bench-runtime-")
             recorder = self.store = JsonlStore(f"{self.tmp.name}/records.jsonl")
+        if self.own_client is None:
+            model = SGLangChat(base_url, model="fake")
+        else:
+            from agentkit.models.transport import Transport
+
+            transport = Transport(own_client=self.own_client)
+            model = SGLangChat(base_url, model="fake", transport=transport)
         self.agent: Any = Agent(
-            model=SGLangChat(base_url, model="fake"),
+            model=model,
             instructions=INSTRUCTIONS,
             tools=[self._tool(tool)],
             max_turns=max_turns,
@@ -220,6 +228,14 @@ class AgentkitInline(AgentkitChat):
 
     name = "agentkit_inline"
     inline = True
+
+
+class AgentkitAiohttp(AgentkitChat):
+    """agentkit with its JSON posts through aiohttp (``Transport(own_client=False)``) instead
+    of the transport's own HTTP/1.1 client: what the own client saves."""
+
+    name = "agentkit_aiohttp"
+    own_client = False
 
 
 class AgentkitJsonl(AgentkitChat):
@@ -297,6 +313,7 @@ CONTENDERS: dict[str, type[Contender]] = {
         AgentkitChat,
         AgentkitAsyncTool,
         AgentkitInline,
+        AgentkitAiohttp,
         AgentkitJsonl,
         RawAiohttp,
         RawHttpx,

@@ -57,6 +57,14 @@ def test_runtime_goals_follow_the_thresholds() -> None:
     assert missed[4].met is False
 
 
+def test_the_aiohttp_contender_is_shown_beside_goal_one_without_deciding_it() -> None:
+    result = _runtime(agentkit_cpu=0.12, agentkit_rss=84.0)
+    result["rows"].append(_cell("agentkit_aiohttp", 100, 0.17, 61.0))
+    goal = {g.number: g for g in runtime_goals(result)}[1]
+    assert "`own_client=False` (through aiohttp) 1.70x" in goal.figures
+    assert goal.met is True  # the default client's figure decides, not the opt-out's
+
+
 def test_runtime_goal_six_needs_the_async_contender_and_no_failures() -> None:
     result = _runtime(0.12, 84.0)
     result["failures"] = ["pydantic_ai at 0 ms: timed out"]
