@@ -120,7 +120,10 @@ def main() -> None:
                 path = out_dir / "runtime.json"
                 command = [python, "benchmarks/bench_runtime.py", "--n", "100,1000"]
                 command += ["--latency-ms", "0", "--peers-max-n", "100", "--before", str(before)]
-                command += ["--contenders", "raw_aiohttp,agentkit,agentkit_async,agentkit_inline,agentkit_aiohttp"]
+                command += [
+                    "--contenders",
+                    "raw_aiohttp,agentkit,agentkit_async,agentkit_inline,agentkit_aiohttp",
+                ]
                 command[-1] += ",raw_httpx,openai_agents,pydantic_ai"
                 command += ["--out", str(path)]
                 results["runtime"] = _read(path) if _run(command, log) else None

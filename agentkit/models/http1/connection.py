@@ -100,11 +100,10 @@ class Connection(asyncio.Protocol):
             if exc is None and self._state == _UNTIL_CLOSE:
                 try:
                     self._finish()
-                except ProtocolError as error:
-                    self._fail(error)
+                except ProtocolError as broken:
+                    self._fail(broken)
                 return
-            error = ReplyCutOff(self._cut_off_text() + (f" ({exc})" if exc else ""))
-            self._fail(error)
+            self._fail(ReplyCutOff(self._cut_off_text() + (f" ({exc})" if exc else "")))
 
     # the request
 
@@ -112,7 +111,8 @@ class Connection(asyncio.Protocol):
         transport = self._transport
         if transport is None or self.closed:
             raise ReplyCutOff("the connection was closed before the request was sent")
-        reply = self._reply = self._loop.create_future()
+        reply: asyncio.Future[Reply] = self._loop.create_future()
+        self._reply = reply
         self._state = _HEAD
         self._last_data = self._loop.time()
         self._timer = self._loop.call_at(self._last_data + self._read_timeout_s, self._due)
