@@ -1,7 +1,7 @@
 """Token mode against chat mode with the HTTP taken out: agentkit's own work per step.
 
-The same episodes as ``worker.py``, but the transport's aiohttp session is replaced by one that
-answers each post with the fake server's precomputed reply bytes for the turn: the request body
+The same episodes as ``worker.py``, but the transport is set to post through aiohttp
+(``own_client=False``) and its aiohttp session is replaced by one that answers each post with the fake server's precomputed reply bytes for the turn: the request body
 is encoded and the reply decoded by the transport itself (so their cost stays in). Chat and token cells alternate in one process; each figure is
 ``time.process_time()`` over N episodes. Run by path, with the agentkit under test first on
 ``PYTHONPATH`` (its ``benchmarks`` package supplies the fake replies)::
@@ -83,7 +83,11 @@ class _Session:
 async def cell(mode: str, n: int, tool_calls: int) -> float:
     episodes = Episodes(mode, "http://127.0.0.1:9", tool_calls)
     session = _Session(mode, tool_calls)
-    episodes.agent.model.transport._session = lambda: session
+    transport = episodes.agent.model.transport
+    # the canned session stands where aiohttp's would; the own HTTP/1.1 client would open a
+    # socket to the unused address instead
+    transport.own_client = False
+    transport._session = lambda: session
     try:
         assert await episodes.run_one(), f"{mode}: the warm-up episode failed"
         gc.collect()
