@@ -24,6 +24,13 @@ HERE = Path(__file__).resolve().parent
 _TOTAL = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 
 
+def _absolute_path() -> str:
+    """``PYTHONPATH`` with each entry made absolute: the runs start in this folder, where a
+    relative ``.`` would no longer name the checkout under test."""
+    entries = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    return os.pathsep.join(os.path.abspath(entry) for entry in entries if entry)
+
+
 def instructions(mode: str, n: int, tool_calls: int) -> int:
     """Instructions of one process running ``canned.cell(mode, n)`` once."""
     code = f"import asyncio, canned; asyncio.run(canned.cell({mode!r}, {n}, {tool_calls}))"
@@ -39,7 +46,7 @@ def instructions(mode: str, n: int, tool_calls: int) -> int:
                 code,
             ],
             cwd=HERE,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
+            env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": _absolute_path()},
             check=True,
             capture_output=True,
         )
