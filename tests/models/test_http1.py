@@ -59,6 +59,19 @@ def test_target_of_refuses(url: str) -> None:
     assert target_of(url) is None
 
 
+CONTROLS = [chr(c) for c in range(0x20)] + ["\x7f"]
+
+
+@pytest.mark.parametrize(
+    "where", ["http://h{}/x", "http://h/x{}y", "http://h/x?a={}", "{}http://h/x"]
+)
+@pytest.mark.parametrize("control", CONTROLS, ids=[f"{ord(c):#04x}" for c in CONTROLS])
+def test_target_of_refuses_ascii_control_characters_anywhere(where: str, control: str) -> None:
+    """urlsplit drops some of them (tab, CR, LF; leading ones) and keeps the others, which
+    would reach the request line: either way the URL is not the one sent, so it is refused."""
+    assert target_of(where.format(control)) is None
+
+
 def test_target_of_is_cached_and_stable() -> None:
     url = "http://127.0.0.1:1/cached"
     first = target_of(url)

@@ -27,7 +27,8 @@ _MAX_TARGETS = 1024
 
 def target_of(url: str) -> Target | None:
     """The target of a plain ``http://`` URL, or ``None`` for one this client does not take
-    (another scheme, credentials, a host or path that is not ASCII, a bad port)."""
+    (another scheme, credentials, a host or path that is not ASCII, a bad port, a space or an
+    ASCII control character anywhere)."""
     try:
         return _TARGETS[url]
     except KeyError:
@@ -38,8 +39,13 @@ def target_of(url: str) -> Target | None:
     return target
 
 
+# ASCII controls and space: urlsplit drops some (tab, CR, LF, leading ones) and keeps others,
+# which would reach the request line
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+
+
 def _parse_target(url: str) -> Target | None:
-    if not url.isascii():
+    if not url.isascii() or _NOT_IN_URL.search(url):
         return None
     try:
         parts = urlsplit(url)
@@ -49,7 +55,7 @@ def _parse_target(url: str) -> Target | None:
     host = parts.hostname
     if parts.scheme != "http" or not host or parts.username is not None:
         return None
-    if parts.password is not None or any(c in url for c in " \t\r\n"):
+    if parts.password is not None:
         return None
     path = parts.path or "/"
     if parts.query:
