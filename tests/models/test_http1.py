@@ -9,11 +9,24 @@ can be checked; the pool runs against the raw-socket servers of :mod:`tests.mode
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import anyio
 import pytest
 
-from agentkit.models.http1 import Target, request_head, target_of
+from agentkit.models.failures import ProtocolError, ReplyCutOff
+from agentkit.models.http1 import MAX_HEAD, Reply, Target, request_head, target_of
+from agentkit.models.http1.connection import Connection
+from tests.models.wire_servers import Conn, WireServer
 
 pytestmark = pytest.mark.anyio
+
+GUARD_S = 10.0  # a hang fails the test instead of stalling the run; never a timing check
+OK = b'{"ok":true}'
 
 
 # --- request.py: the URLs taken
@@ -150,3 +163,440 @@ def test_the_head_cache_returns_equal_bytes() -> None:
     # the same headers in another order are another head, built the same way
     reordered = request_head(TARGET, dict(reversed(headers.items())))
     assert sorted(reordered.split(b"\r\n")) == sorted(first.split(b"\r\n"))
+
+
+# --- connection.py: reading one reply
+
+REQUEST = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}"
+
+
+class _Wire(asyncio.Transport):
+    """The transport under a connection fed by hand: keeps what is written; closing it ends
+    the connection as a real transport does (``connection_lost`` soon after)."""
+
+    def __init__(self, protocol: asyncio.Protocol) -> None:
+        super().__init__()
+        self.protocol = protocol
+        self.written = bytearray()
+        self.closing = False
+
+    def write(self, data: Any) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
+
+
+async def fed(
+    pieces: list[bytes], *, close: bool = False, read_timeout_s: float = GUARD_S
+) -> tuple[Reply, Connection]:
+    """The reply a connection reads from ``pieces`` (each one ``data_received`` call), then
+    the server's close if ``close``; and the connection."""
+    conn = Connection(asyncio.get_running_loop(), read_timeout_s)
+    wire = _Wire(conn)
+    conn.connection_made(wire)
+    asking = asyncio.ensure_future(conn.request(REQUEST))
+    await asyncio.sleep(0)  # the request written and its reply awaited
+    assert bytes(wire.written) == REQUEST
+    for piece in pieces:
+        if wire.is_closing():  # the connection failed: a real transport delivers no more
+            break
+        conn.data_received(piece)
+    if close and not wire.is_closing() and not conn.eof_received():
+        wire.close()
+    with anyio.fail_after(GUARD_S):
+        return await asking, conn
+
+
+def pieces_of(data: bytes, size: int) -> list[bytes]:
+    return [data[start : start + size] for start in range(0, len(data), size)]
+
+
+async def over_socket(data: bytes, *, close: bool = False) -> tuple[Reply, bool]:
+    """The reply a connection reads over a real loopback TCP connection from a server that
+    writes ``data`` at once after the request, then closes if ``close``; and whether the
+    connection was left reusable."""
+
+    async def handler(server_side: Conn) -> None:
+        await server_side.read_request()
+        await server_side.send(data)
+        if not close:
+            await server_side.until_client_closes()
+
+    loop = asyncio.get_running_loop()
+    async with WireServer(handler) as server:
+        _, conn = await loop.create_connection(
+            lambda: Connection(loop, GUARD_S), "127.0.0.1", server.port
+        )
+        try:
+            with anyio.fail_after(GUARD_S):
+                reply = await conn.request(REQUEST)
+            return reply, conn.reusable
+        finally:
+            conn.close()
+
+
+HOW = ["socket", "bytewise", "7-byte pieces", "whole"]
+
+
+@pytest.fixture(params=HOW)
+def how(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def read(data: bytes, how: str, *, close: bool = False) -> tuple[Reply, bool]:
+    """The reply read from ``data`` over a socket or fed in pieces, as ``how`` says, and
+    whether the connection is left reusable."""
+    if how == "socket":
+        return await over_socket(data, close=close)
+    size = {"bytewise": 1, "7-byte pieces": 7, "whole": max(len(data), 1)}[how]
+    reply, conn = await fed(pieces_of(data, size), close=close)
+    return reply, conn.reusable
+
+
+def head(status: str = "200 OK", *headers: str, version: str = "HTTP/1.1") -> bytes:
+    return "\r\n".join([f"{version} {status}", *headers, "", ""]).encode("latin-1")
+
+
+def with_length(body: bytes, *headers: str, status: str = "200 OK") -> bytes:
+    return head(status, *headers, f"Content-Length: {len(body)}") + body
+
+
+def chunked(*chunks: bytes, trailers: tuple[str, ...] = ()) -> bytes:
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks if chunk)
+    return framed + b"0\r\n" + "".join(f"{t}\r\n" for t in trailers).encode() + b"\r\n"
+
+
+async def test_a_content_length_body(how: str) -> None:
+    reply, reusable = await read(with_length(OK, "Content-Type: application/json"), how)
+    assert reply == Reply(200, OK, None)
+    assert reusable
+
+
+async def test_an_error_status_with_retry_after(how: str) -> None:
+    data = with_length(b"busy", "Retry-After: 7", status="503 Service Unavailable")
+    reply, reusable = await read(data, how)
+    assert reply == Reply(503, b"busy", "7")
+    assert reusable
+
+
+async def test_a_status_line_without_a_reason(how: str) -> None:
+    reply, _ = await read(b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok", how)
+    assert reply == Reply(200, b"ok", None)
+
+
+async def test_an_empty_content_length_body(how: str) -> None:
+    reply, reusable = await read(with_length(b""), how)
+    assert reply == Reply(200, b"", None)
+    assert reusable
+
+
+async def test_repeated_equal_content_lengths(how: str) -> None:
+    data = head("200 OK", "Content-Length: 2", "content-length: 2") + b"ok"
+    reply, reusable = await read(data, how)
+    assert reply.body == b"ok"
+    assert reusable
+
+
+async def test_different_content_lengths_are_refused(how: str) -> None:
+    data = head("200 OK", "Content-Length: 2", "Content-Length: 3") + b"okk"
+    with pytest.raises(ProtocolError, match="different Content-Length"):
+        await read(data, how)
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "+2", "1e3", "0x10", "2 2", "1" * 19])
+async def test_an_invalid_content_length_is_refused(how: str, value: str) -> None:
+    with pytest.raises(ProtocolError, match="invalid Content-Length"):
+        await read(head("200 OK", f"Content-Length: {value}") + b"ok", how)
+
+
+async def test_a_chunked_body_with_extensions_and_trailers(how: str) -> None:
+    data = head("200 OK", "Transfer-Encoding: chunked") + (
+        b"5;name=value;x\r\nhello\r\nA ;ext\r\n, world!!!\r\n"
+        b"0;last\r\nX-Checksum: 1\r\nX-Other: 2\r\n\r\n"
+    )
+    reply, reusable = await read(data, how)
+    assert reply == Reply(200, b"hello, world!!!", None)
+    assert reusable
+
+
+async def test_a_chunked_body_in_many_chunks(how: str) -> None:
+    body = bytes(range(256)) * 3
+    data = head("200 OK", "Transfer-Encoding: chunked") + chunked(
+        *(body[i : i + 17] for i in range(0, len(body), 17))
+    )
+    reply, reusable = await read(data, how)
+    assert reply.body == body
+    assert reusable
+
+
+async def test_an_empty_chunked_body(how: str) -> None:
+    reply, reusable = await read(head("200 OK", "Transfer-Encoding: chunked") + b"0\r\n\r\n", how)
+    assert reply == Reply(200, b"", None)
+    assert reusable
+
+
+@pytest.mark.parametrize(
+    "framed",
+    [b"zz\r\nhello\r\n0\r\n\r\n", b"5\r\nhelloXX0\r\n\r\n", b"-5\r\nhello\r\n0\r\n\r\n"],
+    ids=["bad size", "no CRLF after the data", "negative size"],
+)
+async def test_a_malformed_chunk_is_refused(how: str, framed: bytes) -> None:
+    with pytest.raises(ProtocolError, match="chunk"):
+        await read(head("200 OK", "Transfer-Encoding: chunked") + framed, how)
+
+
+async def test_a_chunked_body_cut_off(how: str) -> None:
+    data = head("200 OK", "Transfer-Encoding: chunked") + b"5\r\nhel"
+    with pytest.raises(ReplyCutOff, match="whole reply body"):
+        await read(data, how, close=True)
+
+
+async def test_a_content_length_body_cut_off(how: str) -> None:
+    with pytest.raises(ReplyCutOff, match="whole reply body"):
+        await read(head("200 OK", "Content-Length: 10") + b"short", how, close=True)
+
+
+async def test_a_head_cut_off(how: str) -> None:
+    with pytest.raises(ReplyCutOff, match="reply head"):
+        await read(b"HTTP/1.1 200 OK\r\nContent-Len", how, close=True)
+
+
+async def test_nothing_before_the_close(how: str) -> None:
+    with pytest.raises(ReplyCutOff, match=r"reply head \(0 bytes\)"):
+        await read(b"", how, close=True)
+
+
+@pytest.mark.parametrize(
+    ("reply_head", "body"),
+    [
+        (head("200 OK", "Content-Type: text/plain"), b"until the close"),
+        (head("200 OK", version="HTTP/1.0"), b"an old server"),
+        (head("200 OK", "Transfer-Encoding: identity"), b"not chunked"),
+        (head("200 OK"), b""),
+    ],
+    ids=["no length", "HTTP/1.0", "not chunked", "empty"],
+)
+async def test_a_body_until_the_close(how: str, reply_head: bytes, body: bytes) -> None:
+    reply, reusable = await read(reply_head + body, how, close=True)
+    assert reply == Reply(200, body, None)
+    assert not reusable
+
+
+async def test_interim_replies_are_skipped(how: str) -> None:
+    data = (
+        head("100 Continue")
+        + head("103 Early Hints", "Link: </style.css>; rel=preload")
+        + with_length(OK)
+    )
+    reply, reusable = await read(data, how)
+    assert reply == Reply(200, OK, None)
+    assert reusable
+
+
+async def test_switching_protocols_is_an_error(how: str) -> None:
+    data = head("101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade")
+    with pytest.raises(ProtocolError, match="101"):
+        await read(data, how)
+
+
+@pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified"])
+async def test_no_body_after_204_or_304(how: str, status: str) -> None:
+    """No body is read, even with a ``Content-Length`` (a 304's is the resource's)."""
+    reply, reusable = await read(head(status, "Content-Length: 100"), how)
+    assert reply == Reply(int(status[:3]), b"", None)
+    assert reusable
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+CODINGS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.compress,
+    "x-gzip": gzip.compress,
+    "GZip": gzip.compress,
+    "deflate": zlib.compress,  # zlib-wrapped, as the standard says
+    "Deflate": _raw_deflate,  # raw, as some servers send
+}
+
+
+@pytest.mark.parametrize("coding", list(CODINGS))
+async def test_a_compressed_body_is_decoded(how: str, coding: str) -> None:
+    body = b'{"text": "%s"}' % (b"compressible " * 200)
+    reply, reusable = await read(
+        with_length(CODINGS[coding](body), f"Content-Encoding: {coding}"), how
+    )
+    assert reply == Reply(200, body, None)
+    assert reusable
+
+
+async def test_a_compressed_chunked_body_is_decoded(how: str) -> None:
+    body = b"x" * 5000 + b"y" * 5000
+    packed = gzip.compress(body)
+    data = head("200 OK", "Content-Encoding: gzip", "Transfer-Encoding: chunked") + chunked(
+        packed[:10], packed[10:30], packed[30:]
+    )
+    reply, _ = await read(data, how)
+    assert reply.body == body
+
+
+@pytest.mark.parametrize("coding", ["identity", "Identity", ""])
+async def test_identity_is_not_decoded(how: str, coding: str) -> None:
+    reply, _ = await read(with_length(OK, f"Content-Encoding: {coding}"), how)
+    assert reply.body == OK
+
+
+@pytest.mark.parametrize("coding", ["br", "zstd", "compress", "gzip, br"])
+async def test_an_unknown_coding_is_refused(how: str, coding: str) -> None:
+    with pytest.raises(ProtocolError, match="content coding"):
+        await read(with_length(OK, f"Content-Encoding: {coding}"), how)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+async def test_a_body_that_does_not_decode(how: str, coding: str) -> None:
+    with pytest.raises(ProtocolError, match=f"the {coding} body does not decode"):
+        await read(with_length(b"not compressed", f"Content-Encoding: {coding}"), how)
+
+
+def _head_of_size(size: int) -> bytes:
+    """A reply head (status line and headers, without the blank line) of ``size`` bytes."""
+    start = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: "
+    return start + b"a" * (size - len(start))
+
+
+@pytest.mark.parametrize("how_fed", ["socket", "whole"])
+async def test_a_head_of_max_head_bytes_is_read(how_fed: str) -> None:
+    data = _head_of_size(MAX_HEAD) + b"\r\n\r\nok"
+    reply, _ = await read(data, how_fed)
+    assert reply == Reply(200, b"ok", None)
+
+
+@pytest.mark.parametrize("how_fed", ["socket", "whole"])
+async def test_a_head_longer_than_max_head_is_refused(how_fed: str) -> None:
+    with pytest.raises(ProtocolError, match="longer than"):
+        await read(_head_of_size(MAX_HEAD + 1) + b"\r\n\r\nok", how_fed)
+
+
+@pytest.mark.parametrize("how_fed", ["socket", "whole"])
+async def test_an_endless_head_is_refused_without_waiting_for_its_end(how_fed: str) -> None:
+    """The server sends more than MAX_HEAD bytes of head and then nothing, without closing:
+    the reply fails at once (no read timeout or close needed)."""
+    with pytest.raises(ProtocolError, match="longer than"):
+        await read(_head_of_size(MAX_HEAD + 8), how_fed)
+
+
+@pytest.mark.parametrize("start", [b"SSH-2.0-OpenSSH_9.6\r\n", b"<html>", b"\x16\x03\x01\x02\x00"])
+async def test_bytes_that_are_not_http_are_refused(how: str, start: bytes) -> None:
+    with pytest.raises(ProtocolError, match="not HTTP"):
+        await read(start, how)  # without the close: refused as soon as 5 bytes came
+
+
+async def test_not_http_is_detected_after_five_bytes() -> None:
+    with pytest.raises(ProtocolError, match="not HTTP"):
+        await fed([b"SSH-2"])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"HTTP/2 200\r\n\r\n",
+        b"HTTP/1.1 20 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\rX\r\n\r\n",
+        b"HTTP/1.1  200 OK\r\n\r\n",
+    ],
+)
+async def test_a_malformed_status_line_is_refused(how: str, data: bytes) -> None:
+    with pytest.raises(ProtocolError, match="malformed status line"):
+        await read(data, how)
+
+
+@pytest.mark.parametrize(
+    "line", ["no colon", ": no name", " Folded: value", "Bad Name: 1", "X(y): 1"]
+)
+async def test_a_malformed_header_line_is_refused(how: str, line: str) -> None:
+    with pytest.raises(ProtocolError, match="malformed header line"):
+        await read(head("200 OK", "Content-Length: 2", line) + b"ok", how)
+
+
+# reuse: fed only, so that bytes after the reply come when the test says
+
+FED = ["bytewise", "7-byte pieces", "whole"]
+
+
+@pytest.mark.parametrize("how_fed", FED)
+@pytest.mark.parametrize(
+    ("data", "reusable"),
+    [
+        (with_length(OK), True),
+        (with_length(OK, "Connection: keep-alive"), True),
+        (with_length(OK, "Connection: close"), False),
+        (with_length(OK, "Connection: Keep-Alive, Close"), False),
+        (head("200 OK", "Content-Length: 2", version="HTTP/1.0") + b"ok", False),
+        (
+            head("200 OK", "Content-Length: 2", "Connection: keep-alive", version="HTTP/1.0")
+            + b"ok",
+            True,
+        ),
+        (with_length(OK) + b"HTTP/1.1 200 OK\r\n", False),
+        (with_length(OK) + b"\r\n", False),
+        (head("200 OK", "Transfer-Encoding: chunked") + chunked(b"ok"), True),
+        (head("200 OK", "Transfer-Encoding: chunked") + chunked(b"ok") + b"x", False),
+        (head("200 OK", "Transfer-Encoding: chunked", "Content-Length: 2") + chunked(b"ok"), False),
+        (head("204 No Content") + b"x", False),
+    ],
+    ids=[
+        "HTTP/1.1",
+        "keep-alive",
+        "close",
+        "keep-alive, close",
+        "HTTP/1.0",
+        "HTTP/1.0 keep-alive",
+        "bytes after the reply",
+        "CRLF after the reply",
+        "chunked",
+        "bytes after the chunks",
+        "chunked and Content-Length",
+        "bytes after a 204",
+    ],
+)
+async def test_whether_the_connection_is_reused(how_fed: str, data: bytes, reusable: bool) -> None:
+    reply, reused = await read(data, how_fed)
+    assert reply.status in (200, 204)
+    assert reused is reusable
+
+
+async def test_bytes_after_the_reply_arriving_later() -> None:
+    """Bytes that come once the reply is whole (no request waiting) make the connection not
+    reusable."""
+    _, conn = await fed([with_length(OK)])
+    assert conn.reusable
+    conn.data_received(b"HTTP/1.1 200 OK\r\n")
+    assert not conn.reusable
+
+
+async def test_a_connection_reused_for_a_second_request() -> None:
+    loop = asyncio.get_running_loop()
+    conn = Connection(loop, GUARD_S)
+    wire = _Wire(conn)
+    conn.connection_made(wire)
+    for body in (b"one", b"two"):
+        asking = asyncio.ensure_future(conn.request(REQUEST))
+        await asyncio.sleep(0)
+        conn.data_received(with_length(body))
+        assert await asking == Reply(200, body, None)
+        assert conn.reusable
+    assert bytes(wire.written) == REQUEST * 2
+
+
+async def test_a_request_on_a_closed_connection() -> None:
+    _, conn = await fed([with_length(OK)])
+    conn.close()
+    with pytest.raises(ReplyCutOff, match="closed before the request"):
+        await conn.request(REQUEST)
