@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentkit.models.failures import ProtocolError, ReplyCutOff
 from agentkit.models.http1 import MAX_HEAD, Reply, Target, request_head, target_of
@@ -600,3 +603,88 @@ async def test_a_request_on_a_closed_connection() -> None:
     conn.close()
     with pytest.raises(ReplyCutOff, match="closed before the request"):
         await conn.request(REQUEST)
+
+
+# --- a valid reply split anywhere reads as the same reply
+
+
+class Case(NamedTuple):
+    data: bytes
+    close: bool  # the server closes after the reply (framing until the close)
+    reply: Reply
+    reusable: bool
+
+
+@st.composite
+def valid_replies(draw: st.DrawFn) -> Case:
+    status = draw(st.sampled_from([200, 201, 202, 400, 404, 429, 500, 503]))
+    body = draw(st.binary(max_size=300) | st.builds(lambda n: b"ab" * n, st.integers(0, 2000)))
+    framing = draw(st.sampled_from(["length", "chunked", "close"]))
+    coding = draw(st.sampled_from([None, "gzip", "deflate", "raw deflate"]))
+    if not body:
+        coding = None
+    version = draw(st.sampled_from(["HTTP/1.1", "HTTP/1.0"]))
+    keep_alive = draw(st.booleans())
+    retry_after = draw(st.none() | st.from_regex(r"[0-9]{1,3}", fullmatch=True))
+    sent = {
+        None: body,
+        "gzip": gzip.compress(body),
+        "deflate": zlib.compress(body),
+        "raw deflate": _raw_deflate(body),
+    }[coding]
+    headers = ["Content-Type: application/json"]
+    headers += draw(st.lists(st.sampled_from(["X-A: 1", "Server: t", "X-Empty:"]), max_size=3))
+    if coding is not None:
+        headers.append("Content-Encoding: " + ("deflate" if "deflate" in coding else coding))
+    if retry_after is not None:
+        headers.append(f"Retry-After: {retry_after}")
+    if keep_alive:
+        headers.append("Connection: keep-alive")
+    if framing == "length":
+        name = draw(st.sampled_from(["Content-Length", "content-length", "CONTENT-LENGTH"]))
+        headers.append(f"{name}: {len(sent)}")
+        framed = sent
+    elif framing == "chunked":
+        headers.append("Transfer-Encoding: chunked")
+        cuts = sorted(draw(st.lists(st.integers(0, len(sent)), max_size=6)))
+        parts = [sent[a:b] for a, b in itertools.pairwise([0, *cuts, len(sent)])]
+        framed = b""
+        for part in parts:
+            if part:
+                extension = draw(st.sampled_from([b"", b";x", b";name=value", b" ;a=b"]))
+                framed += b"%x%s\r\n%s\r\n" % (len(part), extension, part)
+        trailers = draw(st.lists(st.sampled_from(["X-Sum: 1", "X-T: a b"]), max_size=2))
+        framed += b"0\r\n" + "".join(f"{t}\r\n" for t in trailers).encode() + b"\r\n"
+    else:
+        framed = sent
+    interim = head("100 Continue") if draw(st.booleans()) else b""
+    data = interim + head(f"{status} Whatever", *headers, version=version) + framed
+    reusable = framing != "close" and (version == "HTTP/1.1" or keep_alive)
+    return Case(data, framing == "close", Reply(status, body, retry_after), reusable)
+
+
+@st.composite
+def splits(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    """``data`` in pieces: cut at arbitrary points, or in pieces of one arbitrary size."""
+    if draw(st.booleans()):
+        size = draw(st.integers(1, max(len(data), 1)))
+        return pieces_of(data, size)
+    cuts = sorted(set(draw(st.lists(st.integers(1, max(len(data) - 1, 1)), max_size=30))))
+    edges = [0, *cuts, len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(edges) if data[a:b]]
+
+
+@settings(max_examples=300)
+@given(case=valid_replies(), data=st.data())
+def test_a_valid_reply_split_anywhere(case: Case, data: st.DataObject) -> None:
+    pieces = data.draw(splits(case.data))
+    assert b"".join(pieces) == case.data
+
+    async def main() -> tuple[tuple[Reply, bool], tuple[Reply, bool]]:
+        whole, whole_conn = await fed([case.data], close=case.close)
+        split, split_conn = await fed(pieces, close=case.close)
+        return (whole, whole_conn.reusable), (split, split_conn.reusable)
+
+    whole, split = asyncio.run(main())
+    assert whole == (case.reply, case.reusable)
+    assert split == whole
