@@ -318,6 +318,14 @@ async def test_an_invalid_content_length_is_refused(how: str, value: str) -> Non
         await read(head("200 OK", f"Content-Length: {value}") + b"ok", how)
 
 
+@pytest.mark.parametrize("value", ["\u00b2", "1\u00b3", "\u00b9\u00b9"])
+async def test_a_content_length_of_non_ascii_digits_is_refused(how: str, value: str) -> None:
+    """Latin-1 superscript digits: ``str.isdigit`` is true of them, ``int`` refuses them."""
+    data = head("200 OK", f"Content-Length: {value}") + b"ok"
+    with pytest.raises(ProtocolError, match="invalid Content-Length"):
+        await read(data, how)
+
+
 async def test_a_chunked_body_with_extensions_and_trailers(how: str) -> None:
     data = head("200 OK", "Transfer-Encoding: chunked") + (
         b"5;name=value;x\r\nhello\r\nA ;ext\r\n, world!!!\r\n"

@@ -322,7 +322,8 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
 
 
 def _content_length(value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    # ASCII digits only: str.isdigit is also true of others (the superscripts in Latin-1)
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ProtocolError(f"an invalid Content-Length: {value[:50]!r}")
     return int(value)
 
