@@ -458,6 +458,28 @@ async def test_a_compressed_chunked_body_is_decoded(how: str) -> None:
     assert reply.body == body
 
 
+@pytest.mark.parametrize("coding", ["gzip", "x-gzip", "deflate"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        head("200 OK", "Content-Encoding: {coding}", "Content-Length: 0"),
+        head("200 OK", "Content-Encoding: {coding}", "Transfer-Encoding: chunked") + b"0\r\n\r\n",
+        head("204 No Content", "Content-Encoding: {coding}"),
+    ],
+    ids=["Content-Length: 0", "no chunks", "204"],
+)
+async def test_an_empty_body_with_a_coding_is_empty(how: str, coding: str, data: bytes) -> None:
+    reply, reusable = await read(data.replace(b"{coding}", coding.encode()), how)
+    assert reply.body == b""
+    assert reusable
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+async def test_an_empty_body_until_the_close_with_a_coding_is_empty(how: str, coding: str) -> None:
+    reply, _ = await read(head("200 OK", f"Content-Encoding: {coding}"), how, close=True)
+    assert reply == Reply(200, b"", None)
+
+
 @pytest.mark.parametrize("coding", ["identity", "Identity", ""])
 async def test_identity_is_not_decoded(how: str, coding: str) -> None:
     reply, _ = await read(with_length(OK, f"Content-Encoding: {coding}"), how)
@@ -628,9 +650,7 @@ def valid_replies(draw: st.DrawFn) -> Case:
     status = draw(st.sampled_from([200, 201, 202, 400, 404, 429, 500, 503]))
     body = draw(st.binary(max_size=300) | st.builds(lambda n: b"ab" * n, st.integers(0, 2000)))
     framing = draw(st.sampled_from(["length", "chunked", "close"]))
-    coding = draw(st.sampled_from([None, "gzip", "deflate", "raw deflate"]))
-    if not body:
-        coding = None
+    coding = draw(st.sampled_from([None, "gzip", "deflate", "raw deflate", "empty"]))
     version = draw(st.sampled_from(["HTTP/1.1", "HTTP/1.0"]))
     keep_alive = draw(st.booleans())
     retry_after = draw(st.none() | st.from_regex(r"[0-9]{1,3}", fullmatch=True))
@@ -639,7 +659,10 @@ def valid_replies(draw: st.DrawFn) -> Case:
         "gzip": gzip.compress(body),
         "deflate": zlib.compress(body),
         "raw deflate": _raw_deflate(body),
+        "empty": b"",  # no body, said to be gzip
     }[coding]
+    if coding == "empty":
+        body, coding = b"", "gzip"
     headers = ["Content-Type: application/json"]
     headers += draw(st.lists(st.sampled_from(["X-A: 1", "Server: t", "X-Empty:"]), max_size=3))
     if coding is not None:

@@ -340,7 +340,7 @@ def _encoding_of(value: str | None) -> str | None:
 
 
 def _decoded(body: bytes, encoding: str | None) -> bytes:
-    if encoding is None:
+    if encoding is None or not body:  # an empty body, coded or not, is empty
         return body
     try:
         if encoding == "deflate":
