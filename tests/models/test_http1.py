@@ -511,6 +511,16 @@ async def test_a_head_of_max_head_bytes_is_read(how_fed: str) -> None:
     assert reply == Reply(200, b"ok", None)
 
 
+@pytest.mark.parametrize("split", [1, 2, 3])
+async def test_a_head_of_max_head_bytes_with_its_blank_line_split(split: int) -> None:
+    """The blank line after a head of MAX_HEAD bytes arriving in two pieces: the head is
+    read as when it came at once."""
+    data = _head_of_size(MAX_HEAD) + b"\r\n\r\nok"
+    cut = MAX_HEAD + split
+    reply, _ = await fed([data[:cut], data[cut:]])
+    assert reply == Reply(200, b"ok", None)
+
+
 @pytest.mark.parametrize("how_fed", ["socket", "whole"])
 async def test_a_head_longer_than_max_head_is_refused(how_fed: str) -> None:
     with pytest.raises(ProtocolError, match="longer than"):

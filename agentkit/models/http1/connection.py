@@ -210,7 +210,8 @@ class Connection(asyncio.Protocol):
             raise ProtocolError(f"the reply is not HTTP: {buffer[pos : pos + 80]!r}")
         end = buffer.find(b"\r\n\r\n", pos)
         if end < 0 or end - pos > MAX_HEAD:
-            if end >= 0 or len(buffer) - pos > MAX_HEAD:
+            # without the blank line: refused once it can no longer end a head of MAX_HEAD
+            if end >= 0 or len(buffer) - pos > MAX_HEAD + 3:
                 raise ProtocolError(f"the reply's head is longer than {MAX_HEAD} bytes")
             return -1
         lines = buffer[pos:end].split(b"\r\n")
