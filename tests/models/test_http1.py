@@ -10,21 +10,44 @@ can be checked; the pool runs against the raw-socket servers of :mod:`tests.mode
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import itertools
+import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 
+import aiohttp
 import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
-from agentkit.models.failures import ProtocolError, ReplyCutOff
-from agentkit.models.http1 import MAX_HEAD, Reply, Target, request_head, target_of
+from agentkit.models.failures import ProtocolError, ReadTimeout, ReplyCutOff, classify
+from agentkit.models.http1 import (
+    MAX_HEAD,
+    ConnectionTimeout,
+    Pool,
+    Reply,
+    Target,
+    request_head,
+    target_of,
+)
+from agentkit.models.http1 import pool as pool_module
 from agentkit.models.http1.connection import Connection
-from tests.models.wire_servers import Conn, WireServer
+from agentkit.trajectory.records import AttemptCause
+from tests.models.wire_servers import (
+    Conn,
+    Handler,
+    WireServer,
+    free_port,
+    replying,
+    response,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -729,3 +752,331 @@ def test_a_valid_reply_split_anywhere(case: Case, data: st.DataObject) -> None:
     whole, split = asyncio.run(main())
     assert whole == (case.reply, case.reusable)
     assert split == whole
+
+
+# --- pool.py
+
+
+@asynccontextmanager
+async def pooled(
+    limit: int = 4, *, connect_timeout_s: float = GUARD_S, read_timeout_s: float = GUARD_S
+) -> AsyncIterator[Pool]:
+    pool = Pool(limit, connect_timeout_s, read_timeout_s)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def post(pool: Pool, server: WireServer, body: bytes = b"{}") -> Reply:
+    target = target_of(server.url())
+    assert target is not None
+    with anyio.fail_after(GUARD_S):
+        return await pool.post(target, request_head(target, {}), body)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition()`` holds (a guard against a hang, not a timing check)."""
+    with anyio.fail_after(GUARD_S):
+        while not condition():  # noqa: ASYNC110 - the state polled has no event to wait on
+            await asyncio.sleep(0.005)
+
+
+def idle_connections(pool: Pool) -> list[Connection]:
+    return [conn for conns in pool._idle.values() for conn in conns]
+
+
+def held(release: asyncio.Event) -> Handler:
+    """A handler that answers every request with OK once ``release`` is set."""
+
+    async def handler(conn: Conn) -> None:
+        while await conn.read_request() is not None:
+            await release.wait()
+            await conn.send(response(OK))
+
+    return handler
+
+
+def held_first(gates: list[asyncio.Event]) -> Handler:
+    """Connection ``i`` answers its first request once ``gates[i]`` is set, any later one at
+    once."""
+
+    async def handler(conn: Conn) -> None:
+        first = True
+        while await conn.read_request() is not None:
+            if first:
+                await gates[conn.index].wait()
+                first = False
+            await conn.send(response(OK))
+
+    return handler
+
+
+async def test_an_idle_connection_is_reused() -> None:
+    async with WireServer(replying(response(OK))) as server, pooled() as pool:
+        for _ in range(3):
+            assert await post(pool, server) == Reply(200, OK, None)
+        assert server.accepted == 1
+        assert len(server.conns[0].requests) == 3
+        assert pool.open_connections == 1
+
+
+async def test_the_newest_idle_connection_is_reused_first() -> None:
+    gates = [asyncio.Event(), asyncio.Event()]
+    async with WireServer(held_first(gates)) as server, pooled(2) as pool:
+        first = asyncio.ensure_future(post(pool, server))
+        second = asyncio.ensure_future(post(pool, server))
+        await until(lambda: len(server.requests) == 2)
+        gates[1].set()  # connection 1 answers first: it becomes idle first, the older one
+        done, _ = await asyncio.wait({first, second}, return_when=asyncio.FIRST_COMPLETED)
+        assert len(done) == 1
+        gates[0].set()
+        await asyncio.gather(first, second)
+        await post(pool, server)
+        assert [len(conn.requests) for conn in server.conns] == [2, 1]
+        gates[0].clear()  # connection 0 is idle again, the newest: it takes the next one
+        await post(pool, server)
+        assert [len(conn.requests) for conn in server.conns] == [3, 1]
+
+
+async def test_requests_wait_at_the_bound() -> None:
+    release = asyncio.Event()
+    async with WireServer(held(release)) as server, pooled(2) as pool:
+        posts = [asyncio.ensure_future(post(pool, server)) for _ in range(5)]
+        await until(lambda: len(server.requests) == 2)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert len(server.requests) == 2
+        assert server.accepted == 2
+        assert pool.open_connections == 2
+        release.set()
+        assert await asyncio.gather(*posts) == [Reply(200, OK, None)] * 5
+        assert server.accepted == 2
+        assert server.max_open == 2
+        assert len(server.requests) == 5
+        assert pool.open_connections == 2
+
+
+async def test_the_oldest_idle_connection_to_another_server_is_dropped_at_the_bound() -> None:
+    async with (
+        WireServer(replying(response(b"a"))) as a,
+        WireServer(replying(response(b"b"))) as b,
+        WireServer(replying(response(b"c"))) as c,
+        pooled(2) as pool,
+    ):
+        assert (await post(pool, a)).body == b"a"
+        assert (await post(pool, b)).body == b"b"
+        assert (await post(pool, c)).body == b"c"  # a's connection (the oldest idle) dropped
+        with anyio.fail_after(GUARD_S):
+            await a.conns[0].closed_by_client.wait()
+        assert not b.conns[0].closed_by_client.is_set()
+        assert pool.open_connections == 2
+        assert (await post(pool, b)).body == b"b"
+        assert b.accepted == 1
+
+
+async def test_a_cancelled_waiter_passes_its_turn_on() -> None:
+    release = asyncio.Event()
+    async with WireServer(held(release)) as server, pooled(1) as pool:
+        first = asyncio.ensure_future(post(pool, server))
+        await until(lambda: len(server.requests) == 1)
+        cancelled = asyncio.ensure_future(post(pool, server, b"cancelled"))
+        waiting = asyncio.ensure_future(post(pool, server, b"waiting"))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        release.set()
+        assert await first == Reply(200, OK, None)
+        assert await waiting == Reply(200, OK, None)
+        assert cancelled.cancelled()
+        assert [r.body for r in server.requests] == [b"{}", b"waiting"]
+        assert server.accepted == 1
+        assert pool.open_connections == 1
+
+
+async def test_a_waiter_cancelled_after_its_turn_came_passes_it_on() -> None:
+    """The waiter is cancelled after the connection was given to it, before it ran."""
+    release = asyncio.Event()
+    async with WireServer(held(release)) as server, pooled(1) as pool:
+        cancelled: asyncio.Future[Reply] | None = None
+
+        async def first_then_cancel() -> Reply:
+            reply = await post(pool, server)
+            assert cancelled is not None
+            cancelled.cancel()  # its turn came as this post returned; it has not run yet
+            return reply
+
+        first = asyncio.ensure_future(first_then_cancel())
+        await until(lambda: len(server.requests) == 1)
+        cancelled = asyncio.ensure_future(post(pool, server, b"cancelled"))
+        waiting = asyncio.ensure_future(post(pool, server, b"waiting"))
+        await asyncio.sleep(0)
+        release.set()
+        assert await first == Reply(200, OK, None)
+        assert await waiting == Reply(200, OK, None)
+        assert cancelled.cancelled()
+        assert [r.body for r in server.requests] == [b"{}", b"waiting"]
+        assert server.accepted == 1
+        assert pool.open_connections == 1
+
+
+async def test_an_idle_connection_is_not_reused_after_idle_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pool_module, "IDLE_S", 0.05)
+    async with WireServer(replying(response(OK))) as server, pooled() as pool:
+        await post(pool, server)
+        await asyncio.sleep(0.1)  # longer than IDLE_S
+        await post(pool, server)
+        assert server.accepted == 2
+        assert [len(conn.requests) for conn in server.conns] == [1, 1]
+        with anyio.fail_after(GUARD_S):
+            await server.conns[0].closed_by_client.wait()
+        assert pool.open_connections == 1
+        await post(pool, server)  # within IDLE_S: reused
+        assert server.accepted == 2
+
+
+async def test_an_idle_connection_the_server_closed_is_not_reused() -> None:
+    async with WireServer(replying(response(OK), then_close=True)) as server, pooled() as pool:
+        await post(pool, server)
+        await until(lambda: all(conn.closed for conn in idle_connections(pool)))
+        assert await post(pool, server) == Reply(200, OK, None)
+        assert server.accepted == 2
+        assert [len(conn.requests) for conn in server.conns] == [1, 1]
+
+
+async def test_a_connection_not_reusable_is_closed() -> None:
+    async with (
+        WireServer(replying(response(OK, headers=[("Connection", "close")]))) as server,
+        pooled() as pool,
+    ):
+        await post(pool, server)
+        await post(pool, server)
+        assert server.accepted == 2
+        await server.all_closed_by_client()
+        assert pool.open_connections == 0
+
+
+async def test_a_failed_connect_frees_its_place() -> None:
+    async with WireServer(replying(response(OK))) as server, pooled(1) as pool:
+        target = target_of(f"http://127.0.0.1:{free_port()}/x")
+        assert target is not None
+        with pytest.raises(ConnectionRefusedError):
+            await pool.post(target, request_head(target, {}), b"{}")
+        assert pool.open_connections == 0
+        assert await post(pool, server) == Reply(200, OK, None)
+
+
+async def test_close() -> None:
+    release = asyncio.Event()
+    async with WireServer(held(release)) as server:
+        pool = Pool(1, GUARD_S, GUARD_S)
+        busy = asyncio.ensure_future(post(pool, server))
+        await until(lambda: len(server.requests) == 1)
+        waiting = asyncio.ensure_future(post(pool, server))
+        await asyncio.sleep(0)
+        await pool.close()
+        assert pool.open_connections == 0
+        with pytest.raises(ReplyCutOff):
+            await busy
+        with pytest.raises(RuntimeError, match="closed"):
+            await waiting
+        with pytest.raises(RuntimeError, match="closed"):
+            await post(pool, server)
+        release.set()  # the handler reads on, and sees the client's close
+        await server.all_closed_by_client()
+        assert server.accepted == 1
+
+
+async def test_close_closes_idle_connections() -> None:
+    async with WireServer(replying(response(OK))) as server:
+        pool = Pool(4, GUARD_S, GUARD_S)
+        await post(pool, server)
+        await pool.close()
+        await server.all_closed_by_client()
+        assert pool.open_connections == 0
+
+
+async def test_an_unclosed_pool_warns_and_closes_its_connections() -> None:
+    async with WireServer(replying(response(OK))) as server:
+        pools = [Pool(4, GUARD_S, GUARD_S)]
+        await post(pools[0], server)
+        with pytest.warns(ResourceWarning, match=r"Unclosed HTTP client pool with 1 open"):
+            pools.clear()  # the last reference: __del__ runs
+        await server.all_closed_by_client()
+
+
+async def test_a_closed_pool_does_not_warn() -> None:
+    async with WireServer(replying(response(OK))) as server:
+        pool = Pool(4, GUARD_S, GUARD_S)
+        await post(pool, server)
+        await pool.close()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del pool
+            gc.collect()
+        assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+# --- failures.py: how the client's failures are classified
+
+
+async def test_a_reply_cut_off_is_classified() -> None:
+    async def half(conn: Conn) -> None:
+        await conn.read_request()
+        await conn.send(response(OK)[:-3])
+
+    async with WireServer(half) as server, pooled() as pool:
+        with pytest.raises(ReplyCutOff) as caught:
+            await post(pool, server)
+    failure = classify(caught.value)
+    assert failure.cause is AttemptCause.CONNECTION
+    assert str(failure).startswith("reply cut off: ReplyCutOff: ")
+    assert failure.retryable
+    assert pool.open_connections == 0
+
+
+async def test_a_read_timeout_is_classified() -> None:
+    async def silent(conn: Conn) -> None:
+        await conn.read_request()
+        await conn.until_client_closes()
+
+    async with WireServer(silent) as server, pooled(read_timeout_s=0.05) as pool:
+        with pytest.raises(ReadTimeout, match="no data from the server") as caught:
+            await post(pool, server)
+        await server.all_closed_by_client()
+        assert pool.open_connections == 0
+    failure = classify(caught.value)
+    assert failure.cause is AttemptCause.TIMEOUT
+    assert failure.retryable
+
+
+async def test_a_connection_timeout_is_classified() -> None:
+    async with WireServer(replying(response(OK))) as server, pooled(connect_timeout_s=0) as pool:
+        with pytest.raises(ConnectionTimeout, match="took over 0 s") as caught:
+            await post(pool, server)
+        assert pool.open_connections == 0
+    failure = classify(caught.value)
+    assert failure.cause is AttemptCause.TIMEOUT
+    assert failure.retryable
+
+
+def test_reply_cut_off_and_read_timeout_are_classified() -> None:
+    cut = classify(ReplyCutOff("the server closed the connection"))
+    assert (cut.cause, cut.retryable) == (AttemptCause.CONNECTION, True)
+    assert str(cut) == "reply cut off: ReplyCutOff: the server closed the connection"
+    late = classify(ReadTimeout("no data"))
+    assert (late.cause, late.retryable) == (AttemptCause.TIMEOUT, True)
+    assert classify(ConnectionTimeout("slow")).cause is AttemptCause.TIMEOUT
+
+
+def test_a_parse_error_of_aiohttp_is_a_retryable_protocol_failure() -> None:
+    url = URL("http://127.0.0.1:1/x")
+    info = aiohttp.RequestInfo(url, "POST", CIMultiDictProxy(CIMultiDict()), url)
+    error = aiohttp.ClientResponseError(info, (), status=400, message="Invalid header value")
+    failure = classify(error)
+    assert isinstance(failure, ProtocolError)
+    assert failure.cause is AttemptCause.PROTOCOL
+    assert failure.retryable
+    assert "the reply is not valid HTTP" in str(failure)
+    assert "Invalid header value" in str(failure)
