@@ -13,6 +13,7 @@ import asyncio
 import gc
 import gzip
 import itertools
+import sys
 import warnings
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -1016,6 +1017,20 @@ async def test_a_closed_pool_does_not_warn() -> None:
             del pool
             gc.collect()
         assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_pool_without_room_is_refused_and_deleted_quietly(
+    limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Pool(0)`` raises in ``__init__``; ``__del__`` on the half-made pool then raises
+    nothing (it would be printed as "Exception ignored in ...")."""
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with pytest.raises(ValueError, match="at least 1"):
+        Pool(limit, 1.0, 1.0)
+    gc.collect()
+    assert [(u.exc_type, str(u.exc_value)) for u in unraisable] == []
 
 
 # --- failures.py: how the client's failures are classified

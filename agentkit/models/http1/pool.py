@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import warnings
 from collections import deque
+from collections.abc import Iterable
 
 from agentkit.models.http1.connection import Connection, Reply
 from agentkit.models.http1.request import Target
@@ -68,7 +69,9 @@ class Pool:
         await asyncio.sleep(0)  # let the transports run their close callbacks
 
     def __del__(self) -> None:
-        still_open = [conn for conn in self._open if not conn.closed]
+        # getattr: __init__ may have raised before setting it (a limit below 1)
+        opened: Iterable[Connection] = getattr(self, "_open", ())
+        still_open = [conn for conn in opened if not conn.closed]
         if still_open:
             warnings.warn(
                 f"Unclosed HTTP client pool with {len(still_open)} open connection(s)",
