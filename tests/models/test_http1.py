@@ -920,6 +920,170 @@ async def test_a_waiter_cancelled_after_its_turn_came_passes_it_on() -> None:
         assert pool.open_connections == 1
 
 
+async def test_waiters_are_served_in_the_order_they_came() -> None:
+    """At the bound, a caller posting back to back does not overtake the requests already
+    waiting: each freed connection goes to the longest-waiting request."""
+    release = asyncio.Event()
+    async with WireServer(held(release)) as server, pooled(1) as pool:
+
+        async def back_to_back() -> None:
+            for i in range(8):
+                await post(pool, server, b"loop %d" % i)
+
+        looping = asyncio.ensure_future(back_to_back())
+        await until(lambda: len(server.requests) == 1)
+        waiters = []
+        for name in (b"w1", b"w2", b"w3"):
+            waiters.append(asyncio.ensure_future(post(pool, server, name)))
+            await asyncio.sleep(0)  # this one waits in the pool before the next one comes
+        release.set()
+        with anyio.fail_after(GUARD_S):
+            await asyncio.gather(looping, *waiters)
+        assert [r.body for r in server.requests] == [
+            b"loop 0",
+            b"w1",
+            b"w2",
+            b"w3",
+            *(b"loop %d" % i for i in range(1, 8)),
+        ]
+        assert server.accepted == 1
+
+
+async def test_waiters_for_two_servers_are_served_in_the_order_they_came() -> None:
+    """At the bound, a connection freed while another server's request waits first is
+    closed to make room for that one."""
+    release = asyncio.Event()
+    async with (
+        WireServer(held(release)) as a,
+        WireServer(replying(response(OK))) as b,
+        pooled(1) as pool,
+    ):
+        first = asyncio.ensure_future(post(pool, a, b"a1"))
+        await until(lambda: len(a.requests) == 1)
+        order: list[str] = []
+
+        async def posting(server: WireServer, name: str) -> None:
+            await post(pool, server, name.encode())
+            order.append(name)
+
+        waiters = []
+        for server, name in ((b, "b1"), (a, "a2"), (b, "b2")):
+            waiters.append(asyncio.ensure_future(posting(server, name)))
+            await asyncio.sleep(0)
+        release.set()
+        with anyio.fail_after(GUARD_S):
+            await asyncio.gather(first, *waiters)
+        assert order == ["b1", "a2", "b2"]
+        assert (a.accepted, b.accepted) == (2, 2)
+        assert pool.open_connections == 1
+
+
+async def test_a_waiter_cancelled_after_a_place_came_passes_it_on() -> None:
+    """At the bound, the connection to ``a`` freed is closed to give its place to the first
+    waiter, for ``b``; that one is cancelled before it ran: the place goes to the next."""
+    release = asyncio.Event()
+    async with (
+        WireServer(held(release)) as a,
+        WireServer(replying(response(OK))) as b,
+        pooled(1) as pool,
+    ):
+        cancelled: asyncio.Future[Reply] | None = None
+
+        async def first_then_cancel() -> Reply:
+            reply = await post(pool, a)
+            assert cancelled is not None
+            cancelled.cancel()
+            return reply
+
+        first = asyncio.ensure_future(first_then_cancel())
+        await until(lambda: len(a.requests) == 1)
+        cancelled = asyncio.ensure_future(post(pool, b, b"cancelled"))
+        waiting = asyncio.ensure_future(post(pool, b, b"waiting"))
+        await asyncio.sleep(0)
+        release.set()
+        assert await first == Reply(200, OK, None)
+        assert await waiting == Reply(200, OK, None)
+        assert cancelled.cancelled()
+        assert [r.body for r in b.requests] == [b"waiting"]
+        assert pool.open_connections == 1
+        await a.all_closed_by_client()
+
+
+async def test_a_place_given_to_a_cancelled_waiter_is_freed() -> None:
+    release = asyncio.Event()
+    async with (
+        WireServer(held(release)) as a,
+        WireServer(replying(response(OK))) as b,
+        pooled(1) as pool,
+    ):
+        cancelled: asyncio.Future[Reply] | None = None
+
+        async def first_then_cancel() -> None:
+            await post(pool, a)
+            assert cancelled is not None
+            cancelled.cancel()
+
+        first = asyncio.ensure_future(first_then_cancel())
+        await until(lambda: len(a.requests) == 1)
+        cancelled = asyncio.ensure_future(post(pool, b))
+        await asyncio.sleep(0)
+        release.set()
+        await first
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert pool.open_connections == 0
+        assert b.accepted == 0
+        assert await post(pool, b) == Reply(200, OK, None)
+        assert pool.open_connections == 1
+
+
+async def test_a_connection_given_closed_is_replaced() -> None:
+    """The connection given to a waiter closes before the waiter runs (as when the server
+    closes it then): the waiter opens a new one in its place."""
+    release = asyncio.Event()
+    async with WireServer(held(release)) as server, pooled(1) as pool:
+
+        async def first_then_close() -> None:
+            await post(pool, server)
+            (given,) = pool._open  # given to the waiter, which has not run yet
+            given.close()
+
+        first = asyncio.ensure_future(first_then_close())
+        await until(lambda: len(server.requests) == 1)
+        waiting = asyncio.ensure_future(post(pool, server, b"waiting"))
+        await asyncio.sleep(0)
+        release.set()
+        await first
+        assert await waiting == Reply(200, OK, None)
+        assert server.accepted == 2
+        assert [len(conn.requests) for conn in server.conns] == [1, 1]
+        assert pool.open_connections == 1
+
+
+async def test_a_pool_closed_while_a_place_is_given() -> None:
+    release = asyncio.Event()
+    async with (
+        WireServer(held(release)) as a,
+        WireServer(replying(response(OK))) as b,
+    ):
+        pool = Pool(1, GUARD_S, GUARD_S)
+
+        async def first_then_close() -> None:
+            await post(pool, a)
+            await pool.close()  # the waiter for b was given a place, and has not run yet
+
+        first = asyncio.ensure_future(first_then_close())
+        await until(lambda: len(a.requests) == 1)
+        waiting = asyncio.ensure_future(post(pool, b))
+        await asyncio.sleep(0)
+        release.set()
+        await first
+        with pytest.raises(RuntimeError, match="closed"):
+            await waiting
+        assert pool.open_connections == 0
+        assert b.accepted == 0
+
+
 async def test_an_idle_connection_is_not_reused_after_idle_s(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

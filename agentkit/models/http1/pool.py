@@ -18,10 +18,16 @@ __all__ = ["IDLE_S", "ConnectionTimeout", "Pool"]
 IDLE_S = 4.0  # an idle connection older than this is closed instead of reused
 
 
+_Key = tuple[str, int]
+
+
 class Pool:
     """Connections per (host, port) under one bound on all of them (idle, busy or being
     opened). A request that finds the bound reached drops the oldest idle connection to
-    another server if there is one, else waits its turn."""
+    another server if there is one, else waits its turn: a connection that comes free goes
+    straight to the request waiting longest (closed, and its place given, if that request is
+    for another server), and so does a place that comes free, so a request arriving later
+    never takes it first."""
 
     def __init__(self, limit: int, connect_timeout_s: float, read_timeout_s: float) -> None:
         if limit < 1:
@@ -29,10 +35,12 @@ class Pool:
         self.limit = limit
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
-        self._idle: dict[tuple[str, int], list[Connection]] = {}
-        self._open: set[Connection] = set()
-        self._opening = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._idle: dict[_Key, list[Connection]] = {}
+        self._open: dict[Connection, _Key] = {}  # idle or busy
+        self._opening = 0  # connections being opened, or places given to a waiter to open one
+        # the waiting requests, longest first: each is given a connection to its server, or
+        # None for a place (counted in _opening) to open one in
+        self._waiters: deque[tuple[_Key, asyncio.Future[Connection | None]]] = deque()
         self._closed = False
 
     @property
@@ -50,8 +58,7 @@ class Pool:
             raise
         if conn.reusable and not conn.closed and not self._closed:
             conn.idle_since = asyncio.get_running_loop().time()
-            self._idle.setdefault((target.host, target.port), []).append(conn)
-            self._wake()
+            self._release(conn)
         else:
             self._discard(conn)
         return reply
@@ -63,9 +70,9 @@ class Pool:
         self._open.clear()
         self._idle.clear()
         while self._waiters:
-            waiter = self._waiters.popleft()
+            _, waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_exception(RuntimeError("the HTTP client pool is closed"))
         await asyncio.sleep(0)  # let the transports run their close callbacks
 
     def __del__(self) -> None:
@@ -88,25 +95,40 @@ class Pool:
     async def _acquire(self, target: Target) -> Connection:
         key = (target.host, target.port)
         loop = asyncio.get_running_loop()
-        while True:
-            if self._closed:
-                raise RuntimeError("the HTTP client pool is closed")
-            idle = self._idle.get(key)
-            while idle:
-                conn = idle.pop()
-                if conn.closed or not conn.reusable or loop.time() - conn.idle_since > IDLE_S:
-                    self._discard(conn)
-                    continue
+        if self._closed:
+            raise RuntimeError("the HTTP client pool is closed")
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if self._usable(conn, loop):
                 return conn
-            if self.open_connections >= self.limit:
-                self._drop_oldest_idle()
-            if self.open_connections < self.limit:
+            self._discard(conn)
+        if self.open_connections >= self.limit:
+            self._drop_oldest_idle()
+        if self.open_connections < self.limit:
+            self._opening += 1
+            return await self._connect(target, loop)
+        given = await self._wait_turn(key, loop)
+        if given is not None:
+            if self._usable(given, loop):
+                return given
+            # closed since it was given (the server closed it): its place, for a new one
+            given.close()
+            if self._open.pop(given, None) is not None:
+                self._opening += 1
                 return await self._connect(target, loop)
-            await self._wait_turn(loop)
+            raise RuntimeError("the HTTP client pool is closed")
+        return await self._connect(target, loop)
+
+    @staticmethod
+    def _usable(conn: Connection, loop: asyncio.AbstractEventLoop) -> bool:
+        return not conn.closed and conn.reusable and loop.time() - conn.idle_since <= IDLE_S
 
     async def _connect(self, target: Target, loop: asyncio.AbstractEventLoop) -> Connection:
-        self._opening += 1
+        """A new connection to ``target``, in a place already counted in ``_opening``."""
         try:
+            if self._closed:
+                raise RuntimeError("the HTTP client pool is closed")
             connecting = loop.create_connection(
                 lambda: Connection(loop, self.read_timeout_s), target.host, target.port
             )
@@ -119,17 +141,48 @@ class Pool:
                 ) from exc
         except BaseException:
             self._opening -= 1
-            self._wake()
+            self._give_place()
             raise
         self._opening -= 1
-        self._open.add(conn)
+        if self._closed:
+            conn.close()
+            raise RuntimeError("the HTTP client pool is closed")
+        self._open[conn] = (target.host, target.port)
         return conn
+
+    def _release(self, conn: Connection) -> None:
+        """``conn`` is free and reusable: to the request waiting longest, else idle."""
+        key = self._open.get(conn)
+        if key is None:  # the pool was closed meanwhile
+            conn.close()
+            return
+        while self._waiters:
+            wanted, waiter = self._waiters.popleft()
+            if waiter.done():
+                continue
+            if wanted == key:
+                waiter.set_result(conn)
+            else:  # a request to another server: this connection's place is its
+                del self._open[conn]
+                conn.close()
+                self._opening += 1
+                waiter.set_result(None)
+            return
+        self._idle.setdefault(key, []).append(conn)
 
     def _discard(self, conn: Connection) -> None:
         conn.close()
-        if conn in self._open:
-            self._open.discard(conn)
-            self._wake()
+        if self._open.pop(conn, None) is not None:
+            self._give_place()
+
+    def _give_place(self) -> None:
+        """A place under the bound came free: to the request waiting longest, if any."""
+        while self._waiters:
+            _, waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._opening += 1
+                waiter.set_result(None)
+                return
 
     def _drop_oldest_idle(self) -> None:
         oldest: Connection | None = None
@@ -143,25 +196,26 @@ class Pool:
                     break
             self._discard(oldest)
 
-    async def _wait_turn(self, loop: asyncio.AbstractEventLoop) -> None:
-        waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(waiter)
+    async def _wait_turn(self, key: _Key, loop: asyncio.AbstractEventLoop) -> Connection | None:
+        """Wait to be given a connection to ``key`` or (``None``) a place to open one in."""
+        waiter: asyncio.Future[Connection | None] = loop.create_future()
+        entry = (key, waiter)
+        self._waiters.append(entry)
         try:
-            await waiter
+            return await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self._wake()  # the turn given to this request passes to the next
-            else:
+            if not waiter.done() or waiter.cancelled():
+                waiter.cancel()
                 with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+                    self._waiters.remove(entry)
+            elif waiter.exception() is None:  # given something, then cancelled: pass it on
+                given = waiter.result()
+                if given is None:
+                    self._opening -= 1
+                    self._give_place()
+                else:
+                    self._release(given)
             raise
-
-    def _wake(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
 
 
 class ConnectionTimeout(TimeoutError):
