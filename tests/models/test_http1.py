@@ -30,6 +30,7 @@ from yarl import URL
 
 from agentkit.models.failures import ProtocolError, ReadTimeout, ReplyCutOff, classify
 from agentkit.models.http1 import (
+    MAX_BODY,
     MAX_HEAD,
     ConnectionTimeout,
     Pool,
@@ -46,6 +47,7 @@ from tests.models.wire_servers import (
     Handler,
     WireServer,
     free_port,
+    per_connection,
     replying,
     response,
 )
@@ -220,11 +222,15 @@ class _Wire(asyncio.Transport):
 
 
 async def fed(
-    pieces: list[bytes], *, close: bool = False, read_timeout_s: float = GUARD_S
+    pieces: list[bytes],
+    *,
+    close: bool = False,
+    read_timeout_s: float = GUARD_S,
+    max_body_bytes: int = MAX_BODY,
 ) -> tuple[Reply, Connection]:
     """The reply a connection reads from ``pieces`` (each one ``data_received`` call), then
     the server's close if ``close``; and the connection."""
-    conn = Connection(asyncio.get_running_loop(), read_timeout_s)
+    conn = Connection(asyncio.get_running_loop(), read_timeout_s, max_body_bytes)
     wire = _Wire(conn)
     conn.connection_made(wire)
     asking = asyncio.ensure_future(conn.request(REQUEST))
@@ -520,6 +526,79 @@ async def test_an_unknown_coding_is_refused(how: str, coding: str) -> None:
 async def test_a_body_that_does_not_decode(how: str, coding: str) -> None:
     with pytest.raises(ProtocolError, match=f"the {coding} body does not decode"):
         await read(with_length(b"not compressed", f"Content-Encoding: {coding}"), how)
+
+
+LIMIT = 1000  # the bound on bodies in the tests of it
+
+
+@pytest.mark.parametrize("how_fed", ["bytewise", "7-byte pieces", "whole"])
+@pytest.mark.parametrize(
+    ("framing", "close"),
+    [("Content-Length", False), ("chunked", False), ("until the close", True)],
+)
+@pytest.mark.parametrize("size", [LIMIT, LIMIT + 1])
+async def test_a_body_longer_than_the_bound_is_refused(
+    how_fed: str, framing: str, close: bool, size: int
+) -> None:
+    body = b"z" * size
+    if framing == "Content-Length":
+        data = with_length(body)
+    elif framing == "chunked":
+        data = head("200 OK", "Transfer-Encoding: chunked") + chunked(body[:400], body[400:])
+    else:
+        data = head("200 OK") + body
+    piece = {"bytewise": 1, "7-byte pieces": 7, "whole": len(data)}[how_fed]
+    reading = fed(pieces_of(data, piece), close=close, max_body_bytes=LIMIT)
+    if size <= LIMIT:
+        reply, _ = await reading
+        assert reply.body == body
+    else:
+        with pytest.raises(ProtocolError, match=f"body is longer than {LIMIT} bytes"):
+            await reading
+
+
+async def test_a_content_length_over_the_bound_is_refused_before_the_body() -> None:
+    with pytest.raises(ProtocolError, match=f"body is longer than {LIMIT} bytes"):
+        await fed([head("200 OK", f"Content-Length: {LIMIT + 1}")], max_body_bytes=LIMIT)
+
+
+@pytest.mark.parametrize("coding", list(CODINGS))
+@pytest.mark.parametrize("size", [LIMIT, LIMIT + 1, 50 * LIMIT])
+async def test_a_body_decoding_to_more_than_the_bound_is_refused(coding: str, size: int) -> None:
+    body = b"\0" * size
+    packed = CODINGS[coding](body)
+    assert len(packed) < LIMIT
+    reading = fed([with_length(packed, f"Content-Encoding: {coding}")], max_body_bytes=LIMIT)
+    if size <= LIMIT:
+        reply, _ = await reading
+        assert reply.body == body
+    else:
+        with pytest.raises(ProtocolError, match=f"decodes to more than {LIMIT} bytes"):
+            await reading
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+async def test_a_truncated_compressed_body_does_not_decode(coding: str) -> None:
+    packed = CODINGS[coding](b"some text " * 100)[:-6]
+    with pytest.raises(ProtocolError, match=f"the {coding} body does not decode"):
+        await fed([with_length(packed, f"Content-Encoding: {coding}")])
+
+
+async def test_the_pools_bound_on_bodies() -> None:
+    """A decompression bomb through the pool: 64 MiB of zeros, some 64 KiB gzipped."""
+    bomb = gzip.compress(bytes(64 * 1024 * 1024), 9)
+    reply = response(bomb, headers=[("Content-Encoding", "gzip")])
+    async with WireServer(per_connection(replying(reply), replying(response(OK)))) as server:
+        pool = Pool(4, GUARD_S, GUARD_S, max_body_bytes=1024 * 1024)
+        try:
+            with pytest.raises(ProtocolError, match="decodes to more than 1048576 bytes"):
+                await post(pool, server)
+            assert pool.open_connections == 0  # a failed reply's connection is not kept
+            assert await post(pool, server) == Reply(200, OK, None)
+        finally:
+            await pool.close()
+    assert MAX_BODY == 256 * 1024 * 1024
+    assert Pool(1, 1.0, 1.0).max_body_bytes == MAX_BODY
 
 
 def _head_of_size(size: int) -> bytes:

@@ -12,8 +12,9 @@ followed (a model server does not redirect; a 3xx is an error status). Every way
 break ends as a typed exception the transport classifies (:mod:`agentkit.models.failures`):
 bytes that are not HTTP are a :class:`~agentkit.models.failures.ProtocolError`, a reply cut
 short a :class:`~agentkit.models.failures.ReplyCutOff`, a server silent for longer than the
-read timeout a :class:`~agentkit.models.failures.ReadTimeout`, and a header the caller gave
-that cannot be sent a ``ValueError`` before anything is sent.
+read timeout a :class:`~agentkit.models.failures.ReadTimeout`, a body longer than
+:data:`MAX_BODY` bytes as sent or once decoded (a decompression bomb) a ``ProtocolError``, and a
+header the caller gave that cannot be sent a ``ValueError`` before anything is sent.
 
 Connections are pooled per (host, port), newest idle first, under one bound on all open
 connections. An idle connection is not reused once the server closed it, or after
@@ -21,12 +22,13 @@ connections. An idle connection is not reused once the server closed it, or afte
 5 by default, and a request crossing that close fails).
 """
 
-from agentkit.models.http1.connection import MAX_HEAD, Reply
+from agentkit.models.http1.connection import MAX_BODY, MAX_HEAD, Reply
 from agentkit.models.http1.pool import IDLE_S, ConnectionTimeout, Pool
 from agentkit.models.http1.request import Target, request_head, target_of
 
 __all__ = [
     "IDLE_S",
+    "MAX_BODY",
     "MAX_HEAD",
     "ConnectionTimeout",
     "Pool",

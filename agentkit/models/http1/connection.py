@@ -4,8 +4,9 @@ read and ignored) or by the server closing the connection, decoding gzip and def
 1xx replies are skipped; 204 and 304 have no body. Bytes that are not HTTP raise
 :class:`~agentkit.models.failures.ProtocolError`, a reply cut short
 :class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
-:class:`~agentkit.models.failures.ReadTimeout`. A connection is reused only if the reply
-allowed it and nothing came after the reply."""
+:class:`~agentkit.models.failures.ReadTimeout`, and a body longer than its bound (:data:`MAX_BODY`
+by default), as sent or once decoded, a ``ProtocolError``. A connection is reused only if the
+reply allowed it and nothing came after the reply."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from typing import NamedTuple
 from agentkit.models.failures import ProtocolError, ReadTimeout, ReplyCutOff
 from agentkit.models.http1.request import TOKEN
 
-__all__ = ["MAX_HEAD", "Connection", "Reply"]
+__all__ = ["MAX_BODY", "MAX_HEAD", "Connection", "Reply"]
 
 MAX_HEAD = 64 * 1024  # the longest status line and headers accepted in a reply
+MAX_BODY = 256 * 1024 * 1024  # the default bound on a body, as sent and once decoded
 _MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions
 
 
@@ -41,9 +43,16 @@ class Connection(asyncio.Protocol):
     """One HTTP/1.1 connection, one request at a time: :meth:`request` writes it and returns
     the whole reply, or raises why there is none."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout_s: float) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        read_timeout_s: float,
+        max_body_bytes: int = MAX_BODY,
+    ) -> None:
         self._loop = loop
         self._read_timeout_s = read_timeout_s
+        self._max_body = max_body_bytes  # a longer body (as sent, or decoded) is refused
+        self._received = 0  # the body bytes framed by chunks or the close so far
         self._transport: asyncio.Transport | None = None
         self.closed = False
         self.reusable = True  # false once the reply says so, or bytes came beyond it
@@ -114,6 +123,7 @@ class Connection(asyncio.Protocol):
         reply: asyncio.Future[Reply] = self._loop.create_future()
         self._reply = reply
         self._state = _HEAD
+        self._received = 0
         self._last_data = self._loop.time()
         self._timer = self._loop.call_at(self._last_data + self._read_timeout_s, self._due)
         transport.write(data)
@@ -159,6 +169,9 @@ class Connection(asyncio.Protocol):
                     raise ProtocolError(f"a malformed chunk-size line: {buffer[pos:end][:200]!r}")
                 pos = end + 2
                 self._remaining = int(match[1], 16)
+                self._received += self._remaining
+                if self._received > self._max_body:
+                    raise ProtocolError(self._too_long())
                 self._state = _CHUNK_DATA if self._remaining else _TRAILERS
             elif state == _CHUNK_DATA:
                 if self._remaining:
@@ -187,6 +200,9 @@ class Connection(asyncio.Protocol):
                     self._finish()
                     return
             elif state == _UNTIL_CLOSE:
+                self._received += size - pos
+                if self._received > self._max_body:
+                    raise ProtocolError(self._too_long())
                 self._pieces.append(buffer[pos:])
                 pos = size
             else:
@@ -245,6 +261,8 @@ class Connection(asyncio.Protocol):
                 self._until_close()
         elif length is not None:
             self._remaining = _content_length(length)
+            if self._remaining > self._max_body:
+                raise ProtocolError(self._too_long())
             self._state = _LENGTH
             if not self._remaining:
                 self._buffer = buffer[body_at:]
@@ -262,7 +280,7 @@ class Connection(asyncio.Protocol):
         after it)."""
         pieces = self._pieces
         body = b"".join(pieces) if len(pieces) != 1 else pieces[0]
-        body = _decoded(body, self._encoding)
+        body = _decoded(body, self._encoding, self._max_body)
         if self._buffer:
             self.reusable = False  # bytes after the reply
         self._state = _IDLE
@@ -277,6 +295,9 @@ class Connection(asyncio.Protocol):
         if reply is not None and not reply.done():
             reply.set_exception(exc)
         self.close()
+
+    def _too_long(self) -> str:
+        return f"the reply's body is longer than {self._max_body} bytes"
 
     def _cut_off_text(self) -> str:
         if self._state == _HEAD:
@@ -340,15 +361,27 @@ def _encoding_of(value: str | None) -> str | None:
     raise ProtocolError(f"the reply has a content coding this client does not decode: {value!r}")
 
 
-def _decoded(body: bytes, encoding: str | None) -> bytes:
+def _decoded(body: bytes, encoding: str | None, limit: int) -> bytes:
     if encoding is None or not body:  # an empty body, coded or not, is empty
         return body
     try:
         if encoding == "deflate":
             try:
-                return zlib.decompress(body)  # zlib-wrapped, as the standard says
+                return _inflate(body, zlib.MAX_WBITS, limit)  # zlib-wrapped, as the standard says
             except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)  # raw, as some servers send
-        return zlib.decompress(body, zlib.MAX_WBITS | 16)
+                return _inflate(body, -zlib.MAX_WBITS, limit)  # raw, as some servers send
+        return _inflate(body, zlib.MAX_WBITS | 16, limit)
     except zlib.error as exc:
         raise ProtocolError(f"the {encoding} body does not decode: {exc}") from exc
+
+
+def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
+    """``body`` decompressed, refused once it would be longer than ``limit`` bytes (a
+    decompression bomb stops there, not once memory is exhausted)."""
+    inflater = zlib.decompressobj(wbits)
+    decoded = inflater.decompress(body, limit + 1)
+    if len(decoded) > limit:
+        raise ProtocolError(f"the reply's body decodes to more than {limit} bytes")
+    if not inflater.eof:
+        raise zlib.error("incomplete or truncated stream")
+    return decoded

@@ -10,7 +10,7 @@ import warnings
 from collections import deque
 from collections.abc import Iterable
 
-from agentkit.models.http1.connection import Connection, Reply
+from agentkit.models.http1.connection import MAX_BODY, Connection, Reply
 from agentkit.models.http1.request import Target
 
 __all__ = ["IDLE_S", "ConnectionTimeout", "Pool"]
@@ -29,12 +29,19 @@ class Pool:
     for another server), and so does a place that comes free, so a request arriving later
     never takes it first."""
 
-    def __init__(self, limit: int, connect_timeout_s: float, read_timeout_s: float) -> None:
+    def __init__(
+        self,
+        limit: int,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        max_body_bytes: int = MAX_BODY,
+    ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self.limit = limit
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
+        self.max_body_bytes = max_body_bytes  # a longer reply body, sent or decoded, fails
         self._idle: dict[_Key, list[Connection]] = {}
         self._open: dict[Connection, _Key] = {}  # idle or busy
         self._opening = 0  # connections being opened, or places given to a waiter to open one
@@ -130,7 +137,9 @@ class Pool:
             if self._closed:
                 raise RuntimeError("the HTTP client pool is closed")
             connecting = loop.create_connection(
-                lambda: Connection(loop, self.read_timeout_s), target.host, target.port
+                lambda: Connection(loop, self.read_timeout_s, self.max_body_bytes),
+                target.host,
+                target.port,
             )
             try:
                 _, conn = await asyncio.wait_for(connecting, self.connect_timeout_s)
