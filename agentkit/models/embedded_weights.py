@@ -118,14 +118,17 @@ class BlockMatrix:
         return (int(rows), int(blocks) * BLOCK)
 
     def _dense(self, rows: slice | Ids) -> F32:
-        """``W[rows]`` in float32, each weight ``scale * q + offset`` as ``gguf`` computes it."""
-        widened = self.q[:, rows].astype(np.float32)  # (blocks, n, 32)
-        widened *= self.scale[:, rows, None]
+        """``W[rows]`` in float32, each weight ``scale * q + offset`` as ``gguf`` computes it.
+        Widened straight into row order (the transposition rides on the one copy)."""
+        q = self.q[:, rows]  # (blocks, n, 32)
+        blocks, count, _ = q.shape
+        dense = np.empty((count, blocks, BLOCK), dtype=np.float32)
+        np.copyto(dense, q.transpose(1, 0, 2), casting="unsafe")
+        dense *= self.scale[:, rows].T[:, :, None]
         if self.offset is not None:
-            widened += self.offset[:, rows, None]
-        blocks, count, _ = widened.shape
-        dense: F32 = widened.transpose(1, 0, 2).reshape(count, blocks * BLOCK)
-        return dense
+            dense += self.offset[:, rows].T[:, :, None]
+        out: F32 = dense.reshape(count, blocks * BLOCK)
+        return out
 
     def dense(self) -> F32:
         return self._dense(slice(None))
