@@ -274,11 +274,15 @@ class _Feeder:
                 self.drafts = []
             self.pending.append(token)
 
-    def hidden(self) -> F32:
-        """The hidden state after the last written token (runs what is pending)."""
+    def hidden(self, allowed: Ids | None = None) -> F32:
+        """The hidden state after the last written token (runs what is pending). ``allowed``:
+        the ids the next token is chosen from (None: any); a guess that opens with another
+        one could never be written, so it is not run."""
         if self.pending:
             room = self.net.ctx - len(self.net.cached) - len(self.pending)
             drafts = self._lookup()[: max(room, 0)]
+            if drafts and allowed is not None and not bool(np.any(allowed == drafts[0])):
+                drafts = []
             rows = self.net.forward([*self.pending, *drafts], every=True)
             ran = len(self.pending)
             self._hidden, self.draft_rows = rows[ran - 1 : ran], rows[ran:]
@@ -513,7 +517,7 @@ class EmbeddedModel:
                     out.extend(forced)
                     first_token_at = first_token_at or time.perf_counter()
                     continue
-                scores = self._net.logits(feed.hidden(), step.allowed)
+                scores = self._net.logits(feed.hidden(step.allowed), step.allowed)
                 token = self._pick(scores, step.allowed, temperature, rng)
                 if not state.accept(token):
                     continue

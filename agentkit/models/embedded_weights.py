@@ -118,14 +118,17 @@ class BlockMatrix:
         return (int(rows), int(blocks) * BLOCK)
 
     def _dense(self, rows: slice | Ids) -> F32:
-        """``W[rows]`` in float32, each weight ``scale * q + offset`` as ``gguf`` computes it."""
-        widened = self.q[:, rows].astype(np.float32)  # (blocks, n, 32)
-        widened *= self.scale[:, rows, None]
+        """``W[rows]`` in float32, each weight ``scale * q + offset`` as ``gguf`` computes it.
+        Widened straight into row order (the transposition rides on the one copy)."""
+        q = self.q[:, rows]  # (blocks, n, 32)
+        blocks, count, _ = q.shape
+        dense = np.empty((count, blocks, BLOCK), dtype=np.float32)
+        np.copyto(dense, q.transpose(1, 0, 2), casting="unsafe")
+        dense *= self.scale[:, rows].T[:, :, None]
         if self.offset is not None:
-            widened += self.offset[:, rows, None]
-        blocks, count, _ = widened.shape
-        dense: F32 = widened.transpose(1, 0, 2).reshape(count, blocks * BLOCK)
-        return dense
+            dense += self.offset[:, rows].T[:, :, None]
+        out: F32 = dense.reshape(count, blocks * BLOCK)
+        return out
 
     def dense(self) -> F32:
         return self._dense(slice(None))
@@ -163,32 +166,39 @@ class BlockMatrix:
         return self._per_block(x, rows)
 
 
-# one GGUF block as a numpy record: float16 scale (and offset), then the packed integers
-_Q4_1_BLOCK = np.dtype([("d", "<f2"), ("m", "<f2"), ("qs", "u1", (BLOCK // 2,))])
-_Q8_0_BLOCK = np.dtype([("d", "<f2"), ("qs", "i1", (BLOCK,))])
+# one GGUF block's bytes: float16 scale (and offset), then the packed integers
+_Q4_1_BYTES = 4 + BLOCK // 2
+_Q8_0_BYTES = 2 + BLOCK
+_HALF = np.dtype("<f2")
 
 
-def _block_major(data: npt.NDArray[np.uint8], block: np.dtype[Any]) -> npt.NDArray[Any]:
-    """The GGUF bytes (rows, row bytes) as records laid out (blocks, rows): one copy that moves
-    whole blocks, after which every field is read in the order it is stored."""
-    records = np.ascontiguousarray(data).view(block)  # (rows, blocks)
-    return np.ascontiguousarray(records.T)
+def _halves(fields: npt.NDArray[np.uint8]) -> F32:
+    """Blocks' leading bytes (rows, blocks, 2 * k) as their k float16 values in float32, laid
+    out (k, blocks, rows)."""
+    values = np.ascontiguousarray(fields).view(_HALF)  # (rows, blocks, k)
+    out: F32 = np.ascontiguousarray(values.transpose(2, 1, 0), dtype=np.float32)
+    return out
 
 
 def _q4_1(data: npt.NDArray[np.uint8]) -> BlockMatrix:
-    blocks = _block_major(data, _Q4_1_BLOCK)
-    packed = blocks["qs"]
-    q = np.empty((*blocks.shape, BLOCK), dtype=np.uint8)
+    """The GGUF bytes (rows, row bytes) read as byte columns, not as records: the packed
+    nibbles are split straight into the block-major layout (a copy of records moved whole
+    blocks more slowly than the split moves bytes)."""
+    rows = data.shape[0]
+    raw = data.reshape(rows, -1, _Q4_1_BYTES)
+    packed = np.ascontiguousarray(raw[:, :, 4:].transpose(1, 0, 2))  # (blocks, rows, 16)
+    q = np.empty((*packed.shape[:2], BLOCK), dtype=np.uint8)
     np.bitwise_and(packed, 0x0F, out=q[:, :, : BLOCK // 2])
     np.right_shift(packed, 4, out=q[:, :, BLOCK // 2 :])
-    scale, offset = blocks["d"].astype(np.float32), blocks["m"].astype(np.float32)
+    scale, offset = _halves(raw[:, :, :4])
     return BlockMatrix(q=q, scale=scale, offset=offset)
 
 
 def _q8_0(data: npt.NDArray[np.uint8]) -> BlockMatrix:
-    blocks = _block_major(data, _Q8_0_BLOCK)
-    q = np.ascontiguousarray(blocks["qs"])
-    return BlockMatrix(q=q, scale=blocks["d"].astype(np.float32), offset=None)
+    rows = data.shape[0]
+    raw = data.reshape(rows, -1, _Q8_0_BYTES)
+    q = np.ascontiguousarray(raw[:, :, 2:].transpose(1, 0, 2)).view(np.int8)
+    return BlockMatrix(q=q, scale=_halves(raw[:, :, :2])[0], offset=None)
 
 
 def limit_blas_threads(threads: int) -> bool:

@@ -48,11 +48,13 @@ from .grammar_base import BoolArray, ByteMatrix
 # The token classes this grammar allows, decided for the whole vocabulary at once (a token's
 # "head" is its leading run of expression characters, as :func:`_split` cuts it).
 _EXPRESSION = bytes(sorted(_CHARS))
+_EXPRESSION_TABLE = np.zeros(256, dtype=bool)
+_EXPRESSION_TABLE[list(_EXPRESSION)] = True
 
 
 def _prose_start(table: ByteMatrix) -> BoolArray:
     """A space, then expression text only."""
-    start: BoolArray = table.only(_EXPRESSION) & (table.data[:, 0] == 0x20)
+    start: BoolArray = table.only(_EXPRESSION) & table.starts_with(0x20)
     return start
 
 
@@ -62,11 +64,10 @@ def _body(table: ByteMatrix) -> BoolArray:
 
 
 def _head_has_text(table: ByteMatrix) -> BoolArray:
-    """The token's head holds more than spaces."""
-    inside = table.inside(_EXPRESSION)
-    head_end = np.where(inside.all(axis=1), table.data.shape[1], np.argmin(inside, axis=1))
-    in_head = np.arange(table.data.shape[1])[None, :] < head_end[:, None]
-    text: BoolArray = (in_head & (table.data != 0x20)).any(axis=1)
+    """The token's head holds more than spaces: its first byte other than a space is an
+    expression character (spaces are expression characters, so the head runs through it)."""
+    first = table.first_not_in(b" ")
+    text: BoolArray = (first >= 0) & _EXPRESSION_TABLE[np.maximum(first, 0)]
     return text
 
 

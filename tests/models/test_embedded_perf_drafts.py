@@ -89,3 +89,47 @@ def test_sampling_runs_without_drafts(model: EmbeddedModel) -> None:
     assert result.draft_tokens == 0
     again = model.generate_sync(prompt, max_new_tokens=8, temperature=0.8, seed=3)
     assert again.text == result.text
+
+
+class _Net:
+    """What the feeder drives: a context window, the cached ids, and forward passes."""
+
+    def __init__(self) -> None:
+        self.ctx = 64
+        self.cached: list[int] = []
+        self.passes: list[list[int]] = []
+
+    def forward(self, ids: list[int], *, every: bool = False) -> Any:
+        import numpy as np
+
+        self.passes.append(list(ids))
+        self.cached.extend(ids)
+        return np.zeros((len(ids), 2), dtype=np.float32)
+
+    def truncate(self, length: int) -> None:
+        del self.cached[length:]
+
+
+def test_a_guess_the_constraint_refuses_is_not_run() -> None:
+    import numpy as np
+
+    from agentkit.models.embedded import _Feeder
+
+    def feeder() -> tuple[_Feeder, _Net]:
+        net = _Net()
+        prompt = [7, 8, 9, 5, 6, 1, 2]  # 8 was followed by 9 5 6: the guess after an 8
+        net.forward(prompt)
+        hidden = np.zeros((1, 2), dtype=np.float32)
+        feed = _Feeder(net, prompt, hidden, draft_tokens=3)  # type: ignore[arg-type]
+        feed.write(8)
+        return feed, net
+
+    feed, net = feeder()
+    feed.hidden(np.asarray([1, 9, 4], dtype=np.int64))  # 9 may come next: guessed ahead
+    assert net.passes[-1] == [8, 9, 5, 6] and feed.drafts == [9, 5, 6]
+    feed, net = feeder()
+    feed.hidden(np.asarray([1, 4], dtype=np.int64))  # 9 may not: only the written token runs
+    assert net.passes[-1] == [8] and feed.drafts == [] and feed.drafted == 0
+    feed, net = feeder()
+    feed.hidden()  # free text: anything may come
+    assert net.passes[-1] == [8, 9, 5, 6]

@@ -62,6 +62,13 @@ def test_block_major_matrix_equals_the_decoded_gguf_bytes(kind: str) -> None:
     raw, weights = q4_1_bytes(rng) if kind == "q4_1" else q8_0_bytes(rng)
     matrix = _q4_1(raw) if kind == "q4_1" else _q8_0(raw)
     assert matrix.shape == weights.shape
+    # block-major and contiguous: the kernels' batched products read each block as one slab
+    assert matrix.q.shape == (BLOCKS, ROWS, BLOCK)
+    assert matrix.q.dtype == (np.uint8 if kind == "q4_1" else np.int8)
+    arrays = [matrix.q, matrix.scale] + ([] if matrix.offset is None else [matrix.offset])
+    assert all(a.flags.c_contiguous for a in arrays)
+    assert matrix.scale.shape == (BLOCKS, ROWS) and matrix.scale.dtype == np.float32
+    assert (matrix.offset is None) == (kind == "q8_0")
     np.testing.assert_array_equal(matrix.dense(), weights)
     rows = np.asarray([3, 0, ROWS - 1, 41], dtype=np.int64)
     np.testing.assert_array_equal(matrix.take_rows(rows), weights[rows])
