@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -338,7 +339,10 @@ class HFTokenizersTokenizer:
         if pieces is None or skip_special_tokens:
             return self._inner.decode(list(ids), skip_special_tokens=skip_special_tokens)
         try:
-            data = b"".join(map(pieces.__getitem__, ids))
+            # the pieces of two or more ids in one C call (an itemgetter of one id gives the
+            # piece itself, not a tuple)
+            found = itemgetter(*ids)(pieces) if len(ids) > 1 else map(pieces.__getitem__, ids)
+            data = b"".join(found)
         except (KeyError, TypeError):
             try:
                 data = b"".join([self._byte_piece(i) for i in ids])
