@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -338,7 +339,10 @@ class HFTokenizersTokenizer:
         if pieces is None or skip_special_tokens:
             return self._inner.decode(list(ids), skip_special_tokens=skip_special_tokens)
         try:
-            data = b"".join(map(pieces.__getitem__, ids))
+            # the pieces of two or more ids in one C call (an itemgetter of one id gives the
+            # piece itself, not a tuple)
+            found = itemgetter(*ids)(pieces) if len(ids) > 1 else map(pieces.__getitem__, ids)
+            data = b"".join(found)
         except (KeyError, TypeError):
             try:
                 data = b"".join([self._byte_piece(i) for i in ids])
@@ -477,6 +481,9 @@ def literal_trie(words: Sequence[str]) -> str:
     return emit(trie)
 
 
+_MAX_HEADS = 64  # SegmentCache.encode_joined's heads kept (one per tool list, mostly)
+
+
 class SegmentCache:
     """``encode`` that remembers the ids of each stretch of text between added tokens.
 
@@ -504,6 +511,8 @@ class SegmentCache:
         self._added: dict[str, int] = {}
         self._split: re.Pattern[str] | None = None
         self._encode_stretch = tokenizer.encode
+        # encode_joined's heads: their ids, or None where the split may not cut after them
+        self._heads: dict[str, list[int] | None] = {}
         if isinstance(tokenizer, HFTokenizersTokenizer) and tokenizer.added_tokens_split_exactly():
             self._encode_stretch = tokenizer.encode_stretch
             self._added = tokenizer.added_tokens()
@@ -524,6 +533,40 @@ class SegmentCache:
             elif piece:
                 ids.extend(self._stretch(piece, keep or piece.isspace()))
         return ids
+
+    def encode_joined(self, head: str, tail: str) -> list[int]:
+        """``encode(head + tail)`` with the ids of ``head`` kept (a first prompt's fixed start:
+        the prompt prefix and the tools block), so that only ``tail`` is split and looked up.
+
+        Used only for a head whose split ends with an added token and whose end is not the
+        start of any added token (no added token can begin in the head and run on into the
+        tail): the split of ``head + tail`` is then the head's pieces then the tail's, as
+        the split matches literals left to right, so the ids are the head's then the tail's.
+        Any other head is encoded with its tail, as ``encode`` does. Equal to ``encode`` of
+        the joined text: tests/models/test_token_perf_segments.py (hypothesis)."""
+        if self._split is None:
+            return self.tokenizer.encode(head + tail)
+        heads = self._heads
+        if head in heads:
+            ids = heads[head]
+        else:
+            if len(heads) >= _MAX_HEADS:
+                heads.clear()
+            ids = heads[head] = self._head_ids(head)
+        if ids is None:
+            return self.encode(head + tail)
+        return ids + self.encode(tail)  # a new list
+
+    def _head_ids(self, head: str) -> list[int] | None:
+        """The ids of ``head`` when the split provably cuts right after it, else None."""
+        assert self._split is not None
+        pieces = self._split.split(head)
+        if len(pieces) < 3 or pieces[-1]:  # no added token, or text after the last one
+            return None
+        for name in self._added:
+            if any(head.endswith(name[:cut]) for cut in range(1, len(name))):
+                return None  # an added token could start in the head and end in the tail
+        return self.encode(head)
 
     def _stretch(self, piece: str, keep: bool = True) -> list[int]:
         cached = self._cache.get(piece)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.dialects import glm45
+from agentkit.dialects.glm45.tokens import PROMPT_PREFIX
 from agentkit.messages import (
     AssistantMessage,
     SharedFieldsSet,
@@ -245,15 +246,17 @@ if hasattr(os, "register_at_fork"):  # POSIX
 
 class _ToolList:
     """What is kept of one tool list: the list, its items (to see one replaced), the parser's
-    schemas and the rendered tools block, each made when first asked for."""
+    schemas, the rendered tools block and the prompt's start with it, each made when first
+    asked for."""
 
-    __slots__ = ("block", "items", "schemas", "tools")
+    __slots__ = ("block", "head", "items", "schemas", "tools")
 
     def __init__(self, tools: Sequence[Mapping[str, Any]]) -> None:
         self.tools = tools
         self.items = tuple(tools)
         self.schemas: glm45.ToolSchemas | None = None
         self.block: str | None = None
+        self.head: str | None = None
 
 
 class SGLangTokens:
@@ -341,6 +344,16 @@ class SGLangTokens:
         if entry.block is None:
             entry.block = glm45.tools_block(tools)
         return entry.block
+
+    def prompt_head(self, tools: Sequence[Mapping[str, Any]] | None) -> str:
+        """The fixed start of a first prompt: ``PROMPT_PREFIX`` and :meth:`tools_text`, one
+        string per tool list (the same object each time, whose ids the encoder keeps)."""
+        if not tools:
+            return PROMPT_PREFIX
+        entry = self._tool_list(tools)
+        if entry.head is None:
+            entry.head = PROMPT_PREFIX + self.tools_text(tools)
+        return entry.head
 
     def _tool_list(self, tools: Sequence[Mapping[str, Any]]) -> _ToolList:
         cached = self._tool_lists.get(id(tools))
@@ -435,23 +448,25 @@ class TokenSession:
         else:  # a tool's result, a user's turn: seldom seen twice, not worth keeping, but the
             # tags around it are known: only the text between them reaches the tokenizer
             ids = model.encoder().encode(text, keep=False)
-        if type(model.tokenizer) is HFTokenizersTokenizer:
+        return self._segment_of(source, ids)
+
+    def _segment_of(self, source: TokenSource, ids: list[int]) -> TokenSegment:
+        if type(self.model.tokenizer) is HFTokenizersTokenizer:
             # the library's ids are plain ints, in a list made for this segment
             return _segment(source, ids)
         return TokenSegment(source=source, ids=ids)  # another tokenizer's ids: checked here
 
     def _first_prompt(self, request: ModelRequest) -> list[TokenSegment]:
+        model = self.model
         messages = [m.to_openai() for m in request.messages]
         # rendered once: with the generation prompt the template appends exactly
-        # ``generation_prompt`` (tests/models/test_token_generation_prompt.py)
-        body = glm45.render_with_tools_block(
-            messages,
-            self.model.tools_text(request.tools),
-            enable_thinking=request.thinking,
-            add_generation_prompt=False,
-        )
+        # ``generation_prompt`` (tests/models/test_token_generation_prompt.py); the prompt
+        # is ``prompt_head`` (prefix and tools block) then the messages, the ids of the head
+        # kept by the encoder (tests/models/test_token_render_paths.py)
+        body = glm45.render_messages(messages, enable_thinking=request.thinking)
+        ids = model.encoder().encode_joined(model.prompt_head(request.tools), body)
         return [
-            self._encode(body, TokenSource.PROMPT),
+            self._segment_of(TokenSource.PROMPT, ids),
             self._encode(glm45.generation_prompt(request.thinking), TokenSource.TEMPLATE),
         ]
 

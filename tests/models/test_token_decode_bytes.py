@@ -134,3 +134,15 @@ def test_skipping_nothing_is_kept_when_an_id_is_not_plain() -> None:
     expected = library(tokenizer, [special, unseen])
     assert tokenizer._inner.decode([special], skip_special_tokens=False) in expected
     assert tokenizer.decode(ids) == expected  # type: ignore[arg-type]
+
+
+def test_no_one_and_several_ids_decode_as_the_library() -> None:
+    """The pieces of several ids are taken in one call (an itemgetter), of one id alone (whose
+    itemgetter would give the piece, not a tuple of pieces) one by one."""
+    hello = TOKENIZER.token_to_id("hello")
+    user = TOKENIZER.token_to_id("<|user|>")
+    assert hello is not None and user is not None
+    for ids in ([], [hello], [user], [hello, user], (hello, hello, user), [SIZE + 2]):
+        assert TOKENIZER.decode(ids) == library(TOKENIZER, list(ids)), ids
+    array = np.array([hello, user, hello])
+    assert TOKENIZER.decode(array) == library(TOKENIZER, [hello, user, hello])  # type: ignore[arg-type]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
 
 from agentkit.dialects import glm45
@@ -126,3 +128,68 @@ def test_unkept_text_encodes_alike_and_leaves_only_whitespace_stretches_behind()
         "\n<tool_response>value of k1"
     )
     assert cache._cache["value of k1"] == kept, "a kept stretch is read back, not replaced"
+
+
+# encode_joined: a first prompt's fixed start kept apart from its messages
+
+JOIN_PIECES = [
+    "<|system|>",
+    "<|user|>",
+    "</tool_call>",
+    "<sop>",
+    "[gMASK]",
+    "<|us",  # the start of an added token
+    "</tool_",
+    "<",
+    "|>",
+    " ",
+    "\n",
+    "word",
+    "é",
+]
+JOINED_TEXT = st.lists(st.sampled_from(JOIN_PIECES), max_size=8).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(head=JOINED_TEXT, tail=JOINED_TEXT)
+def test_a_head_and_tail_encode_as_the_joined_text(head: str, tail: str) -> None:
+    tokenizer = load_test_tokenizer()
+    cache = SegmentCache(tokenizer)
+    for _ in range(2):  # the head's ids worked out, then kept
+        assert cache.encode_joined(head, tail) == tokenizer.encode(head + tail)
+
+
+def test_a_head_that_may_not_end_a_split_is_encoded_with_its_tail() -> None:
+    tokenizer = load_test_tokenizer()
+    cache = SegmentCache(tokenizer)
+    prompt_head = "[gMASK]<sop>" + glm45.tools_block(TOOLS)
+    for head in ["[gMASK]<sop>", prompt_head]:
+        assert cache.encode_joined(head, "<|user|>\nq") == tokenizer.encode(head + "<|user|>\nq")
+        assert cache._heads[head] == tokenizer.encode(head), "kept"
+    for head in ["[gMASK]<sop>text", "no tags", "", "<|user|><|us"]:
+        assert cache.encode_joined(head, "er|>x") == tokenizer.encode(head + "er|>x")
+        assert cache._heads[head] is None, "the split could run on into the tail"
+
+
+def test_a_longer_added_token_across_the_join_is_found() -> None:
+    """An added token that starts with another one: a head ending with the shorter one may
+    run on into the longer one in the tail, so it is not kept apart."""
+    inner = Tokenizer.from_file(load_test_tokenizer().source)
+    inner.add_special_tokens(["<|user|>x"])
+    tokenizer = HFTokenizersTokenizer(inner)
+    assert tokenizer.added_tokens_split_exactly()
+    cache = SegmentCache(tokenizer)
+    expected = tokenizer.encode("a<|user|>xy")
+    longer = tokenizer.token_to_id("<|user|>x")
+    assert longer is not None and expected.count(longer) == 1
+    assert cache.encode_joined("a<|user|>", "xy") == expected
+    assert cache._heads["a<|user|>"] is None
+
+
+def test_the_heads_kept_are_bounded() -> None:
+    tokenizer = load_test_tokenizer()
+    cache = SegmentCache(tokenizer)
+    for number in range(200):
+        head = f"<|user|>{number}<|system|>"
+        assert cache.encode_joined(head, " t") == tokenizer.encode(head + " t")
+    assert len(cache._heads) <= 64

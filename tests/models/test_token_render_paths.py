@@ -123,3 +123,51 @@ def test_tool_results_are_appended_as_the_continuation_renders_them() -> None:
             assert segment.ids == model.tokenizer.encode(text)
             marker = "<|observation|>" if isinstance(message, ToolMessage) else None
         assert [s.source.value for s in segments] == ["tool", "tool", "user", "tool", "template"]
+
+
+@given(
+    tools=st.lists(st.sampled_from(["a", "lookup"]), max_size=2).map(
+        lambda names: [tool(n) for n in names]
+    ),
+    text=TEXT,
+    system=st.booleans(),
+    thinking=st.booleans(),
+)
+def test_a_prompt_is_its_head_then_its_messages(
+    tools: list[dict[str, Any]], text: str, system: bool, thinking: bool
+) -> None:
+    messages = [{"role": "system", "content": text}] if system else []
+    messages.append({"role": "user", "content": text})
+    block = glm45.tools_block(tools)
+    whole = glm45.render_with_tools_block(
+        messages, block, enable_thinking=thinking, add_generation_prompt=False
+    )
+    assert whole == "[gMASK]<sop>" + block + glm45.render_messages(
+        messages, enable_thinking=thinking
+    )
+
+
+@given(
+    tools=st.lists(st.sampled_from(["a", "b", "lookup"]), max_size=3).map(
+        lambda names: [tool(n) for n in names]
+    ),
+    text=TEXT,
+    thinking=st.booleans(),
+)
+def test_the_first_prompt_ids_are_the_whole_prompt_encoded(
+    tools: list[dict[str, Any]], text: str, thinking: bool
+) -> None:
+    model = SGLangTokens("http://127.0.0.1:9", load_test_tokenizer())
+    request = ModelRequest.model_construct(
+        messages=[SystemMessage(content=text), UserMessage(content=text)],
+        tools=tools,
+        thinking=thinking,
+    )
+    expected = model.tokenizer.encode(
+        glm45.render(
+            [m.to_openai() for m in request.messages], tools or None, enable_thinking=thinking
+        )
+    )
+    for _ in range(2):  # the head's ids worked out, then kept
+        segments = model.session(routing_key="k")._first_prompt(request)
+        assert [i for s in segments for i in s.ids] == expected

@@ -227,6 +227,13 @@ def render_with_tools_block(
     return "".join(out)
 
 
+def render_messages(messages: Sequence[Mapping[str, Any]], *, enable_thinking: bool = True) -> str:
+    """The messages' part of a prompt: ``render_with_tools_block(messages, block,
+    add_generation_prompt=False)`` is ``PROMPT_PREFIX + block + render_messages(messages)``
+    (the prompt's fixed start and its messages, encoded apart by token mode)."""
+    return _render_messages(messages, enable_thinking=enable_thinking, previous_role=None)
+
+
 def render_continuation(
     messages: Sequence[Mapping[str, Any]],
     *,
