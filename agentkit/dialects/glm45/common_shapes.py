@@ -78,9 +78,10 @@ def parse_common(
     plain = scan_common(text, tools, thinking=thinking, damaged=damaged)
     if plain is None:
         return None
-    reasoning, content, calls, found, stop = plain
-    built = [built_call(index, *call) for index, call in enumerate(calls)] if calls else []
-    return built_parsed(reasoning, content, built, found, stop)
+    built: list[ParsedToolCall] = []
+    for call in plain[2]:
+        built.append(built_call(len(built), *call))
+    return built_parsed(plain[0], plain[1], built, plain[3], plain[4])
 
 
 def scan_common(
