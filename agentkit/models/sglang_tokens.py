@@ -216,15 +216,20 @@ def _token_output(ids: list[int], logprobs: list[float] | None) -> TokenOutput:
     )
 
 
-def _calls(parsed: glm45.Parsed) -> tuple[list[ToolCall], list[str]]:
-    """``calls_from_parsed``: a turn with no problems (nearly all) gives its calls as they are,
-    each with a new id (``call_`` and 24 hex digits: the process's random prefix and a count)."""
-    if parsed.problems:
-        return calls_from_parsed(parsed)
-    # the parser's names and arguments (str keys) are typed; the dict is this call's own
+def _calls(
+    plain: glm45.Plain, text: str, schemas: glm45.ToolSchemas | None, thinking: bool
+) -> tuple[list[ToolCall], list[str]]:
+    """``calls_from_parsed`` of the parse of ``text`` whose plain values are ``plain``: a turn
+    with no problems (nearly all) gives its calls as they are, each with a new id (``call_``
+    and 24 hex digits: the process's random prefix and a count); one with problems is parsed
+    again and read by ``calls_from_parsed``."""
+    if plain[3]:
+        return calls_from_parsed(glm45.parse(text, schemas, thinking=thinking))
+    # the parser's names and arguments (str keys) are typed; each dict is this parse's own
+    # (glm45.parse_plain), so the call's own
     return [
-        _tool_call(f"call_{_RID_PREFIX}{next(_CALL_COUNTER):016x}", c.name, dict(c.arguments))
-        for c in parsed.tool_calls
+        _tool_call(f"call_{_RID_PREFIX}{next(_CALL_COUNTER):016x}", name, arguments)
+        for name, arguments, _ in plain[2]
     ], []
 
 
@@ -701,13 +706,13 @@ class TokenSession:
         matched = finish.get("matched")
         if output_ids:
             text = self.model.tokenizer.decode(output_ids)
-        parsed = glm45.parse(
-            text, self.model.tool_schemas(request.tools), thinking=request.thinking
-        )
-        stop = parsed.stop
+        schemas = self.model.tool_schemas(request.tools)
+        # the parse's values, without its models (glm45.parse_plain: the same values)
+        plain = glm45.parse_plain(text, schemas, thinking=request.thinking)
+        reasoning, content, _, problems, stop = plain
         if stop is None and isinstance(matched, int):
             stop = self.model._stop_by_id.get(matched)
-        calls, malformed = _calls(parsed)
+        calls, malformed = _calls(plain, text, schemas, request.thinking)
         loop_finish = "length" if finish_type == "length" else finish_type
         if finish_type == "stop" and calls:
             loop_finish = "tool_calls"
@@ -717,7 +722,7 @@ class TokenSession:
         # every field in field order
         replied: dict[str, Any] = {
             # the parser's texts and the calls built above, in a list made for it
-            "message": assembled_assistant(parsed.content, parsed.reasoning, calls),
+            "message": assembled_assistant(content, reasoning, calls),
             "server": server,
             "output_text": text,
             "finish_reason": finish_type,
@@ -726,7 +731,7 @@ class TokenSession:
             "tokens": tokens,
             "usage": usage,
             "engine_meta": engine_meta,
-            "problems": [f"{p.kind}: {p.message}" for p in parsed.problems],
+            "problems": [f"{p.kind}: {p.message}" for p in problems],
             "malformed_calls": malformed,
             "attempts": [] if attempts is None else attempts,
         }

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from agentkit.dialects.glm45 import STOP_TOKENS, ToolSchemas, format_assistant, parse
 from agentkit.dialects.glm45.common_shapes import parse_common
-from agentkit.dialects.glm45.parse import parse_general
+from agentkit.dialects.glm45.parse import parse_general, parse_plain
 
 PROPERTIES: dict[str, Any] = {
     "s": {"type": "string"},
@@ -57,6 +57,9 @@ def _agrees(text: str, thinking: bool, tools: list[dict[str, Any]] | None) -> No
     assert parse(text, tools, thinking=thinking) == general
     scanned = parse_common(text, tools, thinking=thinking, damaged=True)
     assert scanned is None or scanned == general
+    calls = [(call.name, call.arguments, call.raw) for call in general.tool_calls]
+    plain = (general.reasoning, general.content, calls, general.problems, general.stop)
+    assert parse_plain(text, tools, thinking=thinking) == plain
 
 
 @settings(max_examples=300, deadline=None)

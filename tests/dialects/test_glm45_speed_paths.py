@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from agentkit.dialects.glm45 import STOP_TOKENS, StreamDelta, StreamParser, format_assistant, parse
 from agentkit.dialects.glm45.common_shapes import parse_common
-from agentkit.dialects.glm45.parse import parse_general
+from agentkit.dialects.glm45.parse import parse_general, parse_plain
+from agentkit.dialects.glm45.results import Parsed
 from agentkit.dialects.glm45.typing_ import (
     NOT_DECODED,
     ToolSchemas,
@@ -147,6 +148,7 @@ def test_well_formed_turns_take_the_fast_path_with_the_general_result(
     fast = parse_common(text, ToolSchemas(tools), thinking=thinking)
     assert fast is not None
     assert fast == parse_general(text, tools, thinking=thinking)
+    assert parse_plain(text, tools, thinking=thinking) == plain_values(fast)
 
 
 @settings(max_examples=400, deadline=None)
@@ -154,7 +156,15 @@ def test_well_formed_turns_take_the_fast_path_with_the_general_result(
 def test_damaged_turns_give_the_general_result(turn: tuple[str, bool], with_tools: bool) -> None:
     text, thinking = turn
     tools = TOOLS if with_tools else None
-    assert parse(text, tools, thinking=thinking) == parse_general(text, tools, thinking=thinking)
+    general = parse_general(text, tools, thinking=thinking)
+    assert parse(text, tools, thinking=thinking) == general
+    assert parse_plain(text, tools, thinking=thinking) == plain_values(general)
+
+
+def plain_values(parsed: Parsed) -> tuple[Any, ...]:
+    """What ``parse_plain`` gives for a parse: its values, each call as (name, args, raw)."""
+    calls = [(call.name, call.arguments, call.raw) for call in parsed.tool_calls]
+    return parsed.reasoning, parsed.content, calls, parsed.problems, parsed.stop
 
 
 def token_chunks(text: str, rng: random.Random) -> list[str]:

@@ -76,7 +76,8 @@ def view(call: ToolCall) -> tuple[object, ...]:
 @given(completions, st.booleans())
 def test_the_calls_are_those_of_calls_from_parsed(text: str, thinking: bool) -> None:
     parsed = glm45.parse(text, TOOLS, thinking=thinking)
-    fast, fast_malformed = _calls(parsed)
+    plain = glm45.parse_plain(text, TOOLS, thinking=thinking)
+    fast, fast_malformed = _calls(plain, text, glm45.ToolSchemas.compiled(TOOLS), thinking)
     slow, slow_malformed = calls_from_parsed(parsed)
     assert [view(c) for c in fast] == [view(c) for c in slow]
     assert fast_malformed == slow_malformed
@@ -85,11 +86,10 @@ def test_the_calls_are_those_of_calls_from_parsed(text: str, thinking: bool) -> 
 
 
 def test_a_turn_with_a_malformed_call_keeps_its_parse_error() -> None:
-    parsed = glm45.parse(
-        "<think>r</think>\n<tool_call>lookup\n<arg_key>key</arg_key>\n</tool_call>"
-    )
-    assert parsed.problems
-    calls, _ = _calls(parsed)
+    text = "<think>r</think>\n<tool_call>lookup\n<arg_key>key</arg_key>\n</tool_call>"
+    plain = glm45.parse_plain(text)
+    assert plain[3]
+    calls, _ = _calls(plain, text, None, True)
     assert calls and calls[0].parse_error
 
 
@@ -115,15 +115,14 @@ def test_request_ids_differ_within_a_process_and_in_a_forked_child() -> None:
 
 
 def test_call_ids_differ_within_a_process_and_in_a_forked_child() -> None:
-    parsed = glm45.parse(
+    text = (
         "<think>r</think>\n<tool_call>lookup\n<arg_key>key</arg_key>\n"
-        "<arg_value>k1</arg_value>\n</tool_call>",
-        TOOLS,
+        "<arg_value>k1</arg_value>\n</tool_call>"
     )
-    assert not parsed.problems  # the direct path, not calls_from_parsed's ids
+    assert not glm45.parse(text, TOOLS).problems  # the direct path, not calls_from_parsed's ids
 
     def call_id() -> str:
-        calls, _ = _calls(parsed)
+        calls, _ = _calls(glm45.parse_plain(text, TOOLS), text, None, True)
         return calls[0].id
 
     ids = [call_id() for _ in range(1000)]

@@ -6,7 +6,8 @@ See ``docs/dialect-glm45.md`` for the format and the deliberate differences from
 
 from __future__ import annotations
 
-from .parse import parse
+from .common_shapes import Plain
+from .parse import parse, parse_plain
 from .render import (
     format_assistant,
     generation_prompt,
@@ -38,6 +39,7 @@ __all__ = [
     "ContentDelta",
     "Parsed",
     "ParsedToolCall",
+    "Plain",
     "Problem",
     "ProblemKind",
     "ReasoningDelta",
@@ -50,6 +52,7 @@ __all__ = [
     "format_assistant",
     "generation_prompt",
     "parse",
+    "parse_plain",
     "render",
     "render_continuation",
     "render_messages",

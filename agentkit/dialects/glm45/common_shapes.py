@@ -56,6 +56,12 @@ _CALL_CLOSE_LEN = len(CALL_CLOSE)
 _NEWLINE_THINK = "\n" + THINK_OPEN
 
 
+# A parse as plain values: reasoning, content, the calls as (name, arguments, raw markup) in
+# order, the problems and the stop token (what ``Parsed`` holds, without building the models)
+PlainCall = tuple[str, dict[str, Any], str]
+Plain = tuple[str | None, str, list[PlainCall], list[Problem], str | None]
+
+
 def parse_common(
     text: str,
     tools: ToolSchemas | Sequence[Mapping[str, Any]] | None,
@@ -69,6 +75,24 @@ def parse_common(
     without a value, stray text, ...) rather than giving None. ``tools`` are read only when
     the text has a call.
     """
+    plain = scan_common(text, tools, thinking=thinking, damaged=damaged)
+    if plain is None:
+        return None
+    built: list[ParsedToolCall] = []
+    for call in plain[2]:
+        built.append(built_call(len(built), *call))
+    return built_parsed(plain[0], plain[1], built, plain[3], plain[4])
+
+
+def scan_common(
+    text: str,
+    tools: ToolSchemas | Sequence[Mapping[str, Any]] | None,
+    *,
+    thinking: bool,
+    damaged: bool = False,
+) -> Plain | None:
+    """``parse_common`` as plain values (:data:`Plain`): for a caller that reads the parse
+    once (token mode), without the ``Parsed`` and ``ParsedToolCall`` models."""
     stop = None
     end = len(text)
     if text.endswith("|>"):
@@ -88,7 +112,7 @@ def parse_common(
             return None  # a call inside the reasoning
         if close == -1:  # the output ended while thinking: all of it is reasoning
             found.append(problems.UNCLOSED_THINK)
-            return built_parsed(text[start:end] or None, "", [], found, stop)
+            return text[start:end] or None, "", [], found, stop
         reasoning = text[start:close] or None
         at = close + _THINK_CLOSE_LEN
     else:
@@ -96,11 +120,11 @@ def parse_common(
             found.append(problems.MISSING_THINK)
         opening = text.find(CALL_OPEN, at, end)
     if opening == -1:  # no calls: the rest is the content
-        return built_parsed(reasoning, text[at:end].strip(), [], found, stop)
+        return reasoning, text[at:end].strip(), [], found, stop
     schemas = schemas_for(tools)
     segment = text[at:opening].strip()
     content = [segment] if segment else []
-    calls: list[ParsedToolCall] = []
+    calls: list[PlainCall] = []
     while opening != -1:
         index, known = len(calls), len(found)
         call = _call(text, opening, end, schemas, index, found)
@@ -116,15 +140,15 @@ def parse_common(
                 content.append(text[opening:end].rstrip())
                 break
             assert isinstance(damaged_call, ParsedToolCall)
-            call = damaged_call
+            call = damaged_call.name, damaged_call.arguments, damaged_call.raw
         calls.append(call)
-        at = opening + len(call.raw)
+        at = opening + len(call[2])
         opening = text.find(CALL_OPEN, at, end)
         segment = text[at : end if opening == -1 else opening].strip()
         if segment:
             found.append(problems.TEXT_AFTER_CALLS)
             content.append(segment)
-    return built_parsed(reasoning, "\n".join(content), calls, found, stop)
+    return reasoning, "\n".join(content), calls, found, stop
 
 
 def _start(text: str, end: int) -> int:
@@ -140,8 +164,8 @@ def _start(text: str, end: int) -> int:
 
 def _call(
     text: str, start: int, end: int, schemas: ToolSchemas, index: int, found: list[Problem]
-) -> ParsedToolCall | None:
-    """The well-formed call that starts at ``start``, or None."""
+) -> PlainCall | None:
+    """The well-formed call that starts at ``start`` (name, arguments, markup), or None."""
     name_match = _NAME.match(text, start + _CALL_OPEN_END, end)
     if name_match is None:
         return None
@@ -180,4 +204,4 @@ def _call(
     if not text.startswith(CALL_CLOSE, at, end):
         return None
     at += _CALL_CLOSE_LEN
-    return built_call(index, name, arguments, text[start:at])
+    return name, arguments, text[start:at]

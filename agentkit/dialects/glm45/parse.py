@@ -49,7 +49,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .common_shapes import parse_common
+from .common_shapes import Plain, parse_common, scan_common
 from .results import Parsed
 from .stream import StreamParser
 from .typing_ import ToolSchemas
@@ -83,3 +83,22 @@ def parse_general(
     parser = StreamParser(tools, thinking=thinking)
     parser.close(text)
     return parser.result()
+
+
+def parse_plain(
+    text: str,
+    tools: Sequence[Mapping[str, Any]] | ToolSchemas | None = None,
+    *,
+    thinking: bool = True,
+) -> Plain:
+    """``parse`` as plain values: reasoning, content, the calls as ``(name, arguments, raw)``
+    in order, the problems and the stop token, for a caller that reads the parse once (token
+    mode) without the models ``parse`` builds. The same values as ``parse`` gives
+    (tests/dialects/test_glm45_perf_paths.py, test_glm45_speed_paths.py); the arguments dicts
+    are this parse's own."""
+    plain = scan_common(text, tools, thinking=thinking, damaged=True)
+    if plain is not None:
+        return plain
+    parsed = parse_general(text, tools, thinking=thinking)
+    calls = [(call.name, call.arguments, call.raw) for call in parsed.tool_calls]
+    return parsed.reasoning, parsed.content, calls, parsed.problems, parsed.stop
