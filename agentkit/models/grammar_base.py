@@ -84,7 +84,8 @@ class Vocabulary:
         return self.cached_mask_ids("digits", lambda t: t.only(_DIGITS))
 
 
-def _byte_table(byte_set: bytes) -> BoolArray:
+def byte_table(byte_set: bytes) -> BoolArray:
+    """Per byte value 0-255: it is one of ``byte_set``."""
     table = np.zeros(256, dtype=bool)
     table[list(byte_set)] = True
     return table
@@ -120,7 +121,7 @@ class ByteMatrix:
     def only(self, byte_set: bytes) -> BoolArray:
         """Tokens made of ``byte_set`` bytes only (an empty token too)."""
         only = np.ones(len(self.lengths), dtype=bool)
-        only[self.owner[~_byte_table(byte_set)[self.data]]] = False
+        only[self.owner[~byte_table(byte_set)[self.data]]] = False
         return only
 
     def starts_with(self, byte: int) -> BoolArray:
@@ -133,7 +134,7 @@ class ByteMatrix:
     def first_not_in(self, byte_set: bytes) -> npt.NDArray[np.int16]:
         """Per token, its first byte that is not one of ``byte_set`` (-1 when there is none)."""
         first = np.full(len(self.lengths), -1, dtype=np.int16)
-        positions = np.flatnonzero(~_byte_table(byte_set)[self.data])
+        positions = np.flatnonzero(~byte_table(byte_set)[self.data])
         tokens, at = np.unique(self.owner[positions], return_index=True)
         first[tokens] = self.data[positions[at]]
         return first

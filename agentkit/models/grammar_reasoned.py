@@ -43,13 +43,12 @@ from .grammar import (
     required_keys,
 )
 from .grammar_arithmetic import _CHARS, FORMAT, ExpressionState, _simulate, finishing_token
-from .grammar_base import BoolArray, ByteMatrix
+from .grammar_base import BoolArray, ByteMatrix, byte_table
 
 # The token classes this grammar allows, decided for the whole vocabulary at once (a token's
 # "head" is its leading run of expression characters, as :func:`_split` cuts it).
 _EXPRESSION = bytes(sorted(_CHARS))
-_EXPRESSION_TABLE = np.zeros(256, dtype=bool)
-_EXPRESSION_TABLE[list(_EXPRESSION)] = True
+_EXPRESSION_TABLE = byte_table(_EXPRESSION)
 
 
 def _prose_start(table: ByteMatrix) -> BoolArray:
