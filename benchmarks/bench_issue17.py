@@ -130,7 +130,7 @@ def main() -> None:
             if "token" not in skip:
                 path = out_dir / "token-mode.json"
                 command = [python, "benchmarks/bench_token_mode.py", "--before", str(before)]
-                command += ["--tries", str(args.token_tries), "--out", str(path)]
+                command += ["--tries", str(args.token_tries), "--bound", "--out", str(path)]
                 results["token"] = _read(path) if _run(command, log) else None
             if "parser" not in skip:
                 path = out_dir / "glm45-dialect.json"

@@ -18,6 +18,11 @@ noisy); the load average is written beside them.
 
     nice python benchmarks/bench_token_mode.py --before /tmp/before      # N=100, K=5, 5 tries
 
+``--bound`` adds a third cell per try, the current code's token mode with its parsing, tool
+result encoding and decoding memoised (``token_mode/bound.py``): not a figure of agentkit but
+the most a faster tokenizer or parser could give (``bound_over_chat``; ``bound_misses`` counts
+the memo misses left in its timed runs, which should be 0).
+
 Prints a table and writes ``benchmarks/results/token-mode-<date>.json``.
 """
 
@@ -43,6 +48,7 @@ from benchmarks.token_mode.policy import TOOL_CALLS_ENV  # noqa: E402
 WORKER = REPO_ROOT / "benchmarks" / "token_mode" / "worker.py"
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 MODES = ("chat", "tokens")
+BOUND = "tokens-bound"  # token mode with its text work memoised: token_mode/bound.py
 
 
 class Server:
@@ -89,6 +95,8 @@ def run_cell(code: Path, mode: str, url: str, args: argparse.Namespace) -> dict[
 def run_tries(codes: dict[str, Path], url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Every (code, mode) cell once per try, the order rotated from one try to the next."""
     cells = [(label, mode) for label in codes for mode in MODES]
+    if args.bound:  # bound.py patches the current code's names: the after code only
+        cells.append(("after", BOUND))
     results: list[dict[str, Any]] = []
     for number in range(args.tries):
         shift = number % len(cells)
@@ -123,6 +131,18 @@ def summary(results: list[dict[str, Any]], codes: list[str]) -> dict[str, Any]:
         ]
         if ratios:
             out["tokens_over_chat"][code] = round(statistics.median(ratios), 3)
+    bound = [
+        tok / chat
+        for t in numbers
+        if (tok := figure("after", BOUND, t)) and (chat := figure("after", "chat", t))
+    ]
+    if bound:
+        values = [v for t in numbers if (v := figure("after", BOUND, t)) is not None]
+        out["cpu_ms_per_step"][f"after/{BOUND}"] = round(statistics.median(values), 4)
+        out["bound_over_chat"] = round(statistics.median(bound), 3)
+        # a memo that missed in a timed run did real work there: the bound is then not one
+        misses = sum(sum(c.get("bound_misses", {}).values()) for c in good if c["mode"] == BOUND)
+        out["bound_misses"] = misses
     if "before" in codes:
         gains = [
             old / new
@@ -143,6 +163,11 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="per request, server side")
     parser.add_argument("--result-chars", type=int, default=0, help="pad every tool result")
     parser.add_argument("--before", type=Path, help="a checkout of the code before the change")
+    parser.add_argument(
+        "--bound",
+        action="store_true",
+        help="also token mode with parsing, encoding and decoding memoised (token_mode/bound.py)",
+    )
     parser.add_argument("--out", type=Path, help="results file (default: results/token-mode-DATE)")
     args = parser.parse_args()
     codes = {"after": REPO_ROOT}
@@ -165,6 +190,7 @@ def main() -> None:
         "latency_ms": args.latency_ms,
         "result_chars": args.result_chars,
         "tries": args.tries,
+        "bound": args.bound,
         "codes": {label: str(path) for label, path in codes.items()},
         "load_average_start": load_before,
         "load_average_end": list(os.getloadavg()),

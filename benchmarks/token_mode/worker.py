@@ -121,6 +121,19 @@ async def measure(
 ) -> dict[str, Any]:
     """Warm up with one episode, then time ``n`` concurrent ones (under cProfile, written to
     ``profile``, when given: for finding hot spots, not for the figures)."""
+    if mode == "tokens-bound":
+        # the bound of bound.py: text work memoised, primed by a run that makes the same texts
+        # (the same counters: a new Episodes repeats its questions and tool results)
+        import bound  # type: ignore[import-not-found]  # beside this file, run by path
+
+        bound.install()
+        primer = Episodes(mode, url, tool_calls, result_chars)
+        try:
+            await primer.run_one()
+            await asyncio.gather(*(primer.run_one() for _ in range(n)))
+        finally:
+            await primer.agent.aclose()
+        bound.MISSES.clear()
     episodes = Episodes(mode, url, tool_calls, result_chars)
     profiler = cProfile.Profile(time.process_time) if profile else None
     try:
@@ -160,12 +173,17 @@ async def measure(
         "cpu_ms_per_step": round(1000 * cpu / steps, 4),
         "gc_ms_per_step": round(1000 * gc_timer.total_s / steps, 4),
         "errors": errors,
-    }
+    } | ({"bound_misses": dict(bound.MISSES)} if mode == "tokens-bound" else {})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mode", choices=("chat", "tokens"), required=True)
+    parser.add_argument(
+        "--mode",
+        choices=("chat", "tokens", "tokens-bound"),
+        required=True,
+        help="tokens-bound: token mode with its text work memoised (bound.py), a bound only",
+    )
     parser.add_argument("--url", required=True)
     parser.add_argument("-n", type=int, default=100)
     parser.add_argument("--tool-calls", type=int, default=5)

@@ -94,6 +94,21 @@ def test_token_goal() -> None:
     assert token_goal(result).met is False
 
 
+def test_the_token_bound_is_shown_beside_goal_two_without_deciding_it() -> None:
+    result = {
+        "tries": 5,
+        "summary": {
+            "tokens_over_chat": {"after": 1.5},
+            "cpu_ms_per_step": {"after/tokens": 0.18, "after/chat": 0.12},
+            "bound_over_chat": 1.1,
+            "bound_misses": 3,
+        },
+    }
+    goal = token_goal(result)
+    assert "memoised: 1.10x (3 memo misses" in goal.figures
+    assert goal.met is False  # token mode's own figure decides, not the bound's
+
+
 def _group(name: str, vs_sglang: float | None) -> dict[str, Any]:
     speedups = {"agentkit@1a34b1d": 1.5}
     if vs_sglang is not None:
