@@ -13,8 +13,10 @@ is not complete, and a stream that ends without ``[DONE]`` or carries an ``{"err
 fails here. Each failed attempt is recorded with its typed cause and retried per policy, a stream
 cut in the middle too: the attempt is marked ``partial`` so the caller knows to discard what it
 had received of that attempt. ``Retry-After`` (429/503) is honoured up to a cap. A reply body
-longer than the transport's ``max_body_bytes``, as sent or once decoded, fails the attempt on
-every path (the own client, aiohttp and httpx alike), and so does one stream event longer than it.
+longer than the transport's ``max_body_bytes``, as sent or once decoded, fails the call on every
+path (the own client, aiohttp and httpx alike), and so does one stream event longer than it: a
+:class:`~agentkit.models.failures.BodyTooLong`, recorded as one ``protocol`` attempt and not
+retried (the server would send it again, and each try reads up to the bound).
 
 Request bodies are encoded with orjson when it is installed (the ``fast`` extra), else with the
 standard library; what orjson will not take (an integer beyond 64 bits, a lone surrogate, and
@@ -48,6 +50,7 @@ from agentkit.models.base import ModelError
 from agentkit.models.failures import (
     RETRYABLE_STATUS,
     AttemptFailure,
+    BodyTooLong,
     HTTPStatusError,
     ProtocolError,
     ServerErrorEvent,
@@ -72,6 +75,7 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = [
     "RETRYABLE_STATUS",
     "Body",
+    "BodyTooLong",
     "HTTPStatusError",
     "ProtocolError",
     "RetryPolicy",
@@ -89,7 +93,7 @@ StreamConsumer = Callable[[Events], Awaitable[T]]
 
 class RetryPolicy:
     """Exponential backoff with jitter on retryable failures (connection errors, timeouts,
-    protocol errors, 408/429/5xx). ``timeout_s`` is the longest wait for the server's next
+    protocol errors but a body over the bound, 408/429/5xx). ``timeout_s`` is the longest wait for the server's next
     bytes; ``max_retry_after_s`` caps how long a ``Retry-After`` may make the client wait
     (default: ``max_backoff_s``)."""
 
@@ -189,10 +193,11 @@ class Transport:
 
     ``max_body_bytes`` (a positive int, default :data:`~agentkit.models.http1.MAX_BODY`, 256 MiB)
     bounds what one reply may make the client hold, on every path: a reply body read whole (a
-    JSON reply, an error reply, through any of the three clients) fails the attempt once it is
+    JSON reply, an error reply, through any of the three clients) fails the call once it is
     longer, as its ``Content-Length`` declares, as received, or once decoded (a decompression
-    bomb stops at the bound); so does one event of a stream. A stream's events together are not
-    bounded: each is handed on as it ends."""
+    bomb stops at the bound); so does one event of a stream. That failure, a
+    :class:`~agentkit.models.failures.BodyTooLong`, is not retried. A stream's events together
+    are not bounded: each is handed on as it ends."""
 
     def __init__(
         self,
@@ -653,14 +658,14 @@ def _declared_over(length: str | None, limit: int) -> bool:
     return len(length) > 18 or int(length) > limit
 
 
-def _too_long(limit: int) -> ProtocolError:
-    return ProtocolError(f"the reply's body is longer than {limit} bytes")
+def _too_long(limit: int) -> BodyTooLong:
+    return BodyTooLong("the reply's body is longer than", limit)
 
 
 def _check_frame(pending: bytes, limit: int) -> None:
     """Refuse a stream whose frame still pending (no blank line yet) is longer than ``limit``."""
     if len(pending) > limit:
-        raise ProtocolError(f"an event of the stream is longer than {limit} bytes")
+        raise BodyTooLong("an event of the stream is longer than", limit)
 
 
 def _status_error(status: int, raw: bytes, retry_after: str | None) -> HTTPStatusError:

@@ -1319,6 +1319,29 @@ async def test_a_connection_timeout_is_classified() -> None:
     assert failure.retryable
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        response(b"z" * (LIMIT + 1)),
+        response(gzip.compress(bytes(50 * LIMIT)), headers=[("Content-Encoding", "gzip")]),
+    ],
+    ids=["as-sent", "once-decoded"],
+)
+async def test_a_body_over_the_bound_is_classified_not_retryable(reply: bytes) -> None:
+    """The same server would send it again, and each try reads (and inflates) up to the bound."""
+    async with WireServer(replying(reply)) as server:
+        pool = Pool(4, GUARD_S, GUARD_S, max_body_bytes=LIMIT)
+        try:
+            with pytest.raises(ProtocolError) as caught:
+                await post(pool, server)
+        finally:
+            await pool.close()
+    failure = classify(caught.value)
+    assert failure is caught.value
+    assert (failure.cause, failure.retryable) == (AttemptCause.PROTOCOL, False)
+    assert f"than {LIMIT} bytes, the client's bound (max_body_bytes)" in str(failure)
+
+
 def test_reply_cut_off_and_read_timeout_are_classified() -> None:
     cut = classify(ReplyCutOff("the server closed the connection"))
     assert (cut.cause, cut.retryable) == (AttemptCause.CONNECTION, True)

@@ -212,11 +212,17 @@ async def _collect(events: Events) -> list[dict[str, Any]]:
     return [event async for event in events]
 
 
-def _refused(result: Any, attempts: list[Attempt]) -> ModelError:
+def _refused(result: Any, attempts: list[Attempt], server: _Replies) -> ModelError:
+    """The call failed on its first attempt, not retried (a server that sent a body over the
+    bound would send it again, and each try reads up to the bound), with the bound named."""
     assert isinstance(result, ModelError), result
-    assert attempts and all(a.cause is AttemptCause.PROTOCOL for a in attempts)
-    assert all(f"{LIMIT} bytes" in (a.error or "") for a in attempts), attempts
-    assert result.cause is AttemptCause.PROTOCOL
+    assert [(a.number, a.cause, a.retryable) for a in attempts] == [
+        (1, AttemptCause.PROTOCOL, False)
+    ]
+    assert f"than {LIMIT} bytes, the client's bound (max_body_bytes)" in (attempts[0].error or "")
+    assert "after 1 attempt(s)" in str(result) and "max_body_bytes" in str(result)
+    assert result.cause is AttemptCause.PROTOCOL and result.attempts == attempts
+    assert len(server.requests) == 1
     return result
 
 
@@ -255,7 +261,7 @@ async def test_a_json_body_at_the_bound_arrives_whole(
 @pytest.mark.parametrize("raw", list(OVER.values()), ids=list(OVER))
 async def test_a_json_body_over_the_bound_fails(server: _Replies, path: str, raw: bytes) -> None:
     result, attempts = await _post(path, _url(server, "/v1/x", raw))
-    _refused(result, attempts)
+    _refused(result, attempts, server)
 
 
 # --- streams (aiohttp under asyncio, httpx under trio) ---------------------------------------
@@ -275,4 +281,4 @@ async def test_a_stream_within_the_bound_arrives(server: _Replies, path: str) ->
 @pytest.mark.parametrize("raw", list(STREAM_OVER.values()), ids=list(STREAM_OVER))
 async def test_a_stream_over_the_bound_fails(server: _Replies, path: str, raw: bytes) -> None:
     result, attempts = await _stream(path, _url(server, "/v1/s", raw))
-    _refused(result, attempts)
+    _refused(result, attempts, server)

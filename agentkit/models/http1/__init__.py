@@ -13,7 +13,8 @@ break ends as a typed exception the transport classifies (:mod:`agentkit.models.
 bytes that are not HTTP are a :class:`~agentkit.models.failures.ProtocolError`, a reply cut
 short a :class:`~agentkit.models.failures.ReplyCutOff`, a server silent for longer than the
 read timeout a :class:`~agentkit.models.failures.ReadTimeout`, a body longer than
-:data:`MAX_BODY` bytes as sent or once decoded (a decompression bomb) a ``ProtocolError``, and a
+:data:`MAX_BODY` bytes (or the pool's ``max_body_bytes``) as sent or once decoded (a
+decompression bomb) a :class:`~agentkit.models.failures.BodyTooLong`, which is not retried, and a
 header the caller gave that cannot be sent a ``ValueError`` before anything is sent.
 
 Connections are pooled per (host, port), newest idle first, under one bound on all open

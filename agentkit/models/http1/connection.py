@@ -5,7 +5,8 @@ read and ignored) or by the server closing the connection, decoding gzip and def
 :class:`~agentkit.models.failures.ProtocolError`, a reply cut short
 :class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
 :class:`~agentkit.models.failures.ReadTimeout`, and a body longer than its bound (:data:`MAX_BODY`
-by default), as sent or once decoded, a ``ProtocolError``. A connection is reused only if the
+by default), as sent or once decoded, a :class:`~agentkit.models.failures.BodyTooLong` (a
+``ProtocolError`` not retried). A connection is reused only if the
 reply allowed it and nothing came after the reply."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 import zlib
 from typing import NamedTuple
 
-from agentkit.models.failures import ProtocolError, ReadTimeout, ReplyCutOff
+from agentkit.models.failures import BodyTooLong, ProtocolError, ReadTimeout, ReplyCutOff
 from agentkit.models.http1.request import TOKEN
 
 __all__ = ["MAX_BODY", "MAX_HEAD", "Connection", "Reply"]
@@ -171,7 +172,7 @@ class Connection(asyncio.Protocol):
                 self._remaining = int(match[1], 16)
                 self._received += self._remaining
                 if self._received > self._max_body:
-                    raise ProtocolError(self._too_long())
+                    raise self._too_long()
                 self._state = _CHUNK_DATA if self._remaining else _TRAILERS
             elif state == _CHUNK_DATA:
                 if self._remaining:
@@ -202,7 +203,7 @@ class Connection(asyncio.Protocol):
             elif state == _UNTIL_CLOSE:
                 self._received += size - pos
                 if self._received > self._max_body:
-                    raise ProtocolError(self._too_long())
+                    raise self._too_long()
                 self._pieces.append(buffer[pos:])
                 pos = size
             else:
@@ -262,7 +263,7 @@ class Connection(asyncio.Protocol):
         elif length is not None:
             self._remaining = _content_length(length)
             if self._remaining > self._max_body:
-                raise ProtocolError(self._too_long())
+                raise self._too_long()
             self._state = _LENGTH
             if not self._remaining:
                 self._buffer = buffer[body_at:]
@@ -296,8 +297,8 @@ class Connection(asyncio.Protocol):
             reply.set_exception(exc)
         self.close()
 
-    def _too_long(self) -> str:
-        return f"the reply's body is longer than {self._max_body} bytes"
+    def _too_long(self) -> BodyTooLong:
+        return BodyTooLong("the reply's body is longer than", self._max_body)
 
     def _cut_off_text(self) -> str:
         if self._state == _HEAD:
@@ -381,7 +382,7 @@ def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
     inflater = zlib.decompressobj(wbits)
     decoded = inflater.decompress(body, limit + 1)
     if len(decoded) > limit:
-        raise ProtocolError(f"the reply's body decodes to more than {limit} bytes")
+        raise BodyTooLong("the reply's body decodes to more than", limit)
     if not inflater.eof:
         raise zlib.error("incomplete or truncated stream")
     return decoded
