@@ -10,6 +10,7 @@ can be checked; the pool runs against the raw-socket servers of :mod:`tests.mode
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import gzip
 import itertools
@@ -40,7 +41,7 @@ from agentkit.models.http1 import (
     target_of,
 )
 from agentkit.models.http1 import pool as pool_module
-from agentkit.models.http1.connection import Connection
+from agentkit.models.http1.connection import MAX_INTERIM, Connection
 from agentkit.trajectory.records import AttemptCause
 from tests.models.wire_servers import (
     Conn,
@@ -438,6 +439,45 @@ async def test_interim_replies_are_skipped(how: str) -> None:
     reply, reusable = await read(data, how)
     assert reply == Reply(200, OK, None)
     assert reusable
+
+
+async def test_up_to_max_interim_replies_are_skipped(how: str) -> None:
+    data = head("100 Continue") * (MAX_INTERIM - 1) + head("103 Early Hints") + with_length(OK)
+    reply, reusable = await read(data, how)
+    assert reply == Reply(200, OK, None)
+    assert reusable
+
+
+async def test_more_than_max_interim_replies_are_refused(how: str) -> None:
+    data = head("100 Continue") * (MAX_INTERIM + 1) + with_length(OK)
+    with pytest.raises(ProtocolError, match=f"more than {MAX_INTERIM} interim"):
+        await read(data, how)
+
+
+async def test_the_interim_replies_are_counted_per_request() -> None:
+    data = head("100 Continue") * MAX_INTERIM + with_length(OK)
+    async with WireServer(replying(data)) as server, pooled() as pool:
+        for _ in range(3):
+            assert await post(pool, server) == Reply(200, OK, None)
+    assert server.accepted == 1
+
+
+async def test_an_endless_stream_of_interim_replies_is_refused() -> None:
+    """A server that sends ``100 Continue`` on and on, never the final reply: refused once
+    there are more than :data:`MAX_INTERIM`, not left to the read timeout."""
+
+    async def endless(conn: Conn) -> None:
+        await conn.read_request()
+        with contextlib.suppress(ConnectionError):
+            for _ in range(100 * MAX_INTERIM):
+                await conn.send(head("100 Continue"))
+        await conn.until_client_closes()
+
+    async with WireServer(endless) as server, pooled() as pool:
+        with pytest.raises(ProtocolError, match=f"more than {MAX_INTERIM} interim"):
+            await post(pool, server)
+        await server.all_closed_by_client()
+        assert pool.open_connections == 0
 
 
 async def test_switching_protocols_is_an_error(how: str) -> None:

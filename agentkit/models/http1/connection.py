@@ -1,7 +1,8 @@
 """One connection of the own HTTP/1.1 client: an :class:`asyncio.Protocol` that writes a request
 and reads its whole reply, framed by ``Content-Length``, by chunks (extensions and trailers
 read and ignored) or by the server closing the connection, decoding gzip and deflate. Interim
-1xx replies are skipped; 204 and 304 have no body. Bytes that are not HTTP raise
+1xx replies are skipped, up to :data:`MAX_INTERIM` before the final one (more are a
+``ProtocolError``); 204 and 304 have no body. Bytes that are not HTTP raise
 :class:`~agentkit.models.failures.ProtocolError`, a reply cut short
 :class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
 :class:`~agentkit.models.failures.ReadTimeout`, and a body longer than its bound (:data:`MAX_BODY`
@@ -19,10 +20,11 @@ from typing import NamedTuple
 from agentkit.models.failures import BodyTooLong, ProtocolError, ReadTimeout, ReplyCutOff
 from agentkit.models.http1.request import TOKEN
 
-__all__ = ["MAX_BODY", "MAX_HEAD", "Connection", "Reply"]
+__all__ = ["MAX_BODY", "MAX_HEAD", "MAX_INTERIM", "Connection", "Reply"]
 
 MAX_HEAD = 64 * 1024  # the longest status line and headers accepted in a reply
 MAX_BODY = 256 * 1024 * 1024  # the default bound on a body, as sent and once decoded
+MAX_INTERIM = 32  # the most interim (1xx) replies accepted before the final one
 _MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions
 
 
@@ -54,6 +56,7 @@ class Connection(asyncio.Protocol):
         self._read_timeout_s = read_timeout_s
         self._max_body = max_body_bytes  # a longer body (as sent, or decoded) is refused
         self._received = 0  # the body bytes framed by chunks or the close so far
+        self._interim = 0  # the interim (1xx) replies to this request so far
         self._transport: asyncio.Transport | None = None
         self.closed = False
         self.reusable = True  # false once the reply says so, or bytes came beyond it
@@ -125,6 +128,7 @@ class Connection(asyncio.Protocol):
         self._reply = reply
         self._state = _HEAD
         self._received = 0
+        self._interim = 0
         self._last_data = self._loop.time()
         self._timer = self._loop.call_at(self._last_data + self._read_timeout_s, self._due)
         transport.write(data)
@@ -221,8 +225,8 @@ class Connection(asyncio.Protocol):
 
     def _parse_head(self, buffer: bytes, pos: int) -> int:
         """Read the status line and headers from ``buffer[pos:]`` when they are all there
-        (an interim 1xx reply is skipped): where the body starts, or -1 while more bytes are
-        needed."""
+        (an interim 1xx reply is skipped, up to :data:`MAX_INTERIM` of them): where the body
+        starts, or -1 while more bytes are needed."""
         if len(buffer) - pos >= 5 and buffer[pos : pos + 5] != b"HTTP/":
             raise ProtocolError(f"the reply is not HTTP: {buffer[pos : pos + 80]!r}")
         end = buffer.find(b"\r\n\r\n", pos)
@@ -241,6 +245,9 @@ class Connection(asyncio.Protocol):
         if 100 <= status < 200:
             if status == 101:
                 raise ProtocolError("the server switched protocols (101)")
+            self._interim += 1
+            if self._interim > MAX_INTERIM:
+                raise ProtocolError(f"more than {MAX_INTERIM} interim (1xx) replies to one request")
             return body_at  # an interim reply: the real one follows
         self._status = status
         self._retry_after = headers.get("retry-after")
