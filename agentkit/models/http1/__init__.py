@@ -24,13 +24,20 @@ connections. An idle connection is not reused once the server closed it, or afte
 5 by default, and a request crossing that close fails).
 """
 
-from agentkit.models.http1.connection import MAX_BODY, MAX_HEAD, MAX_INTERIM, Reply
+from agentkit.models.http1.connection import (
+    MAX_BODY,
+    MAX_GZIP_MEMBERS,
+    MAX_HEAD,
+    MAX_INTERIM,
+    Reply,
+)
 from agentkit.models.http1.pool import IDLE_S, ConnectionTimeout, Pool
 from agentkit.models.http1.request import Target, request_head, target_of
 
 __all__ = [
     "IDLE_S",
     "MAX_BODY",
+    "MAX_GZIP_MEMBERS",
     "MAX_HEAD",
     "MAX_INTERIM",
     "ConnectionTimeout",
