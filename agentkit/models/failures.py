@@ -64,6 +64,18 @@ class ProtocolError(AttemptFailure):
         super().__init__(cause, message, retryable=True)
 
 
+class BodyTooLong(ProtocolError):
+    """A reply body (or one stream event) longer than the client's bound (``max_body_bytes``),
+    as sent or once decoded (a decompression bomb): not retried, since the server would most
+    likely send it again and each try would read, and inflate, up to the bound. ``what`` says
+    what was over ``limit``, e.g. ``"the reply's body is longer than"``."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"{what} {limit} bytes, the client's bound (max_body_bytes)")
+        self.retryable = False
+        self.limit = limit
+
+
 class ServerErrorEvent(AttemptFailure):
     """The server sent ``{"error": ...}`` in a stream; a 4xx code in it is not retried."""
 

@@ -12,7 +12,11 @@ Every attempt is validated before it counts: the caller's ``validate`` (a JSON r
 is not complete, and a stream that ends without ``[DONE]`` or carries an ``{"error": ...}`` event
 fails here. Each failed attempt is recorded with its typed cause and retried per policy, a stream
 cut in the middle too: the attempt is marked ``partial`` so the caller knows to discard what it
-had received of that attempt. ``Retry-After`` (429/503) is honoured up to a cap.
+had received of that attempt. ``Retry-After`` (429/503) is honoured up to a cap. A reply body
+longer than the transport's ``max_body_bytes``, as sent or once decoded, fails the call on every
+path (the own client, aiohttp and httpx alike), and so does one stream event longer than it: a
+:class:`~agentkit.models.failures.BodyTooLong`, recorded as one ``protocol`` attempt and not
+retried (the server would send it again, and each try reads up to the bound).
 
 Request bodies are encoded with orjson when it is installed (the ``fast`` extra), else with the
 standard library; what orjson will not take (an integer beyond 64 bits, a lone surrogate, and
@@ -46,6 +50,7 @@ from agentkit.models.base import ModelError
 from agentkit.models.failures import (
     RETRYABLE_STATUS,
     AttemptFailure,
+    BodyTooLong,
     HTTPStatusError,
     ProtocolError,
     ServerErrorEvent,
@@ -70,6 +75,7 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = [
     "RETRYABLE_STATUS",
     "Body",
+    "BodyTooLong",
     "HTTPStatusError",
     "ProtocolError",
     "RetryPolicy",
@@ -87,7 +93,7 @@ StreamConsumer = Callable[[Events], Awaitable[T]]
 
 class RetryPolicy:
     """Exponential backoff with jitter on retryable failures (connection errors, timeouts,
-    protocol errors, 408/429/5xx). ``timeout_s`` is the longest wait for the server's next
+    protocol errors but a body over the bound, 408/429/5xx). ``timeout_s`` is the longest wait for the server's next
     bytes; ``max_retry_after_s`` caps how long a ``Retry-After`` may make the client wait
     (default: ``max_backoff_s``)."""
 
@@ -183,7 +189,15 @@ class Transport:
     """Connection pools bounded by ``max_connections`` each (default
     :func:`default_max_connections`): the own client's for JSON posts to ``http://`` URLs
     (``own_client=False`` leaves them to aiohttp), aiohttp's for streams and ``https``, httpx's
-    under trio. ``aclose`` releases them."""
+    under trio. ``aclose`` releases them.
+
+    ``max_body_bytes`` (a positive int, default :data:`~agentkit.models.http1.MAX_BODY`, 256 MiB)
+    bounds what one reply may make the client hold, on every path: a reply body read whole (a
+    JSON reply, an error reply, through any of the three clients) fails the call once it is
+    longer, as its ``Content-Length`` declares, as received, or once decoded (a decompression
+    bomb stops at the bound); so does one event of a stream. That failure, a
+    :class:`~agentkit.models.failures.BodyTooLong`, is not retried. A stream's events together
+    are not bounded: each is handed on as it ends."""
 
     def __init__(
         self,
@@ -191,12 +205,16 @@ class Transport:
         max_connections: int | None = None,
         *,
         own_client: bool = True,
+        max_body_bytes: int = http1.MAX_BODY,
     ) -> None:
         if max_connections is not None and max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        if type(max_body_bytes) is not int or max_body_bytes < 1:  # a bool is not a size
+            raise ValueError(f"max_body_bytes must be a positive int, got {max_body_bytes!r}")
         self.retry = retry or RetryPolicy()
         self.max_connections = max_connections or default_max_connections()
         self.own_client = own_client
+        self.max_body_bytes = max_body_bytes
         self._aiohttp: aiohttp.ClientSession | None = None
         self._httpx: httpx.AsyncClient | None = None
         self._http1: http1.Pool | None = None
@@ -247,6 +265,7 @@ class Transport:
                 self.max_connections,
                 connect_timeout_s=min(self.retry.timeout_s, 30.0),
                 read_timeout_s=self.retry.timeout_s,
+                max_body_bytes=self.max_body_bytes,
             )
             self._http1_loop = loop
         return pool
@@ -390,20 +409,19 @@ class Transport:
             if target is not None:
                 return _loads(await self._own_post(target, _encoded(body), headers))
             return _loads(await self._aiohttp_post(url, _encoded(body), headers))
-        response = await self._client().post(
-            url, content=_encoded(body), headers=_with_json(headers)
-        )
+        async with self._client().stream(
+            "POST", url, content=_encoded(body), headers=_with_json(headers)
+        ) as response:
+            raw = await _httpx_body(response, self.max_body_bytes)
         if response.status_code >= 400:
-            raise _status_error(
-                response.status_code, response.content, response.headers.get("Retry-After")
-            )
-        return _loads(response.content)
+            raise _status_error(response.status_code, raw, response.headers.get("Retry-After"))
+        return _loads(raw)
 
     async def _aiohttp_post(
         self, url: str, body: bytes, headers: Mapping[str, str] | None
     ) -> bytes:
         async with self._session().post(url, data=body, headers=_with_json(headers)) as resp:
-            raw = await resp.read()
+            raw = await _aiohttp_body(resp, self.max_body_bytes)
             if resp.status >= 400:
                 raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
             return raw
@@ -434,12 +452,14 @@ class Transport:
     async def _frames(
         self, url: str, body: Body, headers: Mapping[str, str] | None
     ) -> AsyncGenerator[bytes, None]:
-        """The raw SSE frames of one streamed reply (the last one even without its blank line)."""
+        """The raw SSE frames of one streamed reply (the last one even without its blank line);
+        a frame longer than ``max_body_bytes`` fails it."""
+        limit = self.max_body_bytes
         if self._use_aiohttp():
             data, sent = _encoded(body), _with_json(headers)
             async with self._session().post(url, data=data, headers=sent) as resp:
                 if resp.status >= 400:
-                    raw = await resp.read()
+                    raw = await _aiohttp_body(resp, limit)
                     raise _status_error(resp.status, raw, resp.headers.get("Retry-After"))
                 buffer = b""
                 async for chunk in resp.content.iter_any():
@@ -447,6 +467,7 @@ class Transport:
                     while b"\n\n" in buffer:
                         frame, buffer = buffer.split(b"\n\n", 1)
                         yield frame
+                    _check_frame(buffer, limit)
                 if buffer.strip():
                     yield buffer
             return
@@ -454,13 +475,15 @@ class Transport:
             "POST", url, content=_encoded(body), headers=_with_json(headers)
         ) as r:
             if r.status_code >= 400:
-                raise _status_error(r.status_code, await r.aread(), r.headers.get("Retry-After"))
+                raw = await _httpx_body(r, limit)
+                raise _status_error(r.status_code, raw, r.headers.get("Retry-After"))
             buffer = b""
             async for piece in r.aiter_bytes():
                 buffer += piece
                 while b"\n\n" in buffer:
                     frame, buffer = buffer.split(b"\n\n", 1)
                     yield frame
+                _check_frame(buffer, limit)
             if buffer.strip():
                 yield buffer
 
@@ -591,6 +614,58 @@ def _loads(raw: bytes | str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ProtocolError(f"the server sent JSON that is not an object: {raw[:200]!r}")
     return value
+
+
+async def _aiohttp_body(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body of ``resp``, decoded as aiohttp decodes it (in pieces, so a decompression
+    bomb is not inflated whole); refused, and the connection closed, once it is longer than
+    ``limit`` bytes, as declared or as read."""
+    if _declared_over(resp.headers.get("Content-Length"), limit):
+        resp.close()
+        raise _too_long(limit)
+    pieces: list[bytes] = []
+    size = 0
+    content = resp.content
+    while piece := await content.readany():
+        size += len(piece)
+        if size > limit:
+            resp.close()
+            raise _too_long(limit)
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+async def _httpx_body(response: httpx.Response, limit: int) -> bytes:
+    """The whole body of a streamed httpx ``response``, decoded; refused once it is longer than
+    ``limit`` bytes, as declared or as read (leaving the stream then closes the connection)."""
+    if _declared_over(response.headers.get("Content-Length"), limit):
+        raise _too_long(limit)
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in response.aiter_bytes():
+        size += len(piece)
+        if size > limit:
+            raise _too_long(limit)
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+def _declared_over(length: str | None, limit: int) -> bool:
+    """Whether a ``Content-Length`` value declares more than ``limit`` bytes (a value that is
+    not a number is the client's parser's to refuse; one of over 18 digits is over any bound)."""
+    if length is None or not (length.isascii() and length.isdigit()):
+        return False
+    return len(length) > 18 or int(length) > limit
+
+
+def _too_long(limit: int) -> BodyTooLong:
+    return BodyTooLong("the reply's body is longer than", limit)
+
+
+def _check_frame(pending: bytes, limit: int) -> None:
+    """Refuse a stream whose frame still pending (no blank line yet) is longer than ``limit``."""
+    if len(pending) > limit:
+        raise BodyTooLong("an event of the stream is longer than", limit)
 
 
 def _status_error(status: int, raw: bytes, retry_after: str | None) -> HTTPStatusError:

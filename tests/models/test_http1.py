@@ -10,9 +10,11 @@ can be checked; the pool runs against the raw-socket servers of :mod:`tests.mode
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import gzip
 import itertools
+import random
 import sys
 import warnings
 import zlib
@@ -28,7 +30,13 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from agentkit.models.failures import ProtocolError, ReadTimeout, ReplyCutOff, classify
+from agentkit.models.failures import (
+    BodyTooLong,
+    ProtocolError,
+    ReadTimeout,
+    ReplyCutOff,
+    classify,
+)
 from agentkit.models.http1 import (
     MAX_BODY,
     MAX_HEAD,
@@ -40,7 +48,7 @@ from agentkit.models.http1 import (
     target_of,
 )
 from agentkit.models.http1 import pool as pool_module
-from agentkit.models.http1.connection import Connection
+from agentkit.models.http1.connection import MAX_GZIP_MEMBERS, MAX_INTERIM, Connection
 from agentkit.trajectory.records import AttemptCause
 from tests.models.wire_servers import (
     Conn,
@@ -440,6 +448,45 @@ async def test_interim_replies_are_skipped(how: str) -> None:
     assert reusable
 
 
+async def test_up_to_max_interim_replies_are_skipped(how: str) -> None:
+    data = head("100 Continue") * (MAX_INTERIM - 1) + head("103 Early Hints") + with_length(OK)
+    reply, reusable = await read(data, how)
+    assert reply == Reply(200, OK, None)
+    assert reusable
+
+
+async def test_more_than_max_interim_replies_are_refused(how: str) -> None:
+    data = head("100 Continue") * (MAX_INTERIM + 1) + with_length(OK)
+    with pytest.raises(ProtocolError, match=f"more than {MAX_INTERIM} interim"):
+        await read(data, how)
+
+
+async def test_the_interim_replies_are_counted_per_request() -> None:
+    data = head("100 Continue") * MAX_INTERIM + with_length(OK)
+    async with WireServer(replying(data)) as server, pooled() as pool:
+        for _ in range(3):
+            assert await post(pool, server) == Reply(200, OK, None)
+    assert server.accepted == 1
+
+
+async def test_an_endless_stream_of_interim_replies_is_refused() -> None:
+    """A server that sends ``100 Continue`` on and on, never the final reply: refused once
+    there are more than :data:`MAX_INTERIM`, not left to the read timeout."""
+
+    async def endless(conn: Conn) -> None:
+        await conn.read_request()
+        with contextlib.suppress(ConnectionError):
+            for _ in range(100 * MAX_INTERIM):
+                await conn.send(head("100 Continue"))
+        await conn.until_client_closes()
+
+    async with WireServer(endless) as server, pooled() as pool:
+        with pytest.raises(ProtocolError, match=f"more than {MAX_INTERIM} interim"):
+            await post(pool, server)
+        await server.all_closed_by_client()
+        assert pool.open_connections == 0
+
+
 async def test_switching_protocols_is_an_error(how: str) -> None:
     data = head("101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade")
     with pytest.raises(ProtocolError, match="101"):
@@ -582,6 +629,66 @@ async def test_a_truncated_compressed_body_does_not_decode(coding: str) -> None:
     packed = CODINGS[coding](b"some text " * 100)[:-6]
     with pytest.raises(ProtocolError, match=f"the {coding} body does not decode"):
         await fed([with_length(packed, f"Content-Encoding: {coding}")])
+
+
+_NOISE = random.Random(7).randbytes(100_000)  # incompressible: its gzip member is 100 KB
+GZIP_PARTS = {
+    "small": [b'{"text": "', b"first member " * 100, b'"}'],
+    "large": [_NOISE, b"a middle member", _NOISE[::-1]],
+}
+
+
+@pytest.mark.parametrize("parts", list(GZIP_PARTS.values()), ids=list(GZIP_PARTS))
+@pytest.mark.parametrize("padding", [b"", b"\0" * 5], ids=["adjacent", "zero-padded"])
+async def test_a_gzip_body_of_several_members_is_decoded_whole(
+    how: str, parts: list[bytes], padding: bytes
+) -> None:
+    """Every member, as ``gzip.decompress`` decodes them (zero bytes between and after them
+    skipped)."""
+    packed = padding.join(gzip.compress(part) for part in parts) + padding
+    reply, reusable = await read(with_length(packed, "Content-Encoding: gzip"), how)
+    assert reply == Reply(200, b"".join(parts), None)
+    assert reply.body == gzip.decompress(packed)
+    assert reusable
+
+
+@pytest.mark.parametrize("after", [b"garbage", b"\x1f", b"\0\0junk", b"\n"])
+@pytest.mark.parametrize("members", [1, 2])
+async def test_bytes_after_the_last_gzip_member_are_refused(
+    how: str, after: bytes, members: int
+) -> None:
+    packed = gzip.compress(b"one") * members + after
+    with pytest.raises(ProtocolError, match="after its last member that do not start another"):
+        await read(with_length(packed, "Content-Encoding: gzip"), how)
+
+
+async def test_a_truncated_second_gzip_member_does_not_decode() -> None:
+    packed = gzip.compress(b"one") + gzip.compress(b"two" * 100)[:-3]
+    with pytest.raises(ProtocolError, match="the gzip body does not decode"):
+        await fed([with_length(packed, "Content-Encoding: gzip")])
+
+
+@pytest.mark.parametrize("size", [LIMIT, LIMIT + 1, 50 * LIMIT])
+async def test_the_bound_holds_for_the_gzip_members_together(size: int) -> None:
+    first = b"\0" * (LIMIT // 2)
+    body = first + b"\1" * (size - len(first))
+    packed = gzip.compress(first) + gzip.compress(body[len(first) :])
+    reading = fed([with_length(packed, "Content-Encoding: gzip")], max_body_bytes=LIMIT)
+    if size <= LIMIT:
+        reply, _ = await reading
+        assert reply.body == body
+    else:
+        with pytest.raises(BodyTooLong, match=f"decodes to more than {LIMIT} bytes"):
+            await reading
+
+
+async def test_more_than_max_gzip_members_are_refused() -> None:
+    member = gzip.compress(b"x")
+    reply, _ = await fed([with_length(member * MAX_GZIP_MEMBERS, "Content-Encoding: gzip")])
+    assert reply.body == b"x" * MAX_GZIP_MEMBERS
+    too_many = member * (MAX_GZIP_MEMBERS + 1)
+    with pytest.raises(ProtocolError, match=f"more than {MAX_GZIP_MEMBERS} members"):
+        await fed([with_length(too_many, "Content-Encoding: gzip")])
 
 
 async def test_the_pools_bound_on_bodies() -> None:
@@ -1317,6 +1424,29 @@ async def test_a_connection_timeout_is_classified() -> None:
     failure = classify(caught.value)
     assert failure.cause is AttemptCause.TIMEOUT
     assert failure.retryable
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        response(b"z" * (LIMIT + 1)),
+        response(gzip.compress(bytes(50 * LIMIT)), headers=[("Content-Encoding", "gzip")]),
+    ],
+    ids=["as-sent", "once-decoded"],
+)
+async def test_a_body_over_the_bound_is_classified_not_retryable(reply: bytes) -> None:
+    """The same server would send it again, and each try reads (and inflates) up to the bound."""
+    async with WireServer(replying(reply)) as server:
+        pool = Pool(4, GUARD_S, GUARD_S, max_body_bytes=LIMIT)
+        try:
+            with pytest.raises(ProtocolError) as caught:
+                await post(pool, server)
+        finally:
+            await pool.close()
+    failure = classify(caught.value)
+    assert failure is caught.value
+    assert (failure.cause, failure.retryable) == (AttemptCause.PROTOCOL, False)
+    assert f"than {LIMIT} bytes, the client's bound (max_body_bytes)" in str(failure)
 
 
 def test_reply_cut_off_and_read_timeout_are_classified() -> None:

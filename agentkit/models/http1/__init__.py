@@ -10,11 +10,13 @@ Scope, and what stays with aiohttp/httpx in :mod:`agentkit.models.transport`: st
 (SSE), ``https``, URLs with credentials or non-ASCII parts, and trio. Redirects are not
 followed (a model server does not redirect; a 3xx is an error status). Every way a reply can
 break ends as a typed exception the transport classifies (:mod:`agentkit.models.failures`):
-bytes that are not HTTP are a :class:`~agentkit.models.failures.ProtocolError`, a reply cut
-short a :class:`~agentkit.models.failures.ReplyCutOff`, a server silent for longer than the
-read timeout a :class:`~agentkit.models.failures.ReadTimeout`, a body longer than
-:data:`MAX_BODY` bytes as sent or once decoded (a decompression bomb) a ``ProtocolError``, and a
-header the caller gave that cannot be sent a ``ValueError`` before anything is sent.
+bytes that are not HTTP, and more than :data:`MAX_INTERIM` interim 1xx replies before the final
+one, are a :class:`~agentkit.models.failures.ProtocolError`, a reply cut short a
+:class:`~agentkit.models.failures.ReplyCutOff`, a server silent for longer than the read timeout
+a :class:`~agentkit.models.failures.ReadTimeout`, a body longer than the pool's
+``max_body_bytes`` (:data:`MAX_BODY` by default) as sent or once decoded (a decompression bomb) a
+:class:`~agentkit.models.failures.BodyTooLong`, which is not retried, and a header the caller
+gave that cannot be sent a ``ValueError`` before anything is sent.
 
 Connections are pooled per (host, port), newest idle first, under one bound on all open
 connections. An idle connection is not reused once the server closed it, or after
@@ -22,14 +24,22 @@ connections. An idle connection is not reused once the server closed it, or afte
 5 by default, and a request crossing that close fails).
 """
 
-from agentkit.models.http1.connection import MAX_BODY, MAX_HEAD, Reply
+from agentkit.models.http1.connection import (
+    MAX_BODY,
+    MAX_GZIP_MEMBERS,
+    MAX_HEAD,
+    MAX_INTERIM,
+    Reply,
+)
 from agentkit.models.http1.pool import IDLE_S, ConnectionTimeout, Pool
 from agentkit.models.http1.request import Target, request_head, target_of
 
 __all__ = [
     "IDLE_S",
     "MAX_BODY",
+    "MAX_GZIP_MEMBERS",
     "MAX_HEAD",
+    "MAX_INTERIM",
     "ConnectionTimeout",
     "Pool",
     "Reply",

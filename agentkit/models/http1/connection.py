@@ -1,12 +1,15 @@
 """One connection of the own HTTP/1.1 client: an :class:`asyncio.Protocol` that writes a request
 and reads its whole reply, framed by ``Content-Length``, by chunks (extensions and trailers
-read and ignored) or by the server closing the connection, decoding gzip and deflate. Interim
-1xx replies are skipped; 204 and 304 have no body. Bytes that are not HTTP raise
-:class:`~agentkit.models.failures.ProtocolError`, a reply cut short
+read and ignored) or by the server closing the connection, decoding gzip (every member, up to
+:data:`MAX_GZIP_MEMBERS`, as ``gzip.decompress`` does) and deflate. Interim 1xx replies are
+skipped, up to :data:`MAX_INTERIM` before the final one; 204 and 304 have no body. Bytes that
+are not HTTP (more interim replies, bytes after a gzip body's last member that start no other)
+raise :class:`~agentkit.models.failures.ProtocolError`, a reply cut short
 :class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
 :class:`~agentkit.models.failures.ReadTimeout`, and a body longer than its bound (:data:`MAX_BODY`
-by default), as sent or once decoded, a ``ProtocolError``. A connection is reused only if the
-reply allowed it and nothing came after the reply."""
+by default), as sent or once decoded, a :class:`~agentkit.models.failures.BodyTooLong` (a
+``ProtocolError`` not retried). A connection is reused only if the reply allowed it and nothing
+came after the reply."""
 
 from __future__ import annotations
 
@@ -15,13 +18,15 @@ import re
 import zlib
 from typing import NamedTuple
 
-from agentkit.models.failures import ProtocolError, ReadTimeout, ReplyCutOff
+from agentkit.models.failures import BodyTooLong, ProtocolError, ReadTimeout, ReplyCutOff
 from agentkit.models.http1.request import TOKEN
 
-__all__ = ["MAX_BODY", "MAX_HEAD", "Connection", "Reply"]
+__all__ = ["MAX_BODY", "MAX_GZIP_MEMBERS", "MAX_HEAD", "MAX_INTERIM", "Connection", "Reply"]
 
 MAX_HEAD = 64 * 1024  # the longest status line and headers accepted in a reply
 MAX_BODY = 256 * 1024 * 1024  # the default bound on a body, as sent and once decoded
+MAX_INTERIM = 32  # the most interim (1xx) replies accepted before the final one
+MAX_GZIP_MEMBERS = 1024  # the most members of a gzip body (each costs a decompressor)
 _MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions
 
 
@@ -53,6 +58,7 @@ class Connection(asyncio.Protocol):
         self._read_timeout_s = read_timeout_s
         self._max_body = max_body_bytes  # a longer body (as sent, or decoded) is refused
         self._received = 0  # the body bytes framed by chunks or the close so far
+        self._interim = 0  # the interim (1xx) replies to this request so far
         self._transport: asyncio.Transport | None = None
         self.closed = False
         self.reusable = True  # false once the reply says so, or bytes came beyond it
@@ -124,6 +130,7 @@ class Connection(asyncio.Protocol):
         self._reply = reply
         self._state = _HEAD
         self._received = 0
+        self._interim = 0
         self._last_data = self._loop.time()
         self._timer = self._loop.call_at(self._last_data + self._read_timeout_s, self._due)
         transport.write(data)
@@ -171,7 +178,7 @@ class Connection(asyncio.Protocol):
                 self._remaining = int(match[1], 16)
                 self._received += self._remaining
                 if self._received > self._max_body:
-                    raise ProtocolError(self._too_long())
+                    raise self._too_long()
                 self._state = _CHUNK_DATA if self._remaining else _TRAILERS
             elif state == _CHUNK_DATA:
                 if self._remaining:
@@ -202,7 +209,7 @@ class Connection(asyncio.Protocol):
             elif state == _UNTIL_CLOSE:
                 self._received += size - pos
                 if self._received > self._max_body:
-                    raise ProtocolError(self._too_long())
+                    raise self._too_long()
                 self._pieces.append(buffer[pos:])
                 pos = size
             else:
@@ -220,8 +227,8 @@ class Connection(asyncio.Protocol):
 
     def _parse_head(self, buffer: bytes, pos: int) -> int:
         """Read the status line and headers from ``buffer[pos:]`` when they are all there
-        (an interim 1xx reply is skipped): where the body starts, or -1 while more bytes are
-        needed."""
+        (an interim 1xx reply is skipped, up to :data:`MAX_INTERIM` of them): where the body
+        starts, or -1 while more bytes are needed."""
         if len(buffer) - pos >= 5 and buffer[pos : pos + 5] != b"HTTP/":
             raise ProtocolError(f"the reply is not HTTP: {buffer[pos : pos + 80]!r}")
         end = buffer.find(b"\r\n\r\n", pos)
@@ -240,6 +247,9 @@ class Connection(asyncio.Protocol):
         if 100 <= status < 200:
             if status == 101:
                 raise ProtocolError("the server switched protocols (101)")
+            self._interim += 1
+            if self._interim > MAX_INTERIM:
+                raise ProtocolError(f"more than {MAX_INTERIM} interim (1xx) replies to one request")
             return body_at  # an interim reply: the real one follows
         self._status = status
         self._retry_after = headers.get("retry-after")
@@ -262,7 +272,7 @@ class Connection(asyncio.Protocol):
         elif length is not None:
             self._remaining = _content_length(length)
             if self._remaining > self._max_body:
-                raise ProtocolError(self._too_long())
+                raise self._too_long()
             self._state = _LENGTH
             if not self._remaining:
                 self._buffer = buffer[body_at:]
@@ -296,8 +306,8 @@ class Connection(asyncio.Protocol):
             reply.set_exception(exc)
         self.close()
 
-    def _too_long(self) -> str:
-        return f"the reply's body is longer than {self._max_body} bytes"
+    def _too_long(self) -> BodyTooLong:
+        return BodyTooLong("the reply's body is longer than", self._max_body)
 
     def _cut_off_text(self) -> str:
         if self._state == _HEAD:
@@ -370,18 +380,75 @@ def _decoded(body: bytes, encoding: str | None, limit: int) -> bytes:
                 return _inflate(body, zlib.MAX_WBITS, limit)  # zlib-wrapped, as the standard says
             except zlib.error:
                 return _inflate(body, -zlib.MAX_WBITS, limit)  # raw, as some servers send
-        return _inflate(body, zlib.MAX_WBITS | 16, limit)
+        return _gunzip(body, limit)
     except zlib.error as exc:
         raise ProtocolError(f"the {encoding} body does not decode: {exc}") from exc
 
 
 def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
-    """``body`` decompressed, refused once it would be longer than ``limit`` bytes (a
+    """``body``'s one compressed stream decompressed (bytes after its end are ignored, as
+    ``zlib.decompress`` ignores them), refused once it would be longer than ``limit`` bytes (a
     decompression bomb stops there, not once memory is exhausted)."""
-    inflater = zlib.decompressobj(wbits)
-    decoded = inflater.decompress(body, limit + 1)
+    decoded, _ = _inflate_stream(body, 0, wbits, limit)
     if len(decoded) > limit:
-        raise ProtocolError(f"the reply's body decodes to more than {limit} bytes")
-    if not inflater.eof:
-        raise zlib.error("incomplete or truncated stream")
+        raise BodyTooLong("the reply's body decodes to more than", limit)
     return decoded
+
+
+_GZIP = zlib.MAX_WBITS | 16  # wbits of a gzip member: its header and trailer checked
+_GZIP_MAGIC = b"\x1f\x8b"
+_NOT_ZERO = re.compile(rb"[^\x00]")
+_PIECE = 64 * 1024  # compressed bytes inflated per call (at most what a stream's end copies)
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """Every gzip member of ``body`` decompressed, one after the other, as ``gzip.decompress``
+    does (zero bytes between and after members skipped); refused once all of them together
+    would be longer than ``limit`` bytes, when bytes after the last member do not start
+    another, and past :data:`MAX_GZIP_MEMBERS` members."""
+    members: list[bytes] = []
+    produced = 0
+    pos = 0
+    while True:
+        member, pos = _inflate_stream(body, pos, _GZIP, limit - produced)
+        produced += len(member)
+        if produced > limit:
+            raise BodyTooLong("the reply's body decodes to more than", limit)
+        members.append(member)
+        found = _NOT_ZERO.search(body, pos)
+        if found is None:  # the end, or zero padding to it
+            return b"".join(members) if len(members) != 1 else member
+        pos = found.start()
+        if not body.startswith(_GZIP_MAGIC, pos):
+            raise ProtocolError(
+                f"the gzip body has {len(body) - pos} bytes after its last member that do not "
+                "start another"
+            )
+        if len(members) == MAX_GZIP_MEMBERS:
+            raise ProtocolError(f"the gzip body has more than {MAX_GZIP_MEMBERS} members")
+
+
+def _inflate_stream(body: bytes, pos: int, wbits: int, room: int) -> tuple[bytes, int]:
+    """The compressed stream that starts at ``body[pos]`` decompressed, cut once longer than
+    ``room`` bytes (the caller refuses it then), and where in ``body`` it ends; a stream that
+    does not end raises ``zlib.error``. ``body`` is fed in pieces of :data:`_PIECE` bytes, so
+    the bytes after the stream that zlib copies out are at most that many."""
+    inflater = zlib.decompressobj(wbits)
+    view = memoryview(body)
+    size = len(body)
+    pieces: list[bytes] = []
+    left = room + 1  # output allowed: one byte past the room says it is over
+    while pos < size:
+        piece = view[pos : pos + _PIECE]
+        pos += len(piece)
+        decoded = inflater.decompress(piece, left)
+        pieces.append(decoded)
+        left -= len(decoded)
+        if not left:  # over the room (the input past it is not read)
+            break
+        if inflater.eof:
+            pos -= len(inflater.unused_data)
+            break
+    else:
+        raise zlib.error("incomplete or truncated stream")
+    return b"".join(pieces) if len(pieces) != 1 else pieces[0], pos
