@@ -93,9 +93,9 @@ StreamConsumer = Callable[[Events], Awaitable[T]]
 
 class RetryPolicy:
     """Exponential backoff with jitter on retryable failures (connection errors, timeouts,
-    protocol errors but a body over the bound, 408/429/5xx). ``timeout_s`` is the longest wait for the server's next
-    bytes; ``max_retry_after_s`` caps how long a ``Retry-After`` may make the client wait
-    (default: ``max_backoff_s``)."""
+    protocol errors but a body over the bound, 408/429/5xx). ``timeout_s`` is the longest wait
+    for the server's next bytes; ``max_retry_after_s`` caps how long a ``Retry-After`` may make
+    the client wait (default: ``max_backoff_s``)."""
 
     def __init__(
         self,

@@ -41,18 +41,30 @@ def _rid(body: Any) -> str:
     return str(body["rid"])
 
 
+class _Content:
+    """The body stream of :class:`_Reply`: the whole body in one piece, then the end."""
+
+    def __init__(self, raw: bytes) -> None:
+        self._raw = raw
+
+    async def readany(self) -> bytes:
+        await asyncio.sleep(0)
+        raw, self._raw = self._raw, b""
+        return raw
+
+
 class _Reply:
-    """What the transport reads of an aiohttp response: the status and the body."""
+    """What the transport reads of an aiohttp response: the status, the headers and the body
+    (read in pieces from ``content``, as the transport bounds it)."""
 
     status = 200
     headers: Mapping[str, str] = {}
 
     def __init__(self, raw: bytes) -> None:
-        self._raw = raw
+        self.content = _Content(raw)
 
-    async def read(self) -> bytes:
-        await asyncio.sleep(0)
-        return self._raw
+    def close(self) -> None:
+        return None
 
     async def __aenter__(self) -> _Reply:
         return self
