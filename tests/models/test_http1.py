@@ -1468,3 +1468,28 @@ def test_a_parse_error_of_aiohttp_is_a_retryable_protocol_failure() -> None:
     assert failure.retryable
     assert "the reply is not valid HTTP" in str(failure)
     assert "Invalid header value" in str(failure)
+
+
+async def test_a_cancellation_as_the_connection_opens_is_not_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request cancelled in the very step its connection is made ends cancelled (Python
+    3.11's ``asyncio.wait_for`` returned the connection then and dropped the cancellation, so
+    the request went on), and the connection it opened is not left open."""
+    async with WireServer(replying(response(OK))) as server, pooled() as pool:
+        loop = asyncio.get_running_loop()
+        opening = loop.create_connection
+        requests: list[asyncio.Task[Reply]] = []
+
+        async def cancelled_as_it_opens(*args: Any, **kwargs: Any) -> Any:
+            made = await opening(*args, **kwargs)
+            requests[0].cancel()  # the request's task, while the connection's is finishing
+            return made
+
+        monkeypatch.setattr(loop, "create_connection", cancelled_as_it_opens)
+        requests.append(asyncio.ensure_future(post(pool, server)))
+        with pytest.raises(asyncio.CancelledError):
+            await requests[0]
+        assert requests[0].cancelled()
+        assert server.requests == []  # nothing was sent on it
+        assert pool.open_connections == 0

@@ -136,13 +136,15 @@ class Pool:
         try:
             if self._closed:
                 raise RuntimeError("the HTTP client pool is closed")
-            connecting = loop.create_connection(
-                lambda: Connection(loop, self.read_timeout_s, self.max_body_bytes),
-                target.host,
-                target.port,
-            )
             try:
-                _, conn = await asyncio.wait_for(connecting, self.connect_timeout_s)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for returns a connection
+                # made in the step the caller was cancelled and drops the cancellation
+                async with asyncio.timeout(self.connect_timeout_s):
+                    _, conn = await loop.create_connection(
+                        lambda: Connection(loop, self.read_timeout_s, self.max_body_bytes),
+                        target.host,
+                        target.port,
+                    )
             except TimeoutError as exc:
                 raise ConnectionTimeout(
                     f"connecting to {target.host}:{target.port} took over "
