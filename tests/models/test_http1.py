@@ -731,6 +731,46 @@ async def test_a_head_of_max_head_bytes_with_its_blank_line_split(split: int) ->
     assert reply == Reply(200, b"ok", None)
 
 
+def _counting_heads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the calls of ``Connection._parse_head`` (each scans the head so far)."""
+    calls: list[int] = []
+    parse_head = Connection._parse_head
+
+    def counted(self: Connection, buffer: bytes, pos: int) -> int:
+        calls.append(len(buffer) - pos)
+        return parse_head(self, buffer, pos)
+
+    monkeypatch.setattr(Connection, "_parse_head", counted)
+    return calls
+
+
+@pytest.mark.parametrize("interim", [False, True])
+async def test_a_head_fed_a_byte_at_a_time_is_scanned_once(
+    monkeypatch: pytest.MonkeyPatch, interim: bool
+) -> None:
+    """A head of MAX_HEAD bytes arriving one byte per read (a slow or hostile server) is kept
+    until its blank line comes and parsed then, not scanned again at every byte (which cost
+    about a second of CPU per reply, quadratic in the head's size); an interim reply before it
+    is read the same way."""
+    calls = _counting_heads(monkeypatch)
+    first = b"HTTP/1.1 100 Continue\r\n\r\n" if interim else b""
+    data = first + _head_of_size(MAX_HEAD) + b"\r\n\r\nok"
+    reply, _ = await fed(pieces_of(data, 1))
+    assert reply == Reply(200, b"ok", None)
+    assert len(calls) <= 16  # the first bytes, then once per head; not once per byte
+    assert sum(calls) <= 3 * len(data)
+
+
+async def test_a_head_over_max_head_fed_a_byte_at_a_time_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = _counting_heads(monkeypatch)
+    data = _head_of_size(MAX_HEAD + 8)
+    with pytest.raises(ProtocolError, match=f"head is longer than {MAX_HEAD} bytes"):
+        await fed(pieces_of(data, 1))
+    assert len(calls) <= 16
+
+
 @pytest.mark.parametrize("how_fed", ["socket", "whole"])
 async def test_a_head_longer_than_max_head_is_refused(how_fed: str) -> None:
     with pytest.raises(ProtocolError, match="longer than"):

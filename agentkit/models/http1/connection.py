@@ -66,6 +66,10 @@ class Connection(asyncio.Protocol):
         self._state = _IDLE
         self._reply: asyncio.Future[Reply] | None = None
         self._buffer = b""
+        # a head arriving in pieces without its blank line yet: the pieces after ``_buffer``
+        # (kept apart, joined and parsed once the blank line comes) and their size
+        self._more: list[bytes] = []
+        self._more_size = 0
         self._pieces: list[bytes] = []
         self._remaining = 0
         self._status = 0
@@ -88,8 +92,14 @@ class Connection(asyncio.Protocol):
         try:
             if self._state == _LENGTH and not self._buffer:
                 self._take_length(data, 0)  # a body arriving in pieces: straight to the body
+            elif self._state == _HEAD and len(self._buffer) >= 5 and self._head_goes_on(data):
+                pass  # kept until the head's blank line comes: no rescan and copy per piece
             else:
-                self._buffer = self._buffer + data if self._buffer else data
+                if self._more:  # the head's blank line came: the head joined once
+                    self._buffer = b"".join([self._buffer, *self._more, data])
+                    self._more, self._more_size = [], 0
+                else:
+                    self._buffer = self._buffer + data if self._buffer else data
                 self._parse()
         except ProtocolError as exc:
             self._fail(exc)
@@ -141,6 +151,7 @@ class Connection(asyncio.Protocol):
             self._reply = None
             self._state = _IDLE
             self._buffer = b""
+            self._more, self._more_size = [], 0
             self._pieces = []
 
     def close(self) -> None:
@@ -215,6 +226,21 @@ class Connection(asyncio.Protocol):
             else:
                 break
         self._buffer = buffer[pos:] if pos else buffer
+
+    def _head_goes_on(self, data: bytes) -> bool:
+        """Whether ``data`` leaves the head in ``_buffer`` (already checked to start as HTTP)
+        still without its blank line: it is then kept in ``_more``, refused once the head
+        can no longer be one of :data:`MAX_HEAD` bytes, as :meth:`_parse_head` refuses it."""
+        # the last 3 bytes so far (pieces may be shorter than that) and the new ones: a blank
+        # line across the join shows in them
+        seam = (self._buffer[-3:] + b"".join(self._more[-3:]))[-3:] + data
+        if b"\r\n\r\n" in seam:
+            return False
+        self._more.append(data)
+        self._more_size += len(data)
+        if len(self._buffer) + self._more_size > MAX_HEAD + 3:
+            raise ProtocolError(f"the reply's head is longer than {MAX_HEAD} bytes")
+        return True
 
     def _take_length(self, data: bytes, pos: int) -> None:
         """Body bytes framed by ``Content-Length``, from ``data[pos:]``."""
