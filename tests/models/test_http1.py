@@ -761,6 +761,31 @@ async def test_a_head_fed_a_byte_at_a_time_is_scanned_once(
     assert sum(calls) <= 3 * len(data)
 
 
+async def test_a_long_trailer_fed_a_byte_at_a_time_is_parsed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A chunked reply's trailer line arriving one byte per read is kept until its CRLF, as a
+    head is; one over the bound is refused all the same."""
+    parses: list[int] = []
+    parse = Connection._parse
+
+    def counted(self: Connection) -> None:
+        parses.append(1)
+        parse(self)
+
+    monkeypatch.setattr(Connection, "_parse", counted)
+    trailer = "X-Long: " + "t" * (MAX_HEAD - 100)
+    data = head("200 OK", "Transfer-Encoding: chunked") + chunked(b"ok", trailers=(trailer,))
+    start = data.index(b"X-Long")
+    reply, _ = await fed([data[:start], *pieces_of(data[start:], 1)])
+    assert reply == Reply(200, b"ok", None)
+    assert len(parses) <= 8  # the first piece, the line's end, the blank line; not per byte
+    too_long = head("200 OK", "Transfer-Encoding: chunked")
+    too_long += chunked(b"ok", trailers=("X-Long: " + "t" * MAX_HEAD,))
+    with pytest.raises(ProtocolError, match="trailers are too long"):
+        await fed([too_long[:start], *pieces_of(too_long[start:], 1)])
+
+
 async def test_a_head_over_max_head_fed_a_byte_at_a_time_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

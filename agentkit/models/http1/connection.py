@@ -92,10 +92,10 @@ class Connection(asyncio.Protocol):
         try:
             if self._state == _LENGTH and not self._buffer:
                 self._take_length(data, 0)  # a body arriving in pieces: straight to the body
-            elif self._state == _HEAD and len(self._buffer) >= 5 and self._head_goes_on(data):
-                pass  # kept until the head's blank line comes: no rescan and copy per piece
+            elif (self._more or self._pending_start()) and self._still_pending(data):
+                pass  # kept until the line's end comes: no rescan and copy per piece
             else:
-                if self._more:  # the head's blank line came: the head joined once
+                if self._more:  # the end of the pending line came: joined once
                     self._buffer = b"".join([self._buffer, *self._more, data])
                     self._more, self._more_size = [], 0
                 else:
@@ -227,19 +227,31 @@ class Connection(asyncio.Protocol):
                 break
         self._buffer = buffer[pos:] if pos else buffer
 
-    def _head_goes_on(self, data: bytes) -> bool:
-        """Whether ``data`` leaves the head in ``_buffer`` (already checked to start as HTTP)
-        still without its blank line: it is then kept in ``_more``, refused once the head
-        can no longer be one of :data:`MAX_HEAD` bytes, as :meth:`_parse_head` refuses it."""
-        # the last 3 bytes so far (pieces may be shorter than that) and the new ones: a blank
-        # line across the join shows in them
+    def _pending_start(self) -> bool:
+        """Whether ``_buffer`` holds the start of a head (already checked to start as HTTP) or
+        of a trailer line, still without its end: what comes next may be kept apart."""
+        if self._state == _HEAD:
+            return len(self._buffer) >= 5
+        return self._state == _TRAILERS and bool(self._buffer)
+
+    def _still_pending(self, data: bytes) -> bool:
+        """Whether ``data`` leaves the head (or trailer line) begun in ``_buffer`` still without
+        its end (the blank line; a trailer's CRLF): it is then kept in ``_more``, refused once
+        too long, as :meth:`_parse` refuses it, and parsed with the rest when the end comes."""
+        head = self._state == _HEAD
+        end = b"\r\n\r\n" if head else b"\r\n"
+        # the last bytes so far (pieces may be shorter than that) and the new ones: an end
+        # across the join shows in them
         seam = (self._buffer[-3:] + b"".join(self._more[-3:]))[-3:] + data
-        if b"\r\n\r\n" in seam:
+        if end in seam:
             return False
         self._more.append(data)
         self._more_size += len(data)
-        if len(self._buffer) + self._more_size > MAX_HEAD + 3:
+        size = len(self._buffer) + self._more_size
+        if head and size > MAX_HEAD + 3:
             raise ProtocolError(f"the reply's head is longer than {MAX_HEAD} bytes")
+        if not head and size > MAX_HEAD:
+            raise ProtocolError("the trailers are too long")
         return True
 
     def _take_length(self, data: bytes, pos: int) -> None:
