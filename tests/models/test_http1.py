@@ -662,6 +662,17 @@ async def test_bytes_after_the_last_gzip_member_are_refused(
         await read(with_length(packed, "Content-Encoding: gzip"), how)
 
 
+@pytest.mark.parametrize("pack", [zlib.compress, _raw_deflate], ids=["zlib", "raw"])
+@pytest.mark.parametrize("after", [b"junk", b"\x00", zlib.compress(b"two")])
+async def test_bytes_after_a_deflate_stream_are_refused(
+    how: str, pack: Callable[[bytes], bytes], after: bytes
+) -> None:
+    """A deflate body is one compressed stream: bytes after its end are not dropped unseen."""
+    packed = pack(b"one" * 50) + after
+    with pytest.raises(ProtocolError, match="after the end of its compressed stream"):
+        await read(with_length(packed, "Content-Encoding: deflate"), how)
+
+
 async def test_a_truncated_second_gzip_member_does_not_decode() -> None:
     packed = gzip.compress(b"one") + gzip.compress(b"two" * 100)[:-3]
     with pytest.raises(ProtocolError, match="the gzip body does not decode"):

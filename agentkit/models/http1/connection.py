@@ -1,10 +1,12 @@
 """One connection of the own HTTP/1.1 client: an :class:`asyncio.Protocol` that writes a request
 and reads its whole reply, framed by ``Content-Length``, by chunks (extensions and trailers
 read and ignored) or by the server closing the connection, decoding gzip (every member, up to
-:data:`MAX_GZIP_MEMBERS`, as ``gzip.decompress`` does) and deflate. Interim 1xx replies are
-skipped, up to :data:`MAX_INTERIM` before the final one; 204 and 304 have no body. Bytes that
-are not HTTP (more interim replies, bytes after a gzip body's last member that start no other)
-raise :class:`~agentkit.models.failures.ProtocolError`, a reply cut short
+:data:`MAX_GZIP_MEMBERS`, as ``gzip.decompress`` does) and deflate (one stream, nothing after
+it). Interim 1xx replies are skipped, up to :data:`MAX_INTERIM` before the final one; 204 and
+304 have no body. A head or trailer line arriving in pieces is kept apart until its end comes
+and parsed once. Bytes that are not HTTP (more interim replies, bytes after a deflate stream or
+after a gzip body's last member that start no other) raise
+:class:`~agentkit.models.failures.ProtocolError`, a reply cut short
 :class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
 :class:`~agentkit.models.failures.ReadTimeout`, and a body longer than its bound (:data:`MAX_BODY`
 by default), as sent or once decoded, a :class:`~agentkit.models.failures.BodyTooLong` (a
@@ -424,12 +426,16 @@ def _decoded(body: bytes, encoding: str | None, limit: int) -> bytes:
 
 
 def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
-    """``body``'s one compressed stream decompressed (bytes after its end are ignored, as
-    ``zlib.decompress`` ignores them), refused once it would be longer than ``limit`` bytes (a
-    decompression bomb stops there, not once memory is exhausted)."""
-    decoded, _ = _inflate_stream(body, 0, wbits, limit)
+    """``body``, one compressed stream, decompressed; refused once it would be longer than
+    ``limit`` bytes (a decompression bomb stops there, not once memory is exhausted), and when
+    bytes follow the stream's end (``zlib.decompress`` would drop them unseen)."""
+    decoded, end = _inflate_stream(body, 0, wbits, limit)
     if len(decoded) > limit:
         raise BodyTooLong("the reply's body decodes to more than", limit)
+    if end < len(body):
+        raise ProtocolError(
+            f"the deflate body has {len(body) - end} bytes after the end of its compressed stream"
+        )
     return decoded
 
 
