@@ -620,9 +620,13 @@ async def _aiohttp_body(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     """The whole body of ``resp``, decoded as aiohttp decodes it (in pieces, so a decompression
     bomb is not inflated whole); refused, and the connection closed, once it is longer than
     ``limit`` bytes, as declared or as read."""
-    if _declared_over(resp.headers.get("Content-Length"), limit):
+    length = resp.headers.get("Content-Length")
+    if _declared_over(length, limit):
         resp.close()
         raise _too_long(limit)
+    if length is not None and resp.headers.get("Content-Encoding", "identity") == "identity":
+        # framed by a length within the bound and not decoded: aiohttp reads no more than it
+        return await resp.read()
     pieces: list[bytes] = []
     size = 0
     content = resp.content

@@ -55,13 +55,19 @@ class _Content:
 
 class _Reply:
     """What the transport reads of an aiohttp response: the status, the headers and the body
-    (read in pieces from ``content``, as the transport bounds it)."""
+    (``read`` for a body framed by its length, as a server's is; in pieces from ``content``
+    otherwise)."""
 
     status = 200
-    headers: Mapping[str, str] = {}
 
     def __init__(self, raw: bytes) -> None:
+        self.headers: Mapping[str, str] = {"Content-Length": str(len(raw))}
         self.content = _Content(raw)
+        self._raw = raw
+
+    async def read(self) -> bytes:
+        await asyncio.sleep(0)
+        return self._raw
 
     def close(self) -> None:
         return None
