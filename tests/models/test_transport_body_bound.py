@@ -15,7 +15,7 @@ import json
 import socket
 import socketserver
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -174,34 +174,29 @@ def _transport(path: str, max_attempts: int = 2) -> Transport:
     return Transport(retry, max_body_bytes=LIMIT, own_client=path == "own")
 
 
-async def _post(path: str, url: str) -> tuple[dict[str, Any] | ModelError, list[Attempt]]:
+async def _call(
+    path: str, send: Callable[[Transport, list[Attempt]], Awaitable[Any]]
+) -> tuple[Any, list[Attempt]]:
+    """What ``send`` gives through a transport of ``path`` (or its ModelError), and the
+    attempts it recorded."""
     transport = _transport(path)
     attempts: list[Attempt] = []
     try:
         with anyio.fail_after(GUARD_S):
-            result: dict[str, Any] | ModelError = await transport.request_json(
-                url, {"q": 1}, _as_is, attempts=attempts
-            )
+            result = await send(transport, attempts)
     except ModelError as exc:
         result = exc
     finally:
         await transport.aclose()
     return result, attempts
+
+
+async def _post(path: str, url: str) -> tuple[dict[str, Any] | ModelError, list[Attempt]]:
+    return await _call(path, lambda t, a: t.request_json(url, {"q": 1}, _as_is, attempts=a))
 
 
 async def _stream(path: str, url: str) -> tuple[list[dict[str, Any]] | ModelError, list[Attempt]]:
-    transport = _transport(path)
-    attempts: list[Attempt] = []
-    try:
-        with anyio.fail_after(GUARD_S):
-            result: list[dict[str, Any]] | ModelError = await transport.stream_sse(
-                url, {"q": 1}, _collect, attempts=attempts
-            )
-    except ModelError as exc:
-        result = exc
-    finally:
-        await transport.aclose()
-    return result, attempts
+    return await _call(path, lambda t, a: t.stream_sse(url, {"q": 1}, _collect, attempts=a))
 
 
 def _as_is(value: dict[str, Any]) -> dict[str, Any]:
