@@ -847,11 +847,56 @@ async def test_a_malformed_status_line_is_refused(how: str, data: bytes) -> None
 
 
 @pytest.mark.parametrize(
-    "line", ["no colon", ": no name", " Folded: value", "Bad Name: 1", "X(y): 1"]
+    "line",
+    [
+        "no colon",
+        ": no name",
+        " Folded: value",
+        "Bad Name: 1",
+        "X(y): 1",
+        "Server : t",
+        "X-A: a\rb",
+        "X-A: a\x00b",
+        "X-A: a\r",
+    ],
 )
 async def test_a_malformed_header_line_is_refused(how: str, line: str) -> None:
+    """Not a field line, or a CR or NUL in its value (RFC 9110 section 5.5: rejected)."""
     with pytest.raises(ProtocolError, match="malformed header line"):
         await read(head("200 OK", "Content-Length: 2", line) + b"ok", how)
+
+
+@pytest.mark.parametrize(
+    "hidden", ["Transfer-Encoding: chunked", "Content-Length: 2"], ids=["chunked", "length"]
+)
+async def test_a_header_behind_a_bare_lf_is_refused(how: str, hidden: str) -> None:
+    """A LF without its CR within a header line: a parser that ends lines there (as RFC 9112
+    section 2.2 allows, h11 does) reads the hidden header and frames the body by it; this
+    client ends lines at CRLF only, so it would read a value with a LF in it and the body to
+    the close, chunk framing and bytes after the reply included. Refused instead."""
+    data = head("200 OK", f"X-A: b\n{hidden}") + (
+        chunked(b"ok") if "chunked" in hidden else b"okEXTRA"
+    )
+    with pytest.raises(ProtocolError, match=r"malformed header line|LF without a CR"):
+        await read(data, how, close=True)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\n\nok",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nok",
+        b"HTTP/1.1 200 OK\r\nServer: t\r\nX-A: 1\nContent-Length: 2\r\n",
+    ],
+    ids=["every line", "the blank line", "after an interim reply", "within a header line"],
+)
+async def test_a_head_with_a_bare_lf_is_refused_as_it_comes(how: str, data: bytes) -> None:
+    """A head whose lines end with a LF alone has no CRLF CRLF to end it: refused as soon as
+    the LF comes, not left waiting for a blank line that the server never sends (the server
+    keeps the connection open: without the refusal the read times out)."""
+    with pytest.raises(ProtocolError, match="LF without a CR"):
+        await read(data, how)
 
 
 # reuse: fed only, so that bytes after the reply come when the test says

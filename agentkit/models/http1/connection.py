@@ -4,8 +4,10 @@ read and ignored) or by the server closing the connection, decoding gzip (every 
 :data:`MAX_GZIP_MEMBERS`, as ``gzip.decompress`` does) and deflate (one stream, nothing after
 it). Interim 1xx replies are skipped, up to :data:`MAX_INTERIM` before the final one; 204 and
 304 have no body. A head or trailer line arriving in pieces is kept apart until its end comes
-and parsed once. Bytes that are not HTTP (more interim replies, bytes after a deflate stream or
-after a gzip body's last member that start no other) raise
+and parsed once. A head's lines end at CRLF only: a LF without its CR (refused as it comes) and
+a CR or NUL in a header value are not HTTP to this client. Bytes that are not HTTP (more
+interim replies, bytes after a deflate stream or after a gzip body's last member that start no
+other) raise
 :class:`~agentkit.models.failures.ProtocolError`, a reply cut short
 :class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
 :class:`~agentkit.models.failures.ReadTimeout`, and a body longer than its bound (:data:`MAX_BODY`
@@ -43,6 +45,8 @@ class Reply(NamedTuple):
 
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?\Z")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\Z")
+_BARE_LF = re.compile(rb"(?<!\r)\n")  # a LF without its CR: not a line's end to this client
+_NOT_IN_A_VALUE = re.compile(rb"[\r\n\x00]")
 _HEAD, _LENGTH, _CHUNK_LINE, _CHUNK_DATA, _TRAILERS, _UNTIL_CLOSE, _IDLE = range(7)
 
 
@@ -247,6 +251,8 @@ class Connection(asyncio.Protocol):
         seam = (self._buffer[-3:] + b"".join(self._more[-3:]))[-3:] + data
         if end in seam:
             return False
+        if head:
+            _refuse_bare_lf(seam, len(seam) - len(data))
         self._more.append(data)
         self._more_size += len(data)
         size = len(self._buffer) + self._more_size
@@ -272,6 +278,8 @@ class Connection(asyncio.Protocol):
         if len(buffer) - pos >= 5 and buffer[pos : pos + 5] != b"HTTP/":
             raise ProtocolError(f"the reply is not HTTP: {buffer[pos : pos + 80]!r}")
         end = buffer.find(b"\r\n\r\n", pos)
+        if end < 0:
+            _refuse_bare_lf(buffer, pos)
         if end < 0 or end - pos > MAX_HEAD:
             # without the blank line: refused once it can no longer end a head of MAX_HEAD
             if end >= 0 or len(buffer) - pos > MAX_HEAD + 3:
@@ -373,13 +381,25 @@ class Connection(asyncio.Protocol):
             self._timer = None
 
 
+def _refuse_bare_lf(data: bytes, pos: int) -> None:
+    """Refuse a LF in ``data[pos:]``, a part of a head without its blank line yet, that has no
+    CR before it (the byte before ``pos`` counts): this client ends a head's lines at CRLF only,
+    so the LF would be within a line, where it is refused once the head is whole (a parser that
+    ends lines at a LF alone, as RFC 9112 section 2.2 allows, reads other headers); refused as
+    it comes, not after waiting for a blank line that may never come."""
+    if _BARE_LF.search(data, pos) is not None:
+        raise ProtocolError("the reply's head has a LF without a CR before it")
+
+
 def _headers(lines: list[bytes]) -> dict[str, str]:
     """The reply's headers by lower-cased name (repeated ones joined with commas, as HTTP
-    allows; ``Content-Length`` values must agree)."""
+    allows; ``Content-Length`` values must agree). A name that is not a token (whitespace
+    before the colon, a folded line's leading whitespace) and a CR, LF or NUL in a value are
+    refused (RFC 9110 section 5.5: a bare LF there may be another parser's line end)."""
     headers: dict[str, str] = {}
     for line in lines:
         name, colon, value = line.partition(b":")
-        if not colon or not name or name[0] in b" \t" or not TOKEN.match(name.decode("latin-1")):
+        if not colon or not TOKEN.match(name.decode("latin-1")) or _NOT_IN_A_VALUE.search(value):
             raise ProtocolError(f"a malformed header line: {line[:200]!r}")
         key = name.decode("latin-1").lower()
         text = value.strip(b" \t").decode("latin-1")
