@@ -400,6 +400,31 @@ async def test_a_malformed_chunk_is_refused(how: str, framed: bytes) -> None:
         await read(head("200 OK", "Transfer-Encoding: chunked") + framed, how)
 
 
+@pytest.mark.parametrize(
+    "trailers",
+    [b"no colon\r\n", b"X-A: a\rb\r\n", b" folded: 1\r\n", b"X-A: 1\nX-B: 2\r\n", b"A B: 1\r\n"],
+    ids=["no colon", "CR in a value", "folded", "bare LF within", "not a token"],
+)
+async def test_a_malformed_trailer_line_is_refused(how: str, trailers: bytes) -> None:
+    """Trailer lines are ignored, but checked as header lines are (RFC 9112 section 7.1.2:
+    the trailer section is field lines)."""
+    data = head("200 OK", "Transfer-Encoding: chunked") + b"2\r\nok\r\n0\r\n" + trailers + b"\r\n"
+    with pytest.raises(ProtocolError, match=r"malformed header line|LF without a CR"):
+        await read(data, how)
+
+
+@pytest.mark.parametrize(
+    "end", [b"\n", b"X-Sum: 1\n\n", b"X-Sum: 1\r\n\n"], ids=["LF", "LF LF", "CRLF LF"]
+)
+async def test_trailers_ended_by_a_bare_lf_are_refused_as_it_comes(how: str, end: bytes) -> None:
+    """A parser that ends lines at a LF alone (h11) reads the reply as whole there; this
+    client, which ends them at CRLF only, waited for more trailer lines (and would have read a
+    next reply's head as them): refused as soon as the LF comes."""
+    data = head("200 OK", "Transfer-Encoding: chunked") + b"2\r\nok\r\n0\r\n" + end
+    with pytest.raises(ProtocolError, match="LF without a CR before it in the reply's trailers"):
+        await read(data, how)
+
+
 async def test_a_chunked_body_cut_off(how: str) -> None:
     data = head("200 OK", "Transfer-Encoding: chunked") + b"5\r\nhel"
     with pytest.raises(ReplyCutOff, match="whole reply body"):

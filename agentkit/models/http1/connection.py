@@ -1,19 +1,19 @@
 """One connection of the own HTTP/1.1 client: an :class:`asyncio.Protocol` that writes a request
-and reads its whole reply, framed by ``Content-Length``, by chunks (extensions and trailers
-read and ignored) or by the server closing the connection, decoding gzip (every member, up to
-:data:`MAX_GZIP_MEMBERS`, as ``gzip.decompress`` does) and deflate (one stream, nothing after
-it). Interim 1xx replies are skipped, up to :data:`MAX_INTERIM` before the final one; 204 and
-304 have no body. A head or trailer line arriving in pieces is kept apart until its end comes
-and parsed once. A head's lines end at CRLF only: a LF without its CR (refused as it comes) and
-a CR or NUL in a header value are not HTTP to this client. Bytes that are not HTTP (more
-interim replies, bytes after a deflate stream or after a gzip body's last member that start no
-other) raise
+and reads its whole reply, framed by ``Content-Length``, by chunks (extensions read and ignored,
+trailer lines checked as header lines and ignored) or by the server closing the connection,
+decoding gzip (every member, up to :data:`MAX_GZIP_MEMBERS`, as ``gzip.decompress`` does) and
+deflate (one stream, nothing after it). Interim 1xx replies are skipped, up to
+:data:`MAX_INTERIM` before the final one; 204 and 304 have no body. A head or trailer line
+arriving in pieces is kept apart until its end comes and parsed once. A head's and the trailers'
+lines end at CRLF only: a LF without its CR (refused as it comes) and a CR or NUL in a header
+value are not HTTP to this client. Bytes that are not HTTP (more interim replies, bytes after a
+deflate stream or after a gzip body's last member that start no other) raise
 :class:`~agentkit.models.failures.ProtocolError`, a reply cut short
 :class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
-:class:`~agentkit.models.failures.ReadTimeout`, and a body longer than its bound (:data:`MAX_BODY`
-by default), as sent or once decoded, a :class:`~agentkit.models.failures.BodyTooLong` (a
-``ProtocolError`` not retried). A connection is reused only if the reply allowed it and nothing
-came after the reply."""
+:class:`~agentkit.models.failures.ReadTimeout`, and a body longer than its bound
+(:data:`MAX_BODY` by default), as sent or once decoded, a
+:class:`~agentkit.models.failures.BodyTooLong` (a ``ProtocolError`` not retried). A connection
+is reused only if the reply allowed it and nothing came after the reply."""
 
 from __future__ import annotations
 
@@ -216,8 +216,11 @@ class Connection(asyncio.Protocol):
                 if end < 0:
                     if size - pos > MAX_HEAD:
                         raise ProtocolError("the trailers are too long")
+                    _refuse_bare_lf(buffer, pos, "trailers")
                     break
                 line_was_blank = end == pos
+                if not line_was_blank:
+                    _field(buffer[pos:end])  # checked as a header line is, then ignored
                 pos = end + 2
                 if line_was_blank:  # the blank line after the trailers (which are ignored)
                     self._buffer = buffer[pos:]
@@ -251,8 +254,7 @@ class Connection(asyncio.Protocol):
         seam = (self._buffer[-3:] + b"".join(self._more[-3:]))[-3:] + data
         if end in seam:
             return False
-        if head:
-            _refuse_bare_lf(seam, len(seam) - len(data))
+        _refuse_bare_lf(seam, len(seam) - len(data), "head" if head else "trailers")
         self._more.append(data)
         self._more_size += len(data)
         size = len(self._buffer) + self._more_size
@@ -279,7 +281,7 @@ class Connection(asyncio.Protocol):
             raise ProtocolError(f"the reply is not HTTP: {buffer[pos : pos + 80]!r}")
         end = buffer.find(b"\r\n\r\n", pos)
         if end < 0:
-            _refuse_bare_lf(buffer, pos)
+            _refuse_bare_lf(buffer, pos, "head")
         if end < 0 or end - pos > MAX_HEAD:
             # without the blank line: refused once it can no longer end a head of MAX_HEAD
             if end >= 0 or len(buffer) - pos > MAX_HEAD + 3:
@@ -381,28 +383,23 @@ class Connection(asyncio.Protocol):
             self._timer = None
 
 
-def _refuse_bare_lf(data: bytes, pos: int) -> None:
-    """Refuse a LF in ``data[pos:]``, a part of a head without its blank line yet, that has no
-    CR before it (the byte before ``pos`` counts): this client ends a head's lines at CRLF only,
-    so the LF would be within a line, where it is refused once the head is whole (a parser that
-    ends lines at a LF alone, as RFC 9112 section 2.2 allows, reads other headers); refused as
-    it comes, not after waiting for a blank line that may never come."""
+def _refuse_bare_lf(data: bytes, pos: int, where: str) -> None:
+    """Refuse a LF in ``data[pos:]``, a part of a head (or trailer line) without its end yet,
+    that has no CR before it (the byte before ``pos`` counts): this client ends a head's and
+    the trailers' lines at CRLF only, so the LF would be within a line, where it is refused once
+    the line is whole (a parser that ends lines at a LF alone, as RFC 9112 section 2.2 allows,
+    reads other lines); refused as it comes, not after waiting for an end that may never
+    come."""
     if _BARE_LF.search(data, pos) is not None:
-        raise ProtocolError("the reply's head has a LF without a CR before it")
+        raise ProtocolError(f"a LF without a CR before it in the reply's {where}")
 
 
 def _headers(lines: list[bytes]) -> dict[str, str]:
     """The reply's headers by lower-cased name (repeated ones joined with commas, as HTTP
-    allows; ``Content-Length`` values must agree). A name that is not a token (whitespace
-    before the colon, a folded line's leading whitespace) and a CR, LF or NUL in a value are
-    refused (RFC 9110 section 5.5: a bare LF there may be another parser's line end)."""
+    allows; ``Content-Length`` values must agree), each line checked by :func:`_field`."""
     headers: dict[str, str] = {}
     for line in lines:
-        name, colon, value = line.partition(b":")
-        if not colon or not TOKEN.match(name.decode("latin-1")) or _NOT_IN_A_VALUE.search(value):
-            raise ProtocolError(f"a malformed header line: {line[:200]!r}")
-        key = name.decode("latin-1").lower()
-        text = value.strip(b" \t").decode("latin-1")
+        key, text = _field(line)
         if key in headers:
             if key == "content-length" and headers[key] != text:
                 raise ProtocolError("the reply has different Content-Length values")
@@ -411,6 +408,18 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
         else:
             headers[key] = text
     return headers
+
+
+def _field(line: bytes) -> tuple[str, str]:
+    """A header (or trailer) line's lower-cased name and its value without the whitespace
+    around it. A name that is not a token (whitespace before the colon, a folded line's leading
+    whitespace) and a CR, LF or NUL in the value are refused (RFC 9110 section 5.5: a bare LF
+    there may be another parser's line end)."""
+    name, colon, value = line.partition(b":")
+    text = name.decode("latin-1")
+    if not colon or not TOKEN.match(text) or _NOT_IN_A_VALUE.search(value):
+        raise ProtocolError(f"a malformed header line: {line[:200]!r}")
+    return text.lower(), value.strip(b" \t").decode("latin-1")
 
 
 def _content_length(value: str) -> int:
