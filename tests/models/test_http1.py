@@ -462,6 +462,44 @@ async def test_a_body_until_the_close(how: str, reply_head: bytes, body: bytes) 
     assert not reusable
 
 
+@pytest.mark.parametrize(
+    "codings",
+    [
+        ("gzip, chunked",),
+        ("gzip", "chunked"),
+        ("chunked, gzip",),
+        ("deflate",),
+        ("x-custom, chunked",),
+        ("chunked, chunked",),
+        ("chunked", "chunked"),
+        ("chunked, identity",),
+    ],
+    ids=lambda codings: " + ".join(codings),
+)
+async def test_a_transfer_coding_not_decoded_is_refused(how: str, codings: tuple[str, ...]) -> None:
+    """Only ``chunked`` (once, last) is decoded: a body with another transfer coding, or
+    chunked twice, or chunked not last (then delimited by the close, RFC 9112 section 6.3),
+    was returned still coded (gzip bytes, a body decoded from its chunks only once, chunk
+    framing in the body)."""
+    headers = [f"Transfer-Encoding: {coding}" for coding in codings]
+    body = gzip.compress(b"ok") if "gzip" in " ".join(codings) else b"ok"
+    for _ in range(" ".join(codings).count("chunked")):
+        body = chunked(body)
+    with pytest.raises(ProtocolError, match="transfer coding this client does not decode"):
+        await read(head("200 OK", *headers) + body, how, close=True)
+
+
+@pytest.mark.parametrize("coding", ["identity, chunked", "Chunked", " chunked ,", "chunked\t"])
+async def test_chunked_after_identity_or_among_empty_elements_is_chunked(
+    how: str, coding: str
+) -> None:
+    reply, reusable = await read(
+        head("200 OK", f"Transfer-Encoding: {coding}") + chunked(b"ok"), how
+    )
+    assert reply == Reply(200, b"ok", None)
+    assert reusable
+
+
 async def test_interim_replies_are_skipped(how: str) -> None:
     data = (
         head("100 Continue")

@@ -1,15 +1,15 @@
 """One connection of the own HTTP/1.1 client: an :class:`asyncio.Protocol` that writes a request
 and reads its whole reply, framed by ``Content-Length``, by chunks (extensions read and ignored,
-trailer lines checked as header lines and ignored) or by the server closing the connection,
-decoding gzip (every member, up to :data:`MAX_GZIP_MEMBERS`, as ``gzip.decompress`` does) and
-deflate (one stream, nothing after it). Interim 1xx replies are skipped, up to
-:data:`MAX_INTERIM` before the final one; 204 and 304 have no body. A head or trailer line
-arriving in pieces is kept apart until its end comes and parsed once. A head's and the trailers'
-lines end at CRLF only: a LF without its CR (refused as it comes) and a CR or NUL in a header
-value are not HTTP to this client. Bytes that are not HTTP (more interim replies, bytes after a
-deflate stream or after a gzip body's last member that start no other) raise
-:class:`~agentkit.models.failures.ProtocolError`, a reply cut short
-:class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
+trailer lines checked as header lines and ignored) or by the server closing the connection (the
+transfer codings taken: ``chunked``, last, and the no-op ``identity``), decoding gzip (every
+member, up to :data:`MAX_GZIP_MEMBERS`, as ``gzip.decompress`` does) and deflate (one stream,
+nothing after it). Interim 1xx replies are skipped, up to :data:`MAX_INTERIM` before the final
+one; 204 and 304 have no body. A head or trailer line arriving in pieces is kept apart until its
+end comes and parsed once. A head's and the trailers' lines end at CRLF only: a LF without its
+CR (refused as it comes) and a CR or NUL in a header value are not HTTP to this client. Bytes
+that are not HTTP (more interim replies, bytes after a deflate stream or after a gzip body's
+last member that start no other) raise :class:`~agentkit.models.failures.ProtocolError`, a reply
+cut short :class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
 :class:`~agentkit.models.failures.ReadTimeout`, and a body longer than its bound
 (:data:`MAX_BODY` by default), as sent or once decoded, a
 :class:`~agentkit.models.failures.BodyTooLong` (a ``ProtocolError`` not retried). A connection
@@ -315,7 +315,7 @@ class Connection(asyncio.Protocol):
         elif transfer is not None:
             if length is not None:
                 self.reusable = False  # both framings: do not trust what follows the reply
-            if transfer.lower().rsplit(",", 1)[-1].strip() == "chunked":
+            if _by_chunks(transfer):
                 self._state = _CHUNK_LINE
             else:
                 self._until_close()
@@ -420,6 +420,24 @@ def _field(line: bytes) -> tuple[str, str]:
     if not colon or not TOKEN.match(text) or _NOT_IN_A_VALUE.search(value):
         raise ProtocolError(f"a malformed header line: {line[:200]!r}")
     return text.lower(), value.strip(b" \t").decode("latin-1")
+
+
+def _by_chunks(transfer: str) -> bool:
+    """Whether a reply's ``Transfer-Encoding`` frames its body by chunks (``chunked`` once and
+    last, after nothing but no-op ``identity`` codings) or by the close (``identity`` codings
+    only, or none). Any other (gzip, deflate, unknown codings; chunked twice, or not last, which
+    leaves its framing in a body read to the close) is refused: this client decodes no other
+    transfer coding, and would return the body still coded (RFC 9112 sections 6.1, 6.3)."""
+    codings = [coding.strip(" \t") for coding in transfer.lower().split(",")]
+    codings = [coding for coding in codings if coding]  # empty list elements do not count
+    others = [coding for coding in codings if coding != "identity"]
+    if not others:
+        return False
+    if others == ["chunked"] and codings[-1] == "chunked":
+        return True
+    raise ProtocolError(
+        f"the reply has a transfer coding this client does not decode: {transfer[:100]!r}"
+    )
 
 
 def _content_length(value: str) -> int:
