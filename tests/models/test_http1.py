@@ -500,6 +500,27 @@ async def test_chunked_after_identity_or_among_empty_elements_is_chunked(
     assert reusable
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ("Transfer-Encoding: chunked", "Connection: keep-alive"),
+        ("Transfer-Encoding: chunked", "Content-Length: 7"),
+        ("Transfer-Encoding: identity",),
+    ],
+    ids=["keep-alive", "and Content-Length", "identity"],
+)
+async def test_an_http_1_0_reply_with_a_transfer_encoding_is_refused(
+    how: str, headers: tuple[str, ...]
+) -> None:
+    """RFC 9112 section 6.1: a client that receives an HTTP/1.0 message with a
+    Transfer-Encoding MUST treat the message as if the framing is faulty, even with a
+    Content-Length (an HTTP/1.0 hop between does not frame it so). It was read by chunks, and
+    left reusable with a keep-alive."""
+    data = head("200 OK", *headers, version="HTTP/1.0") + chunked(b"ok")
+    with pytest.raises(ProtocolError, match=r"HTTP/1\.0 reply has a Transfer-Encoding"):
+        await read(data, how, close=True)
+
+
 async def test_interim_replies_are_skipped(how: str) -> None:
     data = (
         head("100 Continue")
@@ -1053,9 +1074,11 @@ class Case(NamedTuple):
 def valid_replies(draw: st.DrawFn) -> Case:
     status = draw(st.sampled_from([200, 201, 202, 400, 404, 429, 500, 503]))
     body = draw(st.binary(max_size=300) | st.builds(lambda n: b"ab" * n, st.integers(0, 2000)))
-    framing = draw(st.sampled_from(["length", "chunked", "close"]))
-    coding = draw(st.sampled_from([None, "gzip", "deflate", "raw deflate", "empty"]))
     version = draw(st.sampled_from(["HTTP/1.1", "HTTP/1.0"]))
+    # no chunks in HTTP/1.0 (RFC 9112 section 6.1: a Transfer-Encoding there is refused)
+    framings = ["length", "chunked", "close"] if version == "HTTP/1.1" else ["length", "close"]
+    framing = draw(st.sampled_from(framings))
+    coding = draw(st.sampled_from([None, "gzip", "deflate", "raw deflate", "empty"]))
     keep_alive = draw(st.booleans())
     retry_after = draw(st.none() | st.from_regex(r"[0-9]{1,3}", fullmatch=True))
     sent = {

@@ -1,15 +1,16 @@
 """One connection of the own HTTP/1.1 client: an :class:`asyncio.Protocol` that writes a request
 and reads its whole reply, framed by ``Content-Length``, by chunks (extensions read and ignored,
 trailer lines checked as header lines and ignored) or by the server closing the connection (the
-transfer codings taken: ``chunked``, last, and the no-op ``identity``), decoding gzip (every
-member, up to :data:`MAX_GZIP_MEMBERS`, as ``gzip.decompress`` does) and deflate (one stream,
-nothing after it). Interim 1xx replies are skipped, up to :data:`MAX_INTERIM` before the final
-one; 204 and 304 have no body. A head or trailer line arriving in pieces is kept apart until its
-end comes and parsed once. A head's and the trailers' lines end at CRLF only: a LF without its
-CR (refused as it comes) and a CR or NUL in a header value are not HTTP to this client. Bytes
-that are not HTTP (more interim replies, bytes after a deflate stream or after a gzip body's
-last member that start no other) raise :class:`~agentkit.models.failures.ProtocolError`, a reply
-cut short :class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
+transfer codings taken: ``chunked``, last, and the no-op ``identity``; none in an HTTP/1.0
+reply), decoding gzip (every member, up to :data:`MAX_GZIP_MEMBERS`, as ``gzip.decompress``
+does) and deflate (one stream, nothing after it). Interim 1xx replies are skipped, up to
+:data:`MAX_INTERIM` before the final one; 204 and 304 have no body. A head or trailer line
+arriving in pieces is kept apart until its end comes and parsed once. A head's and the trailers'
+lines end at CRLF only: a LF without its CR (refused as it comes) and a CR or NUL in a header
+value are not HTTP to this client. Bytes that are not HTTP (more interim replies, bytes after a
+deflate stream or after a gzip body's last member that start no other) raise
+:class:`~agentkit.models.failures.ProtocolError`, a reply cut short
+:class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
 :class:`~agentkit.models.failures.ReadTimeout`, and a body longer than its bound
 (:data:`MAX_BODY` by default), as sent or once decoded, a
 :class:`~agentkit.models.failures.BodyTooLong` (a ``ProtocolError`` not retried). A connection
@@ -313,6 +314,8 @@ class Connection(asyncio.Protocol):
             self._buffer = buffer[body_at:]
             self._finish()
         elif transfer is not None:
+            if minor == b"0":  # faulty framing (RFC 9112 section 6.1): HTTP/1.0 has none
+                raise ProtocolError("an HTTP/1.0 reply has a Transfer-Encoding")
             if length is not None:
                 self.reusable = False  # both framings: do not trust what follows the reply
             if _by_chunks(transfer):
