@@ -923,6 +923,8 @@ async def test_not_http_is_detected_after_five_bytes() -> None:
         b"HTTP/1.1 20 OK\r\n\r\n",
         b"HTTP/1.1 200 OK\rX\r\n\r\n",
         b"HTTP/1.1  200 OK\r\n\r\n",
+        b"HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 000\r\nContent-Length: 0\r\n\r\n",
     ],
 )
 async def test_a_malformed_status_line_is_refused(how: str, data: bytes) -> None:

@@ -44,7 +44,8 @@ class Reply(NamedTuple):
     retry_after: str | None
 
 
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?\Z")
+# a status from 100 (RFC 9110 section 15: under it there is none, valid or not, to act on)
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9]{2})(?: [^\r\n]*)?\Z")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\Z")
 _BARE_LF = re.compile(rb"(?<!\r)\n")  # a LF without its CR: not a line's end to this client
 _NOT_IN_A_VALUE = re.compile(rb"[\r\n\x00]")
