@@ -400,6 +400,31 @@ async def test_a_malformed_chunk_is_refused(how: str, framed: bytes) -> None:
         await read(head("200 OK", "Transfer-Encoding: chunked") + framed, how)
 
 
+@pytest.mark.parametrize(
+    "trailers",
+    [b"no colon\r\n", b"X-A: a\rb\r\n", b" folded: 1\r\n", b"X-A: 1\nX-B: 2\r\n", b"A B: 1\r\n"],
+    ids=["no colon", "CR in a value", "folded", "bare LF within", "not a token"],
+)
+async def test_a_malformed_trailer_line_is_refused(how: str, trailers: bytes) -> None:
+    """Trailer lines are ignored, but checked as header lines are (RFC 9112 section 7.1.2:
+    the trailer section is field lines)."""
+    data = head("200 OK", "Transfer-Encoding: chunked") + b"2\r\nok\r\n0\r\n" + trailers + b"\r\n"
+    with pytest.raises(ProtocolError, match=r"malformed header line|LF without a CR"):
+        await read(data, how)
+
+
+@pytest.mark.parametrize(
+    "end", [b"\n", b"X-Sum: 1\n\n", b"X-Sum: 1\r\n\n"], ids=["LF", "LF LF", "CRLF LF"]
+)
+async def test_trailers_ended_by_a_bare_lf_are_refused_as_it_comes(how: str, end: bytes) -> None:
+    """A parser that ends lines at a LF alone (h11) reads the reply as whole there; this
+    client, which ends them at CRLF only, waited for more trailer lines (and would have read a
+    next reply's head as them): refused as soon as the LF comes."""
+    data = head("200 OK", "Transfer-Encoding: chunked") + b"2\r\nok\r\n0\r\n" + end
+    with pytest.raises(ProtocolError, match="LF without a CR before it in the reply's trailers"):
+        await read(data, how)
+
+
 async def test_a_chunked_body_cut_off(how: str) -> None:
     data = head("200 OK", "Transfer-Encoding: chunked") + b"5\r\nhel"
     with pytest.raises(ReplyCutOff, match="whole reply body"):
@@ -435,6 +460,65 @@ async def test_a_body_until_the_close(how: str, reply_head: bytes, body: bytes) 
     reply, reusable = await read(reply_head + body, how, close=True)
     assert reply == Reply(200, body, None)
     assert not reusable
+
+
+@pytest.mark.parametrize(
+    "codings",
+    [
+        ("gzip, chunked",),
+        ("gzip", "chunked"),
+        ("chunked, gzip",),
+        ("deflate",),
+        ("x-custom, chunked",),
+        ("chunked, chunked",),
+        ("chunked", "chunked"),
+        ("chunked, identity",),
+    ],
+    ids=lambda codings: " + ".join(codings),
+)
+async def test_a_transfer_coding_not_decoded_is_refused(how: str, codings: tuple[str, ...]) -> None:
+    """Only ``chunked`` (once, last) is decoded: a body with another transfer coding, or
+    chunked twice, or chunked not last (then delimited by the close, RFC 9112 section 6.3),
+    was returned still coded (gzip bytes, a body decoded from its chunks only once, chunk
+    framing in the body)."""
+    headers = [f"Transfer-Encoding: {coding}" for coding in codings]
+    body = gzip.compress(b"ok") if "gzip" in " ".join(codings) else b"ok"
+    for _ in range(" ".join(codings).count("chunked")):
+        body = chunked(body)
+    with pytest.raises(ProtocolError, match="transfer coding this client does not decode"):
+        await read(head("200 OK", *headers) + body, how, close=True)
+
+
+@pytest.mark.parametrize("coding", ["identity, chunked", "Chunked", " chunked ,", "chunked\t"])
+async def test_chunked_after_identity_or_among_empty_elements_is_chunked(
+    how: str, coding: str
+) -> None:
+    reply, reusable = await read(
+        head("200 OK", f"Transfer-Encoding: {coding}") + chunked(b"ok"), how
+    )
+    assert reply == Reply(200, b"ok", None)
+    assert reusable
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ("Transfer-Encoding: chunked", "Connection: keep-alive"),
+        ("Transfer-Encoding: chunked", "Content-Length: 7"),
+        ("Transfer-Encoding: identity",),
+    ],
+    ids=["keep-alive", "and Content-Length", "identity"],
+)
+async def test_an_http_1_0_reply_with_a_transfer_encoding_is_refused(
+    how: str, headers: tuple[str, ...]
+) -> None:
+    """RFC 9112 section 6.1: a client that receives an HTTP/1.0 message with a
+    Transfer-Encoding MUST treat the message as if the framing is faulty, even with a
+    Content-Length (an HTTP/1.0 hop between does not frame it so). It was read by chunks, and
+    left reusable with a keep-alive."""
+    data = head("200 OK", *headers, version="HTTP/1.0") + chunked(b"ok")
+    with pytest.raises(ProtocolError, match=r"HTTP/1\.0 reply has a Transfer-Encoding"):
+        await read(data, how, close=True)
 
 
 async def test_interim_replies_are_skipped(how: str) -> None:
@@ -839,6 +923,8 @@ async def test_not_http_is_detected_after_five_bytes() -> None:
         b"HTTP/1.1 20 OK\r\n\r\n",
         b"HTTP/1.1 200 OK\rX\r\n\r\n",
         b"HTTP/1.1  200 OK\r\n\r\n",
+        b"HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 000\r\nContent-Length: 0\r\n\r\n",
     ],
 )
 async def test_a_malformed_status_line_is_refused(how: str, data: bytes) -> None:
@@ -847,11 +933,56 @@ async def test_a_malformed_status_line_is_refused(how: str, data: bytes) -> None
 
 
 @pytest.mark.parametrize(
-    "line", ["no colon", ": no name", " Folded: value", "Bad Name: 1", "X(y): 1"]
+    "line",
+    [
+        "no colon",
+        ": no name",
+        " Folded: value",
+        "Bad Name: 1",
+        "X(y): 1",
+        "Server : t",
+        "X-A: a\rb",
+        "X-A: a\x00b",
+        "X-A: a\r",
+    ],
 )
 async def test_a_malformed_header_line_is_refused(how: str, line: str) -> None:
+    """Not a field line, or a CR or NUL in its value (RFC 9110 section 5.5: rejected)."""
     with pytest.raises(ProtocolError, match="malformed header line"):
         await read(head("200 OK", "Content-Length: 2", line) + b"ok", how)
+
+
+@pytest.mark.parametrize(
+    "hidden", ["Transfer-Encoding: chunked", "Content-Length: 2"], ids=["chunked", "length"]
+)
+async def test_a_header_behind_a_bare_lf_is_refused(how: str, hidden: str) -> None:
+    """A LF without its CR within a header line: a parser that ends lines there (as RFC 9112
+    section 2.2 allows, h11 does) reads the hidden header and frames the body by it; this
+    client ends lines at CRLF only, so it would read a value with a LF in it and the body to
+    the close, chunk framing and bytes after the reply included. Refused instead."""
+    data = head("200 OK", f"X-A: b\n{hidden}") + (
+        chunked(b"ok") if "chunked" in hidden else b"okEXTRA"
+    )
+    with pytest.raises(ProtocolError, match=r"malformed header line|LF without a CR"):
+        await read(data, how, close=True)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\n\nok",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nok",
+        b"HTTP/1.1 200 OK\r\nServer: t\r\nX-A: 1\nContent-Length: 2\r\n",
+    ],
+    ids=["every line", "the blank line", "after an interim reply", "within a header line"],
+)
+async def test_a_head_with_a_bare_lf_is_refused_as_it_comes(how: str, data: bytes) -> None:
+    """A head whose lines end with a LF alone has no CRLF CRLF to end it: refused as soon as
+    the LF comes, not left waiting for a blank line that the server never sends (the server
+    keeps the connection open: without the refusal the read times out)."""
+    with pytest.raises(ProtocolError, match="LF without a CR"):
+        await read(data, how)
 
 
 # reuse: fed only, so that bytes after the reply come when the test says
@@ -945,9 +1076,11 @@ class Case(NamedTuple):
 def valid_replies(draw: st.DrawFn) -> Case:
     status = draw(st.sampled_from([200, 201, 202, 400, 404, 429, 500, 503]))
     body = draw(st.binary(max_size=300) | st.builds(lambda n: b"ab" * n, st.integers(0, 2000)))
-    framing = draw(st.sampled_from(["length", "chunked", "close"]))
-    coding = draw(st.sampled_from([None, "gzip", "deflate", "raw deflate", "empty"]))
     version = draw(st.sampled_from(["HTTP/1.1", "HTTP/1.0"]))
+    # no chunks in HTTP/1.0 (RFC 9112 section 6.1: a Transfer-Encoding there is refused)
+    framings = ["length", "chunked", "close"] if version == "HTTP/1.1" else ["length", "close"]
+    framing = draw(st.sampled_from(framings))
+    coding = draw(st.sampled_from([None, "gzip", "deflate", "raw deflate", "empty"]))
     keep_alive = draw(st.booleans())
     retry_after = draw(st.none() | st.from_regex(r"[0-9]{1,3}", fullmatch=True))
     sent = {

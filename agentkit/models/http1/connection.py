@@ -1,17 +1,20 @@
 """One connection of the own HTTP/1.1 client: an :class:`asyncio.Protocol` that writes a request
-and reads its whole reply, framed by ``Content-Length``, by chunks (extensions and trailers
-read and ignored) or by the server closing the connection, decoding gzip (every member, up to
-:data:`MAX_GZIP_MEMBERS`, as ``gzip.decompress`` does) and deflate (one stream, nothing after
-it). Interim 1xx replies are skipped, up to :data:`MAX_INTERIM` before the final one; 204 and
-304 have no body. A head or trailer line arriving in pieces is kept apart until its end comes
-and parsed once. Bytes that are not HTTP (more interim replies, bytes after a deflate stream or
-after a gzip body's last member that start no other) raise
+and reads its whole reply, framed by ``Content-Length``, by chunks (extensions read and ignored,
+trailer lines checked as header lines and ignored) or by the server closing the connection (the
+transfer codings taken: ``chunked``, last, and the no-op ``identity``; none in an HTTP/1.0
+reply), decoding gzip (every member, up to :data:`MAX_GZIP_MEMBERS`, as ``gzip.decompress``
+does) and deflate (one stream, nothing after it). Interim 1xx replies are skipped, up to
+:data:`MAX_INTERIM` before the final one; 204 and 304 have no body. A head or trailer line
+arriving in pieces is kept apart until its end comes and parsed once. A head's and the trailers'
+lines end at CRLF only: a LF without its CR (refused as it comes) and a CR or NUL in a header
+value are not HTTP to this client. Bytes that are not HTTP (more interim replies, bytes after a
+deflate stream or after a gzip body's last member that start no other) raise
 :class:`~agentkit.models.failures.ProtocolError`, a reply cut short
 :class:`~agentkit.models.failures.ReplyCutOff`, silence longer than the read timeout
-:class:`~agentkit.models.failures.ReadTimeout`, and a body longer than its bound (:data:`MAX_BODY`
-by default), as sent or once decoded, a :class:`~agentkit.models.failures.BodyTooLong` (a
-``ProtocolError`` not retried). A connection is reused only if the reply allowed it and nothing
-came after the reply."""
+:class:`~agentkit.models.failures.ReadTimeout`, and a body longer than its bound
+(:data:`MAX_BODY` by default), as sent or once decoded, a
+:class:`~agentkit.models.failures.BodyTooLong` (a ``ProtocolError`` not retried). A connection
+is reused only if the reply allowed it and nothing came after the reply."""
 
 from __future__ import annotations
 
@@ -41,8 +44,11 @@ class Reply(NamedTuple):
     retry_after: str | None
 
 
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?\Z")
+# a status from 100 (RFC 9110 section 15: under it there is none, valid or not, to act on)
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9]{2})(?: [^\r\n]*)?\Z")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\Z")
+_BARE_LF = re.compile(rb"(?<!\r)\n")  # a LF without its CR: not a line's end to this client
+_NOT_IN_A_VALUE = re.compile(rb"[\r\n\x00]")
 _HEAD, _LENGTH, _CHUNK_LINE, _CHUNK_DATA, _TRAILERS, _UNTIL_CLOSE, _IDLE = range(7)
 
 
@@ -212,8 +218,11 @@ class Connection(asyncio.Protocol):
                 if end < 0:
                     if size - pos > MAX_HEAD:
                         raise ProtocolError("the trailers are too long")
+                    _refuse_bare_lf(buffer, pos, "trailers")
                     break
                 line_was_blank = end == pos
+                if not line_was_blank:
+                    _field(buffer[pos:end])  # checked as a header line is, then ignored
                 pos = end + 2
                 if line_was_blank:  # the blank line after the trailers (which are ignored)
                     self._buffer = buffer[pos:]
@@ -247,6 +256,7 @@ class Connection(asyncio.Protocol):
         seam = (self._buffer[-3:] + b"".join(self._more[-3:]))[-3:] + data
         if end in seam:
             return False
+        _refuse_bare_lf(seam, len(seam) - len(data), "head" if head else "trailers")
         self._more.append(data)
         self._more_size += len(data)
         size = len(self._buffer) + self._more_size
@@ -272,6 +282,8 @@ class Connection(asyncio.Protocol):
         if len(buffer) - pos >= 5 and buffer[pos : pos + 5] != b"HTTP/":
             raise ProtocolError(f"the reply is not HTTP: {buffer[pos : pos + 80]!r}")
         end = buffer.find(b"\r\n\r\n", pos)
+        if end < 0:
+            _refuse_bare_lf(buffer, pos, "head")
         if end < 0 or end - pos > MAX_HEAD:
             # without the blank line: refused once it can no longer end a head of MAX_HEAD
             if end >= 0 or len(buffer) - pos > MAX_HEAD + 3:
@@ -303,9 +315,11 @@ class Connection(asyncio.Protocol):
             self._buffer = buffer[body_at:]
             self._finish()
         elif transfer is not None:
+            if minor == b"0":  # faulty framing (RFC 9112 section 6.1): HTTP/1.0 has none
+                raise ProtocolError("an HTTP/1.0 reply has a Transfer-Encoding")
             if length is not None:
                 self.reusable = False  # both framings: do not trust what follows the reply
-            if transfer.lower().rsplit(",", 1)[-1].strip() == "chunked":
+            if _by_chunks(transfer):
                 self._state = _CHUNK_LINE
             else:
                 self._until_close()
@@ -373,16 +387,23 @@ class Connection(asyncio.Protocol):
             self._timer = None
 
 
+def _refuse_bare_lf(data: bytes, pos: int, where: str) -> None:
+    """Refuse a LF in ``data[pos:]``, a part of a head (or trailer line) without its end yet,
+    that has no CR before it (the byte before ``pos`` counts): this client ends a head's and
+    the trailers' lines at CRLF only, so the LF would be within a line, where it is refused once
+    the line is whole (a parser that ends lines at a LF alone, as RFC 9112 section 2.2 allows,
+    reads other lines); refused as it comes, not after waiting for an end that may never
+    come."""
+    if _BARE_LF.search(data, pos) is not None:
+        raise ProtocolError(f"a LF without a CR before it in the reply's {where}")
+
+
 def _headers(lines: list[bytes]) -> dict[str, str]:
     """The reply's headers by lower-cased name (repeated ones joined with commas, as HTTP
-    allows; ``Content-Length`` values must agree)."""
+    allows; ``Content-Length`` values must agree), each line checked by :func:`_field`."""
     headers: dict[str, str] = {}
     for line in lines:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or name[0] in b" \t" or not TOKEN.match(name.decode("latin-1")):
-            raise ProtocolError(f"a malformed header line: {line[:200]!r}")
-        key = name.decode("latin-1").lower()
-        text = value.strip(b" \t").decode("latin-1")
+        key, text = _field(line)
         if key in headers:
             if key == "content-length" and headers[key] != text:
                 raise ProtocolError("the reply has different Content-Length values")
@@ -391,6 +412,36 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
         else:
             headers[key] = text
     return headers
+
+
+def _field(line: bytes) -> tuple[str, str]:
+    """A header (or trailer) line's lower-cased name and its value without the whitespace
+    around it. A name that is not a token (whitespace before the colon, a folded line's leading
+    whitespace) and a CR, LF or NUL in the value are refused (RFC 9110 section 5.5: a bare LF
+    there may be another parser's line end)."""
+    name, colon, value = line.partition(b":")
+    text = name.decode("latin-1")
+    if not colon or not TOKEN.match(text) or _NOT_IN_A_VALUE.search(value):
+        raise ProtocolError(f"a malformed header line: {line[:200]!r}")
+    return text.lower(), value.strip(b" \t").decode("latin-1")
+
+
+def _by_chunks(transfer: str) -> bool:
+    """Whether a reply's ``Transfer-Encoding`` frames its body by chunks (``chunked`` once and
+    last, after nothing but no-op ``identity`` codings) or by the close (``identity`` codings
+    only, or none). Any other (gzip, deflate, unknown codings; chunked twice, or not last, which
+    leaves its framing in a body read to the close) is refused: this client decodes no other
+    transfer coding, and would return the body still coded (RFC 9112 sections 6.1, 6.3)."""
+    codings = [coding.strip(" \t") for coding in transfer.lower().split(",")]
+    codings = [coding for coding in codings if coding]  # empty list elements do not count
+    others = [coding for coding in codings if coding != "identity"]
+    if not others:
+        return False
+    if others == ["chunked"] and codings[-1] == "chunked":
+        return True
+    raise ProtocolError(
+        f"the reply has a transfer coding this client does not decode: {transfer[:100]!r}"
+    )
 
 
 def _content_length(value: str) -> int:
